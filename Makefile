@@ -1,0 +1,38 @@
+# The test target is what CI runs (.ci/run) and what README.md tells you to
+# run. It installs the servers the integration tests need when they are
+# missing, then runs vet and the whole suite with the race detector, with
+# integration tests required (they fail instead of skipping when a server's
+# binary is missing).
+
+SHELL := /bin/bash
+GO ?= go
+export SHEPHERD_INTEGRATION := required
+
+# Debian packages the integration tests start or drive.
+APT_PACKAGES := prometheus chromium
+
+.PHONY: test deps vet unit bench
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+deps:
+	@missing=""; \
+	command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+# unit runs the suite without requiring the integration servers: tests that
+# need a missing binary skip with a message.
+unit:
+	SHEPHERD_INTEGRATION= $(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
