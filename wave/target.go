@@ -1,0 +1,82 @@
+package wave
+
+import "github.com/shepherd-go/shepherd/duration"
+
+// Target is one deployable unit: a host, a container set, a cell, a
+// Kubernetes cluster; whatever the deploy tool deploys to in one call.
+type Target struct {
+	// ID names the target uniquely within a fleet.
+	ID string `json:"id"`
+	// Location places the target in the topology, outermost level first,
+	// for example ["us-east-1", "use1-az1", "host-17"] for region > zone >
+	// host, ["ring-1", "cell-3"] for ring > cell, or ["prod-eu"] for a
+	// Kubernetes cluster with no zones. Which positions are the isolation
+	// levels (region, zone) is named by the policy ([Levels]).
+	Location []string `json:"location"`
+	// Weight is the target's share of traffic or capacity, in any unit
+	// (requests per second, replicas). Zero means 1.
+	Weight float64 `json:"weight,omitempty"`
+	// Labels are free-form attributes for ordering hooks and exclusions.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// StageKind says what a stage is for.
+type StageKind string
+
+const (
+	// OneBox is the smallest slice of a region (one target, at most 10% of
+	// its zone's or region's weight) deployed and baked before the region's
+	// first zone.
+	OneBox StageKind = "one-box"
+	// Zone deploys one isolation zone of one region (or of several regions
+	// in a later wave, never two zones of one region).
+	Zone StageKind = "zone"
+	// Region deploys whole regions that have no zone level.
+	Region StageKind = "region"
+)
+
+// Plan is the waves a change takes across a fleet, in order.
+type Plan struct {
+	// Levels names the location levels of the fleet, outermost first, as
+	// the policy named them (for example ["region", "zone"]).
+	Levels []string `json:"levels"`
+	Waves  []Wave   `json:"waves"`
+}
+
+// Wave is a group of regions deployed together; a later wave starts only
+// when the previous one has finished its bake.
+type Wave struct {
+	// Index is the wave's position in the plan, from 0.
+	Index int `json:"index"`
+	// Regions are the regions (values of the outermost isolation level) the
+	// wave covers.
+	Regions []string `json:"regions"`
+	Stages  []Stage  `json:"stages"`
+}
+
+// Stage is a step of a wave that is deployed and then baked as a unit.
+type Stage struct {
+	// Name identifies the stage in the plan, for example
+	// "w1/us-east-1/one-box" or "w2/use1-az1+euw1-az2".
+	Name string    `json:"name"`
+	Kind StageKind `json:"kind"`
+	// Regions and Zones are the regions and zones the stage touches; a
+	// stage never holds two zones of one region.
+	Regions []string `json:"regions"`
+	Zones   []string `json:"zones,omitempty"`
+	// Batches are deployed in order; the targets of one batch are deployed
+	// concurrently.
+	Batches []Batch `json:"batches"`
+	// Bake is how long the stage bakes after its last batch.
+	Bake duration.Duration `json:"bake"`
+	// MinHealthy is the number of targets of the stage that must stay
+	// healthy (not being deployed, not failed) while it deploys.
+	MinHealthy int `json:"minHealthy"`
+	// Reason says in plain words why the stage is here.
+	Reason string `json:"reason"`
+}
+
+// Batch is a set of targets deployed at the same time.
+type Batch struct {
+	Targets []Target `json:"targets"`
+}
