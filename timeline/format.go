@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode"
@@ -36,13 +37,14 @@ func ticks(start, end time.Time, max int) []tick {
 	}
 	span := end.Sub(start)
 	step := tickSteps[len(tickSteps)-1]
+	// A step s gives at most span/s+1 ticks.
 	for _, s := range tickSteps {
-		if span/s <= time.Duration(max) {
+		if span/s+1 <= time.Duration(max) {
 			step = s
 			break
 		}
 	}
-	for span/step > time.Duration(max) {
+	for span/step+1 > time.Duration(max) && step <= math.MaxInt64/2 {
 		step *= 2
 	}
 	loc := start.Location()

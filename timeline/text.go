@@ -86,7 +86,7 @@ func (t *Timeline) text(b *bytes.Buffer, width int) {
 	if hasTime {
 		axis := []rune(strings.Repeat(" ", barW+2))
 		next := 0
-		for _, tk := range ticks(start, end, barW/9) {
+		for _, tk := range ticks(start, end, barW/7) {
 			col := 1 + t.cell(tk.t, start, end, barW)
 			if col < next || col+len(tk.label) > len(axis) {
 				continue
