@@ -131,7 +131,8 @@ type Timeline struct {
 	// or a plan; open spans then reach the end of the axis.
 	Now time.Time `json:"now,omitzero"`
 	// Estimated says the times are a forecast (a plan rendered before a
-	// run); spans are then drawn hatched and labelled as estimates.
+	// run); spans are then drawn faded with dashed outlines and labelled
+	// as estimates.
 	Estimated bool `json:"estimated,omitempty"`
 	// Rows are the stages, in the order they are drawn.
 	Rows []Row `json:"rows"`
