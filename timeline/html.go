@@ -75,6 +75,7 @@ func (t *Timeline) WriteHTML(w io.Writer) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	t = t.local()
 	var svg bytes.Buffer
 	t.svg(&svg, true)
 	start, end, hasTime := t.Bounds()

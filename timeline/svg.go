@@ -61,6 +61,7 @@ func (t *Timeline) WriteSVG(w io.Writer) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	t = t.local()
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	t.svg(&b, false)

@@ -34,6 +34,7 @@ func (t *Timeline) WriteText(w io.Writer, width int) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	t = t.local()
 	if width == 0 {
 		width = DefaultTextWidth
 	}

@@ -466,3 +466,35 @@ func (t *Timeline) state(r *Row) string {
 		return "idle"
 	}
 }
+
+// local returns a copy of the timeline with every instant in the location
+// of its first one (see Bounds), so that labels, ticks and tooltips all
+// read in one zone whatever zones the events were stamped in.
+func (t *Timeline) local() *Timeline {
+	start, _, ok := t.Bounds()
+	if !ok {
+		return t
+	}
+	loc := start.Location()
+	in := func(x time.Time) time.Time {
+		if x.IsZero() {
+			return x
+		}
+		return x.In(loc)
+	}
+	c := *t
+	c.Start, c.End, c.Now = in(t.Start), in(t.End), in(t.Now)
+	c.Rows = make([]Row, len(t.Rows))
+	for i, r := range t.Rows {
+		r.Spans = slices.Clone(r.Spans)
+		for j := range r.Spans {
+			r.Spans[j].Start, r.Spans[j].End = in(r.Spans[j].Start), in(r.Spans[j].End)
+		}
+		r.Marks = slices.Clone(r.Marks)
+		for j := range r.Marks {
+			r.Marks[j].Time = in(r.Marks[j].Time)
+		}
+		c.Rows[i] = r
+	}
+	return &c
+}

@@ -223,3 +223,22 @@ func deepCopy(t *Timeline) *Timeline {
 	}
 	return &c
 }
+
+// TestOneZone checks that times stamped in different zones are all drawn in
+// the zone of the first instant.
+func TestOneZone(t *testing.T) {
+	paris := time.FixedZone("CET", 3600)
+	tl := &Timeline{Rows: []Row{{Name: "a", Spans: []Span{
+		{Kind: Deploying, Start: at(0).In(paris), End: at(time.Hour)},
+	}, Marks: []Mark{{Kind: Note, Time: at(30 * time.Minute), Label: "n", Severity: Warning}}}}}
+	var b strings.Builder
+	if err := tl.WriteText(&b, 80); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"2024-03-04 10:00:00 CET to 2024-03-04 11:00:00 CET", "idle since 11:00 · note 10:30: n"}
+	for _, w := range want {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("text view does not say %q:\n%s", w, b.String())
+		}
+	}
+}
