@@ -165,7 +165,8 @@ type Policy struct {
 	// skip the bake instead.
 	MinDuration duration.Duration `json:"minDuration,omitzero"`
 	// MaxDuration is the time after which a bake that is not done ends
-	// [Inconclusive]. Zero means twice the minimum. It must not be less
+	// [Inconclusive]. Zero means twice the minimum (at most [MaxBake]). It
+	// must not be less
 	// than MinDuration; equal means "end at MinDuration, one way or the
 	// other".
 	MaxDuration duration.Duration `json:"maxDuration,omitzero"`
@@ -212,7 +213,7 @@ func (p Policy) WithDefaults() Policy {
 		p.MinDuration = duration.Duration(DefaultMinDuration)
 	}
 	if p.MaxDuration == 0 {
-		p.MaxDuration = duration.Duration(twice(p.MinDuration.Std()))
+		p.MaxDuration = duration.Duration(defaultMax(p.MinDuration.Std()))
 	}
 	if p.OnInconclusive == "" {
 		p.OnInconclusive = RollBack
@@ -248,12 +249,14 @@ func (p Policy) WithDefaults() Policy {
 	return p
 }
 
-// twice doubles d, saturating instead of overflowing.
-func twice(d time.Duration) time.Duration {
-	if d > math.MaxInt64/2 {
-		return math.MaxInt64
+// defaultMax is the maximum duration of a policy with the minimum min and
+// no maximum: twice the minimum, within [MaxBake] unless the minimum itself
+// is beyond it.
+func defaultMax(min time.Duration) time.Duration {
+	if min > MaxBake/2 {
+		return max(min, MaxBake)
 	}
-	return 2 * d
+	return 2 * min
 }
 
 // FieldError is one problem with one field of a policy, a schedule or a

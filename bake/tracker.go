@@ -29,7 +29,25 @@ var (
 	// ErrNoSource is returned by [Wait] when the policy requires evidence
 	// and no source was given.
 	ErrNoSource = errors.New("bake: evidence required but no source given")
+	// ErrTime is wrapped when a time is zero (at [Start]) or outside the
+	// years 0 to 9999 that a tracker's JSON form can hold.
+	ErrTime = errors.New("bake: time out of range")
 )
+
+// The range of times that encoding/json can write.
+var (
+	minTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// checkTime rejects a time the tracker could store but not encode. Times
+// before the start are not rejected: they are taken as the start.
+func checkTime(now time.Time) error {
+	if now.After(maxTime) {
+		return fmt.Errorf("%w: %s is after the year 9999", ErrTime, now)
+	}
+	return nil
+}
 
 // Phase is where a bake stands.
 type Phase int
@@ -138,8 +156,8 @@ func Start(p Policy, now time.Time) (Tracker, error) {
 	if err := p.Validate(); err != nil {
 		return Tracker{}, err
 	}
-	if now.IsZero() {
-		return Tracker{}, errors.New("bake: start: zero time")
+	if now.IsZero() || now.Before(minTime) || now.After(maxTime) {
+		return Tracker{}, fmt.Errorf("%w: start at %s", ErrTime, now)
 	}
 	// Round(0) drops the monotonic clock reading, so that the tracker
 	// computes the same durations before and after a JSON round trip.
@@ -195,6 +213,9 @@ const (
 func (t *Tracker) Update(now time.Time, evidence []float64, alarms []alarm.Result) (Status, error) {
 	if st, ok, err := t.settled(); ok {
 		return st, err
+	}
+	if err := checkTime(now); err != nil {
+		return Status{}, err
 	}
 	p := &t.Policy
 	if len(evidence) != len(p.Evidence) {
@@ -257,6 +278,9 @@ func (t *Tracker) ReadFailed(now time.Time, err error) (Status, error) {
 	if st, ok, e := t.settled(); ok {
 		return st, e
 	}
+	if e := checkTime(now); e != nil {
+		return Status{}, e
+	}
 	if err == nil {
 		err = errors.New("unknown error")
 	}
@@ -279,6 +303,9 @@ func (t *Tracker) Fail(now time.Time, reason string) error {
 	if _, ok, err := t.settled(); ok {
 		return err
 	}
+	if err := checkTime(now); err != nil {
+		return err
+	}
 	if reason == "" {
 		reason = "failed by hand (no reason given)"
 	}
@@ -291,6 +318,9 @@ func (t *Tracker) Fail(now time.Time, reason string) error {
 // still fail it). Pausing a paused or ended bake does nothing.
 func (t *Tracker) Pause(now time.Time) error {
 	if _, ok, err := t.settled(); ok {
+		return err
+	}
+	if err := checkTime(now); err != nil {
 		return err
 	}
 	if !t.PausedAt.IsZero() {
@@ -307,6 +337,9 @@ func (t *Tracker) Pause(now time.Time) error {
 // Resuming a bake that is not paused does nothing.
 func (t *Tracker) Resume(now time.Time) error {
 	if _, ok, err := t.settled(); ok {
+		return err
+	}
+	if err := checkTime(now); err != nil {
 		return err
 	}
 	t.resume(now)
@@ -430,7 +463,7 @@ func (p *Policy) minDuration() time.Duration {
 
 func (p *Policy) maxDuration() time.Duration {
 	if p.MaxDuration == 0 {
-		return twice(p.minDuration())
+		return defaultMax(p.minDuration())
 	}
 	return p.MaxDuration.Std()
 }
@@ -619,6 +652,17 @@ func (t Tracker) Validate() error {
 			if !(v >= 0) || math.IsInf(v, 1) {
 				ps.add("Evidence["+strconv.Itoa(i)+"]", "%v is not a count", v)
 			}
+		}
+	}
+	// A done bake met its time and its evidence: state that says otherwise
+	// was not written by a tracker.
+	if t.Phase == Done && !t.Ended.IsZero() {
+		if baked, _ := t.clock(t.Ended); baked < t.Policy.minDuration() {
+			ps.add("Ended", "the bake is done after %s, less than its minimum %s", baked, t.Policy.minDuration())
+		}
+		ev := Evidence{Requirements: t.Policy.Evidence, Have: t.Evidence}
+		if !ev.Met() {
+			ps.add("Evidence", "the bake is done but its evidence is short or missing")
 		}
 	}
 	return ps.err()
