@@ -135,6 +135,17 @@ func TestPolicyWithDefaults(t *testing.T) {
 	if p.Evidence[0].Min != 100 || p.Alarms[0] != "sev2" {
 		t.Error("WithDefaults shares slices with its receiver")
 	}
+	// The default maximum is twice the minimum, within a year.
+	for _, tt := range []struct{ min, want time.Duration }{
+		{3 * time.Hour, 6 * time.Hour},
+		{5555 * time.Hour, bake.MaxBake},
+		{bake.MaxBake, bake.MaxBake},
+	} {
+		p := bake.Policy{MinDuration: duration.Duration(tt.min)}.WithDefaults()
+		if p.MaxDuration.Std() != tt.want || p.Validate() != nil {
+			t.Errorf("MinDuration %v: default MaxDuration %v, want %v (valid: %v)", tt.min, p.MaxDuration, tt.want, p.Validate())
+		}
+	}
 	if diff := cmp.Diff(bake.Policy{}.WithDefaults(), bake.Policy{}.WithDefaults().WithDefaults()); diff != "" {
 		t.Errorf("WithDefaults is not idempotent (-want +got):\n%s", diff)
 	}

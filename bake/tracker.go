@@ -409,19 +409,21 @@ func (t *Tracker) status(now time.Time, evidence []float64) Status {
 		ReadErrors:    t.ReadErrors,
 		Evidence:      Evidence{Requirements: p.Evidence, Have: evidence},
 	}
-	next := now.Add(p.pollInterval())
+	next := p.pollInterval()
 	if !st.Paused {
+		left := nonneg(maximum - baked)
 		st.EarliestEnd = now.Add(st.TimeRemaining)
-		st.Deadline = now.Add(nonneg(maximum - baked))
+		st.Deadline = now.Add(left)
 		// Look again at the exact instants the bake can end, not only on
 		// the interval, so that polling never delays the end.
-		for _, at := range [2]time.Time{st.EarliestEnd, st.Deadline} {
-			if at.After(now) && at.Before(next) {
-				next = at
-			}
+		if st.TimeRemaining > 0 {
+			next = min(next, st.TimeRemaining)
+		}
+		if left > 0 {
+			next = min(next, left)
 		}
 	}
-	st.NextCheck = next
+	st.NextCheck = now.Add(next)
 	return st
 }
 

@@ -326,6 +326,13 @@ func TestTrackerErrors(t *testing.T) {
 	if _, err := bake.Start(bake.Policy{}, time.Time{}); err == nil {
 		t.Error("Start at the zero time succeeded")
 	}
+	if _, err := bake.Start(bake.Policy{}, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.Is(err, bake.ErrTime) {
+		t.Errorf("Start after the year 9999 = %v, want ErrTime", err)
+	}
+	running := mustStart(t, bake.Policy{})
+	if _, err := running.Update(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), nil, nil); !errors.Is(err, bake.ErrTime) {
+		t.Errorf("Update after the year 9999 = %v, want ErrTime", err)
+	}
 	if _, err := bake.Start(bake.Policy{MinDuration: -1}, t0); err == nil {
 		t.Error("Start with an invalid policy succeeded")
 	}
