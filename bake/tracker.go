@@ -210,9 +210,9 @@ const (
 // ended stays ended: Update returns its final status and ignores its
 // arguments. Bad evidence returns an error wrapping [ErrEvidence] and
 // leaves the tracker unchanged. A successful update resets ReadErrors.
-func (t *Tracker) Update(now time.Time, evidence []float64, alarms []alarm.Result) (Status, error) {
-	if st, ok, err := t.settled(); ok {
-		return st, err
+func (t *Tracker) Update(now time.Time, evidence []float64, alarms []alarm.Result) (st Status, err error) {
+	if t.Phase != Baking {
+		return t.settled()
 	}
 	if err := checkTime(now); err != nil {
 		return Status{}, err
@@ -242,7 +242,7 @@ func (t *Tracker) Update(now time.Time, evidence []float64, alarms []alarm.Resul
 			}
 		}
 	}
-	st := t.status(now, evidence)
+	t.status(&st, now, evidence)
 	if st.Paused {
 		st.Reason = reasonPaused
 		return st, nil
@@ -275,8 +275,8 @@ func (t *Tracker) Update(now time.Time, evidence []float64, alarms []alarm.Resul
 // fails closed. Until then it keeps baking but cannot end done or
 // inconclusive, since nothing was read.
 func (t *Tracker) ReadFailed(now time.Time, err error) (Status, error) {
-	if st, ok, e := t.settled(); ok {
-		return st, e
+	if t.Phase != Baking {
+		return t.settled()
 	}
 	if e := checkTime(now); e != nil {
 		return Status{}, e
@@ -291,7 +291,8 @@ func (t *Tracker) ReadFailed(now time.Time, err error) (Status, error) {
 		t.end(now, Failed, fmt.Sprintf("could not read evidence or alarms %d time(s) in a row: %v", t.ReadErrors, err), nil)
 		return t.final(), nil
 	}
-	st := t.status(now, nil)
+	var st Status
+	t.status(&st, now, nil)
 	st.Reason = reasonReadError
 	return st, nil
 }
@@ -300,7 +301,8 @@ func (t *Tracker) ReadFailed(now time.Time, err error) (Status, error) {
 // who fails a bake by hand, or a driver that learned of a failure some
 // other way. A bake that has already ended is left as it is.
 func (t *Tracker) Fail(now time.Time, reason string) error {
-	if _, ok, err := t.settled(); ok {
+	if t.Phase != Baking {
+		_, err := t.settled()
 		return err
 	}
 	if err := checkTime(now); err != nil {
@@ -317,7 +319,8 @@ func (t *Tracker) Fail(now time.Time, reason string) error {
 // time, and the bake cannot end done or inconclusive while paused (alarms
 // still fail it). Pausing a paused or ended bake does nothing.
 func (t *Tracker) Pause(now time.Time) error {
-	if _, ok, err := t.settled(); ok {
+	if t.Phase != Baking {
+		_, err := t.settled()
 		return err
 	}
 	if err := checkTime(now); err != nil {
@@ -336,7 +339,8 @@ func (t *Tracker) Pause(now time.Time) error {
 // Resume restarts the bake clock at now, adding the pause to PausedFor.
 // Resuming a bake that is not paused does nothing.
 func (t *Tracker) Resume(now time.Time) error {
-	if _, ok, err := t.settled(); ok {
+	if t.Phase != Baking {
+		_, err := t.settled()
 		return err
 	}
 	if err := checkTime(now); err != nil {
@@ -354,18 +358,16 @@ func (t *Tracker) resume(now time.Time) {
 	t.PausedAt = time.Time{}
 }
 
-// settled handles the phases in which the bake is not running: ok is true
-// when the caller must return st and err as they are.
-func (t *Tracker) settled() (st Status, ok bool, err error) {
+// settled is the outcome of a call on a tracker that is not baking: the
+// final status of an ended bake, or an error.
+func (t *Tracker) settled() (Status, error) {
 	switch t.Phase {
-	case Baking:
-		return Status{}, false, nil
 	case NotStarted:
-		return Status{}, true, ErrNotStarted
+		return Status{}, ErrNotStarted
 	case Done, Failed, Inconclusive:
-		return t.final(), true, nil
+		return t.final(), nil
 	}
-	return Status{}, true, fmt.Errorf("bake: tracker: invalid phase %d", int(t.Phase))
+	return Status{}, fmt.Errorf("bake: tracker: invalid phase %d", int(t.Phase))
 }
 
 // end moves the bake to a final phase at now.
@@ -393,22 +395,22 @@ func (t *Tracker) clock(now time.Time) (baked, paused time.Duration) {
 	return nonneg(nonneg(now.Sub(t.Started)) - paused), paused
 }
 
-// status is the status of a running bake at now.
-func (t *Tracker) status(now time.Time, evidence []float64) Status {
+// status fills in *st, which must be zero, with the status of a running
+// bake at now. (Filling in place keeps the hot path free of copies of the
+// large Status.)
+func (t *Tracker) status(st *Status, now time.Time, evidence []float64) {
 	p := &t.Policy
 	baked, paused := t.clock(now)
 	minimum, maximum := p.minDuration(), p.maxDuration()
-	st := Status{
-		Phase:         Baking,
-		Paused:        !t.PausedAt.IsZero(),
-		Baked:         baked,
-		PausedFor:     paused,
-		MinDuration:   minimum,
-		MaxDuration:   maximum,
-		TimeRemaining: nonneg(minimum - baked),
-		ReadErrors:    t.ReadErrors,
-		Evidence:      Evidence{Requirements: p.Evidence, Have: evidence},
-	}
+	st.Phase = Baking
+	st.Paused = !t.PausedAt.IsZero()
+	st.Baked = baked
+	st.PausedFor = paused
+	st.MinDuration = minimum
+	st.MaxDuration = maximum
+	st.TimeRemaining = nonneg(minimum - baked)
+	st.ReadErrors = t.ReadErrors
+	st.Evidence = Evidence{Requirements: p.Evidence, Have: evidence}
 	next := p.pollInterval()
 	if !st.Paused {
 		left := nonneg(maximum - baked)
@@ -424,7 +426,6 @@ func (t *Tracker) status(now time.Time, evidence []float64) Status {
 		}
 	}
 	st.NextCheck = now.Add(next)
-	return st
 }
 
 // final is the status of an ended bake, as of its end.

@@ -65,8 +65,8 @@ func Wait(ctx context.Context, t *Tracker, src alarm.Source, checkers map[string
 	if t == nil {
 		return Status{}, ErrNotStarted
 	}
-	if st, ok, err := t.settled(); ok {
-		return st, err
+	if t.Phase != Baking {
+		return t.settled()
 	}
 	if !t.PausedAt.IsZero() {
 		return Status{}, ErrPaused
