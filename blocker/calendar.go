@@ -96,35 +96,33 @@ func appliesList(list []string, region string) bool {
 }
 
 // closed reports whether z is closed at t; when why is not nil it appends
-// every reason.
+// every reason. With a nil why it stops at the first reason and formats
+// nothing, since NextOpen calls it thousands of times.
 func (c *compiled) closed(z zoned, t time.Time, why *[]string) bool {
 	shut := false
-	say := func(format string, args ...any) {
-		shut = true
-		if why != nil {
-			*why = append(*why, fmt.Sprintf(format, args...))
-		}
-	}
 	for _, f := range c.freezes {
 		if !t.Before(f.Start) && t.Before(f.End) && appliesList(f.Regions, z.region) {
-			say("freeze %q until %s", f.Reason, f.End.UTC().Format(time.RFC3339))
 			if why == nil {
 				return true
 			}
+			shut = true
+			*why = append(*why, fmt.Sprintf("freeze %q until %s", f.Reason, f.End.UTC().Format(time.RFC3339)))
 		}
 	}
 	lt := t.In(z.loc)
 	y, m, d := lt.Date()
 	for _, h := range c.holidays[civil{y, m, d}] {
-		if applies(h.regions, z.region) {
-			if h.name != "" {
-				say("holiday %q on %04d-%02d-%02d", h.name, y, m, d)
-			} else {
-				say("holiday on %04d-%02d-%02d", y, m, d)
-			}
-			if why == nil {
-				return true
-			}
+		if !applies(h.regions, z.region) {
+			continue
+		}
+		if why == nil {
+			return true
+		}
+		shut = true
+		if h.name != "" {
+			*why = append(*why, fmt.Sprintf("holiday %q on %04d-%02d-%02d", h.name, y, m, d))
+		} else {
+			*why = append(*why, fmt.Sprintf("holiday on %04d-%02d-%02d", y, m, d))
 		}
 	}
 	wd := lt.Weekday()
@@ -132,29 +130,29 @@ func (c *compiled) closed(z zoned, t time.Time, why *[]string) bool {
 	sec := hh*3600 + mm*60 + ss
 	for _, s := range c.deny {
 		if s.covers(wd, sec) {
-			say("denied by %s", s.text)
 			if why == nil {
 				return true
 			}
+			shut = true
+			*why = append(*why, "denied by "+s.text)
 		}
 	}
-	if len(c.windows) > 0 {
-		in := false
-		for _, s := range c.windows {
-			if s.covers(wd, sec) {
-				in = true
-				break
-			}
-		}
-		if !in {
-			texts := make([]string, len(c.windows))
-			for i, s := range c.windows {
-				texts[i] = s.text
-			}
-			say("outside the allowed windows (%s)", strings.Join(texts, "; "))
+	if len(c.windows) == 0 {
+		return shut
+	}
+	for _, s := range c.windows {
+		if s.covers(wd, sec) {
+			return shut
 		}
 	}
-	return shut
+	if why != nil {
+		texts := make([]string, len(c.windows))
+		for i, s := range c.windows {
+			texts[i] = s.text
+		}
+		*why = append(*why, "outside the allowed windows ("+strings.Join(texts, "; ")+")")
+	}
+	return true
 }
 
 // nextChange returns an instant after t before which the state of z cannot

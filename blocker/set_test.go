@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -569,4 +570,48 @@ func TestWait(t *testing.T) {
 			t.Errorf("Wait after cancel = %v, want the cause", err)
 		}
 	})
+}
+
+// TestConcurrentStores sets, clears, grants and checks from many goroutines
+// at once (run with -race); every change must land in the shared trail.
+func TestConcurrentStores(t *testing.T) {
+	ctx := context.Background()
+	now := utc("2025-06-16T12:00:00Z")
+	audit := &AuditLog{}
+	board := &Switchboard{Audit: audit}
+	ovr := &Overrides{Audit: audit, Authorise: func(context.Context, Override) error { return nil }}
+	s := Set{Overrides: ovr, Concurrency: 3, Entries: []Entry{{Name: "stop", Blocker: board}}}
+	const workers, rounds = 8, 25
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				sw, err := board.Set(ctx, Switch{Scope: Scope{Service: fmt.Sprint(w)}, Actor: "a", Reason: "r"}, now)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := ovr.Grant(ctx, Override{Change: fmt.Sprint(w, "-", i), Blockers: []string{"stop"},
+					Actor: "a", Reason: "r", Expires: now.Add(time.Hour)}, now); err != nil {
+					t.Error(err)
+				}
+				v, err := s.Check(ctx, Subject{Change: fmt.Sprint(w, "-", i), Service: fmt.Sprint(w)}, now)
+				if err != nil || v.Blocked {
+					t.Errorf("overridden switch blocks: %s, %v", v, err)
+				}
+				if _, err := board.Clear(ctx, sw.ID, "b", "done", now); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(audit.Events()); n != workers*rounds*3 {
+		t.Errorf("audit trail has %d events, want %d", n, workers*rounds*3)
+	}
+	if list, _ := board.List(ctx, now); len(list) != 0 {
+		t.Errorf("%d switches left after clearing all", len(list))
+	}
 }
