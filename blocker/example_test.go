@@ -175,4 +175,3 @@ func ExampleSwitchboard() {
 	// 2025-11-28T09:00:00Z switch.set by "incident-bot" of switch "switch-2" (region us-east-1): large-scale event
 	// 2025-11-28T10:00:00Z switch.clear by "carol" of switch "switch-1" (service checkout): fixed in change c-99
 }
-
