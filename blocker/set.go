@@ -30,7 +30,8 @@ type Set struct {
 	Entries []Entry
 	// Overrides, when not nil, is asked for the overrides of the subject's
 	// change whenever something blocks; an override that names a blocking
-	// entry bypasses it. An error reading it applies no override (fails
+	// entry bypasses it, whether the entry blocked by its decision or by
+	// failing closed. An error reading it applies no override (fails
 	// closed) and is reported in [Verdict.OverrideError].
 	Overrides OverrideSource
 	// Concurrency is how many blockers are evaluated at once; 0 or 1
