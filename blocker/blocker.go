@@ -22,8 +22,8 @@ type Subject struct {
 	// Regions are the regions the stage touches. Each is judged in its own
 	// local time by a [Calendar]. A subject without regions is judged in a
 	// calendar's default zone, and is treated as touching every region by
-	// region-scoped switches (a stage whose location is unknown could be
-	// anywhere).
+	// region-scoped holidays, freezes and switches (a stage whose location
+	// is unknown could be anywhere, so it is held by all of them).
 	Regions []string `json:"regions,omitempty"`
 	// Targets are the IDs of the targets the stage deploys to.
 	Targets []string `json:"targets,omitempty"`
