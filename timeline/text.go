@@ -47,6 +47,7 @@ func (t *Timeline) WriteText(w io.Writer, width int) error {
 
 func (t *Timeline) text(b *bytes.Buffer, width int) {
 	start, end, hasTime := t.Bounds()
+	multiDay := start.YearDay() != end.YearDay() || start.Year() != end.Year()
 	line := func(s string) {
 		b.WriteString(strings.TrimRight(truncate(s, width), " "))
 		b.WriteByte('\n')
@@ -136,7 +137,7 @@ func (t *Timeline) text(b *bytes.Buffer, width int) {
 				}
 			}
 		}
-		line(strings.Repeat(" ", lead) + pad(clean(r.Name), nameW) + " |" + string(bar) + "|  " + t.textState(r, end))
+		line(strings.Repeat(" ", lead) + pad(clean(r.Name), nameW) + " |" + string(bar) + "|  " + t.textState(r, end, multiDay))
 	}
 }
 
@@ -177,9 +178,7 @@ func (t *Timeline) textLegend() []string {
 
 // textState says in words what the row is doing or how it ended, with the
 // latest warning or critical mark.
-func (t *Timeline) textState(r *Row, axisEnd time.Time) string {
-	start, end, _ := t.Bounds()
-	multiDay := start.YearDay() != end.YearDay() || start.Year() != end.Year()
+func (t *Timeline) textState(r *Row, axisEnd time.Time, multiDay bool) string {
 	at := func(x time.Time) string {
 		if multiDay {
 			return x.Format("Jan 2 15:04")

@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +240,24 @@ func TestOneZone(t *testing.T) {
 	for _, w := range want {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("text view does not say %q:\n%s", w, b.String())
+		}
+	}
+}
+
+// TestJSON checks that a timeline survives JSON, so that an adapter can
+// persist one between runs of a driver.
+func TestJSON(t *testing.T) {
+	for _, tl := range []*Timeline{runTimeline(), liveTimeline(), planTimeline()} {
+		b, err := json.Marshal(tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Timeline
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tl, &back); diff != "" {
+			t.Errorf("JSON round trip of %q (-want +got):\n%s", tl.Title, diff)
 		}
 	}
 }

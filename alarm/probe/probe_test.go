@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shepherd-go/shepherd/alarm"
@@ -632,3 +634,46 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 }
 
 func durationOf(ns int64) duration.Duration { return duration.Duration(ns) }
+
+// TestPolicyJSON reads a policy as it would sit in a config file.
+func TestPolicyJSON(t *testing.T) {
+	const config = `{
+		"interval": "15s",
+		"period": "1m",
+		"endpoints": [
+			{"name": "checkout", "url": "https://shop.internal/checkout/health", "expect": [200, 204], "timeout": "5s"},
+			{"name": "search", "url": "https://shop.internal/search?q=canary", "method": "POST", "body": "{}",
+			 "header": {"Content-Type": ["application/json"]}}
+		]
+	}`
+	var p Policy
+	if err := json.Unmarshal([]byte(config), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := Policy{
+		Interval: duration.Duration(15 * time.Second),
+		Period:   duration.Duration(time.Minute),
+		Endpoints: []Endpoint{
+			{Name: "checkout", URL: "https://shop.internal/checkout/health", Expect: []int{200, 204}, Timeout: duration.Duration(5 * time.Second)},
+			{Name: "search", URL: "https://shop.internal/search?q=canary", Method: "POST", Body: "{}",
+				Header: http.Header{"Content-Type": {"application/json"}}},
+		},
+	}
+	if diff := cmp.Diff(want, p, cmpopts.IgnoreFields(Endpoint{}, "Check")); diff != "" {
+		t.Errorf("decoded policy (-want +got):\n%s", diff)
+	}
+	if err := p.Validate(); err != nil {
+		t.Error(err)
+	}
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Policy
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(p, back, cmpopts.IgnoreFields(Endpoint{}, "Check")); diff != "" {
+		t.Errorf("JSON round trip (-want +got):\n%s", diff)
+	}
+}
