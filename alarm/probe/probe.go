@@ -13,10 +13,17 @@
 //		{Name: "checkout", URL: "https://shop.internal/checkout/health"},
 //	}})
 //	...
-//	go p.Run(ctx) // returns after its goroutines have stopped
+//	ctx, stop := context.WithCancel(ctx)
+//	done := make(chan error, 1)
+//	go func() { done <- p.Run(ctx) }()
+//	... // the rollout, with alarm rules reading p
+//	stop()
+//	<-done // Run returns after its goroutines have stopped
 //
 // and point alarm rules at it with queries such as
 // "probe:checkout:success_rate" or "probe:checkout:latency_p99_seconds".
+// Every query starts with "probe:", so a source that serves several
+// backends can route on that prefix.
 // Every datapoint carries the number of requests behind it as its sample
 // count, so rules with a minimum sample count, M-of-N evaluation and
 // missing-data treatment work as they do on any other source. A period in
