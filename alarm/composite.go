@@ -171,9 +171,9 @@ func (n *node) eval(state func(string) State) bool {
 }
 
 // String returns the expression in canonical form: keywords upper case,
-// names quoted where they need it, and parentheses exactly where the
-// precedence requires them. Parsing the result gives an equivalent
-// expression.
+// names quoted only where they need it, and parentheses where the
+// precedence requires them and around every AND inside an OR. Parsing the
+// result gives an equivalent expression.
 func (e *Expression) String() string {
 	var b strings.Builder
 	e.root.write(&b, 0)
@@ -218,9 +218,16 @@ func (n *node) write(b *strings.Builder, parent int) {
 		b.WriteString(" AND ")
 		n.right.write(b, 3)
 	case nodeOr:
-		n.left.write(b, 1)
+		// An AND inside an OR is parenthesized although precedence does not
+		// require it, so that the canonical form reads the same under any
+		// convention.
+		if n.left.kind == nodeAnd {
+			n.left.write(b, 3)
+		} else {
+			n.left.write(b, 1)
+		}
 		b.WriteString(" OR ")
-		n.right.write(b, 2)
+		n.right.write(b, 3)
 	}
 	if paren {
 		b.WriteByte(')')
