@@ -278,12 +278,14 @@ func (s *Set) check(ctx context.Context, now time.Time, need []bool) []Outcome {
 	data := make([]fetched, len(s.rules))
 	g := new(errgroup.Group)
 	g.SetLimit(maxConcurrentQueries)
+	// Source errors are wrapped with the alarm's name only: sources name
+	// the query in their errors ([Memory] and alarm/prometheus do).
 	query := func(i int, q string, e *Evaluation, dst *Series) {
 		g.Go(func() error {
 			ser, err := s.src.Query(ctx, q, e.Window(now))
 			if err != nil {
 				// Each rule keeps its own error; the group's error is unused.
-				data[i].err = fmt.Errorf("alarm: %q: query %q: %w", s.rules[i].Name, q, err)
+				data[i].err = fmt.Errorf("alarm: %q: %w", s.rules[i].Name, err)
 				return nil
 			}
 			*dst = ser
@@ -305,12 +307,12 @@ func (s *Set) check(ctx context.Context, now time.Time, need []bool) []Outcome {
 				var scopedErr, baselineErr, err error
 				data[ri].scoped, err = s.src.Query(ctx, r.Relative.Query, r.Relative.Window(now))
 				if err != nil {
-					scopedErr = fmt.Errorf("alarm: %q: query %q: %w", r.Name, r.Relative.Query, err)
+					scopedErr = fmt.Errorf("alarm: %q: %w", r.Name, err)
 				}
 				var berr error
 				data[ri].baseline, berr = s.src.Query(ctx, r.Relative.Baseline, r.Relative.Window(now))
 				if berr != nil {
-					baselineErr = fmt.Errorf("alarm: %q: baseline query %q: %w", r.Name, r.Relative.Baseline, berr)
+					baselineErr = fmt.Errorf("alarm: %q: baseline: %w", r.Name, berr)
 				}
 				data[ri].err = errors.Join(scopedErr, baselineErr)
 				return nil
