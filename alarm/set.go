@@ -123,9 +123,7 @@ func NewSet(src Source, rules ...Rule) (*Set, error) {
 			}
 		}
 	}
-	if len(errs) == 0 {
-		errs = append(errs, s.sort()...)
-	}
+	errs = append(errs, s.sort()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -160,7 +158,9 @@ func (s *Set) sort() []error {
 		stack = append(stack, s.rules[i].Name)
 		if e := s.rules[i].expr; e != nil {
 			for _, n := range e.names {
-				visit(s.index[n])
+				if j, ok := s.index[n]; ok { // unknown names are reported apart
+					visit(j)
+				}
 			}
 		}
 		stack = stack[:len(stack)-1]
