@@ -153,10 +153,10 @@ func (c Comparison) op() (cmpOp, bool) {
 // the comparison itself when it is unknown.
 func (c Comparison) Symbol() string {
 	op, _ := c.op()
-	return op.String(string(c))
+	return op.symbol(string(c))
 }
 
-func (o cmpOp) String(unknown string) string {
+func (o cmpOp) symbol(unknown string) string {
 	switch o {
 	case opGT:
 		return ">"

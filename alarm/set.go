@@ -16,9 +16,12 @@ import (
 type Rule struct {
 	// Name identifies the alarm in a set and in composite expressions.
 	// Required.
-	Name      string     `json:"name"`
+	Name string `json:"name"`
+	// Threshold compares one series with a threshold.
 	Threshold *Threshold `json:"threshold,omitempty"`
-	Relative  *Relative  `json:"relative,omitempty"`
+	// Relative compares a scoped series with a baseline series.
+	Relative *Relative `json:"relative,omitempty"`
+	// Composite combines the states of other alarms of the set.
 	Composite *Composite `json:"composite,omitempty"`
 }
 

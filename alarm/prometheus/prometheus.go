@@ -106,11 +106,13 @@ func New(cfg Config) (*Source, error) {
 // series when no [Config.Combine] is set (or [Select] matches more than
 // one).
 type MultipleSeriesError struct {
+	// Query is the query that returned them.
 	Query string
 	// Labels are the label sets of the series, in the order returned.
 	Labels []map[string]string
 }
 
+// Error lists the label sets of the first few series.
 func (e *MultipleSeriesError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "alarm/prometheus: query %q returned %d series; aggregate it (sum, max) or set Config.Combine:", e.Query, len(e.Labels))
@@ -128,10 +130,13 @@ func (e *MultipleSeriesError) Error() string {
 // WarningsError is returned by [Source.Query] when [Config.FailOnWarnings]
 // is set and the server answered with warnings.
 type WarningsError struct {
-	Query    string
+	// Query is the query the server warned about.
+	Query string
+	// Warnings are the server's warnings, as sent.
 	Warnings []string
 }
 
+// Error quotes the warnings.
 func (e *WarningsError) Error() string {
 	return fmt.Sprintf("alarm/prometheus: query %q: server warnings: %s", e.Query, strings.Join(e.Warnings, "; "))
 }
