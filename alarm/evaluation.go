@@ -291,7 +291,7 @@ func (e *Evaluation) evaluationRange() int {
 // oldest period, so that a source that samples at each step (Prometheus)
 // returns exactly one point per period; otherwise it starts at the beginning
 // of the oldest period, so that all raw points are fetched.
-func (e *Evaluation) Window(now time.Time) Range {
+func (e Evaluation) Window(now time.Time) Range {
 	p := e.Period.Std()
 	n := e.evaluationRange()
 	back := n - 1

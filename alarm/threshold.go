@@ -64,7 +64,7 @@ func (t *Threshold) validate(p *problems) {
 // state the alarm was in before (used only by [Ignore]; pass
 // [InsufficientData] when there is none). An invalid rule or a series out of
 // time order assesses as INSUFFICIENT_DATA.
-func (t *Threshold) Assess(now time.Time, s Series, prev State) Assessment {
+func (t Threshold) Assess(now time.Time, s Series, prev State) Assessment {
 	par, ok := t.Evaluation.params()
 	op, okOp := t.Comparison.op()
 	if !ok || !okOp || t.Query == "" || math.IsNaN(t.Threshold) || math.IsInf(t.Threshold, 0) {
