@@ -101,12 +101,12 @@ func writePage(t *testing.T, dir, name string, tl *Timeline) string {
 	return "file://" + path
 }
 
-// TestBrowser opens timeline pages (a run, and one with hostile stage names)
-// in headless Chromium (Debian's chromium
-// package) and checks what the browser built from them: every stage is an
-// SVG text with its name, every span an SVG rect, hostile stage names stay
-// text, and the screenshot shows the spans' colours. Screenshots are saved
-// in $SHEPHERD_TEST_ARTIFACTS when it is set. Under make test a missing
+// TestBrowser opens two timeline pages (a run, and one with hostile stage
+// names) in headless Chromium (Debian's chromium package) and checks what
+// the browser built from them: every stage is an SVG text with its name,
+// every span an SVG rect, hostile stage names stay text, and the screenshot
+// shows the spans' colours. Screenshots are saved in
+// $SHEPHERD_TEST_ARTIFACTS when it is set. Under make test a missing
 // chromium fails the test; under a bare go test it skips.
 func TestBrowser(t *testing.T) {
 	bin := testenv.LookPath(t, "chromium", "/usr/bin/chromium")
