@@ -1,0 +1,2 @@
+// Package temporal runs shepherd rollouts on Temporal.
+package temporal
