@@ -600,7 +600,7 @@ func (s *State) succeed(now time.Time, out *Output) {
 		reason = "dry run: every gate evaluated, nothing deployed"
 	}
 	s.decide(now, "", "rollout", "succeeded", reason)
-	s.event(out, now, Event{Kind: EventSucceeded, Version: s.Version, Duration: now.Sub(s.Created), Timings: &tm, Reason: reason, Targets: s.ix.count[TargetDeployed]})
+	s.event(out, now, Event{Kind: EventSucceeded, Phase: Succeeded, Version: s.Version, Duration: now.Sub(s.Created), Timings: &tm, Reason: reason, Targets: s.ix.count[TargetDeployed]})
 	out.Persist = true
 	out.Done = true
 }
@@ -1128,7 +1128,7 @@ func (s *State) rollbackStep(now time.Time, out *Output) {
 		s.Ended = now
 		tm := s.Timings
 		s.decide(now, "", "rollback", string(s.Phase), outcome)
-		s.event(out, now, Event{Kind: EventRollbackFinished, Signal: rb.Signal, Reason: outcome, Duration: now.Sub(rb.Started), Targets: rb.Done, Timings: &tm})
+		s.event(out, now, Event{Kind: EventRollbackFinished, Phase: s.Phase, Signal: rb.Signal, Reason: outcome, Duration: now.Sub(rb.Started), Targets: rb.Done, Timings: &tm})
 		out.Persist = true
 		out.Done = true
 		return

@@ -337,7 +337,10 @@ type Event struct {
 	// or the blockers holding it (EventBlocked, zero durations).
 	Blockers map[string]time.Duration `json:"blockers,omitempty"`
 	// Targets counts targets (of a batch, or rolled back).
-	Targets int      `json:"targets,omitempty"`
+	Targets int `json:"targets,omitempty"`
+	// Phase is the rollout's final phase (EventSucceeded,
+	// EventRollbackFinished).
+	Phase   Phase    `json:"phase,omitempty"`
 	Verdict *Verdict `json:"verdict,omitempty"`
 	// Timings is the stage's time per activity (EventStagePromoted) or the
 	// rollout's (final events).
