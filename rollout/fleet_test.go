@@ -25,6 +25,7 @@ type fleet struct {
 	// VersionErr, if set, makes Version fail.
 	VersionErr func(target string) error
 	attempts   map[string]int
+	reads      int
 	inflight   int
 	maxInfl    int
 }
@@ -101,6 +102,7 @@ func (f *fleet) Version(ctx context.Context, t wave.Target) (string, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	v, ok := f.versions[t.ID]
 	if !ok {
 		return "", fmt.Errorf("no target %q", t.ID)
@@ -319,4 +321,11 @@ func zeroBake(p wave.Plan) wave.Plan {
 		out.Waves[i] = w
 	}
 	return out
+}
+
+// touched reports whether any call reached the fleet.
+func (f *fleet) touched() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads > 0 || len(f.calls) > 0
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -271,7 +272,7 @@ func (s *State) observeTarget(now time.Time, p int, o *Observation, out *Output)
 			ev.Kind, ev.Version = EventTargetDeployed, t.Current
 		}
 	case o.Kind == ObsRollback && t.Status == TargetRollingBack:
-		t.Attempts += o.Attempts
+		t.RollbackAttempts += o.Attempts
 		if o.Err != "" {
 			t.Error = "rollback: " + o.Err
 			s.setStatus(p, TargetRollbackFailed)
@@ -311,13 +312,20 @@ func (s *State) onAlarms(now time.Time, o *Observation, out *Output) {
 	}
 	switch {
 	case alarmed:
-		s.Watch.Firing = firing
 		reason := strings.Join(firing, "; ")
-		s.Watch.Unreadable = 0
-		s.event(out, now, Event{Kind: EventAlarm, Stage: s.curStage(), Reason: reason})
+		if !slices.Equal(s.Watch.Firing, firing) || s.Watch.Unreadable != 0 {
+			// Report a firing alarm when it starts or changes, not at
+			// every check while a paused rollout waits for a human.
+			s.Watch.Firing = firing
+			s.Watch.Unreadable = 0
+			s.event(out, now, Event{Kind: EventAlarm, Stage: s.curStage(), Reason: reason})
+			out.Persist = true
+		}
 		s.raise(SignalAlarm, reason)
-		out.Persist = true
 	case o.Err != "" || len(firing) > 0:
+		if s.Hold != nil && s.Hold.Signal != "" && s.Watch.Unreadable >= s.Policy.maxUnreadable() {
+			return // already paused on it, waiting for a human
+		}
 		s.Watch.Unreadable++
 		reason := strings.Join(firing, "; ")
 		if o.Err != "" {
@@ -577,13 +585,13 @@ func (s *State) react(now time.Time, sig *pending, out *Output) {
 		return
 	}
 	r := s.Policy.Reaction(sig.signal)
+	if r == Pause && s.Hold != nil && s.Hold.Signal != "" {
+		return // already paused on a signal, waiting for a human
+	}
 	s.decide(now, stage, string(sig.signal), string(r), sig.reason)
 	s.event(out, now, Event{Kind: EventSignal, Stage: stage, Signal: sig.signal, Reason: sig.reason})
 	out.Persist = true
 	if r == Pause {
-		if s.Hold != nil && s.Hold.Signal != "" {
-			return // already paused on a signal; waiting for a human
-		}
 		s.Hold = &Hold{Actor: "shepherd", Reason: sig.reason, Since: now, Signal: sig.signal}
 		s.event(out, now, Event{Kind: EventPaused, Stage: stage, Actor: "shepherd", Signal: sig.signal, Reason: sig.reason})
 		return

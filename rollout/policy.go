@@ -74,9 +74,10 @@ type Policy struct {
 	Bake BakePolicy `json:"bake,omitzero"`
 	// Canary governs the canary judge.
 	Canary CanaryPolicy `json:"canary,omitzero"`
-	// Approvals are patterns ([path.Match] syntax, for example "w1/*") of
-	// the names of stages that wait for a manual approval before they
-	// deploy. Empty: no stage does.
+	// Approvals are patterns ([path.Match] syntax, where "*" does not
+	// cross a "/": "w2/one-box/*" matches every one-box stage of the
+	// planner's wave 2) of the names of stages that wait for a manual
+	// approval before they deploy. Empty: no stage does.
 	Approvals []string `json:"approvals,omitempty"`
 	// Reactions maps a signal to its reaction. A signal that is not here
 	// rolls back. [SignalAbort] cannot be mapped.

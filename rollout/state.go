@@ -141,8 +141,10 @@ type TargetState struct {
 	Current string `json:"current,omitempty"`
 	// Attempted is set once a deploy was issued to the target.
 	Attempted bool `json:"attempted,omitempty"`
-	// Attempts counts deploy (or rollback) calls the executor made.
-	Attempts int `json:"attempts,omitempty"`
+	// Attempts counts the deploy calls the executor made, and
+	// RollbackAttempts the rollback calls.
+	Attempts         int `json:"attempts,omitempty"`
+	RollbackAttempts int `json:"rollbackAttempts,omitempty"`
 	// Error is the last error, in words.
 	Error string `json:"error,omitempty"`
 }
