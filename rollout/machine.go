@@ -290,6 +290,7 @@ func (s *State) observeTarget(now time.Time, p int, o *Observation, out *Output)
 	default:
 		return
 	}
+	s.touch(p)
 	out.Persist = true
 	s.stageEvent(out, now, si, ev)
 }
@@ -852,6 +853,7 @@ func (s *State) deployStep(now time.Time, si int, out *Output) bool {
 		for _, p := range readyPos {
 			s.setStatus(p, TargetDeploying)
 			s.Targets[p].Attempted = true
+			s.touch(p)
 			out.Actions = append(out.Actions, s.targetAction(ActionDeploy, p, s.Version))
 		}
 		out.Concurrency = s.Policy.Deploy.Concurrency

@@ -268,6 +268,7 @@ func knownStatus(st TargetStatus) bool {
 // counts right.
 func (s *State) setStatus(p int, to TargetStatus) {
 	t := &s.Targets[p]
+	s.touch(p)
 	from := t.Status
 	if from == to {
 		return

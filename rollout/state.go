@@ -125,9 +125,10 @@ type State struct {
 	// skip a bake) with its actor.
 	Audit []AuditEntry `json:"audit,omitempty"`
 
-	ix    *index   // derived from Plan; rebuilt after decoding
-	inbox inbox    // observations of the step in progress
-	sig   *pending // signal raised during the step in progress
+	ix    *index    // derived from Plan; rebuilt after decoding
+	inbox inbox     // observations of the step in progress
+	sig   *pending  // signal raised during the step in progress
+	enc   *encCache // parts of the last encoding
 }
 
 // TargetState is one target's record.
