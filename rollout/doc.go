@@ -1,0 +1,66 @@
+// Package rollout is the driver: it carries a change across a fleet wave by
+// wave through every safety gate (blockers, manual approvals, bounded
+// deploys with a failure budget, bakes watched by alarms, canary judgement),
+// rolls the change back by itself when anything looks wrong, persists its
+// place at every transition and resumes after a crash.
+//
+// # One brain, several executors
+//
+// Everything the driver decides lives in one pure step function,
+// [State.Step]. A [State] is plain, JSON-serialisable data (the plan, the
+// version, the [Policy], every target's previous and current version, the
+// stage in progress, bake progress, decisions with reasons, the audit log),
+// versioned by [SchemaVersion]. Step takes the time and the observations the
+// executor made, and returns an [Output]: the [Action]s to perform next, the
+// time to wake up at if nothing else happens, whether the state must be
+// persisted first, and the [Event]s to report:
+//
+//	out, err := st.Step(now, observations...)
+//
+// Step is deterministic: the same state, time and observations always give
+// the same resulting state and output. It starts no goroutine, reads no
+// clock, performs no I/O and never blocks, so a durable workflow engine can
+// replay it, and a unit test can drive it line by line.
+//
+// An executor follows this contract:
+//
+//  1. Create the state with [NewState], or load a saved one with
+//     [DecodeState]. After loading, the first call must carry a
+//     [Restarted] observation: actions that were in flight when the previous
+//     executor stopped are lost, and the state re-issues them (reading a
+//     target's version first wherever a deploy may or may not have
+//     happened).
+//  2. Call Step. If [Output.Persist] is set, save the state durably before
+//     doing anything else: a deploy is only ever issued after its intent is
+//     saved, which is what makes resuming safe.
+//  3. Deliver [Output.Events], then perform every action of
+//     [Output.Actions] (those of one output may run concurrently, at most
+//     [Output.Concurrency] target actions at a time). Turn each result into
+//     an [Observation] carrying the action's [Action.Round] (the Observe
+//     helpers do this) and pass them to the next Step, all together or in
+//     parts: Step waits until every action of the round has been answered.
+//  4. With no actions, wait until [Output.WakeAt] (no timer when it is
+//     zero) or until a control request ([Control]) arrives, then call Step
+//     with the current time and the requests.
+//  5. Stop when [Output.Done] is set: the state is terminal ([Phase]).
+//
+// [Runner] is the executor for a Go process: it deploys with bounded
+// concurrency and retries with exponential backoff, watches alarms, sleeps
+// with timers, persists through a [Store] under a lease, and accepts pause,
+// resume, abort, approval and override requests from other goroutines.
+//
+// # Safety
+//
+// Any signal (an alarm in ALARM or unreadable for too long, a failed
+// canary, an exhausted failure budget, a missed stage deadline, a bake that
+// ends inconclusive, a blocker that never clears) stops the rollout and,
+// by default, rolls back every target the rollout changed to the version it
+// ran before, in the reverse order of deployment, with its own concurrency
+// and retries. A target that still cannot be rolled back ends the run in
+// [RollbackFailed], which names it. [Policy.Reactions] can turn a signal
+// into a pause for a human instead, the gentler mode teams adopt first.
+//
+// Missing evidence is not good evidence: an alarm that cannot be read, a
+// blocker that cannot be evaluated and a judge that errs all count against
+// the change.
+package rollout

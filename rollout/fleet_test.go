@@ -1,0 +1,331 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+// fleet is an in-memory Deployer: every target runs a version; deploys
+// take Delay of (bubble) time; faults are scripted.
+type fleet struct {
+	mu       sync.Mutex
+	versions map[string]string
+	calls    []call
+	// Delay is how long a deploy takes.
+	Delay time.Duration
+	// Fail, if set, decides whether a deploy call fails; attempt counts
+	// the calls for this target and version from 1.
+	Fail func(target, version string, attempt int) error
+	// VersionErr, if set, makes Version fail.
+	VersionErr func(target string) error
+	attempts   map[string]int
+	reads      int
+	inflight   int
+	maxInfl    int
+}
+
+type call struct {
+	Kind    string // "deploy"
+	Target  string
+	Version string
+	OK      bool
+}
+
+func newFleet(plan wave.Plan, version string) *fleet {
+	f := &fleet{versions: map[string]string{}, attempts: map[string]int{}}
+	for _, w := range plan.Waves {
+		for _, st := range w.Stages {
+			for _, b := range st.Batches {
+				for _, t := range b.Targets {
+					f.versions[t.ID] = version
+				}
+			}
+		}
+	}
+	return f
+}
+
+func (f *fleet) Deploy(ctx context.Context, t wave.Target, v string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.inflight++
+	f.maxInfl = max(f.maxInfl, f.inflight)
+	key := t.ID + "@" + v
+	f.attempts[key]++
+	n := f.attempts[key]
+	fail := f.Fail
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inflight--
+		f.mu.Unlock()
+	}()
+	if f.Delay > 0 {
+		tm := time.NewTimer(f.Delay)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return ctx.Err()
+		case <-tm.C:
+		}
+	}
+	var err error
+	if fail != nil {
+		err = fail(t.ID, v, n)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call{Kind: "deploy", Target: t.ID, Version: v, OK: err == nil})
+	if err != nil {
+		return err
+	}
+	f.versions[t.ID] = v
+	return nil
+}
+
+func (f *fleet) Version(ctx context.Context, t wave.Target) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if f.VersionErr != nil {
+		if err := f.VersionErr(t.ID); err != nil {
+			return "", err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	v, ok := f.versions[t.ID]
+	if !ok {
+		return "", fmt.Errorf("no target %q", t.ID)
+	}
+	return v, nil
+}
+
+func (f *fleet) version(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.versions[id]
+}
+
+func (f *fleet) snapshot() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]string, len(f.versions))
+	for k, v := range f.versions {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *fleet) callLog() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]call(nil), f.calls...)
+}
+
+// onAny reports whether any of the ids runs version v.
+func (f *fleet) onAny(ids []string, v string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if f.versions[id] == v {
+			return true
+		}
+	}
+	return false
+}
+
+// awsPlan builds by hand the plan an AWS-shaped policy gives: waves of
+// 1, 1, then the remaining regions two at a time; in each region a one-box
+// stage before its first zone, then one zone at a time (in later waves,
+// zone k of every region of the wave at once, never two zones of one
+// region), each zone in batches of at most a third keeping two thirds
+// healthy. Bakes: 1h after a one-box, 12h after each zone of the first
+// wave, 4h in the second, 2h later.
+func awsPlan(regions, zones, hosts int) wave.Plan {
+	type zoneT struct{ targets []wave.Target }
+	fleet := make([][]zoneT, regions)
+	for r := range regions {
+		fleet[r] = make([]zoneT, zones)
+		for z := range zones {
+			for h := range hosts {
+				fleet[r][z].targets = append(fleet[r][z].targets, wave.Target{
+					ID:       fmt.Sprintf("r%d-z%d-h%d", r, z, h),
+					Location: []string{fmt.Sprintf("r%d", r), fmt.Sprintf("r%d-z%d", r, z), fmt.Sprintf("h%d", h)},
+				})
+			}
+		}
+	}
+	var groups [][]int
+	groups = append(groups, []int{0})
+	if regions > 1 {
+		groups = append(groups, []int{1})
+	}
+	for r := 2; r < regions; r += 2 {
+		g := []int{r}
+		if r+1 < regions {
+			g = append(g, r+1)
+		}
+		groups = append(groups, g)
+	}
+	bakeFor := func(w int) duration.Duration {
+		switch w {
+		case 0:
+			return duration.Duration(12 * time.Hour)
+		case 1:
+			return duration.Duration(4 * time.Hour)
+		}
+		return duration.Duration(2 * time.Hour)
+	}
+	batches := func(ts []wave.Target, max int) []wave.Batch {
+		var out []wave.Batch
+		for len(ts) > 0 {
+			n := min(max, len(ts))
+			out = append(out, wave.Batch{Targets: ts[:n:n]})
+			ts = ts[n:]
+		}
+		return out
+	}
+	var plan wave.Plan
+	plan.Levels = []string{"region", "zone", "host"}
+	for wi, g := range groups {
+		w := wave.Wave{Index: wi}
+		for _, r := range g {
+			w.Regions = append(w.Regions, fmt.Sprintf("r%d", r))
+		}
+		// One-box per region.
+		for _, r := range g {
+			ob := fleet[r][0].targets[0]
+			w.Stages = append(w.Stages, wave.Stage{
+				Name: fmt.Sprintf("w%d/one-box/r%d", wi+1, r), Kind: wave.OneBox,
+				Regions: []string{fmt.Sprintf("r%d", r)}, Zones: []string{fmt.Sprintf("r%d-z0", r)},
+				Batches: []wave.Batch{{Targets: []wave.Target{ob}}},
+				Bake:    duration.Duration(time.Hour), Reason: "one box before the region's first zone",
+			})
+		}
+		for z := range zones {
+			var ts []wave.Target
+			var names, regs, zs []string
+			for _, r := range g {
+				zt := fleet[r][z].targets
+				if z == 0 {
+					zt = zt[1:] // the one-box host is done
+				}
+				ts = append(ts, zt...)
+				names = append(names, fmt.Sprintf("r%d/r%d-z%d", r, r, z))
+				regs = append(regs, fmt.Sprintf("r%d", r))
+				zs = append(zs, fmt.Sprintf("r%d-z%d", r, z))
+			}
+			n := len(ts)
+			maxDown := max(1, n/3)
+			name := fmt.Sprintf("w%d/%s", wi+1, names[0])
+			for _, x := range names[1:] {
+				name += "+" + x
+			}
+			w.Stages = append(w.Stages, wave.Stage{
+				Name: name, Kind: wave.Zone, Regions: regs, Zones: zs,
+				Batches: batches(ts, maxDown), Bake: bakeFor(wi), MinHealthy: n - maxDown,
+				Reason: "one zone per region at a time",
+			})
+		}
+		plan.Waves = append(plan.Waves, w)
+	}
+	return plan
+}
+
+// stageTargets returns the IDs of the targets of the named stage.
+func stageTargets(p wave.Plan, name string) []string {
+	var out []string
+	for _, w := range p.Waves {
+		for _, st := range w.Stages {
+			if st.Name != name {
+				continue
+			}
+			for _, b := range st.Batches {
+				for _, t := range b.Targets {
+					out = append(out, t.ID)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// waveTargets returns the IDs of the targets of wave wi.
+func waveTargets(p wave.Plan, wi int) []string {
+	var out []string
+	for _, st := range p.Waves[wi].Stages {
+		out = append(out, stageTargets(p, st.Name)...)
+	}
+	return out
+}
+
+// allTargets returns every target ID in plan order.
+func allTargets(p wave.Plan) []string {
+	var out []string
+	for wi := range p.Waves {
+		out = append(out, waveTargets(p, wi)...)
+	}
+	return out
+}
+
+// regressionAlarm is an alarm that fires while any of ids runs bad.
+func regressionAlarm(f *fleet, ids []string, bad string) Alarms {
+	return AlarmsFunc(func(ctx context.Context, s Subject, now time.Time) ([]alarm.Result, error) {
+		if f.onAny(ids, bad) {
+			return []alarm.Result{{Name: "fault-rate", State: alarm.Alarm, Reason: "5xx rate 12% > 1%", Time: now}}, nil
+		}
+		return []alarm.Result{{Name: "fault-rate", State: alarm.OK, Reason: "5xx rate 0.1% <= 1%", Time: now}}, nil
+	})
+}
+
+// businessHours blocks outside 09:00-17:00 UTC on weekdays and says when it
+// opens next.
+var businessHours = BlockersFunc(func(ctx context.Context, s Subject, now time.Time) ([]BlockReason, time.Time, error) {
+	t := now.UTC()
+	open := func(t time.Time) bool {
+		wd := t.Weekday()
+		return wd != time.Saturday && wd != time.Sunday && t.Hour() >= 9 && t.Hour() < 17
+	}
+	if open(t) {
+		return nil, time.Time{}, nil
+	}
+	next := time.Date(t.Year(), t.Month(), t.Day(), 9, 0, 0, 0, time.UTC)
+	if !next.After(t) {
+		next = next.AddDate(0, 0, 1)
+	}
+	for !open(next) {
+		next = next.AddDate(0, 0, 1)
+	}
+	return []BlockReason{{Blocker: "business-hours", Reason: "outside 09:00-17:00 UTC on weekdays", Until: next}}, next, nil
+})
+
+// zeroBake returns a copy of p without bakes.
+func zeroBake(p wave.Plan) wave.Plan {
+	out := p
+	out.Waves = make([]wave.Wave, len(p.Waves))
+	for i, w := range p.Waves {
+		w.Stages = append([]wave.Stage(nil), w.Stages...)
+		for j := range w.Stages {
+			w.Stages[j].Bake = 0
+		}
+		out.Waves[i] = w
+	}
+	return out
+}
+
+// touched reports whether any call reached the fleet.
+func (f *fleet) touched() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads > 0 || len(f.calls) > 0
+}

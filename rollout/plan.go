@@ -1,0 +1,325 @@
+package rollout
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+// ValidatePlan reports every problem that keeps the driver from running
+// plan, each with its field path: no stages, unnamed or duplicate stages,
+// empty batches, missing or duplicate target IDs, a MinHealthy that no
+// batch can respect, a negative bake.
+func ValidatePlan(plan wave.Plan) error {
+	var ps problems
+	validatePlan(&ps, plan)
+	return ps.err()
+}
+
+func validatePlan(ps *problems, plan wave.Plan) {
+	if len(plan.Waves) == 0 {
+		ps.add("plan.Waves", "empty: nothing to deploy")
+	}
+	stages := map[string]string{}
+	targets := map[string]string{}
+	total := 0
+	for wi, w := range plan.Waves {
+		wp := fmt.Sprintf("plan.Waves[%d]", wi)
+		if len(w.Stages) == 0 {
+			ps.add(wp+".Stages", "empty")
+		}
+		for si, st := range w.Stages {
+			sp := fmt.Sprintf("%s.Stages[%d]", wp, si)
+			switch {
+			case st.Name == "":
+				ps.add(sp+".Name", "empty")
+			case stages[st.Name] != "":
+				ps.add(sp+".Name", "%q is also the name of %s", st.Name, stages[st.Name])
+			default:
+				stages[st.Name] = sp
+			}
+			switch st.Kind {
+			case wave.OneBox, wave.Zone, wave.Region:
+			default:
+				ps.add(sp+".Kind", "unknown stage kind %q", st.Kind)
+			}
+			if st.Bake < 0 {
+				ps.add(sp+".Bake", "%s is negative", st.Bake)
+			}
+			if len(st.Batches) == 0 {
+				ps.add(sp+".Batches", "empty")
+			}
+			size := 0
+			for _, b := range st.Batches {
+				size += len(b.Targets)
+			}
+			if st.MinHealthy < 0 || st.MinHealthy > size {
+				ps.add(sp+".MinHealthy", "%d is outside [0, %d] (the stage's size)", st.MinHealthy, size)
+			}
+			for bi, b := range st.Batches {
+				bp := fmt.Sprintf("%s.Batches[%d]", sp, bi)
+				if len(b.Targets) == 0 {
+					ps.add(bp+".Targets", "empty")
+				}
+				if st.MinHealthy >= 0 && st.MinHealthy <= size && len(b.Targets) > size-st.MinHealthy {
+					ps.add(bp+".Targets", "%d targets at once would leave %d of %d healthy, below MinHealthy %d",
+						len(b.Targets), size-len(b.Targets), size, st.MinHealthy)
+				}
+				for ti, t := range b.Targets {
+					tp := fmt.Sprintf("%s.Targets[%d].ID", bp, ti)
+					total++
+					switch {
+					case t.ID == "":
+						ps.add(tp, "empty")
+					case targets[t.ID] != "":
+						ps.add(tp, "%q is also at %s", t.ID, targets[t.ID])
+					default:
+						targets[t.ID] = tp
+					}
+				}
+			}
+		}
+	}
+}
+
+// index is derived from the plan and the targets' statuses; it is rebuilt
+// after decoding and kept up to date by setStatus.
+type index struct {
+	// stageLo[i] is the plan position of stage i's first target;
+	// stageLo[len(stages)] is the number of targets.
+	stageLo []int
+	// batchLo[i][b] is the position of batch b of stage i;
+	// batchLo[i][len(batches)] is stageLo[i+1].
+	batchLo [][]int
+	stages  []*wave.Stage
+	targets []*wave.Target
+	pos     map[string]int
+	byName  map[string]int
+	// counts by status, overall and per stage for the budget
+	count    map[TargetStatus]int
+	failed   []int
+	ok       []int
+	subjects []*Subject
+}
+
+func newIndex(plan *wave.Plan) *index {
+	ix := &index{pos: map[string]int{}, byName: map[string]int{}, count: map[TargetStatus]int{}}
+	p := 0
+	for wi := range plan.Waves {
+		w := &plan.Waves[wi]
+		for si := range w.Stages {
+			st := &w.Stages[si]
+			ix.byName[st.Name] = len(ix.stages)
+			ix.stages = append(ix.stages, st)
+			ix.stageLo = append(ix.stageLo, p)
+			var lo []int
+			for bi := range st.Batches {
+				lo = append(lo, p)
+				for ti := range st.Batches[bi].Targets {
+					t := &st.Batches[bi].Targets[ti]
+					ix.targets = append(ix.targets, t)
+					ix.pos[t.ID] = p
+					p++
+				}
+			}
+			ix.batchLo = append(ix.batchLo, append(lo, p))
+		}
+	}
+	ix.stageLo = append(ix.stageLo, p)
+	ix.failed = make([]int, len(ix.stages))
+	ix.ok = make([]int, len(ix.stages))
+	ix.subjects = make([]*Subject, len(ix.stages))
+	return ix
+}
+
+// stageOf returns the stage index of plan position p.
+func (ix *index) stageOf(p int) int {
+	return sort.Search(len(ix.stages), func(i int) bool { return ix.stageLo[i+1] > p })
+}
+
+func (ix *index) size(si int) int { return ix.stageLo[si+1] - ix.stageLo[si] }
+
+// NewState validates everything and returns the initial state of a rollout
+// of version over plan, created at now. Every problem (an empty ID or
+// version, an invalid plan or policy) is reported, each as a
+// [*FieldError], before anything is touched.
+func NewState(id string, plan wave.Plan, version string, policy Policy, now time.Time) (*State, error) {
+	var ps problems
+	if id == "" {
+		ps.add("id", "empty")
+	}
+	if version == "" {
+		ps.add("version", "empty: which version should be deployed?")
+	}
+	validatePlan(&ps, plan)
+	policy.validate(&ps, "policy")
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	s := &State{
+		Schema:  SchemaVersion,
+		ID:      id,
+		Version: version,
+		Plan:    plan,
+		Policy:  policy,
+		Phase:   Running,
+		Created: now,
+		Updated: now,
+	}
+	ix := newIndex(&s.Plan)
+	s.Targets = make([]TargetState, len(ix.targets))
+	for i, t := range ix.targets {
+		s.Targets[i] = TargetState{ID: t.ID, Status: TargetPending}
+	}
+	for wi, w := range plan.Waves {
+		for _, st := range w.Stages {
+			s.Stages = append(s.Stages, StageState{Name: st.Name, Kind: st.Kind, Wave: wi, Step: StepPending})
+		}
+	}
+	s.ix = ix
+	s.recount()
+	return s, nil
+}
+
+// recount rebuilds the status counts of the index.
+func (s *State) recount() {
+	ix := s.ix
+	clear(ix.count)
+	clear(ix.failed)
+	clear(ix.ok)
+	si := 0
+	for p := range s.Targets {
+		for ix.stageLo[si+1] <= p {
+			si++
+		}
+		st := s.Targets[p].Status
+		ix.count[st]++
+		switch st {
+		case TargetFailed:
+			ix.failed[si]++
+		case TargetDeployed, TargetUnchanged:
+			ix.ok[si]++
+		}
+	}
+}
+
+// check verifies a state before a step: right schema, consistent with its
+// plan. It builds the index of a decoded state.
+func (s *State) check() error {
+	if s == nil {
+		return fmt.Errorf("%w: nil state", ErrInvalid)
+	}
+	if s.Schema != SchemaVersion {
+		return &SchemaError{Got: s.Schema, Want: SchemaVersion}
+	}
+	if s.ix != nil {
+		return nil
+	}
+	var ps problems
+	validatePlan(&ps, s.Plan)
+	s.Policy.validate(&ps, "policy")
+	if s.Version == "" {
+		ps.add("version", "empty")
+	}
+	if err := ps.err(); err != nil {
+		return err
+	}
+	ix := newIndex(&s.Plan)
+	if len(s.Targets) != len(ix.targets) || len(s.Stages) != len(ix.stages) {
+		return fmt.Errorf("%w: state has %d targets and %d stages, its plan %d and %d",
+			ErrCorrupt, len(s.Targets), len(s.Stages), len(ix.targets), len(ix.stages))
+	}
+	for i, t := range s.Targets {
+		if t.ID != ix.targets[i].ID {
+			return fmt.Errorf("%w: target %d is %q in the state, %q in the plan", ErrCorrupt, i, t.ID, ix.targets[i].ID)
+		}
+		if !knownStatus(t.Status) {
+			return fmt.Errorf("%w: target %q has unknown status %q", ErrCorrupt, t.ID, t.Status)
+		}
+	}
+	if s.Stage < 0 || s.Stage > len(s.Stages) {
+		return fmt.Errorf("%w: stage cursor %d is outside [0, %d]", ErrCorrupt, s.Stage, len(s.Stages))
+	}
+	switch s.Phase {
+	case Running, RollingBack, Succeeded, RolledBack, RollbackFailed:
+	default:
+		return fmt.Errorf("%w: unknown phase %q", ErrCorrupt, s.Phase)
+	}
+	if s.Phase == RollingBack && (s.Rollback == nil || s.Rollback.Cursor < 0 || s.Rollback.Cursor > len(s.Targets)) {
+		return fmt.Errorf("%w: rolling back without a valid rollback record", ErrCorrupt)
+	}
+	s.ix = ix
+	s.recount()
+	return nil
+}
+
+func knownStatus(st TargetStatus) bool {
+	switch st {
+	case TargetPending, TargetReading, TargetReady, TargetDeploying, TargetDeployed, TargetUnchanged,
+		TargetFailed, TargetRollingBack, TargetRolledBack, TargetRollbackFailed:
+		return true
+	}
+	return false
+}
+
+// setStatus moves the target at plan position p to status to, keeping the
+// counts right.
+func (s *State) setStatus(p int, to TargetStatus) {
+	t := &s.Targets[p]
+	s.touch(p)
+	from := t.Status
+	if from == to {
+		return
+	}
+	ix := s.ix
+	ix.count[from]--
+	ix.count[to]++
+	if from == TargetFailed || to == TargetFailed || from == TargetDeployed || to == TargetDeployed ||
+		from == TargetUnchanged || to == TargetUnchanged {
+		si := ix.stageOf(p)
+		switch from {
+		case TargetFailed:
+			ix.failed[si]--
+		case TargetDeployed, TargetUnchanged:
+			ix.ok[si]--
+		}
+		switch to {
+		case TargetFailed:
+			ix.failed[si]++
+		case TargetDeployed, TargetUnchanged:
+			ix.ok[si]++
+		}
+	}
+	t.Status = to
+}
+
+func (s *State) inflight() int {
+	c := s.ix.count
+	return c[TargetReading] + c[TargetDeploying] + c[TargetRollingBack]
+}
+
+// subject describes stage si to gates.
+func (s *State) subject(si int) *Subject {
+	if sub := s.ix.subjects[si]; sub != nil {
+		return sub
+	}
+	st := s.ix.stages[si]
+	sub := &Subject{
+		Rollout: s.ID,
+		Version: s.Version,
+		Stage:   st.Name,
+		Kind:    st.Kind,
+		Wave:    s.Stages[si].Wave,
+		Regions: st.Regions,
+		Zones:   st.Zones,
+	}
+	for _, b := range st.Batches {
+		for _, t := range b.Targets {
+			sub.Targets = append(sub.Targets, t.ID)
+		}
+	}
+	s.ix.subjects[si] = sub
+	return sub
+}

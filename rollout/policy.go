@@ -1,0 +1,405 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+// Signal is a reason to stop a rollout.
+type Signal string
+
+const (
+	// SignalAlarm: a watched alarm is in ALARM, or could not be read (an
+	// error or INSUFFICIENT_DATA) for [AlarmPolicy.MaxUnreadable] checks
+	// in a row.
+	SignalAlarm Signal = "alarm"
+	// SignalCanary: the canary judge failed the one-box, or could not
+	// reach a passing verdict.
+	SignalCanary Signal = "canary"
+	// SignalFailureBudget: so many deploys of a stage failed that fewer
+	// than the stage's MinHealthy targets would stay healthy, or no target
+	// of the stage could be deployed at all.
+	SignalFailureBudget Signal = "failure-budget"
+	// SignalDeadline: a stage did not finish deploying within
+	// [DeployPolicy.StageDeadline].
+	SignalDeadline Signal = "deadline"
+	// SignalBakeInconclusive: a bake reached its maximum duration without
+	// the evidence it needs.
+	SignalBakeInconclusive Signal = "bake-inconclusive"
+	// SignalBlocked: blockers kept a stage from starting for longer than
+	// [BlockerPolicy.MaxWait].
+	SignalBlocked Signal = "blocked"
+	// SignalAbort: someone asked to abort. Its reaction is always
+	// [RollBack].
+	SignalAbort Signal = "abort"
+)
+
+var signals = []Signal{SignalAlarm, SignalCanary, SignalFailureBudget, SignalDeadline, SignalBakeInconclusive, SignalBlocked}
+
+// Reaction is what the driver does on a [Signal].
+type Reaction string
+
+const (
+	// RollBack stops the rollout and rolls back every target it changed.
+	// It is the default for every signal.
+	RollBack Reaction = "rollback"
+	// Pause holds the rollout where it is (alarms are still watched) until
+	// a human resumes it or aborts it.
+	Pause Reaction = "pause"
+)
+
+// Policy is how a rollout behaves. It is plain data, saved in the [State]
+// with the plan; its zero value is the documented default everywhere.
+type Policy struct {
+	// DryRun evaluates every gate (blockers, approvals, alarms, evidence,
+	// the canary judge) once per stage and reports what would happen,
+	// without waiting and without touching any target: no version is read,
+	// deployed or rolled back.
+	DryRun bool `json:"dryRun,omitempty"`
+	// Deploy governs deploy calls.
+	Deploy DeployPolicy `json:"deploy,omitzero"`
+	// Rollback governs rollback calls.
+	Rollback RollbackPolicy `json:"rollback,omitzero"`
+	// Blockers governs waiting for blockers to clear.
+	Blockers BlockerPolicy `json:"blockers,omitzero"`
+	// Alarms governs alarm watching.
+	Alarms AlarmPolicy `json:"alarms,omitzero"`
+	// Bake governs bakes beyond their duration, which is the plan's.
+	Bake BakePolicy `json:"bake,omitzero"`
+	// Canary governs the canary judge.
+	Canary CanaryPolicy `json:"canary,omitzero"`
+	// Approvals are patterns ([path.Match] syntax, where "*" does not
+	// cross a "/": "w2/one-box/*" matches every one-box stage of the
+	// planner's wave 2) of the names of stages that wait for a manual
+	// approval before they deploy. Empty: no stage does.
+	Approvals []string `json:"approvals,omitempty"`
+	// Reactions maps a signal to its reaction. A signal that is not here
+	// rolls back. [SignalAbort] cannot be mapped.
+	Reactions map[Signal]Reaction `json:"reactions,omitempty"`
+}
+
+// DeployPolicy governs deploy calls.
+type DeployPolicy struct {
+	// Concurrency is the most deploy calls in flight at once within a
+	// batch. Zero means the whole batch at once (the plan's batches are
+	// already sized for the stage's MinHealthy).
+	Concurrency int `json:"concurrency,omitzero"`
+	// Retry is how a deploy that fails with a transient error is retried.
+	// Zero values: 5 attempts, 1s initial interval, 1m maximum interval.
+	Retry Retry `json:"retry,omitzero"`
+	// StageDeadline is how long a stage may take to deploy all its batches
+	// (blocked, approval and bake time do not count). Zero means no
+	// deadline.
+	StageDeadline duration.Duration `json:"stageDeadline,omitzero"`
+}
+
+// RollbackPolicy governs rollback calls.
+type RollbackPolicy struct {
+	// Concurrency is the most targets rolled back at once. Zero means as
+	// many as the target's stage may have down at once (its size minus its
+	// MinHealthy, at least one): rollback is faster than deployment.
+	Concurrency int `json:"concurrency,omitzero"`
+	// Retry is how a failed rollback call is retried. Zero values: 10
+	// attempts, 1s initial interval, 1m maximum interval.
+	Retry Retry `json:"retry,omitzero"`
+}
+
+// Retry is an exponential backoff with jitter.
+type Retry struct {
+	// MaxAttempts is the total number of calls, the first included; 1
+	// means no retry.
+	MaxAttempts int `json:"maxAttempts,omitzero"`
+	// Initial is the wait before the first retry; it doubles (with 50%
+	// jitter) up to Max.
+	Initial duration.Duration `json:"initial,omitzero"`
+	Max     duration.Duration `json:"max,omitzero"`
+}
+
+// BlockerPolicy governs waiting for blockers.
+type BlockerPolicy struct {
+	// Recheck is how often blockers are evaluated again while they block
+	// and do not say when they clear. Zero means 5 minutes.
+	Recheck duration.Duration `json:"recheck,omitzero"`
+	// MaxWait is how long a stage may stay blocked before [SignalBlocked].
+	// Zero means 7 days (a long weekend with a holiday fits).
+	MaxWait duration.Duration `json:"maxWait,omitzero"`
+}
+
+// AlarmPolicy governs alarm watching. Alarms are watched from the first
+// deployed target to the end of the rollout: after every batch, during
+// every bake, and every Interval while the rollout waits or is paused.
+type AlarmPolicy struct {
+	// Interval is the time between checks. Zero means 1 minute.
+	Interval duration.Duration `json:"interval,omitzero"`
+	// MaxUnreadable is the number of consecutive checks that could not be
+	// read (an error, or an alarm in INSUFFICIENT_DATA) after which the
+	// driver acts as if an alarm fired. Zero means 3: one failed query is
+	// a blip, three in a row is minutes without sight.
+	MaxUnreadable int `json:"maxUnreadable,omitzero"`
+}
+
+// BakePolicy governs bakes. A stage bakes for its plan's Bake duration AND
+// until Evidence is met, whichever is later.
+type BakePolicy struct {
+	// Evidence maps a counter name (for example "requests") to the least
+	// value it must reach during each bake. The executor reads counters
+	// with [ActionReadEvidence]. Empty means time alone.
+	Evidence map[string]float64 `json:"evidence,omitempty"`
+	// MaxFactor bounds a bake: a bake that has not met its evidence after
+	// MaxFactor times its duration (and at least one hour more) ends with
+	// [SignalBakeInconclusive]. Zero means 2.
+	MaxFactor float64 `json:"maxFactor,omitzero"`
+}
+
+// CanaryPolicy governs canary judgement.
+type CanaryPolicy struct {
+	// Enabled turns the canary judge on. The executor must then be able
+	// to judge ([ActionJudgeCanary]); a judge that is missing or errs
+	// fails the canary.
+	Enabled bool `json:"enabled,omitempty"`
+	// Kinds are the stage kinds judged. Empty means one-box stages.
+	Kinds []wave.StageKind `json:"kinds,omitempty"`
+	// Interval, when set, judges every Interval during the bake as well
+	// (for sequential, anytime-valid tests), failing early on a failed
+	// verdict. Zero judges once, at the end of the bake (fixed-horizon
+	// tests must not be peeked at).
+	Interval duration.Duration `json:"interval,omitzero"`
+}
+
+// Defaults used when a policy field is zero.
+const (
+	DefaultDeployAttempts   = 5
+	DefaultRollbackAttempts = 10
+	DefaultRetryInitial     = time.Second
+	DefaultRetryMax         = time.Minute
+	DefaultBlockerRecheck   = 5 * time.Minute
+	DefaultBlockerMaxWait   = 7 * 24 * time.Hour
+	DefaultAlarmInterval    = time.Minute
+	DefaultMaxUnreadable    = 3
+	DefaultBakeMaxFactor    = 2
+)
+
+// Reaction returns the reaction to sig: the configured one, or [RollBack].
+func (p Policy) Reaction(sig Signal) Reaction {
+	if sig == SignalAbort {
+		return RollBack
+	}
+	if r, ok := p.Reactions[sig]; ok && r != "" {
+		return r
+	}
+	return RollBack
+}
+
+// NeedsApproval reports whether the stage named name waits for a manual
+// approval.
+func (p Policy) NeedsApproval(name string) bool {
+	for _, pat := range p.Approvals {
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Judged reports whether a stage of kind k is judged by the canary judge.
+func (c CanaryPolicy) Judged(k wave.StageKind) bool {
+	if !c.Enabled {
+		return false
+	}
+	if len(c.Kinds) == 0 {
+		return k == wave.OneBox
+	}
+	for _, x := range c.Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// WithDefaults returns r with its zero fields set to the defaults for
+// deploys (attempts is the default number of attempts).
+func (r Retry) WithDefaults(attempts int) Retry {
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = attempts
+	}
+	if r.Initial == 0 {
+		r.Initial = duration.Duration(DefaultRetryInitial)
+	}
+	if r.Max == 0 {
+		r.Max = duration.Duration(DefaultRetryMax)
+	}
+	return r
+}
+
+func orDefault(d duration.Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d.Std()
+}
+
+func (p Policy) alarmInterval() time.Duration {
+	return orDefault(p.Alarms.Interval, DefaultAlarmInterval)
+}
+func (p Policy) recheck() time.Duration { return orDefault(p.Blockers.Recheck, DefaultBlockerRecheck) }
+func (p Policy) maxBlocked() time.Duration {
+	return orDefault(p.Blockers.MaxWait, DefaultBlockerMaxWait)
+}
+func (p Policy) maxUnreadable() int {
+	if p.Alarms.MaxUnreadable == 0 {
+		return DefaultMaxUnreadable
+	}
+	return p.Alarms.MaxUnreadable
+}
+
+// maxBake is the longest a bake of minimum d may last before it is
+// inconclusive.
+func (p Policy) maxBake(d time.Duration) time.Duration {
+	f := p.Bake.MaxFactor
+	if f == 0 {
+		f = DefaultBakeMaxFactor
+	}
+	m := time.Duration(float64(d) * f)
+	if m < d+time.Hour {
+		m = d + time.Hour
+	}
+	return m
+}
+
+// Validate reports every problem of the policy, each with its field path,
+// joined with [errors.Join]. Each problem is a [*FieldError].
+func (p Policy) Validate() error {
+	var ps problems
+	p.validate(&ps, "policy")
+	return ps.err()
+}
+
+func (p Policy) validate(ps *problems, prefix string) {
+	if p.Deploy.Concurrency < 0 {
+		ps.add(prefix+".Deploy.Concurrency", "%d is negative", p.Deploy.Concurrency)
+	}
+	p.Deploy.Retry.validate(ps, prefix+".Deploy.Retry")
+	if p.Deploy.StageDeadline < 0 {
+		ps.add(prefix+".Deploy.StageDeadline", "%s is negative", p.Deploy.StageDeadline)
+	}
+	if p.Rollback.Concurrency < 0 {
+		ps.add(prefix+".Rollback.Concurrency", "%d is negative", p.Rollback.Concurrency)
+	}
+	p.Rollback.Retry.validate(ps, prefix+".Rollback.Retry")
+	if p.Blockers.Recheck < 0 {
+		ps.add(prefix+".Blockers.Recheck", "%s is negative", p.Blockers.Recheck)
+	}
+	if p.Blockers.MaxWait < 0 {
+		ps.add(prefix+".Blockers.MaxWait", "%s is negative", p.Blockers.MaxWait)
+	}
+	if p.Alarms.Interval < 0 {
+		ps.add(prefix+".Alarms.Interval", "%s is negative", p.Alarms.Interval)
+	}
+	if p.Alarms.MaxUnreadable < 0 {
+		ps.add(prefix+".Alarms.MaxUnreadable", "%d is negative", p.Alarms.MaxUnreadable)
+	}
+	for _, k := range sortedKeys(p.Bake.Evidence) {
+		v := p.Bake.Evidence[k]
+		if k == "" {
+			ps.add(prefix+".Bake.Evidence", "a counter has an empty name")
+		}
+		if !(v >= 0) || v > 1e300 {
+			ps.add(fmt.Sprintf("%s.Bake.Evidence[%q]", prefix, k), "%v is not a finite non-negative number", v)
+		}
+	}
+	if f := p.Bake.MaxFactor; f != 0 && !(f >= 1 && f <= 1e6) {
+		ps.add(prefix+".Bake.MaxFactor", "%v is outside [1, 1e6]", f)
+	}
+	for i, k := range p.Canary.Kinds {
+		switch k {
+		case wave.OneBox, wave.Zone, wave.Region:
+		default:
+			ps.add(fmt.Sprintf("%s.Canary.Kinds[%d]", prefix, i), "unknown stage kind %q", k)
+		}
+	}
+	if p.Canary.Interval < 0 {
+		ps.add(prefix+".Canary.Interval", "%s is negative", p.Canary.Interval)
+	}
+	for i, pat := range p.Approvals {
+		if pat == "" {
+			ps.add(fmt.Sprintf("%s.Approvals[%d]", prefix, i), "empty pattern")
+		} else if _, err := path.Match(pat, ""); err != nil {
+			ps.add(fmt.Sprintf("%s.Approvals[%d]", prefix, i), "bad pattern %q: %v", pat, err)
+		}
+	}
+	keys := make([]string, 0, len(p.Reactions))
+	for k := range p.Reactions {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		sig, r := Signal(k), p.Reactions[Signal(k)]
+		field := fmt.Sprintf("%s.Reactions[%q]", prefix, k)
+		known := false
+		for _, s := range signals {
+			known = known || s == sig
+		}
+		switch {
+		case sig == SignalAbort:
+			ps.add(field, "abort always rolls back")
+		case !known:
+			ps.add(field, "unknown signal (want one of %v)", signals)
+		}
+		if r != RollBack && r != Pause {
+			ps.add(field, "unknown reaction %q (want %q or %q)", r, RollBack, Pause)
+		}
+	}
+}
+
+func (r Retry) validate(ps *problems, prefix string) {
+	if r.MaxAttempts < 0 {
+		ps.add(prefix+".MaxAttempts", "%d is negative", r.MaxAttempts)
+	}
+	if r.Initial < 0 {
+		ps.add(prefix+".Initial", "%s is negative", r.Initial)
+	}
+	if r.Max < 0 {
+		ps.add(prefix+".Max", "%s is negative", r.Max)
+	}
+	if r.Initial > 0 && r.Max > 0 && r.Max < r.Initial {
+		ps.add(prefix+".Max", "%s is less than Initial %s", r.Max, r.Initial)
+	}
+}
+
+// FieldError is one problem of a plan, a policy or a request, with the path
+// of the field at fault.
+type FieldError struct {
+	// Path locates the field, for example
+	// "plan.Waves[0].Stages[1].MinHealthy" or "policy.Alarms.Interval".
+	Path    string
+	Problem string
+}
+
+func (e *FieldError) Error() string { return "rollout: " + e.Path + ": " + e.Problem }
+
+// Unwrap returns [ErrInvalid].
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, &FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error { return errors.Join(p...) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,103 @@
+package rollout
+
+import "time"
+
+// Progress is a snapshot of a rollout for humans and dashboards.
+type Progress struct {
+	ID      string
+	Version string
+	Phase   Phase
+	DryRun  bool
+	// Paused is set while the rollout is held; Hold says who and why.
+	Paused bool
+	Hold   *Hold
+	// Stage is the name of the stage in progress ("" once all are done),
+	// Step what it is doing, StageIndex its position among Stages.
+	Stage      string
+	Step       StageStep
+	StageIndex int
+	Stages     int
+	// Batch is the batch being deployed.
+	Batch int
+	// Targets counts targets by status.
+	Targets map[TargetStatus]int
+	// Failed names targets whose deploy failed, and Unrolled those whose
+	// rollback failed.
+	Failed   []string
+	Unrolled []string
+	// Blocked lists what holds the stage in progress.
+	Blocked []BlockReason
+	// AwaitingApproval is set while the stage waits for a manual approval.
+	AwaitingApproval bool
+	// Baked is the stage's bake time so far, Bake its minimum.
+	Baked, Bake time.Duration
+	// Evidence is the stage's bake evidence so far.
+	Evidence map[string]float64
+	// Firing describes the alarms last seen not OK.
+	Firing []string
+	// Signal and Reason say why a rollback started.
+	Signal Signal
+	Reason string
+	// Timings is the time per activity so far.
+	Timings Timings
+	Started time.Time
+	Updated time.Time
+	Ended   time.Time
+}
+
+// Progress summarises the state.
+func (s *State) Progress() Progress {
+	p := Progress{
+		ID:      s.ID,
+		Version: s.Version,
+		Phase:   s.Phase,
+		DryRun:  s.Policy.DryRun,
+		Stages:  len(s.Stages),
+		Targets: map[TargetStatus]int{},
+		Timings: s.Timings,
+		Started: s.Created,
+		Updated: s.Updated,
+		Ended:   s.Ended,
+		Firing:  append([]string(nil), s.Watch.Firing...),
+	}
+	if s.Hold != nil {
+		h := *s.Hold
+		p.Paused, p.Hold = true, &h
+	}
+	if s.ix != nil {
+		for k, v := range s.ix.count {
+			if v > 0 {
+				p.Targets[k] = v
+			}
+		}
+	}
+	for _, t := range s.Targets {
+		switch t.Status {
+		case TargetFailed:
+			p.Failed = append(p.Failed, t.ID)
+		case TargetRollbackFailed:
+			p.Unrolled = append(p.Unrolled, t.ID)
+		}
+	}
+	p.StageIndex = s.Stage
+	if s.Stage < len(s.Stages) {
+		st := &s.Stages[s.Stage]
+		p.Stage, p.Step, p.Batch = st.Name, st.Step, st.Batch
+		p.Blocked = append([]BlockReason(nil), st.Blocked...)
+		p.AwaitingApproval = st.Step == StepApproval && !st.AskedAt.IsZero() && st.Approval == nil
+		p.Baked = st.Baked.Std()
+		if s.ix != nil {
+			p.Bake = s.ix.stages[s.Stage].Bake.Std()
+		}
+		if len(st.Evidence) > 0 {
+			p.Evidence = map[string]float64{}
+			for k, v := range st.Evidence {
+				p.Evidence[k] = v
+			}
+		}
+	}
+	if rb := s.Rollback; rb != nil {
+		p.Signal, p.Reason = rb.Signal, rb.Reason
+	}
+	return p
+}

@@ -1,0 +1,514 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+// Options is the wiring of a [Runner]. Every field is optional.
+type Options struct {
+	// Store persists the state under a lease. Nil means a new
+	// [MemoryStore]: no durability across processes.
+	Store Store
+	// Blockers decides whether a stage may start. Nil means nothing
+	// blocks.
+	Blockers Blockers
+	// Alarms evaluates the alarms watched. Nil means no alarm is watched.
+	Alarms Alarms
+	// Evidence reads bake evidence counters. Nil with evidence required by
+	// the policy makes every read fail, so bakes end inconclusive.
+	Evidence Evidence
+	// Judge is the canary judge. Nil with the canary enabled in the policy
+	// fails every canary: fail closed.
+	Judge Judge
+	// Authorize decides whether a control request (pause, resume, abort,
+	// approve, skip a bake) may be applied; its error is returned to the
+	// caller wrapped in [ErrNotAuthorised]. Nil allows every well-formed
+	// request (each names its actor, which is audited).
+	Authorize func(ctx context.Context, c Control) error
+	// OnEvent receives every event, in order, from the goroutine that
+	// called Run. It must not block for long, nor call the Runner's
+	// methods other than Progress.
+	OnEvent func(Event)
+	// Logger receives a line per event. Nil means silence.
+	Logger *slog.Logger
+	// TracerProvider makes the spans rollout > stage > batch > target.
+	// Nil means the global provider (a no-op until the application
+	// installs one).
+	TracerProvider trace.TracerProvider
+	// Registerer receives the Prometheus metrics (shepherd_rollout_*).
+	// Nil means no metrics.
+	Registerer prometheus.Registerer
+}
+
+// Runner executes one rollout: it performs the actions the [State] asks
+// for, feeds their results back, persists the state at every transition
+// and sleeps between. Create one with [New] or [Resume]; call Run once.
+// Its control methods (Pause, Resume, Abort, Approve, SkipBake) and
+// Progress are safe to call from any goroutine.
+type Runner struct {
+	id      string
+	d       Deployer
+	o       Options
+	store   Store
+	token   uint64
+	resumed bool
+	obs     *observer
+
+	mu      sync.Mutex
+	st      *State
+	ctl     []Control
+	started bool
+	ended   bool
+	closed  bool
+	wake    chan struct{}
+}
+
+// New validates a new rollout of version over plan and records it in the
+// store under a lease held until Run returns (or Close is called). It
+// fails with [ErrExists] if the store already holds a rollout with this
+// ID, and with [ErrLocked] if another driver holds its lease. Invalid
+// input (see [NewState]) is reported before anything is touched.
+func New(ctx context.Context, id string, plan wave.Plan, version string, policy Policy, d Deployer, o Options) (*Runner, error) {
+	st, err := NewState(id, plan, version, policy, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if d == nil && !policy.DryRun {
+		return nil, &FieldError{Path: "deployer", Problem: "nil"}
+	}
+	r := newRunner(id, d, o)
+	data, token, err := r.store.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.token = token
+	if data != nil {
+		r.store.Release(id, token)
+		return nil, fmt.Errorf("%w: rollout %q", ErrExists, id)
+	}
+	r.st = st
+	if err := r.save(ctx); err != nil {
+		r.store.Release(id, token)
+		return nil, err
+	}
+	r.obs = newObserver(r, st)
+	return r, nil
+}
+
+// Resume takes over a saved rollout: it takes the lease ([ErrLocked] if
+// another driver holds it), loads and checks the state ([ErrNotFound],
+// [ErrCorrupt], a [*SchemaError]), all before anything is touched. Run then
+// reconciles the targets whose deploy or rollback was interrupted by
+// reading their versions, and carries on.
+func Resume(ctx context.Context, id string, d Deployer, o Options) (*Runner, error) {
+	r := newRunner(id, d, o)
+	data, token, err := r.store.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Runner, error) {
+		r.store.Release(id, token)
+		return nil, err
+	}
+	if data == nil {
+		return fail(fmt.Errorf("%w: rollout %q", ErrNotFound, id))
+	}
+	st, err := DecodeState(data)
+	if err != nil {
+		return fail(fmt.Errorf("rollout %q: %w", id, err))
+	}
+	if st.ID != id {
+		return fail(fmt.Errorf("%w: store returned rollout %q for %q", ErrCorrupt, st.ID, id))
+	}
+	if d == nil && !st.Policy.DryRun {
+		return fail(&FieldError{Path: "deployer", Problem: "nil"})
+	}
+	r.token = token
+	r.st = st
+	r.resumed = true
+	r.obs = newObserver(r, st)
+	return r, nil
+}
+
+func newRunner(id string, d Deployer, o Options) *Runner {
+	r := &Runner{id: id, d: d, o: o, store: o.Store, wake: make(chan struct{}, 1)}
+	if r.store == nil {
+		r.store = new(MemoryStore)
+	}
+	return r
+}
+
+// Close releases the lease without running. It is idempotent, and Run
+// calls it when it returns.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	return r.store.Release(r.id, r.token)
+}
+
+// Run drives the rollout until it ends, ctx is cancelled, or the store
+// fails. It returns nil when the rollout succeeded, a [*HaltError] when it
+// rolled back ([ErrRolledBack]) or could not roll back every target
+// ([ErrRollbackFailed]), or the error that stopped it. A cancelled run can
+// be continued with [Resume]. Run returns only after every goroutine it
+// started has stopped, and releases the lease.
+func (r *Runner) Run(ctx context.Context) (err error) {
+	r.mu.Lock()
+	if r.started || r.closed {
+		r.mu.Unlock()
+		return errors.New("rollout: Run called twice, or after Close")
+	}
+	r.started = true
+	r.mu.Unlock()
+	defer r.Close()
+	ctx, end := r.obs.startRun(ctx)
+	defer func() { end(err) }()
+
+	var obs []Observation
+	if r.resumed {
+		obs = append(obs, Restarted())
+	}
+	for {
+		obs = append(obs, r.takeControls()...)
+		r.mu.Lock()
+		out, err := r.st.Step(time.Now(), obs...)
+		if out.Done {
+			r.ended = true
+		}
+		r.mu.Unlock()
+		obs = nil
+		if err != nil {
+			return err
+		}
+		if out.Persist {
+			if err := r.save(ctx); err != nil {
+				return err
+			}
+		}
+		r.obs.events(ctx, out.Events)
+		if out.Done {
+			return r.result()
+		}
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		if len(out.Actions) > 0 {
+			if obs, err = r.perform(ctx, out); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.sleep(ctx, out.WakeAt); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Runner) result() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.st
+	if st.Phase == Succeeded {
+		return nil
+	}
+	he := &HaltError{Phase: st.Phase}
+	if rb := st.Rollback; rb != nil {
+		he.Signal, he.Reason, he.Failed = rb.Signal, rb.Reason, append([]string(nil), rb.Failed...)
+	}
+	return he
+}
+
+func (r *Runner) save(ctx context.Context) error {
+	// Only the goroutine that steps the state writes it, so encoding
+	// without the lock races with nothing but readers.
+	data, err := EncodeState(r.st)
+	if err != nil {
+		return err
+	}
+	if err := r.store.Save(ctx, r.id, r.token, data); err != nil {
+		return fmt.Errorf("rollout: save %q: %w", r.id, err)
+	}
+	return nil
+}
+
+func (r *Runner) sleep(ctx context.Context, at time.Time) error {
+	var tc <-chan time.Time
+	if !at.IsZero() {
+		d := time.Until(at)
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-tc:
+	case <-r.wake:
+	}
+	return nil
+}
+
+func (r *Runner) takeControls() []Observation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ctl) == 0 {
+		return nil
+	}
+	obs := make([]Observation, len(r.ctl))
+	for i, c := range r.ctl {
+		obs[i] = ObserveControl(c)
+	}
+	r.ctl = nil
+	return obs
+}
+
+// Request validates, authorises and queues a control request; it is
+// applied at the next step (at once while the rollout waits; after the
+// deploy calls in flight return otherwise), and recorded in the audit log.
+// It fails with [ErrInvalid] for a malformed request or an unknown stage,
+// [ErrNotAuthorised] when the authoriser refuses, and [ErrDone] once the
+// rollout has ended.
+func (r *Runner) Request(ctx context.Context, c Control) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	done := r.ended || r.st.Phase.Terminal()
+	_, known := r.st.ix.byName[c.Stage]
+	r.mu.Unlock()
+	if done {
+		return ErrDone
+	}
+	if c.Stage != "" && !known {
+		return &FieldError{Path: "control.Stage", Problem: fmt.Sprintf("no stage %q in the plan", c.Stage)}
+	}
+	if r.o.Authorize != nil {
+		if err := r.o.Authorize(ctx, c); err != nil {
+			return fmt.Errorf("%w: %s by %s: %w", ErrNotAuthorised, c.Kind, c.Actor, err)
+		}
+	}
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return ErrDone
+	}
+	r.ctl = append(r.ctl, c)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Pause holds the rollout after the deploy calls in flight; alarms are
+// still watched, and a signal still rolls back.
+func (r *Runner) Pause(ctx context.Context, actor, reason string) error {
+	return r.Request(ctx, Control{Kind: ControlPause, Actor: actor, Reason: reason})
+}
+
+// Resume lifts a pause.
+func (r *Runner) Resume(ctx context.Context, actor string) error {
+	return r.Request(ctx, Control{Kind: ControlResume, Actor: actor})
+}
+
+// Abort stops the rollout and rolls back every target it changed.
+func (r *Runner) Abort(ctx context.Context, actor, reason string) error {
+	return r.Request(ctx, Control{Kind: ControlAbort, Actor: actor, Reason: reason})
+}
+
+// Approve approves the manual gate of a stage (before or while it waits).
+func (r *Runner) Approve(ctx context.Context, stage, actor string) error {
+	return r.Request(ctx, Control{Kind: ControlApprove, Stage: stage, Actor: actor})
+}
+
+// SkipBake ends a stage's bake early: an audited override, which must
+// say why.
+func (r *Runner) SkipBake(ctx context.Context, stage, actor, reason string) error {
+	return r.Request(ctx, Control{Kind: ControlSkipBake, Stage: stage, Actor: actor, Reason: reason})
+}
+
+// Progress returns a snapshot of the rollout.
+func (r *Runner) Progress() Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st.Progress()
+}
+
+// perform runs the actions of one output and returns their observations.
+func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error) {
+	obs := make([]Observation, len(out.Actions))
+	var g errgroup.Group
+	limit := out.Concurrency
+	if limit <= 0 {
+		limit = len(out.Actions)
+	}
+	g.SetLimit(limit)
+	pol := r.st.Policy // immutable after creation
+	for i, a := range out.Actions {
+		if !a.Kind.Target() {
+			// Gates are few and quick: run them outside the limit.
+			obs[i] = r.gate(ctx, a)
+			continue
+		}
+		g.Go(func() error {
+			obs[i] = r.target(ctx, a, pol)
+			return nil
+		})
+	}
+	g.Wait()
+	if err := context.Cause(ctx); err != nil {
+		// Results gathered while cancelling are not trusted; the saved
+		// state will have them reconciled on resume.
+		return nil, err
+	}
+	return obs, nil
+}
+
+func (r *Runner) gate(ctx context.Context, a Action) Observation {
+	now := time.Now()
+	switch a.Kind {
+	case ActionCheckBlockers:
+		if r.o.Blockers == nil {
+			return ObserveBlockers(a, nil, time.Time{}, nil)
+		}
+		b, until, err := r.o.Blockers.Check(ctx, *a.Subject, now)
+		return ObserveBlockers(a, b, until, err)
+	case ActionCheckAlarms:
+		if r.o.Alarms == nil {
+			return ObserveAlarms(a, nil, nil)
+		}
+		res, err := r.o.Alarms.Alarms(ctx, *a.Subject, now)
+		return ObserveAlarms(a, res, err)
+	case ActionReadEvidence:
+		if r.o.Evidence == nil {
+			return ObserveEvidence(a, nil, errors.New("no evidence source is configured"))
+		}
+		ev, err := r.o.Evidence.Evidence(ctx, *a.Subject, a.Since, now)
+		return ObserveEvidence(a, ev, err)
+	case ActionJudgeCanary:
+		if r.o.Judge == nil {
+			return ObserveVerdict(a, Verdict{}, errors.New("no canary judge is configured"))
+		}
+		v, err := r.o.Judge.Judge(ctx, *a.Subject, a.Since, now)
+		return ObserveVerdict(a, v, err)
+	}
+	return Observation{Kind: ObsRestarted} // unreachable: every kind is handled
+}
+
+func newBackOff(ctx context.Context, p Retry, attempts int) backoff.BackOff {
+	p = p.WithDefaults(attempts)
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = p.Initial.Std()
+	b.MaxInterval = p.Max.Std()
+	b.MaxElapsedTime = 0 // bounded by attempts and by the context
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.5
+	b.Reset()
+	return backoff.WithContext(backoff.WithMaxRetries(b, uint64(p.MaxAttempts-1)), ctx)
+}
+
+// retry calls op with backoff; it reports the number of calls and whether
+// the last error was permanent.
+func (r *Runner) retry(ctx context.Context, p Retry, attempts int, a Action, op func() error) (int, bool, error) {
+	n := 0
+	perm := false
+	err := backoff.RetryNotify(func() error {
+		n++
+		err := op()
+		if err != nil && IsPermanent(err) {
+			perm = true
+			return backoff.Permanent(err)
+		}
+		return err
+	}, newBackOff(ctx, p, attempts), func(err error, wait time.Duration) {
+		r.obs.retrying(a, n, err, wait)
+	})
+	return n, perm, err
+}
+
+func (r *Runner) target(ctx context.Context, a Action, pol Policy) Observation {
+	ctx, end := r.obs.startTarget(ctx, a)
+	var o Observation
+	defer func() { end(o) }()
+	switch a.Kind {
+	case ActionReadVersion:
+		var v string
+		_, _, err := r.retry(ctx, pol.Deploy.Retry, DefaultDeployAttempts, a, func() (err error) {
+			v, err = r.d.Version(ctx, a.Target)
+			return err
+		})
+		o = ObserveVersion(a, v, err)
+	case ActionDeploy:
+		if !a.Deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, a.Deadline)
+			defer cancel()
+		}
+		n, perm, err := r.retry(ctx, pol.Deploy.Retry, DefaultDeployAttempts, a, func() error {
+			if err := r.d.Deploy(ctx, a.Target, a.Version); err != nil {
+				return err
+			}
+			if hc, ok := r.d.(HealthChecker); ok {
+				if err := hc.Healthy(ctx, a.Target); err != nil {
+					return fmt.Errorf("not healthy after the deploy: %w", err)
+				}
+			}
+			return r.confirm(ctx, a)
+		})
+		o = ObserveDeploy(a, a.Version, n, err)
+		o.Permanent = perm
+	case ActionRollback:
+		n, _, err := r.retry(ctx, pol.Rollback.Retry, DefaultRollbackAttempts, a, func() error {
+			// Read first: a rollback that already happened (before a
+			// crash) is not repeated.
+			if v, err := r.d.Version(ctx, a.Target); err == nil && v == a.Version {
+				return nil
+			}
+			var err error
+			if fr, ok := r.d.(FastRollbacker); ok {
+				err = fr.Rollback(ctx, a.Target, a.Version)
+			} else {
+				err = r.d.Deploy(ctx, a.Target, a.Version)
+			}
+			if err != nil {
+				return err
+			}
+			return r.confirm(ctx, a)
+		})
+		o = ObserveRollback(a, a.Version, n, err)
+	}
+	return o
+}
+
+// confirm reads the version back after a deploy or rollback.
+func (r *Runner) confirm(ctx context.Context, a Action) error {
+	v, err := r.d.Version(ctx, a.Target)
+	if err != nil {
+		return fmt.Errorf("reading the version back: %w", err)
+	}
+	if v != a.Version {
+		return fmt.Errorf("target reports version %q after the %s of %q", v, a.Kind, a.Version)
+	}
+	return nil
+}

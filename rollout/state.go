@@ -1,0 +1,372 @@
+package rollout
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+// SchemaVersion is the version of the [State] layout this package writes.
+// A state with a higher version is refused with a [*SchemaError].
+const SchemaVersion = 1
+
+// Phase is where a rollout is in its life.
+type Phase string
+
+const (
+	// Running: the rollout is moving forward (or paused; see [State.Hold]).
+	Running Phase = "running"
+	// RollingBack: the rollout stopped and is rolling its targets back.
+	RollingBack Phase = "rolling-back"
+	// Succeeded: every stage was deployed, baked and promoted (or, in a
+	// dry run, every gate was evaluated).
+	Succeeded Phase = "succeeded"
+	// RolledBack: the rollout stopped and every target it changed runs its
+	// previous version again.
+	RolledBack Phase = "rolled-back"
+	// RollbackFailed: the rollout stopped and some targets could not be
+	// rolled back; [RollbackState.Failed] names them. A human must act.
+	RollbackFailed Phase = "rollback-failed"
+)
+
+// Terminal reports whether the phase is final.
+func (p Phase) Terminal() bool { return p == Succeeded || p == RolledBack || p == RollbackFailed }
+
+// StageStep is what a stage is doing.
+type StageStep string
+
+const (
+	StepPending   StageStep = "pending"   // not started
+	StepBlockers  StageStep = "blockers"  // waiting for blockers to clear
+	StepApproval  StageStep = "approval"  // waiting for a manual approval
+	StepDeploying StageStep = "deploying" // deploying its batches
+	StepBaking    StageStep = "baking"    // baking, alarms watched
+	StepJudging   StageStep = "judging"   // the canary judge decides
+	StepPromoted  StageStep = "promoted"  // done; the next stage may start
+)
+
+// TargetStatus is where one target is.
+type TargetStatus string
+
+const (
+	// TargetPending: not touched yet.
+	TargetPending TargetStatus = "pending"
+	// TargetReading: its version is being read before its deploy.
+	TargetReading TargetStatus = "reading"
+	// TargetReady: its previous version is recorded; not deployed yet.
+	TargetReady TargetStatus = "ready"
+	// TargetDeploying: a deploy was issued (the intent is saved) and has
+	// not been confirmed.
+	TargetDeploying TargetStatus = "deploying"
+	// TargetDeployed: it runs the new version.
+	TargetDeployed TargetStatus = "deployed"
+	// TargetUnchanged: it already ran the new version before the rollout
+	// reached it; the rollout did not deploy it and will not roll it back.
+	TargetUnchanged TargetStatus = "unchanged"
+	// TargetFailed: its version could not be read, or its deploy failed
+	// after retries. It counts against the stage's failure budget.
+	TargetFailed TargetStatus = "failed"
+	// TargetRollingBack: a rollback was issued and not confirmed.
+	TargetRollingBack TargetStatus = "rolling-back"
+	// TargetRolledBack: it runs its previous version again.
+	TargetRolledBack TargetStatus = "rolled-back"
+	// TargetRollbackFailed: its rollback failed after retries.
+	TargetRollbackFailed TargetStatus = "rollback-failed"
+)
+
+// State is a rollout's whole persisted state: plain data, JSON-serialisable,
+// versioned by [SchemaVersion]. Create it with [NewState]; advance it only
+// with [State.Step]. Fields are exported so that the state can be saved,
+// inspected and diffed; an executor must not change them.
+type State struct {
+	Schema  int       `json:"schema"`
+	ID      string    `json:"id"`
+	Version string    `json:"version"`
+	Plan    wave.Plan `json:"plan"`
+	Policy  Policy    `json:"policy"`
+
+	Phase   Phase     `json:"phase"`
+	Created time.Time `json:"created"`
+	// Updated is the time of the last step; time spent since is charged to
+	// the activity in progress at the next step.
+	Updated time.Time `json:"updated"`
+	Ended   time.Time `json:"ended,omitzero"`
+	// Round numbers the actions of one output; observations carry it back
+	// and stale ones are ignored.
+	Round uint64 `json:"round"`
+
+	// Stage is the index in Stages of the stage in progress; len(Stages)
+	// once every stage is promoted.
+	Stage int `json:"stage"`
+	// Hold is set while the rollout is paused.
+	Hold *Hold `json:"hold,omitempty"`
+	// Abort is set when an abort was requested and the rollback has not
+	// started yet.
+	Abort *AuditEntry `json:"abort,omitempty"`
+
+	Stages []StageState `json:"stages"`
+	// Targets holds every target of the plan, in plan order (wave, stage,
+	// batch, then the batch's order).
+	Targets []TargetState `json:"targets"`
+
+	Watch    Watch          `json:"watch"`
+	Rollback *RollbackState `json:"rollback,omitempty"`
+	// Pending lists the gate actions of the current round not yet
+	// answered.
+	Pending []ActionKind `json:"pending,omitempty"`
+	// Timings is the time spent per activity over the whole rollout.
+	Timings Timings `json:"timings"`
+	// Decisions records every gate decision with its reason, in order.
+	Decisions []Decision `json:"decisions,omitempty"`
+	// Audit records every control request (pause, resume, abort, approve,
+	// skip a bake) with its actor.
+	Audit []AuditEntry `json:"audit,omitempty"`
+
+	ix    *index    // derived from Plan; rebuilt after decoding
+	inbox inbox     // observations of the step in progress
+	sig   *pending  // signal raised during the step in progress
+	enc   *encCache // parts of the last encoding
+}
+
+// TargetState is one target's record.
+type TargetState struct {
+	ID     string       `json:"id"`
+	Status TargetStatus `json:"status"`
+	// Previous is the version the target ran before the rollout deployed
+	// it: what a rollback restores.
+	Previous string `json:"previous,omitempty"`
+	// Current is the version last read back from the target.
+	Current string `json:"current,omitempty"`
+	// Attempted is set once a deploy was issued to the target.
+	Attempted bool `json:"attempted,omitempty"`
+	// Attempts counts the deploy calls the executor made, and
+	// RollbackAttempts the rollback calls.
+	Attempts         int `json:"attempts,omitempty"`
+	RollbackAttempts int `json:"rollbackAttempts,omitempty"`
+	// Error is the last error, in words.
+	Error string `json:"error,omitempty"`
+}
+
+// StageState is one stage's record.
+type StageState struct {
+	Name string         `json:"name"`
+	Kind wave.StageKind `json:"kind"`
+	Wave int            `json:"wave"`
+	Step StageStep      `json:"step"`
+	// Batch is the batch being deployed while Step is deploying.
+	Batch int `json:"batch"`
+
+	Started  time.Time `json:"started,omitzero"`
+	Deployed time.Time `json:"deployed,omitzero"` // when deploying began
+	Baking   time.Time `json:"baking,omitzero"`   // when the bake began
+	Finished time.Time `json:"finished,omitzero"`
+	// Deadline is when deploying must be done, or zero.
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Next is when the stage's gate (blockers while blocked, evidence
+	// while baking) is read next.
+	Next time.Time `json:"next,omitzero"`
+
+	// Blocked is the current blockers while the stage is blocked.
+	Blocked      []BlockReason `json:"blocked,omitempty"`
+	BlockedSince time.Time     `json:"blockedSince,omitzero"`
+	BlockedCheck time.Time     `json:"blockedCheck,omitzero"`
+	// BlockedBy is the time each blocker held the stage.
+	BlockedBy map[string]duration.Duration `json:"blockedBy,omitempty"`
+
+	Approval  *AuditEntry        `json:"approval,omitempty"`
+	AskedAt   time.Time          `json:"askedAt,omitzero"` // when approval was first awaited
+	SkipBake  *AuditEntry        `json:"skipBake,omitempty"`
+	Baked     duration.Duration  `json:"baked,omitzero"`     // bake time so far, pauses excluded
+	BakeReady time.Time          `json:"bakeReady,omitzero"` // when time and evidence were first met
+	Evidence  map[string]float64 `json:"evidence,omitempty"`
+	NextJudge time.Time          `json:"nextJudge,omitzero"`
+	Verdict   *Verdict           `json:"verdict,omitempty"`
+
+	Timings Timings `json:"timings"`
+}
+
+// Hold is a pause.
+type Hold struct {
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	// Signal is set when the driver paused itself on a signal (a
+	// [Pause] reaction) rather than on a request.
+	Signal Signal `json:"signal,omitempty"`
+}
+
+// Watch is the alarm-watching record.
+type Watch struct {
+	// Active is set from the first deployed target on.
+	Active bool      `json:"active,omitempty"`
+	Next   time.Time `json:"next,omitzero"`
+	Last   time.Time `json:"last,omitzero"` // last check that was read
+	// Unreadable counts consecutive checks that could not be read.
+	Unreadable int `json:"unreadable,omitempty"`
+	// Firing is the last non-OK results, in words.
+	Firing []string `json:"firing,omitempty"`
+}
+
+// RollbackState is the rollback's record.
+type RollbackState struct {
+	Signal  Signal    `json:"signal"`
+	Reason  string    `json:"reason"`
+	Started time.Time `json:"started"`
+	// Cursor is the plan position below which targets remain to be
+	// considered; targets are rolled back from the end of the plan to its
+	// start.
+	Cursor int `json:"cursor"`
+	// Done counts targets rolled back.
+	Done int `json:"done"`
+	// Failed names the targets that could not be rolled back.
+	Failed []string `json:"failed,omitempty"`
+}
+
+// BlockReason is one blocker holding a stage.
+type BlockReason struct {
+	Blocker string    `json:"blocker"`
+	Reason  string    `json:"reason"`
+	Until   time.Time `json:"until,omitzero"`
+}
+
+func (b BlockReason) String() string {
+	if b.Until.IsZero() {
+		return fmt.Sprintf("%s: %s", b.Blocker, b.Reason)
+	}
+	return fmt.Sprintf("%s: %s (until %s)", b.Blocker, b.Reason, b.Until.Format(time.RFC3339))
+}
+
+// Verdict is a canary judge's answer.
+type Verdict struct {
+	Outcome VerdictOutcome `json:"outcome"`
+	// Score is the judge's score (0-100 for Kayenta-style judges), if any.
+	Score  float64   `json:"score,omitzero"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time,omitzero"`
+}
+
+// VerdictOutcome is a canary judge's outcome.
+type VerdictOutcome string
+
+const (
+	VerdictPass         VerdictOutcome = "pass"
+	VerdictMarginal     VerdictOutcome = "marginal"
+	VerdictFail         VerdictOutcome = "fail"
+	VerdictInconclusive VerdictOutcome = "inconclusive"
+)
+
+// Decision is a gate decision with its reason.
+type Decision struct {
+	Time    time.Time `json:"time"`
+	Stage   string    `json:"stage,omitempty"`
+	Gate    string    `json:"gate"`    // "blockers", "approval", "alarms", "bake", "canary", "budget", "deadline", "dry-run"
+	Outcome string    `json:"outcome"` // "clear", "blocked", "proceed", "rollback", "pause", "would ..."
+	Reason  string    `json:"reason"`
+}
+
+// AuditEntry records a control request.
+type AuditEntry struct {
+	Time   time.Time   `json:"time"`
+	Kind   ControlKind `json:"kind"`
+	Actor  string      `json:"actor"`
+	Stage  string      `json:"stage,omitempty"`
+	Reason string      `json:"reason,omitempty"`
+	// Ignored says why a request had no effect, if it had none.
+	Ignored string `json:"ignored,omitempty"`
+}
+
+// Activity is what the rollout spends time on.
+type Activity string
+
+const (
+	ActivityBlocked     Activity = "blocked"
+	ActivityApproval    Activity = "approval"
+	ActivityDeploying   Activity = "deploying"
+	ActivityBaking      Activity = "baking"
+	ActivityJudging     Activity = "judging"
+	ActivityPaused      Activity = "paused"
+	ActivityRollingBack Activity = "rolling-back"
+)
+
+// Timings is time per activity, so that a team sees where its lead time
+// goes.
+type Timings struct {
+	Blocked     duration.Duration `json:"blocked,omitzero"`
+	Approval    duration.Duration `json:"approval,omitzero"`
+	Deploying   duration.Duration `json:"deploying,omitzero"`
+	Baking      duration.Duration `json:"baking,omitzero"`
+	Judging     duration.Duration `json:"judging,omitzero"`
+	Paused      duration.Duration `json:"paused,omitzero"`
+	RollingBack duration.Duration `json:"rollingBack,omitzero"`
+}
+
+func (t *Timings) add(a Activity, d time.Duration) {
+	dd := duration.Duration(d)
+	switch a {
+	case ActivityBlocked:
+		t.Blocked += dd
+	case ActivityApproval:
+		t.Approval += dd
+	case ActivityDeploying:
+		t.Deploying += dd
+	case ActivityBaking:
+		t.Baking += dd
+	case ActivityJudging:
+		t.Judging += dd
+	case ActivityPaused:
+		t.Paused += dd
+	case ActivityRollingBack:
+		t.RollingBack += dd
+	}
+}
+
+// Get returns the time spent on a.
+func (t Timings) Get(a Activity) time.Duration {
+	switch a {
+	case ActivityBlocked:
+		return t.Blocked.Std()
+	case ActivityApproval:
+		return t.Approval.Std()
+	case ActivityDeploying:
+		return t.Deploying.Std()
+	case ActivityBaking:
+		return t.Baking.Std()
+	case ActivityJudging:
+		return t.Judging.Std()
+	case ActivityPaused:
+		return t.Paused.Std()
+	case ActivityRollingBack:
+		return t.RollingBack.Std()
+	}
+	return 0
+}
+
+// Activities lists every activity, in the order a stage goes through them.
+var Activities = []Activity{ActivityBlocked, ActivityApproval, ActivityDeploying, ActivityBaking, ActivityJudging, ActivityPaused, ActivityRollingBack}
+
+// inbox holds gate observations between observe and advance in one step.
+type inbox struct {
+	blockers *Observation
+	evidence *Observation
+	verdict  *Observation
+	dryAlarm *Observation
+}
+
+type pending struct {
+	signal Signal
+	reason string
+}
+
+// alarmWords formats non-OK alarm results.
+func alarmWords(rs []alarm.Result) []string {
+	var out []string
+	for _, r := range rs {
+		if r.State != alarm.OK {
+			out = append(out, r.String())
+		}
+	}
+	return out
+}

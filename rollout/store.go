@@ -1,0 +1,162 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+	"sync"
+)
+
+// Store persists rollout states under a lease. It deals in the bytes that
+// [EncodeState] produces, so that every store gets the schema version and
+// the corruption check for free.
+//
+// Load takes the lease on rollout id, for the caller alone, and returns the
+// saved bytes (nil when there are none) with a fencing token. While the
+// lease is held, another Load of the same id fails with [ErrLocked]. Save
+// replaces the saved bytes atomically (all or nothing) and must fail with
+// [ErrFenced] when token is not the current lease holder's: a store shared
+// by several machines, whose leases expire, compares the token in the same
+// transaction as the write, so that a driver that lost its lease (a long GC
+// pause, a partition) cannot overwrite its successor's state. Tokens grow
+// with every lease taken. Save may keep data: its caller never changes it
+// afterwards. Release gives the lease up; it is idempotent.
+type Store interface {
+	Load(ctx context.Context, id string) (data []byte, token uint64, err error)
+	Save(ctx context.Context, id string, token uint64, data []byte) error
+	Release(id string, token uint64) error
+}
+
+// envelope is the saved form: the schema version and a checksum around the
+// state's JSON.
+type envelope struct {
+	Schema   int             `json:"schema"`
+	Checksum string          `json:"checksum"`
+	State    json.RawMessage `json:"state"`
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// EncodeState returns the saved form of s: JSON with the schema version and
+// a CRC-32C checksum of the state, which [DecodeState] verifies. It must not
+// run concurrently with [State.Step].
+func EncodeState(s *State) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	prefix := `{"schema":` + strconv.Itoa(s.Schema) + `,"state":`
+	b, err := s.encodeBody([]byte(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("rollout: encode state: %w", err)
+	}
+	sum := crc32.Checksum(b[len(prefix):], castagnoli)
+	b = append(b, `,"checksum":"crc32c:`...)
+	b = strconv.AppendUint(b, uint64(sum), 16)
+	return append(b, "\"}\n"...), nil
+}
+
+// DecodeState decodes and checks a saved state: [ErrCorrupt] when it does
+// not parse or fails its checksum, a [*SchemaError] when it was written by
+// a newer version of this package, and the plan's problems when the state
+// does not agree with its own plan. The returned state is ready to step
+// (after a [Restarted] observation).
+func DecodeState(data []byte) (*State, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if env.Schema > SchemaVersion || env.Schema < 1 {
+		return nil, &SchemaError{Got: env.Schema, Want: SchemaVersion}
+	}
+	want := "crc32c:" + strconv.FormatUint(uint64(crc32.Checksum(env.State, castagnoli)), 16)
+	if env.Checksum != want {
+		return nil, fmt.Errorf("%w: checksum %q does not match the content (%s)", ErrCorrupt, env.Checksum, want)
+	}
+	var s State
+	if err := json.Unmarshal(env.State, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if s.Schema != env.Schema {
+		return nil, fmt.Errorf("%w: envelope schema %d, state schema %d", ErrCorrupt, env.Schema, s.Schema)
+	}
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// MemoryStore is a [Store] in memory, for tests and for runs that need no
+// durability. The zero value is ready to use; it is safe for concurrent
+// use.
+type MemoryStore struct {
+	mu     sync.Mutex
+	data   map[string][]byte
+	holder map[string]uint64
+	next   uint64
+}
+
+// Load implements [Store].
+func (m *MemoryStore) Load(ctx context.Context, id string) ([]byte, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.holder == nil {
+		m.holder = map[string]uint64{}
+		m.data = map[string][]byte{}
+	}
+	if _, held := m.holder[id]; held {
+		return nil, 0, fmt.Errorf("%w: rollout %q", ErrLocked, id)
+	}
+	m.next++
+	m.holder[id] = m.next
+	return bytes.Clone(m.data[id]), m.next, nil
+}
+
+// Save implements [Store].
+func (m *MemoryStore) Save(ctx context.Context, id string, token uint64, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h, ok := m.holder[id]; !ok || h != token {
+		return fmt.Errorf("%w: rollout %q", ErrFenced, id)
+	}
+	m.data[id] = data // the caller never changes it afterwards
+	return nil
+}
+
+// Release implements [Store].
+func (m *MemoryStore) Release(id string, token uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h, ok := m.holder[id]; ok && h == token {
+		delete(m.holder, id)
+	}
+	return nil
+}
+
+// Get returns the bytes saved for id, or nil, without taking the lease:
+// for inspection in tests.
+func (m *MemoryStore) Get(id string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bytes.Clone(m.data[id])
+}
+
+// Put replaces the bytes saved for id without taking the lease: for tests
+// that plant a corrupt or foreign state.
+func (m *MemoryStore) Put(id string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.data == nil {
+		m.data = map[string][]byte{}
+		m.holder = map[string]uint64{}
+	}
+	m.data[id] = bytes.Clone(data)
+}
