@@ -1,0 +1,56 @@
+package temporal_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+// printer is a Deployer that prints its deploys.
+type printer map[string]string
+
+func (p printer) Deploy(_ context.Context, t wave.Target, v string) error {
+	fmt.Printf("deploy %s to %s\n", v, t.ID)
+	p[t.ID] = v
+	return nil
+}
+
+func (p printer) Version(_ context.Context, t wave.Target) (string, error) { return p[t.ID], nil }
+
+// Run a rollout workflow in the SDK's time-skipping test environment: the
+// one-box bakes for an hour of workflow time, which passes at once. In
+// production, start a worker with [temporal.NewWorker] and the rollout with
+// [temporal.Client.Start].
+func Example() {
+	plan := wave.Plan{Waves: []wave.Wave{{Stages: []wave.Stage{
+		{Name: "one-box", Kind: wave.OneBox, Bake: duration.Duration(time.Hour),
+			Batches: []wave.Batch{{Targets: []wave.Target{{ID: "host-1"}}}}},
+		{Name: "zone-a", Kind: wave.Zone,
+			Batches: []wave.Batch{{Targets: []wave.Target{{ID: "host-2"}}}, {Targets: []wave.Target{{ID: "host-3"}}}}},
+	}}}}
+	fleet := printer{"host-1": "v1", "host-2": "v1", "host-3": "v1"}
+
+	env := newEnv()
+	temporal.Register(env, &temporal.Activities{Deployer: fleet})
+	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{ID: "checkout-42", Plan: plan, Version: "v2"})
+
+	var res temporal.Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := res.Status.Progress
+	fmt.Printf("%s: %d deployed, baked %s\n", res.Phase, p.Targets[rollout.TargetDeployed], p.Timings.Baking)
+	fmt.Println("workflow ID:", temporal.WorkflowID("checkout-42"))
+	// Output:
+	// deploy v2 to host-1
+	// deploy v2 to host-2
+	// deploy v2 to host-3
+	// succeeded: 3 deployed, baked 1h0m0s
+	// workflow ID: shepherd-rollout-checkout-42
+}

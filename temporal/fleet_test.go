@@ -1,0 +1,260 @@
+package temporal_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+// fleet is an in-memory rollout.Deployer. Deploys are instant: the SDK's
+// time-skipping environment skips timers, not the time activities take.
+type fleet struct {
+	mu       sync.Mutex
+	versions map[string]string
+	calls    []call
+}
+
+type call struct {
+	Worker  string
+	Target  string
+	Version string
+}
+
+func newFleet(plan wave.Plan, version string) *fleet {
+	f := &fleet{versions: map[string]string{}}
+	for _, id := range allTargets(plan) {
+		f.versions[id] = version
+	}
+	return f
+}
+
+// on returns a Deployer that records its calls as made by worker.
+func (f *fleet) on(worker string) rollout.Deployer { return fleetOn{f, worker} }
+
+type fleetOn struct {
+	f      *fleet
+	worker string
+}
+
+func (d fleetOn) Deploy(ctx context.Context, t wave.Target, v string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.f.mu.Lock()
+	defer d.f.mu.Unlock()
+	d.f.calls = append(d.f.calls, call{Worker: d.worker, Target: t.ID, Version: v})
+	d.f.versions[t.ID] = v
+	return nil
+}
+
+func (d fleetOn) Version(ctx context.Context, t wave.Target) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	d.f.mu.Lock()
+	defer d.f.mu.Unlock()
+	v, ok := d.f.versions[t.ID]
+	if !ok {
+		return "", fmt.Errorf("no target %q", t.ID)
+	}
+	return v, nil
+}
+
+func (f *fleet) snapshot() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]string, len(f.versions))
+	for k, v := range f.versions {
+		out[k] = v
+	}
+	return out
+}
+
+// history returns each target's deploy and rollback calls, in order.
+func (f *fleet) history() map[string][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]string{}
+	for _, c := range f.calls {
+		out[c.Target] = append(out[c.Target], c.Version)
+	}
+	return out
+}
+
+func (f *fleet) callLog() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]call(nil), f.calls...)
+}
+
+func (f *fleet) onAny(ids []string, v string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if f.versions[id] == v {
+			return true
+		}
+	}
+	return false
+}
+
+// awsPlan is the plan an AWS-shaped policy gives (the rollout package's
+// tests use the same shape): waves of 1, 1, then two regions at a time; in
+// each region a one-box stage before its first zone, then one zone at a
+// time, each zone in batches of at most a third. Bakes: 1h after a one-box,
+// 12h after each zone of the first wave, 4h in the second, 2h later.
+func awsPlan(regions, zones, hosts int) wave.Plan {
+	host := func(r, z, h int) wave.Target {
+		return wave.Target{
+			ID:       fmt.Sprintf("r%d-z%d-h%d", r, z, h),
+			Location: []string{fmt.Sprintf("r%d", r), fmt.Sprintf("r%d-z%d", r, z), fmt.Sprintf("h%d", h)},
+		}
+	}
+	groups := [][]int{{0}}
+	if regions > 1 {
+		groups = append(groups, []int{1})
+	}
+	for r := 2; r < regions; r += 2 {
+		g := []int{r}
+		if r+1 < regions {
+			g = append(g, r+1)
+		}
+		groups = append(groups, g)
+	}
+	bakeFor := func(w int) duration.Duration {
+		switch w {
+		case 0:
+			return duration.Duration(12 * time.Hour)
+		case 1:
+			return duration.Duration(4 * time.Hour)
+		}
+		return duration.Duration(2 * time.Hour)
+	}
+	plan := wave.Plan{Levels: []string{"region", "zone", "host"}}
+	for wi, g := range groups {
+		w := wave.Wave{Index: wi}
+		for _, r := range g {
+			w.Regions = append(w.Regions, fmt.Sprintf("r%d", r))
+			w.Stages = append(w.Stages, wave.Stage{
+				Name: fmt.Sprintf("w%d/one-box/r%d", wi+1, r), Kind: wave.OneBox,
+				Regions: []string{fmt.Sprintf("r%d", r)}, Zones: []string{fmt.Sprintf("r%d-z0", r)},
+				Batches: []wave.Batch{{Targets: []wave.Target{host(r, 0, 0)}}},
+				Bake:    duration.Duration(time.Hour),
+			})
+		}
+		for z := range zones {
+			var ts []wave.Target
+			name := fmt.Sprintf("w%d/z%d", wi+1, z)
+			var regs, zs []string
+			for _, r := range g {
+				for h := range hosts {
+					if z == 0 && h == 0 {
+						continue // the one-box host
+					}
+					ts = append(ts, host(r, z, h))
+				}
+				regs = append(regs, fmt.Sprintf("r%d", r))
+				zs = append(zs, fmt.Sprintf("r%d-z%d", r, z))
+			}
+			maxDown := max(1, len(ts)/3)
+			st := wave.Stage{Name: name, Kind: wave.Zone, Regions: regs, Zones: zs, Bake: bakeFor(wi), MinHealthy: len(ts) - maxDown}
+			for len(ts) > 0 {
+				n := min(maxDown, len(ts))
+				st.Batches = append(st.Batches, wave.Batch{Targets: ts[:n:n]})
+				ts = ts[n:]
+			}
+			w.Stages = append(w.Stages, st)
+		}
+		plan.Waves = append(plan.Waves, w)
+	}
+	return plan
+}
+
+func stageTargets(p wave.Plan, name string) []string {
+	var out []string
+	for _, w := range p.Waves {
+		for _, st := range w.Stages {
+			if st.Name != name {
+				continue
+			}
+			for _, b := range st.Batches {
+				for _, t := range b.Targets {
+					out = append(out, t.ID)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func waveTargets(p wave.Plan, wi int) []string {
+	var out []string
+	for _, st := range p.Waves[wi].Stages {
+		out = append(out, stageTargets(p, st.Name)...)
+	}
+	return out
+}
+
+func allTargets(p wave.Plan) []string {
+	var out []string
+	for wi := range p.Waves {
+		out = append(out, waveTargets(p, wi)...)
+	}
+	return out
+}
+
+// regressionAlarm fires while any of ids runs bad (any target when ids is
+// nil and bad is never deployed, it stays OK).
+func regressionAlarm(f *fleet, ids []string, bad string) rollout.Alarms {
+	return rollout.AlarmsFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]alarm.Result, error) {
+		if f.onAny(ids, bad) {
+			return []alarm.Result{{Name: "fault-rate", State: alarm.Alarm, Reason: "5xx rate 12% > 1%", Time: now}}, nil
+		}
+		return []alarm.Result{{Name: "fault-rate", State: alarm.OK, Reason: "5xx rate 0.1% <= 1%", Time: now}}, nil
+	})
+}
+
+// unreadable fails its first n reads.
+func unreadable(n int) rollout.Alarms {
+	var mu sync.Mutex
+	failed := 0
+	return rollout.AlarmsFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]alarm.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failed < n {
+			failed++
+			return nil, fmt.Errorf("metrics backend: 503")
+		}
+		return []alarm.Result{{Name: "fault-rate", State: alarm.OK, Reason: "5xx rate 0.1% <= 1%", Time: now}}, nil
+	})
+}
+
+// businessHours blocks outside 09:00-17:00 UTC on weekdays and says when it
+// opens next. It reads the time it is given, never the clock.
+var businessHours = rollout.BlockersFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]rollout.BlockReason, time.Time, error) {
+	t := now.UTC()
+	open := func(t time.Time) bool {
+		wd := t.Weekday()
+		return wd != time.Saturday && wd != time.Sunday && t.Hour() >= 9 && t.Hour() < 17
+	}
+	if open(t) {
+		return nil, time.Time{}, nil
+	}
+	next := time.Date(t.Year(), t.Month(), t.Day(), 9, 0, 0, 0, time.UTC)
+	if !next.After(t) {
+		next = next.AddDate(0, 0, 1)
+	}
+	for !open(next) {
+		next = next.AddDate(0, 0, 1)
+	}
+	return []rollout.BlockReason{{Blocker: "business-hours", Reason: "outside 09:00-17:00 UTC on weekdays", Until: next}}, next, nil
+})
+
+// monday9 is a Monday 09:00 UTC.
+var monday9 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
