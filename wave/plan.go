@@ -328,8 +328,9 @@ func (pl *planner) group() {
 		}
 	}
 
-	// Sum weights in name order (so that float sums do not depend on the
-	// input order), then order by weight, lightest first, ties by name.
+	// Zones and cells deploy in name order, which keeps stage names stable
+	// when targets come and go; weights are summed in that order so that
+	// float sums do not depend on the input order.
 	byName := func(names func(int32) string) func(a, b int32) int {
 		return func(a, b int32) int { return strings.Compare(names(a), names(b)) }
 	}
@@ -342,7 +343,6 @@ func (pl *planner) group() {
 			zg.w += pl.cells[c].w
 			zg.n += pl.cells[c].n
 		}
-		slices.SortStableFunc(zg.cells, func(a, b int32) int { return cmp.Compare(pl.cells[a].w, pl.cells[b].w) })
 	}
 	for ri := range pl.regions {
 		rg := &pl.regions[ri]
@@ -351,7 +351,6 @@ func (pl *planner) group() {
 			rg.w += pl.zones[z].w
 			rg.n += pl.zones[z].n
 		}
-		slices.SortStableFunc(rg.zones, func(a, b int32) int { return cmp.Compare(pl.zones[a].w, pl.zones[b].w) })
 	}
 }
 
@@ -405,16 +404,15 @@ func (pl *planner) checkBatches() error {
 			continue
 		}
 		m := pl.s.minHealthy
-		how := fmt.Sprintf("%d", m.Count)
-		if m.Count == 0 {
-			how = fmt.Sprintf("%g%% of %d rounds up to %d, which", m.Percent, cl.n, cl.min)
+		where := fmt.Sprintf("the %d %s of %s %s", cl.n, plural(cl.n, "target"), pl.s.levels[len(pl.s.levels)-1], pl.cellPath(int32(i)))
+		if m.Count > 0 {
+			ps.add(ErrMinHealthy, "Batch.MinHealthy", "%d leaves none of %s to deploy", m.Count, where)
+		} else {
+			ps.add(ErrMinHealthy, "Batch.MinHealthy", "%g%% of %s rounds up to %d and leaves none to deploy", m.Percent, where, cl.min)
 		}
-		ps.add(ErrMinHealthy, "Batch.MinHealthy", "%s leaves no target of %s %s (%d targets) to deploy", how, pl.levelName(len(pl.s.levels)-1), pl.cellPath(int32(i)), cl.n)
 	}
 	return ps.err()
 }
-
-func (pl *planner) levelName(i int) string { return pl.s.levels[i] }
 
 // cellPath names a cell as region/zone/cell, as deep as the levels go.
 func (pl *planner) cellPath(c int32) string {
