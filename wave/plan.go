@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Plan cuts the fleet into waves, stages and batches by the policy. It
@@ -127,8 +128,12 @@ func (pl *planner) checkFleet() error {
 	for i := range ts {
 		t := &ts[i]
 		total += weightOf(t)
+		// Names must survive JSON, which turns every invalid byte into
+		// U+FFFD: "\xff" and "\xfe" would become the same name.
 		if t.ID == "" {
 			ps.add(ErrInvalid, fmt.Sprintf("targets[%d].ID", i), "is empty")
+		} else if !utf8.ValidString(t.ID) {
+			ps.add(ErrInvalid, fmt.Sprintf("targets[%d].ID", i), "%q is not valid UTF-8", t.ID)
 		}
 		if len(t.Location) < L {
 			ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location", i), "has %d entries; the levels %s need %d", len(t.Location), levelList(pl.s.levels), L)
@@ -136,6 +141,8 @@ func (pl *planner) checkFleet() error {
 			for j := range L {
 				if t.Location[j] == "" {
 					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "is empty (the %s level)", pl.s.levels[j])
+				} else if !utf8.ValidString(t.Location[j]) {
+					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "%q is not valid UTF-8", t.Location[j])
 				}
 			}
 		}
