@@ -686,10 +686,17 @@ func (pl *planner) build() *Plan {
 		slices.Sort(plan.Excluded)
 	}
 	out := make([]Target, 0, len(pl.order))
+	// emit copies targets into the plan, a run of consecutive indices at a
+	// time: a fleet listed by location is mostly such runs.
 	emit := func(idx []int32) []Target {
 		s := len(out)
-		for _, t := range idx {
-			out = append(out, ts[t])
+		for len(idx) > 0 {
+			n := 1
+			for n < len(idx) && idx[n] == idx[n-1]+1 {
+				n++
+			}
+			out = append(out, ts[idx[0]:idx[0]+int32(n)]...)
+			idx = idx[n:]
 		}
 		return out[s:len(out):len(out)]
 	}
