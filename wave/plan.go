@@ -695,7 +695,11 @@ func (pl *planner) build() *Plan {
 			for n < len(idx) && idx[n] == idx[n-1]+1 {
 				n++
 			}
-			out = append(out, ts[idx[0]:idx[0]+int32(n)]...)
+			if n == 1 {
+				out = append(out, ts[idx[0]])
+			} else {
+				out = append(out, ts[idx[0]:idx[0]+int32(n)]...)
+			}
 			idx = idx[n:]
 		}
 		return out[s:len(out):len(out)]
