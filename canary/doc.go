@@ -14,10 +14,10 @@
 //     looks at the evidence every interval and stops as soon as it is strong,
 //     while keeping the chance of a false Fail under its stated alpha however
 //     often it looks. Counts (errors) use a conditional test on the canary's
-//     traffic share, per-interval values use a mixture sequential
-//     probability ratio test with a variance estimate that allows for serial
-//     correlation, and quantiles of per-request samples use time-uniform
-//     confidence sequences.
+//     traffic share, per-interval values use a likelihood-ratio e-process
+//     that stays valid under serially correlated (autoregressive) noise,
+//     and quantiles of per-request samples use time-uniform confidence
+//     sequences.
 //
 // Every verdict carries, per metric, the estimated change with its interval,
 // the evidence, the amount of data behind it, and one sentence that says

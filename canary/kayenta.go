@@ -673,7 +673,12 @@ func mean(v []float64) float64 {
 }
 
 func signed(v float64) string {
-	if v >= 0 {
+	switch {
+	case math.IsInf(v, 1):
+		return "+inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	case v >= 0:
 		return "+" + fmtNum(v)
 	}
 	return fmtNum(v)
