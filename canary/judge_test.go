@@ -338,7 +338,7 @@ func TestJudgeLifecycle(t *testing.T) {
 	p := Policy{
 		Warmup: duration.Duration(2 * time.Minute), MinDuration: duration.Duration(5 * time.Minute),
 		MaxDuration: duration.Duration(30 * time.Minute),
-		Metrics: []Metric{{Name: "latency", Kind: Mean, Absolute: true, Margin: 5}, {Name: "debug", Kind: Mean, Muted: true}},
+		Metrics:     []Metric{{Name: "latency", Kind: Mean, Absolute: true, Margin: 5}, {Name: "debug", Kind: Mean, Muted: true}},
 	}
 	j, err := NewJudge(p, t0)
 	if err != nil {
