@@ -401,7 +401,12 @@ func (j *Judge) apply(o *Observation) {
 			s.Mean.Missing++
 			return
 		default:
-			d = math.Log(c / b)
+			// Two logs, not the log of the ratio, which can underflow.
+			d = math.Log(c) - math.Log(b)
+		}
+		if math.IsInf(d, 0) || math.IsNaN(d) {
+			s.Mean.Missing++ // a difference of two huge values overflowed
+			return
 		}
 		if pl.dir == Decrease {
 			d = -d
