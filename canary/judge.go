@@ -664,9 +664,9 @@ func fmtRatio(r float64) string {
 		return "inf"
 	case r == 0:
 		return "0x"
-	case r >= 10:
+	case r >= 9.95:
 		return fmt.Sprintf("%.0fx", r)
-	case r >= 1:
+	case r >= 0.995:
 		return fmt.Sprintf("%.1fx", r)
 	}
 	return fmt.Sprintf("%.2gx", r)

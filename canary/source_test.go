@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -156,4 +157,42 @@ func TestKayentaJudgeSource(t *testing.T) {
 	if _, err := p.JudgeSource(context.Background(), &src, q, r); err == nil {
 		t.Error("judged through a failing source")
 	}
+}
+
+func ExampleJudge_ObserveSource() {
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	// Per-minute error counts and mean latency of each scope, as a metrics
+	// backend would return them.
+	var src alarm.Memory
+	for i := 1; i <= 10; i++ {
+		t := start.Add(time.Duration(i) * time.Minute)
+		src.Record(`errors{version="new"}`, t, 1, 0)
+		src.Record(`errors{version="old"}`, t, 9, 0)
+		src.Record(`latency{version="new"}`, t, 182+float64(i%3), 0)
+		src.Record(`latency{version="old"}`, t, 100+float64(i%2), 0)
+	}
+	j, err := NewJudge(Policy{TrafficShare: 0.1, Metrics: []Metric{
+		{Name: "errors", Kind: Count}, {Name: "latency", Kind: Mean}}}, start)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	now := start.Add(10 * time.Minute)
+	err = j.ObserveSource(context.Background(), &src, []Query{
+		{Metric: "errors", Canary: `errors{version="new"}`, Baseline: `errors{version="old"}`},
+		{Metric: "latency", Canary: `latency{version="new"}`, Baseline: `latency{version="old"}`},
+	}, alarm.Range{Start: start, End: now, Step: time.Minute})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	v := j.Verdict(now)
+	fmt.Println(v.Decision)
+	for _, m := range v.Metrics {
+		fmt.Println(m.Sentence)
+	}
+	// Output:
+	// fail
+	// errors 1.0x baseline (95% CI 0.38x-2.2x) after 10 canary and 90 baseline events: undecided
+	// latency 1.8x baseline (95% CI 1.8x-1.8x) after 10 intervals: fail
 }

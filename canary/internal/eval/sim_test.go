@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -69,4 +70,10 @@ func TestCells(t *testing.T) {
 	if nulls != 21 || effects != 75 {
 		t.Errorf("%d null and %d effect cells", nulls, effects)
 	}
+}
+
+func ExampleCell_Name() {
+	c := Cell{Effect: Effect{Name: "errors x2", ErrorRatio: 2}, Sigma: 0.5, Phi: 0.8, Share: 0.1, BaseRate: 0.001}
+	fmt.Println(c.Name())
+	// Output: errors x2; sigma 0.5, phi 0.8, share 10%, err 0.1%
 }
