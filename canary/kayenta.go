@@ -24,6 +24,14 @@ import (
 // compared with the pass and marginal thresholds. See [KayentaPolicy.Judge]
 // and, for judging interval by interval, [KayentaPolicy.Decide].
 //
+// The rank test follows R's wilcox.test, from which Kayenta's JVM port
+// (kayenta-mannwhitney) was derived. That port differs in two details that
+// do not change a classification in practice: it reports the p-value of
+// Apache Commons Math (no tie or continuity correction), which Kayenta's
+// classifier does not use, and it locates the Hodges-Lehmann estimate on the
+// continuity-corrected statistic, which moves it by less than one jump of
+// the step function.
+//
 // Kayenta treats consecutive one-minute points as independent; with
 // realistic serial correlation its false alarm rate is far above its
 // nominal level, and it cannot stop early. [Policy] is the better default.

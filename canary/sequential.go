@@ -52,6 +52,7 @@ type plan struct {
 	// Quantile.
 	bounds   []float64
 	qa, qb   float64 // Beta prior of the mixture over P(X <= bound)
+	qLogBeta float64 // log B(qa, qb)
 	scratchC []int64 // cumulative counts, reused
 	scratchB []int64
 }
@@ -80,6 +81,7 @@ func newPlan(p Policy, m Metric, alphaFail float64) *plan {
 		pl.bounds = m.buckets()
 		q := m.Quantile
 		pl.qa, pl.qb = quantileConcentration*q, quantileConcentration*(1-q)
+		pl.qLogBeta = logBeta(pl.qa, pl.qb)
 		pl.scratchC = make([]int64, len(pl.bounds)+1)
 		pl.scratchB = make([]int64, len(pl.bounds)+1)
 	}
@@ -469,10 +471,11 @@ func (pl *plan) meanReport(r *result) {
 func bucketOf(bounds []float64, v float64) int { return sort.SearchFloat64s(bounds, v) }
 
 // quantLogM is the log of the mixture martingale for "P(X <= b) = q" after
-// n samples of which c were at or below b.
-func (pl *plan) quantLogM(c, n float64) float64 {
+// n samples of which c were at or below b. lgn is lgamma(k + n), shared by
+// every bound at the same n.
+func (pl *plan) quantLogM(c, n, lgn float64) float64 {
 	q := pl.m.Quantile
-	return logBeta(pl.qa+c, pl.qb+n-c) - logBeta(pl.qa, pl.qb) - c*math.Log(q) - (n-c)*math.Log1p(-q)
+	return lgamma(pl.qa+c) + lgamma(pl.qb+n-c) - lgn - pl.qLogBeta - c*math.Log(q) - (n-c)*math.Log1p(-q)
 }
 
 // quantBounds returns the confidence sequence for the q-quantile of one side
@@ -483,36 +486,66 @@ func (pl *plan) quantLogM(c, n float64) float64 {
 // process, so the mixture martingale at that count stays below 1/level at
 // all times with probability 1 - level. A bound whose cumulative count
 // already makes the martingale reach 1/level is therefore on the far side
-// of the quantile. The martingale is convex in the count, so the bounds
-// are found by binary search.
-func (pl *plan) quantBounds(counts []int64, cum []int64, n int64, level float64) (lo, hi float64) {
+// of the quantile. The martingale is convex in the count, so each bound is
+// found by galloping out from the empirical quantile's bucket and then
+// bisecting: a handful of evaluations, however many buckets there are.
+func (pl *plan) quantBounds(cum []int64, n int64, level float64) (lo, hi float64) {
 	lo, hi = 0, math.Inf(1)
 	if n == 0 {
 		return lo, hi
 	}
 	k := len(pl.bounds)
-	var c int64
-	for i := 0; i < k; i++ {
-		c += counts[i]
-		cum[i] = c
-	}
 	fn := float64(n)
 	nq := fn * pl.m.Quantile
 	thr := math.Log(1 / level)
+	lgn := lgamma(pl.qa + pl.qb + fn)
 	// First bucket whose cumulative count reaches nq.
 	emp := sort.Search(k, func(i int) bool { return float64(cum[i]) >= nq })
-	below := func(i int) bool { return pl.quantLogM(float64(cum[i]), fn) >= thr }
-	if emp > 0 && below(0) {
-		// Largest i < emp with the martingale still at or above thr.
-		j := sort.Search(emp, func(i int) bool { return !below(i) })
-		lo = pl.bounds[j-1]
+	// below(i): bucket i's bound is below the quantile. True for small i,
+	// false from some i on; we want the last true one before emp.
+	below := func(i int) bool { return pl.quantLogM(float64(cum[i]), fn, lgn) >= thr }
+	if emp > 0 {
+		// Gallop down from emp-1 to an index where below holds.
+		step, j := 1, emp-1
+		for j > 0 && !below(j) {
+			j = max(emp-1-step, 0)
+			step *= 2
+		}
+		if below(j) {
+			// The answer is in [j, min(j+step, emp-1)].
+			top := min(j+step, emp-1)
+			l := j + sort.Search(top-j+1, func(i int) bool { return !below(j + i) })
+			lo = pl.bounds[l-1]
+		}
 	}
-	above := func(i int) bool { return float64(cum[i]) > nq && pl.quantLogM(float64(cum[i]), fn) >= thr }
-	if emp < k && above(k-1) {
-		j := emp + sort.Search(k-emp, func(i int) bool { return above(emp + i) })
-		hi = pl.bounds[j]
+	// above(i): bucket i's bound is at or above the quantile. False for
+	// small i, true from some i on; we want the first true one from emp.
+	above := func(i int) bool {
+		return float64(cum[i]) > nq && pl.quantLogM(float64(cum[i]), fn, lgn) >= thr
+	}
+	if emp < k {
+		step, j := 1, emp
+		for j < k-1 && !above(j) {
+			j = min(emp+step, k-1)
+			step *= 2
+		}
+		if above(j) {
+			bottom := max(j-step, emp)
+			h := bottom + sort.Search(j-bottom+1, func(i int) bool { return above(bottom + i) })
+			hi = pl.bounds[h]
+		}
 	}
 	return lo, hi
+}
+
+// cumulate fills cum with the cumulative counts of the buckets.
+func cumulate(cum, counts []int64) []int64 {
+	var c int64
+	for i, x := range counts {
+		c += x
+		cum[i] = c
+	}
+	return cum
 }
 
 // quantEstimate interpolates the empirical q-quantile geometrically within
@@ -551,15 +584,16 @@ func (pl *plan) evalQuantile(st *MetricState, full bool) result {
 	tol, margin := 1+pl.m.tolerance(), 1+pl.m.margin()
 	// Each side's sequence gets half of the metric's error budget.
 	fa, pa := pl.alphaFail/2, pl.passLevel/2
-	cLo, cHi := pl.quantBounds(s.CanaryBuckets, pl.scratchC, s.CanarySamples, fa)
-	bLo, bHi := pl.quantBounds(s.BaselineBuckets, pl.scratchB, s.BaselineSamples, fa)
+	cc, cb := cumulate(pl.scratchC, s.CanaryBuckets), cumulate(pl.scratchB, s.BaselineBuckets)
+	cLo, cHi := pl.quantBounds(cc, s.CanarySamples, fa)
+	bLo, bHi := pl.quantBounds(cb, s.BaselineSamples, fa)
 	if pl.dir == Decrease {
 		r.fail = cHi*tol <= bLo
 	} else {
 		r.fail = cLo > 0 && cLo >= tol*bHi
 	}
-	cLo, cHi = pl.quantBounds(s.CanaryBuckets, pl.scratchC, s.CanarySamples, pa)
-	bLo, bHi = pl.quantBounds(s.BaselineBuckets, pl.scratchB, s.BaselineSamples, pa)
+	cLo, cHi = pl.quantBounds(cc, s.CanarySamples, pa)
+	bLo, bHi = pl.quantBounds(cb, s.BaselineSamples, pa)
 	if pl.dir == Decrease {
 		r.pass = cLo > 0 && cLo*margin >= bHi
 	} else {
