@@ -198,7 +198,7 @@ func TestMeanTestFalseFailRateAR1(t *testing.T) {
 }
 
 func TestQuantileTestFalseFailRate(t *testing.T) {
-	const alpha, runs, steps = 0.05, 300, 30
+	const alpha, runs, steps = 0.05, 200, 20
 	p := Policy{Metrics: []Metric{{Name: "q", Kind: Quantile, Quantile: 0.9, Tolerance: 1e-9}}}
 	pl := newPlan(p, p.Metrics[0], alpha)
 	r := rand.New(rand.NewPCG(3, 4))

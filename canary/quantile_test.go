@@ -34,9 +34,9 @@ func TestQuantBoundsMatchesScan(t *testing.T) {
 	for _, q := range []float64{0.5, 0.9, 0.99} {
 		p := Policy{Metrics: []Metric{{Name: "q", Kind: Quantile, Quantile: q}}}
 		pl := newPlan(p, p.Metrics[0], 0.01)
-		for it := 0; it < 300; it++ {
+		for it := 0; it < 60; it++ {
 			counts := make([]int64, len(pl.bounds)+1)
-			n := int64(1 + r.IntN(20000))
+			n := int64(1 + r.IntN(5000))
 			sigma := 0.1 + r.Float64()
 			for i := int64(0); i < n; i++ {
 				counts[bucketOf(pl.bounds, 100*math.Exp(sigma*r.NormFloat64()))]++
