@@ -1,0 +1,166 @@
+package blocker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Subject is what a blocker judges: the stage of a change that is about to
+// start. Blockers read the fields they need and ignore the rest.
+type Subject struct {
+	// Change identifies the rollout or change; overrides are granted for
+	// one change.
+	Change string `json:"change,omitempty"`
+	// Service is the service being deployed; switches may be scoped to it.
+	Service string `json:"service,omitempty"`
+	// Stage names the stage in the plan, for example "w1/us-east-1/one-box".
+	Stage string `json:"stage,omitempty"`
+	// Regions are the regions the stage touches. Each is judged in its own
+	// local time by a [Calendar]. A subject without regions is judged in a
+	// calendar's default zone, and is treated as touching every region by
+	// region-scoped holidays, freezes and switches (a stage whose location
+	// is unknown could be anywhere, so it is held by all of them).
+	Regions []string `json:"regions,omitempty"`
+	// Targets are the IDs of the targets the stage deploys to.
+	Targets []string `json:"targets,omitempty"`
+	// Labels are free-form attributes for blockers written by users.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// String describes the subject in plain words, for example
+// `change "c-42" stage "w1/us-east-1" of service "api" in us-east-1`.
+func (s Subject) String() string {
+	var parts []string
+	if s.Change != "" {
+		parts = append(parts, fmt.Sprintf("change %q", s.Change))
+	}
+	if s.Stage != "" {
+		parts = append(parts, fmt.Sprintf("stage %q", s.Stage))
+	}
+	if s.Service != "" {
+		parts = append(parts, fmt.Sprintf("of service %q", s.Service))
+	}
+	if len(s.Regions) > 0 {
+		parts = append(parts, "in "+strings.Join(s.Regions, ", "))
+	}
+	if len(parts) == 0 {
+		return "(empty subject)"
+	}
+	return strings.Join(parts, " ")
+}
+
+// touches reports whether the subject touches region; a subject without
+// regions touches every region.
+func (s Subject) touches(region string) bool {
+	return len(s.Regions) == 0 || slices.Contains(s.Regions, region)
+}
+
+// Decision is one blocker's answer for a subject at an instant.
+type Decision struct {
+	// Blocker is the blocker's name. A [Set] fills it in with the name of
+	// the [Entry]; blockers may leave it empty.
+	Blocker string `json:"blocker,omitempty"`
+	// Blocked is true when the subject must not start now.
+	Blocked bool `json:"blocked"`
+	// Reason says in plain words why (which window, which alarm, which
+	// switch); for a clear decision it may say why it is clear.
+	Reason string `json:"reason,omitempty"`
+	// Until is the earliest instant the block may clear when the blocker
+	// knows it (the next time a window opens, the end of a freeze or of a
+	// switch), or the zero time when it does not (an alarm clears when it
+	// clears). It is a promise of nothing: callers check again at Until.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// String formats the decision as "name: blocked until T: reason" or
+// "name: clear".
+func (d Decision) String() string {
+	var b strings.Builder
+	if d.Blocker != "" {
+		b.WriteString(d.Blocker)
+		b.WriteString(": ")
+	}
+	if !d.Blocked {
+		b.WriteString("clear")
+	} else {
+		b.WriteString("blocked")
+		if !d.Until.IsZero() {
+			b.WriteString(" until ")
+			b.WriteString(d.Until.UTC().Format(time.RFC3339))
+		}
+	}
+	if d.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(d.Reason)
+	}
+	return b.String()
+}
+
+// Blocker decides whether a subject may start at now.
+//
+// An error means the blocker could not decide (its alarm source failed, its
+// shared store was unreachable); a [Set] then blocks the subject (fails
+// closed) unless the blocker's [Entry] is FailOpen. A blocker may return a
+// blocked decision together with an error when part of its evidence already
+// blocks; that decision blocks even when failing open.
+//
+// Check must be safe for concurrent use when the blocker is shared by sets
+// that run concurrently.
+type Blocker interface {
+	Check(ctx context.Context, s Subject, now time.Time) (Decision, error)
+}
+
+// Func adapts a function to the [Blocker] interface.
+type Func func(ctx context.Context, s Subject, now time.Time) (Decision, error)
+
+// Check calls f.
+func (f Func) Check(ctx context.Context, s Subject, now time.Time) (Decision, error) {
+	return f(ctx, s, now)
+}
+
+var (
+	// ErrInvalid is wrapped by every [FieldError]: the input (a policy, a
+	// switch, an override request, a set) is malformed.
+	ErrInvalid = errors.New("blocker: invalid input")
+	// ErrNotAuthorised means the [Authoriser] refused an override, or there
+	// was no authoriser.
+	ErrNotAuthorised = errors.New("blocker: not authorised")
+	// ErrNotFound means no switch or override has the given ID.
+	ErrNotFound = errors.New("blocker: not found")
+	// ErrNeverOpen means a calendar does not open within its horizon.
+	ErrNeverOpen = errors.New("blocker: window does not open within the horizon")
+	// ErrNoZone means a region has no time zone: it is not in
+	// [Policy.Zones] and the policy has no default [Policy.Zone].
+	ErrNoZone = errors.New("blocker: region has no time zone")
+)
+
+// FieldError is one problem with one field of an input, named by its path,
+// for example `blocker: policy: Windows[0].End: hour 25 is outside 0-24`.
+// Validation reports every problem at once, as an [errors.Join] of
+// FieldErrors; [errors.Is](err, [ErrInvalid]) holds for each.
+type FieldError struct {
+	// Path names the input and the field, for example "policy: Zone" or
+	// "override: Expires".
+	Path string
+	// Problem says what is wrong with it.
+	Problem string
+}
+
+// Error formats the problem with the package prefix and the field path.
+func (e *FieldError) Error() string { return "blocker: " + e.Path + ": " + e.Problem }
+
+// Unwrap returns [ErrInvalid].
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// problems collects field errors.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, &FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error { return errors.Join(p...) }
