@@ -47,17 +47,24 @@ type State struct {
 // MetricState is the sufficient statistics of one metric: exactly one of
 // Count, Mean and Quantile is set, by the metric's [Kind].
 type MetricState struct {
-	Name     string         `json:"name"`
-	Count    *CountState    `json:"count,omitempty"`
-	Mean     *MeanState     `json:"mean,omitempty"`
+	// Name is the metric's name in the policy.
+	Name string `json:"name"`
+	// Count is the state of a Count metric.
+	Count *CountState `json:"count,omitempty"`
+	// Mean is the state of a Mean metric.
+	Mean *MeanState `json:"mean,omitempty"`
+	// Quantile is the state of a Quantile metric.
 	Quantile *QuantileState `json:"quantile,omitempty"`
 }
 
 // CountState is the state of a Count metric: events (and requests, when
 // observed) on each side.
 type CountState struct {
-	CanaryEvents     int64 `json:"canaryEvents"`
-	BaselineEvents   int64 `json:"baselineEvents"`
+	// CanaryEvents and BaselineEvents are the events so far.
+	CanaryEvents   int64 `json:"canaryEvents"`
+	BaselineEvents int64 `json:"baselineEvents"`
+	// CanaryRequests and BaselineRequests are the requests so far, when
+	// observed.
 	CanaryRequests   int64 `json:"canaryRequests,omitempty"`
 	BaselineRequests int64 `json:"baselineRequests,omitempty"`
 }
@@ -66,10 +73,12 @@ type CountState struct {
 // each side (one more bucket than bounds, the last for values above the
 // last bound) and their totals.
 type QuantileState struct {
+	// CanaryBuckets and BaselineBuckets count the samples per bucket.
 	CanaryBuckets   []int64 `json:"canaryBuckets"`
 	BaselineBuckets []int64 `json:"baselineBuckets"`
-	CanarySamples   int64   `json:"canarySamples"`
-	BaselineSamples int64   `json:"baselineSamples"`
+	// CanarySamples and BaselineSamples are the totals of the buckets.
+	CanarySamples   int64 `json:"canarySamples"`
+	BaselineSamples int64 `json:"baselineSamples"`
 }
 
 // Observation is one interval's data for one metric. Set the fields of the
@@ -78,10 +87,11 @@ type Observation struct {
 	// Metric is the metric's name in the policy.
 	Metric string
 
-	// Count metrics: events in the interval on each side (required, not
-	// negative), and optionally the requests behind them (for the
-	// explanation; zero when unknown).
-	CanaryEvents, BaselineEvents     int64
+	// CanaryEvents and BaselineEvents are a Count metric's events in the
+	// interval on each side (required, not negative).
+	CanaryEvents, BaselineEvents int64
+	// CanaryRequests and BaselineRequests are, optionally, the requests
+	// behind those events (for the explanation; zero when unknown).
 	CanaryRequests, BaselineRequests int64
 
 	// Mean metrics: the interval's value on each side. A NaN (no value),
@@ -89,10 +99,12 @@ type Observation struct {
 	// the interval missing for this metric; infinities are errors.
 	CanaryValue, BaselineValue float64
 
-	// Quantile metrics: per-request samples on each side, or bucket counts
-	// in the metric's layout (len(Buckets)+1 counts, the last for values
-	// above the last bound). Either or both may be given.
+	// CanarySamples and BaselineSamples are a Quantile metric's
+	// per-request samples on each side.
 	CanarySamples, BaselineSamples []float64
+	// CanaryBuckets and BaselineBuckets are a Quantile metric's bucket
+	// counts in the metric's layout (len(Buckets)+1 counts, the last for
+	// values above the last bound). Samples, buckets, or both may be given.
 	CanaryBuckets, BaselineBuckets []int64
 }
 
@@ -496,6 +508,7 @@ type Verdict struct {
 
 // MetricVerdict explains one metric of a [Verdict].
 type MetricVerdict struct {
+	// Name and Kind are the metric's, from the policy.
 	Name string
 	Kind Kind
 	// Decision is the metric's own conclusion: Fail (a regression beyond

@@ -46,7 +46,8 @@ type KayentaPolicy struct {
 	// PassScore and MarginalScore are the summary score thresholds: a
 	// score at or above PassScore passes, at or above MarginalScore is
 	// marginal, below fails. Zero: 95 and 75.
-	PassScore     float64 `json:"passScore,omitempty"`
+	PassScore float64 `json:"passScore,omitempty"`
+	// MarginalScore: see PassScore.
 	MarginalScore float64 `json:"marginalScore,omitempty"`
 	// GroupWeights weights the groups' scores in the summary. Weights are
 	// shares of 100: groups not listed share what the listed ones leave
@@ -60,6 +61,7 @@ type KayentaPolicy struct {
 	// the last judgement is at Lifetime. Zero Interval: one judgement at
 	// Lifetime. Both zero: the caller decides when to judge.
 	Lifetime duration.Duration `json:"lifetime,omitempty"`
+	// Interval: see Lifetime.
 	Interval duration.Duration `json:"interval,omitempty"`
 }
 
@@ -109,11 +111,13 @@ type EffectSize struct {
 	// CLES). AllowedDecrease: a Low result needs at most this. Zero: 1.0
 	// for MeanRatio (any significant change counts), 0.5 for CLES.
 	AllowedIncrease float64 `json:"allowedIncrease,omitempty"`
+	// AllowedDecrease: see AllowedIncrease.
 	AllowedDecrease float64 `json:"allowedDecrease,omitempty"`
 	// CriticalIncrease and CriticalDecrease are the thresholds at which a
 	// critical metric's High or Low forces the score to 0. Zero: the
 	// allowed thresholds.
 	CriticalIncrease float64 `json:"criticalIncrease,omitempty"`
+	// CriticalDecrease: see CriticalIncrease.
 	CriticalDecrease float64 `json:"criticalDecrease,omitempty"`
 }
 
@@ -269,6 +273,7 @@ func (o *Outcome) UnmarshalText(b []byte) error {
 // baseline's points (one value per interval, typically per minute), in any
 // order. NaN means a point without a value.
 type Pair struct {
+	// Canary and Baseline are the two sides' points.
 	Canary, Baseline []float64
 }
 
@@ -288,6 +293,7 @@ type KayentaResult struct {
 
 // GroupScore is one group's part of a [KayentaResult].
 type GroupScore struct {
+	// Name is the group's name.
 	Name string
 	// Score is 100 x Pass / (Pass + High + Low + NodataFail); 0 when the
 	// group has no data.
@@ -302,12 +308,16 @@ type GroupScore struct {
 
 // KayentaMetricResult is one metric's part of a [KayentaResult].
 type KayentaMetricResult struct {
-	Name   string
-	Class  Class
+	// Name is the metric's name.
+	Name string
+	// Class is the metric's classification.
+	Class Class
+	// Groups are the groups the metric scored in.
 	Groups []string
 	// Critical is set when this result forces the score to 0.
 	Critical bool
-	Muted    bool
+	// Muted is set for a muted metric, which never counts in a score.
+	Muted bool
 	// EffectSize is the mean ratio or CLES (see [EffectMeasure]); 1 for
 	// MeanRatio and 0.5 for CLES when not computed.
 	EffectSize float64

@@ -253,31 +253,39 @@ func logitRoot(f func(float64) float64, uHat float64, dir float64) float64 {
 type MeanState struct {
 	// N counts the intervals; Missing counts intervals without a usable
 	// value.
-	N       int64 `json:"n"`
+	N int64 `json:"n"`
+	// Missing: see N.
 	Missing int64 `json:"missing,omitempty"`
 	// First is d_1; Last is the latest e_t.
 	First float64 `json:"first"`
-	Last  float64 `json:"last"`
+	// Last: see First.
+	Last float64 `json:"last"`
 	// Sum and SumSq are sums of e_t and e_t^2.
-	Sum   float64 `json:"sum"`
+	Sum float64 `json:"sum"`
+	// SumSq: see Sum.
 	SumSq float64 `json:"sumSq"`
 	// Pairs holds sums over consecutive pairs (e_(t-1), e_t), for the
 	// autoregression; Scored the same over the pairs whose e_t was
 	// predicted (the terms of the likelihood ratio).
-	Pairs  PairSums `json:"pairs"`
+	Pairs PairSums `json:"pairs"`
+	// Scored: see Pairs.
 	Scored PairSums `json:"scored"`
 	// LogAR and LogIID are the log predictive likelihoods of the scored
 	// values under the autoregressive and the independent predictor.
-	LogAR  float64 `json:"logAR"`
+	LogAR float64 `json:"logAR"`
+	// LogIID: see LogAR.
 	LogIID float64 `json:"logIID"`
 }
 
 // PairSums are the sufficient statistics of the regression of y = e_t on x
 // = e_(t-1).
 type PairSums struct {
-	N  float64 `json:"n"`
-	X  float64 `json:"x"`
-	Y  float64 `json:"y"`
+	// N is the number of pairs.
+	N float64 `json:"n"`
+	// X and Y are the sums of x and y.
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+	// XX, YY and XY are the sums of x^2, y^2 and x y.
 	XX float64 `json:"xx"`
 	YY float64 `json:"yy"`
 	XY float64 `json:"xy"`

@@ -69,6 +69,7 @@ const (
 
 // Effect is what the canary does differently. The zero value is no change.
 type Effect struct {
+	// Name labels the effect in the table.
 	Name string
 	// LatencyShift multiplies every canary request's latency by 1 +
 	// LatencyShift.
@@ -96,6 +97,7 @@ func (e Effect) IsNull() bool {
 
 // Cell is one scenario: an effect under one set of conditions.
 type Cell struct {
+	// Effect is what the canary does differently.
 	Effect Effect
 	// Sigma is the log-sd of request latency.
 	Sigma float64
@@ -129,6 +131,8 @@ func (c Cell) Name() string {
 
 // Stats summarizes one judge over a cell's runs.
 type Stats struct {
+	// Runs counts the canaries, and Fail, Pass and Inconclusive how each
+	// ended.
 	Runs, Fail, Pass, Inconclusive int
 	// TTD are the minutes at which runs failed.
 	TTD []int
@@ -155,7 +159,9 @@ func percentile(v []int, p float64) float64 {
 
 // Result is one cell's outcome for both judges.
 type Result struct {
-	Cell       Cell
+	// Cell is the scenario.
+	Cell Cell
+	// Sequential and Kayenta are the two judges' outcomes.
 	Sequential Stats
 	Kayenta    Stats
 }
