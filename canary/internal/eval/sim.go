@@ -494,8 +494,9 @@ func poisson(r *rand.Rand, lambda float64) int64 {
 }
 
 // Evaluate runs every cell on workers goroutines and returns the results
-// in cell order. Run i of cell k uses seed + k*1e6 + i, so results do not
-// depend on the number of workers.
+// in cell order. Run i of a cell uses a seed made of seed, the cell's name
+// and i, so a cell's results depend neither on the number of workers nor
+// on which other cells run with it.
 func Evaluate(cells []Cell, seed uint64, workers int) []Result {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -512,7 +513,7 @@ func Evaluate(cells []Cell, seed uint64, workers int) []Result {
 			for jb := range jobs {
 				var seq, kay Stats
 				for i := jb.from; i < jb.to; i++ {
-					sd, st, kd, kt, by := Run(cells[jb.cell], seed+uint64(jb.cell)*1_000_000+uint64(i))
+					sd, st, kd, kt, by := Run(cells[jb.cell], cellSeed(seed, cells[jb.cell])+uint64(i))
 					seq.add(sd, st)
 					for _, m := range by {
 						if seq.FailBy == nil {
@@ -538,6 +539,16 @@ func Evaluate(cells []Cell, seed uint64, workers int) []Result {
 	close(jobs)
 	wg.Wait()
 	return results
+}
+
+// cellSeed mixes the seed with an FNV-1a hash of the cell's name.
+func cellSeed(seed uint64, c Cell) uint64 {
+	h := uint64(14695981039346656037)
+	for _, b := range []byte(c.Name()) {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	return seed ^ h
 }
 
 func (s *Stats) add(d canary.Decision, t int) {
