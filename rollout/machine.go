@@ -79,12 +79,12 @@ func (s *State) activity() (Activity, bool) {
 	switch {
 	case s.Phase == RollingBack:
 		return ActivityRollingBack, true
-	case s.Phase != Running || s.Stage >= len(s.Stages):
+	case s.Phase != Running || s.current() == nil:
 		return "", false
 	case s.Hold != nil:
 		return ActivityPaused, true
 	}
-	st := &s.Stages[s.Stage]
+	st := s.current()
 	switch st.Step {
 	case StepBlockers:
 		if len(st.Blocked) > 0 {
@@ -113,8 +113,7 @@ func (s *State) accrue(now time.Time) {
 		return
 	}
 	s.Timings.add(a, d)
-	if s.Stage < len(s.Stages) {
-		st := &s.Stages[s.Stage]
+	if st := s.current(); st != nil {
 		st.Timings.add(a, d)
 	}
 }
@@ -123,6 +122,12 @@ func (s *State) event(out *Output, now time.Time, e Event) {
 	e.Time = now
 	e.Rollout = s.ID
 	out.Events = append(out.Events, e)
+}
+
+func (s *State) stEvent(out *Output, now time.Time, st *StageState, e Event) {
+	e.Stage = st.Name
+	e.StageKind = st.Kind
+	s.event(out, now, e)
 }
 
 func (s *State) stageEvent(out *Output, now time.Time, si int, e Event) {
@@ -142,9 +147,18 @@ func (s *State) raise(sig Signal, reason string) {
 	}
 }
 
-func (s *State) curStage() string {
+// current returns the stage in progress, or the final bake after the last
+// stage, or nil.
+func (s *State) current() *StageState {
 	if s.Stage < len(s.Stages) {
-		return s.Stages[s.Stage].Name
+		return &s.Stages[s.Stage]
+	}
+	return s.Final
+}
+
+func (s *State) curStage() string {
+	if st := s.current(); st != nil {
+		return st.Name
 	}
 	if len(s.Stages) > 0 {
 		return s.Stages[len(s.Stages)-1].Name
@@ -356,8 +370,7 @@ func (s *State) restart(now time.Time, out *Output) {
 	if s.Watch.Active {
 		s.Watch.Next = now
 	}
-	if s.Phase == Running && s.Stage < len(s.Stages) {
-		st := &s.Stages[s.Stage]
+	if st := s.current(); s.Phase == Running && st != nil {
 		if st.Step == StepBlockers || st.Step == StepBaking {
 			st.Next = now
 		}
@@ -439,11 +452,9 @@ func (s *State) control(now time.Time, c Control, out *Output) {
 			default:
 				held := now.Sub(s.Hold.Since)
 				s.Hold = nil
-				if s.Stage < len(s.Stages) {
-					if b := s.Stages[s.Stage].Bake; b != nil && b.Phase == bake.Baking {
-						b.Resume(now)
-						s.Stages[s.Stage].Next = now
-					}
+				if st := s.current(); st != nil && st.Bake != nil && st.Bake.Phase == bake.Baking {
+					st.Bake.Resume(now)
+					st.Next = now
 				}
 				if s.Stage < len(s.Stages) {
 					st := &s.Stages[s.Stage]
@@ -533,8 +544,13 @@ func (s *State) advance(now time.Time, out *Output) {
 			return
 		}
 		if s.Stage >= len(s.Stages) {
-			s.succeed(now, out)
-			return
+			if !s.finalStep(now, out) {
+				if len(out.Actions) == 0 && !out.Done {
+					s.wake(out, s.watchWake())
+				}
+				return
+			}
+			continue
 		}
 		if !s.stageStep(now, out) {
 			if len(out.Actions) == 0 {
@@ -554,10 +570,16 @@ func (s *State) stageForGates() int {
 
 // baking returns the tracker of the stage in progress while it bakes.
 func (s *State) baking() *bake.Tracker {
-	if s.Phase != Running || s.Stage >= len(s.Stages) {
+	if s.Phase != Running {
 		return nil
 	}
-	st := &s.Stages[s.Stage]
+	st := s.Final
+	if s.Stage < len(s.Stages) {
+		st = &s.Stages[s.Stage]
+	}
+	if st == nil {
+		return nil
+	}
 	if st.Step != StepBaking || st.Bake == nil || st.Bake.Phase != bake.Baking || st.SkipBake != nil || s.Policy.DryRun {
 		return nil
 	}
@@ -574,7 +596,10 @@ func (s *State) pollRound(now time.Time, out *Output) {
 	si := s.stageForGates()
 	acts := []Action{s.gateAction(ActionCheckAlarms, si)}
 	if tr := s.baking(); tr != nil {
-		st := &s.Stages[si]
+		st := s.Final
+		if s.Stage < len(s.Stages) {
+			st = &s.Stages[si]
+		}
 		if len(tr.Policy.Evidence) > 0 {
 			a := s.gateAction(ActionReadEvidence, si)
 			a.Since = tr.Started
@@ -654,6 +679,42 @@ func (s *State) react(now time.Time, sig *pending, out *Output) {
 		return
 	}
 	s.startRollback(now, sig.signal, sig.reason, out)
+}
+
+// finalStep keeps watching after the last stage for the plan's final bake,
+// then declares success.
+func (s *State) finalStep(now time.Time, out *Output) bool {
+	last := len(s.Stages) - 1
+	if s.Plan.FinalBake <= 0 {
+		s.succeed(now, out)
+		return false
+	}
+	if s.Final == nil {
+		st := &StageState{Name: "final", Wave: s.Stages[last].Wave, Step: StepBaking, Started: now, Baking: now, Next: now}
+		if !s.Policy.DryRun {
+			bp, _ := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), "", s.Plan.FinalBake)
+			tr, err := bake.Start(bp, now)
+			if err != nil {
+				s.raise(SignalBakeInconclusive, fmt.Sprintf("the final bake cannot start: %v", err))
+				return true
+			}
+			st.Bake = &tr
+			s.Watch.Next = now
+		}
+		s.Final = st
+		s.stEvent(out, now, st, Event{Kind: EventBakeStarted, Duration: s.Plan.FinalBake.Std(), Reason: "the change is everywhere; still watched"})
+		out.Persist = true
+		return true
+	}
+	if s.Final.Step == StepPromoted {
+		s.succeed(now, out)
+		return false
+	}
+	return s.bake(now, s.Final, last, out, func() {
+		s.Final.Step = StepPromoted
+		s.Final.Finished = now
+		out.Persist = true
+	})
 }
 
 func (s *State) succeed(now time.Time, out *Output) {
@@ -945,28 +1006,34 @@ func (s *State) deployStep(now time.Time, si int, out *Output) bool {
 func (s *State) bakeStep(now time.Time, si int, out *Output) bool {
 	st := &s.Stages[si]
 	judged := s.Policy.Canary.Judged(st.Kind)
-	next := func() {
+	return s.bake(now, st, si, out, func() {
 		if judged {
 			st.Step = StepJudging
 		} else {
 			s.promote(now, si, out)
 		}
 		out.Persist = true
-	}
+	})
+}
+
+// bake advances the bake of st (a stage, or the final bake after the last
+// stage); si is the stage whose subject the gates are asked about. next
+// moves on once the bake is done.
+func (s *State) bake(now time.Time, st *StageState, si int, out *Output, next func()) bool {
 	if st.SkipBake != nil {
 		s.decide(now, st.Name, "bake", "skipped", fmt.Sprintf("override by %s: %s", st.SkipBake.Actor, st.SkipBake.Reason))
-		s.stageEvent(out, now, si, Event{Kind: EventBakeSkipped, Actor: st.SkipBake.Actor, Reason: st.SkipBake.Reason, Duration: now.Sub(st.Baking)})
+		s.stEvent(out, now, st, Event{Kind: EventBakeSkipped, Actor: st.SkipBake.Actor, Reason: st.SkipBake.Reason, Duration: now.Sub(st.Baking)})
 		next()
 		return true
 	}
 	if s.Policy.DryRun {
-		return s.dryBake(now, si, out, next)
+		return s.dryBake(now, st, si, out, next)
 	}
 	if o := s.inbox.verdict; o != nil {
 		s.inbox.verdict = nil
 		v := verdictOf(o, now)
 		st.Verdict = &v
-		s.stageEvent(out, now, si, Event{Kind: EventCanaryVerdict, Verdict: &v, Reason: v.Reason})
+		s.stEvent(out, now, st, Event{Kind: EventCanaryVerdict, Verdict: &v, Reason: v.Reason})
 		if v.Outcome == VerdictFail {
 			s.raise(SignalCanary, "canary failed during the bake: "+v.Reason)
 			return true
@@ -1008,7 +1075,7 @@ func (s *State) bakeStep(now time.Time, si int, out *Output) bool {
 			// every look at it.
 			if note := status.Reason; note != st.BakeNote || !slices.Equal(counts(s.inbox.evidence), st.Evidence) {
 				st.BakeNote = note
-				s.stageEvent(out, now, si, Event{Kind: EventBakeProgress, Duration: status.Baked, Reason: status.String()})
+				s.stEvent(out, now, st, Event{Kind: EventBakeProgress, Duration: status.Baked, Reason: status.String()})
 			}
 			if tr.ReadErrors != readErrors {
 				out.Persist = true
@@ -1055,16 +1122,18 @@ func (s *State) bakeStep(now time.Time, si int, out *Output) bool {
 
 // dryBake looks at a stage's bake once: alarms and evidence now, over the
 // last bake period.
-func (s *State) dryBake(now time.Time, si int, out *Output, next func()) bool {
-	st := &s.Stages[si]
-	sp := s.ix.stages[si]
-	bp, bakes := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, sp.Bake)
+func (s *State) dryBake(now time.Time, st *StageState, si int, out *Output, next func()) bool {
+	d := s.ix.stages[si].Bake
+	if st != &s.Stages[si] {
+		d = s.Plan.FinalBake
+	}
+	bp, bakes := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, d)
 	if !st.Polled {
 		st.Polled = true
 		acts := []Action{s.gateAction(ActionCheckAlarms, si)}
 		if bakes && len(bp.Evidence) > 0 {
 			a := s.gateAction(ActionReadEvidence, si)
-			a.Since = now.Add(-sp.Bake.Std())
+			a.Since = now.Add(-d.Std())
 			a.Requirements = bp.Evidence
 			acts = append(acts, a)
 		}
@@ -1106,7 +1175,7 @@ func (s *State) dryBake(now time.Time, si int, out *Output, next func()) bool {
 	}
 	s.inbox.alarms, s.inbox.evidence = nil, nil
 	s.decide(now, st.Name, "bake", "would bake", words)
-	s.stageEvent(out, now, si, Event{Kind: EventDryRun, Reason: words, Duration: sp.Bake.Std()})
+	s.stEvent(out, now, st, Event{Kind: EventDryRun, Reason: words, Duration: d.Std()})
 	next()
 	return true
 }

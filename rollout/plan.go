@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -9,9 +10,10 @@ import (
 )
 
 // ValidatePlan reports every problem that keeps the driver from running
-// plan, each with its field path: no stages, unnamed or duplicate stages,
-// empty batches, missing or duplicate target IDs, a MinHealthy that no
-// batch can respect, a negative bake.
+// plan, each with its field path: every invariant of [wave.Plan.Validate]
+// (no waves, unnamed or duplicate stages, empty batches, duplicate target
+// IDs, two zones of a region in one stage, a MinHealthy that a batch
+// breaks, a negative bake, ...) and the driver's own.
 func ValidatePlan(plan wave.Plan) error {
 	var ps problems
 	validatePlan(&ps, plan)
@@ -19,6 +21,29 @@ func ValidatePlan(plan wave.Plan) error {
 }
 
 func validatePlan(ps *problems, plan wave.Plan) {
+	// The planner's invariants first (one region in the first wave, no two
+	// zones of a region in a stage, MinHealthy respected, ...), then the
+	// driver's own.
+	if len(plan.Levels) == 0 {
+		// wave's validator assumes levels; without them nothing else can
+		// be checked against the topology.
+		ps.add("plan.Levels", "empty: name the location levels (for example [\"region\", \"zone\"])")
+		return
+	}
+	if err := waveValidate(&plan); err != nil {
+		var ve *wave.ValidationError
+		if !errors.As(err, &ve) {
+			ps.add("plan", "%v", err)
+			return
+		}
+		for _, p := range ve.Problems {
+			ps.add("plan."+p.Field, "%s", p.Detail)
+		}
+		if ve.Omitted > 0 {
+			ps.add("plan", "and %d more problems", ve.Omitted)
+		}
+		return
+	}
 	if len(plan.Waves) == 0 {
 		ps.add("plan.Waves", "empty: nothing to deploy")
 	}
@@ -101,6 +126,17 @@ func validateBakes(ps *problems, plan wave.Plan, p Policy) {
 			}
 		}
 	}
+}
+
+// waveValidate runs the planner's validation, turning a panic on input it
+// did not expect into an error: bad input must not crash a deploy tool.
+func waveValidate(p *wave.Plan) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the plan could not be validated: %v", r)
+		}
+	}()
+	return p.Validate()
 }
 
 // index is derived from the plan and the targets' statuses; it is rebuilt

@@ -82,8 +82,7 @@ func (s *State) Progress() Progress {
 		}
 	}
 	p.StageIndex = s.Stage
-	if s.Stage < len(s.Stages) {
-		st := &s.Stages[s.Stage]
+	if st := s.current(); st != nil {
 		p.Stage, p.Step, p.Batch = st.Name, st.Step, st.Batch
 		p.Blocked = append([]BlockReason(nil), st.Blocked...)
 		p.AwaitingApproval = st.Step == StepApproval && !st.AskedAt.IsZero() && st.Approval == nil

@@ -109,6 +109,8 @@ type State struct {
 	Abort *AuditEntry `json:"abort,omitempty"`
 
 	Stages []StageState `json:"stages"`
+	// Final is the plan's final bake after the last stage, once begun.
+	Final *StageState `json:"final,omitempty"`
 	// Targets holds every target of the plan, in plan order (wave, stage,
 	// batch, then the batch's order).
 	Targets []TargetState `json:"targets"`
