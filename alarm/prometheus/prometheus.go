@@ -193,7 +193,13 @@ func (s *Source) QueryRange(ctx context.Context, query string, r alarm.Range) (a
 			return alarm.Series{}, warnings, fmt.Errorf("alarm/prometheus: query %q: series %s holds native histograms; "+
 				"query a number from them (histogram_quantile, histogram_count)", query, stream.Metric)
 		}
-		all = append(all, convert(stream))
+		series := convert(stream)
+		// A malformed answer (points out of order or repeated) would make
+		// rules judge the wrong periods: refuse it rather than guess.
+		if err := series.Validate(); err != nil {
+			return alarm.Series{}, warnings, fmt.Errorf("alarm/prometheus: query %q: malformed series %s: %w", query, stream.Metric, err)
+		}
+		all = append(all, series)
 	}
 	var one alarm.Series
 	switch {

@@ -132,13 +132,14 @@ func TestQuery(t *testing.T) {
 
 func TestQueryErrors(t *testing.T) {
 	_, srv := newFake(t, map[string]response{
-		"malformed":   {body: `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.1"]`},
-		"not json":    {body: `<html>proxy error</html>`},
-		"server":      {status: http.StatusServiceUnavailable, body: "overloaded"},
-		"bad query":   {status: http.StatusBadRequest, body: `{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected <EOF>"}`},
-		"vector":      {body: `{"status":"success","data":{"resultType":"vector","result":[]}}`},
-		"histograms":  {body: matrix(`{"metric":{"a":"b"},"histograms":[[1741953600,{"count":"1","sum":"1","buckets":[[0,"0","1","1"]]}]]}`)},
-		"unreachable": {block: true},
+		"malformed":    {body: `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.1"]`},
+		"not json":     {body: `<html>proxy error</html>`},
+		"server":       {status: http.StatusServiceUnavailable, body: "overloaded"},
+		"bad query":    {status: http.StatusBadRequest, body: `{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected <EOF>"}`},
+		"vector":       {body: `{"status":"success","data":{"resultType":"vector","result":[]}}`},
+		"histograms":   {body: matrix(`{"metric":{"a":"b"},"histograms":[[1741953600,{"count":"1","sum":"1","buckets":[[0,"0","1","1"]]}]]}`)},
+		"unreachable":  {block: true},
+		"out of order": {body: matrix(`{"metric":{},"values":[[1741953540,"1"],[1741953480,"2"]]}`)},
 	})
 	src, err := New(Config{Address: srv.URL})
 	if err != nil {
@@ -154,6 +155,7 @@ func TestQueryErrors(t *testing.T) {
 		{"bad query", "bad_data: 1:5: parse error"},
 		{"vector", "unexpected result type vector"},
 		{"histograms", "native histograms"},
+		{"out of order", "malformed series {}: alarm: series point 1"},
 	}
 	for _, tt := range tests {
 		s, err := src.Query(context.Background(), tt.query, window)
