@@ -257,7 +257,7 @@ func (s *State) observeTarget(now time.Time, p int, o *Observation, out *Output)
 		case o.Version == s.Version:
 			t.Current = o.Version
 			s.setStatus(p, TargetDeployed)
-			s.Watch.Active = true
+			s.activateWatch(now)
 			ev.Kind, ev.Version, ev.Reason = EventTargetDeployed, o.Version, "deploy confirmed after a restart"
 		default:
 			// The deploy did not happen: deploy again.
@@ -281,7 +281,7 @@ func (s *State) observeTarget(now time.Time, p int, o *Observation, out *Output)
 			}
 			t.Error = ""
 			s.setStatus(p, TargetDeployed)
-			s.Watch.Active = true
+			s.activateWatch(now)
 			ev.Kind, ev.Version = EventTargetDeployed, t.Current
 		}
 	case o.Kind == ObsRollback && t.Status == TargetRollingBack:
@@ -360,6 +360,15 @@ func (s *State) onAlarms(now time.Time, o *Observation, out *Output) {
 		s.Watch.Unreadable = 0
 		s.Watch.Firing = nil
 		s.Watch.Last = now
+	}
+}
+
+// activateWatch starts watching alarms with the first deployed target; the
+// end of the batch looks at them.
+func (s *State) activateWatch(now time.Time) {
+	if !s.Watch.Active {
+		s.Watch.Active = true
+		s.Watch.Next = now.Add(s.Policy.alarmInterval())
 	}
 }
 
