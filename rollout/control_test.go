@@ -48,7 +48,7 @@ func TestControlsFromOtherGoroutines(t *testing.T) {
 			return nil
 		}
 		var log eventLog
-		pol := Policy{Approvals: []string{"w2/one-box/*"}}
+		pol := Policy{Approvals: []string{"w2/*/r1-z0"}}
 		r, err := New(t.Context(), "ctl", plan, "v2", pol, f, Options{Authorize: auth, OnEvent: log.add})
 		if err != nil {
 			t.Fatal(err)
@@ -87,10 +87,11 @@ func TestControlsFromOtherGoroutines(t *testing.T) {
 			}
 		})
 		// Someone polls progress all along.
+		stop := make(chan struct{})
 		wg.Go(func() {
 			for {
 				select {
-				case <-t.Context().Done():
+				case <-stop:
 					return
 				default:
 				}
@@ -100,10 +101,12 @@ func TestControlsFromOtherGoroutines(t *testing.T) {
 				time.Sleep(7 * time.Minute)
 			}
 		})
-		if err := <-done; err != nil {
+		err = <-done
+		close(stop)
+		wg.Wait()
+		if err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		wg.Wait()
 		if err := r.Pause(t.Context(), "bob", "too late"); !errors.Is(err, ErrDone) {
 			t.Errorf("Pause after the end = %v, want ErrDone", err)
 		}
@@ -115,9 +118,9 @@ func TestControlsFromOtherGoroutines(t *testing.T) {
 			t.Error("no time recorded waiting for approval")
 		}
 		// The pause did not count as bake time.
-		first := st.Stages[0]
-		if first.Baked.Std() != time.Hour && first.Baked.Std() > time.Hour+time.Minute {
-			t.Errorf("first bake counted %s, want 1h (pause excluded)", first.Baked)
+		first := st.Stages[0].Bake
+		if first == nil || first.PausedFor.Std() < 3*time.Hour || first.Ended.Sub(first.Started)-first.PausedFor.Std() > time.Hour+time.Minute {
+			t.Errorf("first bake %+v: want 1h baked, 3h paused and not counted", first)
 		}
 		if a := st.Stages[st.ix.byName[gated]].Approval; a == nil || a.Actor != "release-manager" {
 			t.Errorf("approval record %+v", a)
@@ -179,7 +182,7 @@ func TestSkipBakeIsAnAuditedOverride(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stage := plan.Waves[0].Stages[1].Name
+		stage := plan.Waves[0].Stages[0].Name // its 12h bake is skipped
 		if err := r.SkipBake(t.Context(), stage, "dave", "hotfix"); !errors.Is(err, ErrNotAuthorised) {
 			t.Errorf("SkipBake by dave = %v, want ErrNotAuthorised", err)
 		}
@@ -193,7 +196,7 @@ func TestSkipBakeIsAnAuditedOverride(t *testing.T) {
 		if err := r.Run(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		// The one-box baked its hour; the zone's 12h bake was skipped.
+		// The zone's 12h bake was skipped; the final bake (2h) was not.
 		if took := time.Since(start); took >= 12*time.Hour {
 			t.Errorf("took %s: the bake was not skipped", took)
 		}
@@ -286,13 +289,16 @@ func TestRunLeavesNoGoroutineBehind(t *testing.T) {
 }
 
 func TestBadInputTouchesNothing(t *testing.T) {
-	good := awsPlan(1, 1, 3)
-	dup := awsPlan(1, 1, 3)
+	good := awsPlan(1, 2, 3)
+	dup := awsPlan(1, 2, 3)
 	dup.Waves[0].Stages[1].Batches[0].Targets[0].ID = dup.Waves[0].Stages[0].Batches[0].Targets[0].ID
-	tight := awsPlan(1, 1, 3)
-	tight.Waves[0].Stages[1].MinHealthy = 2 // a batch of 1 of 2 would leave 1
-	empty := awsPlan(1, 1, 3)
+	tight := awsPlan(1, 2, 3)
+	tight.Waves[0].Stages[1].MinHealthy = 3 // a batch of 1 of 3 would leave 2
+	empty := awsPlan(1, 2, 3)
 	empty.Waves[0].Stages[1].Batches = append(empty.Waves[0].Stages[1].Batches, wave.Batch{})
+	noLevels := flatPlan(0, hosts(0, 3))
+	noLevels.Levels = nil
+	noLevels.Waves[0].Stages[0].Batches[0].Targets[0].Location = nil
 	for _, tc := range []struct {
 		name    string
 		plan    wave.Plan
@@ -301,10 +307,11 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		want    []string
 	}{
 		{"empty version", good, "", Policy{}, []string{"version: empty"}},
-		{"no waves", wave.Plan{}, "v2", Policy{}, []string{"plan.Waves: empty"}},
-		{"duplicate target", dup, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[0].Targets[0].ID: \"r0-z0-h0\" is also at plan.Waves[0].Stages[0]"}},
-		{"min healthy", tight, "v2", Policy{}, []string{"Stages[1].Batches[0].Targets: 1 targets at once would leave 1 of 2 healthy, below MinHealthy 2"}},
-		{"empty batch", empty, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[2].Targets: empty"}},
+		{"no waves", wave.Plan{Levels: []string{"region"}}, "v2", Policy{}, []string{"plan.Waves: there are no waves"}},
+		{"no levels", noLevels, "v2", Policy{}, []string{"plan.Levels: empty"}},
+		{"duplicate target", dup, "v2", Policy{}, []string{`plan.Waves[0].Stages[1].Batches[0].Targets[0].ID: target "r0-z0-h0" is also at Waves[0].Stages[0].Batches[0].Targets[0]`}},
+		{"min healthy", tight, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[0].Targets: deploys 1 of the stage's 3 targets at once, leaving 2 healthy, below its MinHealthy 3"}},
+		{"empty batch", empty, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[3].Targets: the batch is empty"}},
 		{"bad policy, every problem", good, "v2", Policy{
 			Deploy:    DeployPolicy{Concurrency: -1},
 			Approvals: []string{"[bad"},

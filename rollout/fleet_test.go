@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
-	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -144,102 +143,30 @@ func (f *fleet) onAny(ids []string, v string) bool {
 	return false
 }
 
-// awsPlan builds by hand the plan an AWS-shaped policy gives: waves of
-// 1, 1, then the remaining regions two at a time; in each region a one-box
-// stage before its first zone, then one zone at a time (in later waves,
-// zone k of every region of the wave at once, never two zones of one
-// region), each zone in batches of at most a third keeping two thirds
-// healthy. Bakes: 1h after a one-box, 12h after each zone of the first
-// wave, 4h in the second, 2h later.
+// awsPlan plans an AWS-shaped fleet with the wave planner: regions r0...
+// each with zones of hosts, in waves of 1, 1, 2, 2 regions; a one-box
+// before each region's first zone, one zone of a region at a time, a third
+// of a zone per batch; the planner's default bakes (1h after a one-box or
+// a zone, 12h after the first wave, 2h after later ones, 2h final). Region
+// weights grow with the index, so r0 is the lightest and goes first.
 func awsPlan(regions, zones, hosts int) wave.Plan {
-	type zoneT struct{ targets []wave.Target }
-	fleet := make([][]zoneT, regions)
+	var ts []wave.Target
 	for r := range regions {
-		fleet[r] = make([]zoneT, zones)
 		for z := range zones {
 			for h := range hosts {
-				fleet[r][z].targets = append(fleet[r][z].targets, wave.Target{
+				ts = append(ts, wave.Target{
 					ID:       fmt.Sprintf("r%d-z%d-h%d", r, z, h),
 					Location: []string{fmt.Sprintf("r%d", r), fmt.Sprintf("r%d-z%d", r, z), fmt.Sprintf("h%d", h)},
+					Weight:   float64(r + 1),
 				})
 			}
 		}
 	}
-	var groups [][]int
-	groups = append(groups, []int{0})
-	if regions > 1 {
-		groups = append(groups, []int{1})
+	p, err := wave.Policy{Waves: wave.Sizing{Sizes: []int{1, 1, 2, 2}}}.Plan(ts)
+	if err != nil {
+		panic(err)
 	}
-	for r := 2; r < regions; r += 2 {
-		g := []int{r}
-		if r+1 < regions {
-			g = append(g, r+1)
-		}
-		groups = append(groups, g)
-	}
-	bakeFor := func(w int) duration.Duration {
-		switch w {
-		case 0:
-			return duration.Duration(12 * time.Hour)
-		case 1:
-			return duration.Duration(4 * time.Hour)
-		}
-		return duration.Duration(2 * time.Hour)
-	}
-	batches := func(ts []wave.Target, max int) []wave.Batch {
-		var out []wave.Batch
-		for len(ts) > 0 {
-			n := min(max, len(ts))
-			out = append(out, wave.Batch{Targets: ts[:n:n]})
-			ts = ts[n:]
-		}
-		return out
-	}
-	var plan wave.Plan
-	plan.Levels = []string{"region", "zone", "host"}
-	for wi, g := range groups {
-		w := wave.Wave{Index: wi}
-		for _, r := range g {
-			w.Regions = append(w.Regions, fmt.Sprintf("r%d", r))
-		}
-		// One-box per region.
-		for _, r := range g {
-			ob := fleet[r][0].targets[0]
-			w.Stages = append(w.Stages, wave.Stage{
-				Name: fmt.Sprintf("w%d/one-box/r%d", wi+1, r), Kind: wave.OneBox,
-				Regions: []string{fmt.Sprintf("r%d", r)}, Zones: []string{fmt.Sprintf("r%d-z0", r)},
-				Batches: []wave.Batch{{Targets: []wave.Target{ob}}},
-				Bake:    duration.Duration(time.Hour), Reason: "one box before the region's first zone",
-			})
-		}
-		for z := range zones {
-			var ts []wave.Target
-			var names, regs, zs []string
-			for _, r := range g {
-				zt := fleet[r][z].targets
-				if z == 0 {
-					zt = zt[1:] // the one-box host is done
-				}
-				ts = append(ts, zt...)
-				names = append(names, fmt.Sprintf("r%d/r%d-z%d", r, r, z))
-				regs = append(regs, fmt.Sprintf("r%d", r))
-				zs = append(zs, fmt.Sprintf("r%d-z%d", r, z))
-			}
-			n := len(ts)
-			maxDown := max(1, n/3)
-			name := fmt.Sprintf("w%d/%s", wi+1, names[0])
-			for _, x := range names[1:] {
-				name += "+" + x
-			}
-			w.Stages = append(w.Stages, wave.Stage{
-				Name: name, Kind: wave.Zone, Regions: regs, Zones: zs,
-				Batches: batches(ts, maxDown), Bake: bakeFor(wi), MinHealthy: n - maxDown,
-				Reason: "one zone per region at a time",
-			})
-		}
-		plan.Waves = append(plan.Waves, w)
-	}
-	return plan
+	return *p
 }
 
 // stageTargets returns the IDs of the targets of the named stage.
@@ -312,6 +239,7 @@ var businessHours = BlockersFunc(func(ctx context.Context, s Subject, now time.T
 // zeroBake returns a copy of p without bakes.
 func zeroBake(p wave.Plan) wave.Plan {
 	out := p
+	out.FinalBake = 0
 	out.Waves = make([]wave.Wave, len(p.Waves))
 	for i, w := range p.Waves {
 		w.Stages = append([]wave.Stage(nil), w.Stages...)
@@ -328,4 +256,27 @@ func (f *fleet) touched() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.reads > 0 || len(f.calls) > 0
+}
+
+// flatPlan is a one-region, one-stage plan of the given batches of target
+// IDs, with the given MinHealthy.
+func flatPlan(minHealthy int, batches ...[]string) wave.Plan {
+	st := wave.Stage{Name: "w1/r", Kind: wave.Region, Regions: []string{"r"}, MinHealthy: minHealthy, Reason: "test"}
+	for _, ids := range batches {
+		var b wave.Batch
+		for _, id := range ids {
+			b.Targets = append(b.Targets, wave.Target{ID: id, Location: []string{"r"}})
+		}
+		st.Batches = append(st.Batches, b)
+	}
+	return wave.Plan{Levels: []string{"region"}, Waves: []wave.Wave{{Regions: []string{"r"}, Stages: []wave.Stage{st}}}}
+}
+
+// hosts returns IDs h<from>...h<to-1>.
+func hosts(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("h%d", i))
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -9,9 +10,10 @@ import (
 )
 
 // ValidatePlan reports every problem that keeps the driver from running
-// plan, each with its field path: no stages, unnamed or duplicate stages,
-// empty batches, missing or duplicate target IDs, a MinHealthy that no
-// batch can respect, a negative bake.
+// plan, each with its field path: every invariant of [wave.Plan.Validate]
+// (no waves, unnamed or duplicate stages, empty batches, duplicate target
+// IDs, two zones of a region in one stage, a MinHealthy that a batch
+// breaks, a negative bake, ...) and the driver's own.
 func ValidatePlan(plan wave.Plan) error {
 	var ps problems
 	validatePlan(&ps, plan)
@@ -19,6 +21,29 @@ func ValidatePlan(plan wave.Plan) error {
 }
 
 func validatePlan(ps *problems, plan wave.Plan) {
+	// The planner's invariants first (one region in the first wave, no two
+	// zones of a region in a stage, MinHealthy respected, ...), then the
+	// driver's own.
+	if len(plan.Levels) == 0 {
+		// wave's validator assumes levels; without them nothing else can
+		// be checked against the topology.
+		ps.add("plan.Levels", "empty: name the location levels (for example [\"region\", \"zone\"])")
+		return
+	}
+	if err := waveValidate(&plan); err != nil {
+		var ve *wave.ValidationError
+		if !errors.As(err, &ve) {
+			ps.add("plan", "%v", err)
+			return
+		}
+		for _, p := range ve.Problems {
+			ps.add("plan."+p.Field, "%s", p.Detail)
+		}
+		if ve.Omitted > 0 {
+			ps.add("plan", "and %d more problems", ve.Omitted)
+		}
+		return
+	}
 	if len(plan.Waves) == 0 {
 		ps.add("plan.Waves", "empty: nothing to deploy")
 	}
@@ -82,6 +107,36 @@ func validatePlan(ps *problems, plan wave.Plan) {
 			}
 		}
 	}
+}
+
+// validateBakes checks the bake policy of every stage: the schedule's
+// layers with the plan's duration.
+func validateBakes(ps *problems, plan wave.Plan, p Policy) {
+	if len(*ps) > 0 {
+		return // the plan or the schedule is already wrong
+	}
+	for wi, w := range plan.Waves {
+		for si, st := range w.Stages {
+			bp, ok := p.stageBake(wi, len(plan.Waves), st.Kind, st.Bake)
+			if !ok {
+				continue
+			}
+			if err := bp.Validate(); err != nil {
+				ps.add(fmt.Sprintf("policy.Bake (stage %s, plan.Waves[%d].Stages[%d])", st.Name, wi, si), "%v", err)
+			}
+		}
+	}
+}
+
+// waveValidate runs the planner's validation, turning a panic on input it
+// did not expect into an error: bad input must not crash a deploy tool.
+func waveValidate(p *wave.Plan) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the plan could not be validated: %v", r)
+		}
+	}()
+	return p.Validate()
 }
 
 // index is derived from the plan and the targets' statuses; it is rebuilt
@@ -155,6 +210,7 @@ func NewState(id string, plan wave.Plan, version string, policy Policy, now time
 	}
 	validatePlan(&ps, plan)
 	policy.validate(&ps, "policy")
+	validateBakes(&ps, plan, policy)
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -220,6 +276,7 @@ func (s *State) check() error {
 	var ps problems
 	validatePlan(&ps, s.Plan)
 	s.Policy.validate(&ps, "policy")
+	validateBakes(&ps, s.Plan, s.Policy)
 	if s.Version == "" {
 		ps.add("version", "empty")
 	}
