@@ -184,7 +184,7 @@ func (a *Activities) ReadEvidence(ctx context.Context, r GateRequest) (rollout.O
 	if a.Evidence == nil {
 		return rollout.ObserveEvidence(r.Action, nil, errors.New("no evidence source is configured")), nil
 	}
-	ev, err := a.Evidence.Evidence(ctx, subject(r.Action), r.Action.Since, r.Now)
+	ev, err := a.Evidence.Evidence(ctx, subject(r.Action), r.Action.Requirements, r.Action.Since, r.Now)
 	return rollout.ObserveEvidence(r.Action, ev, err), nil
 }
 

@@ -15,29 +15,10 @@ import (
 	"go.temporal.io/server/temporaltest"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/wave"
 )
-
-// benchPlan has n targets: a one-box that bakes for an hour (every rollout
-// parks there, so that all are in flight at once), then the rest in batches
-// of seven.
-func benchPlan(n int) wave.Plan {
-	var rest []wave.Batch
-	for i := 1; i < n; i += 7 {
-		var b wave.Batch
-		for j := i; j < min(i+7, n); j++ {
-			b.Targets = append(b.Targets, wave.Target{ID: "h" + strconv.Itoa(j)})
-		}
-		rest = append(rest, b)
-	}
-	return wave.Plan{Waves: []wave.Wave{{Stages: []wave.Stage{
-		{Name: "one-box", Kind: wave.OneBox, Bake: duration.Duration(time.Hour), Batches: []wave.Batch{{Targets: []wave.Target{{ID: "h0"}}}}},
-		{Name: "rest", Kind: wave.Zone, Batches: rest},
-	}}}}
-}
 
 // noop is a Deployer that does nothing and keeps no per-target state.
 type noop struct {
@@ -98,7 +79,9 @@ func benchRollouts(b *testing.B, n, targets int) {
 	}, worker.Options{})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx := context.Background()
-	plan := benchPlan(targets)
+	// A one-box that bakes for an hour (every rollout parks there, so that
+	// all are in flight at once), then the rest in batches of seven.
+	plan := zonePlan(targets, 7, time.Hour, 0)
 	h0 := heapInuse()
 	g0 := runtime.NumGoroutine()
 	start := time.Now()

@@ -18,7 +18,8 @@ import (
 // audit with the refusal and as events; the allowed approval is applied.
 func TestUnauthorisedSignalsRefusedAndRecorded(t *testing.T) {
 	plan := awsPlan(1, 2, 3)
-	gated := plan.Waves[0].Stages[2].Name // the second zone waits for approval
+	stages := plan.Waves[0].Stages
+	gated := stages[len(stages)-1].Name // the last stage waits for approval
 	f := newFleet(plan, "v1")
 	env := newEnv()
 	env.SetStartTime(monday9)

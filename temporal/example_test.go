@@ -3,9 +3,7 @@ package temporal_test
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/wave"
@@ -23,21 +21,26 @@ func (p printer) Deploy(_ context.Context, t wave.Target, v string) error {
 func (p printer) Version(_ context.Context, t wave.Target) (string, error) { return p[t.ID], nil }
 
 // Run a rollout workflow in the SDK's time-skipping test environment: the
-// one-box bakes for an hour of workflow time, which passes at once. In
+// planner's default bakes (14 hours of workflow time) pass at once. In
 // production, start a worker with [temporal.NewWorker] and the rollout with
 // [temporal.Client.Start].
 func Example() {
-	plan := wave.Plan{Waves: []wave.Wave{{Stages: []wave.Stage{
-		{Name: "one-box", Kind: wave.OneBox, Bake: duration.Duration(time.Hour),
-			Batches: []wave.Batch{{Targets: []wave.Target{{ID: "host-1"}}}}},
-		{Name: "zone-a", Kind: wave.Zone,
-			Batches: []wave.Batch{{Targets: []wave.Target{{ID: "host-2"}}}, {Targets: []wave.Target{{ID: "host-3"}}}}},
-	}}}}
+	var hosts []wave.Target
+	for _, id := range []string{"host-1", "host-2", "host-3"} {
+		hosts = append(hosts, wave.Target{ID: id, Location: []string{"eu-west-1", "eu-west-1a"}})
+	}
+	// One region, one zone: a one-box, then the other hosts, with the
+	// planner's default bakes.
+	plan, err := wave.Policy{}.Plan(hosts)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	fleet := printer{"host-1": "v1", "host-2": "v1", "host-3": "v1"}
 
 	env := newEnv()
 	temporal.Register(env, &temporal.Activities{Deployer: fleet})
-	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{ID: "checkout-42", Plan: plan, Version: "v2"})
+	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{ID: "checkout-42", Plan: *plan, Version: "v2"})
 
 	var res temporal.Result
 	if err := env.GetWorkflowResult(&res); err != nil {
@@ -51,6 +54,6 @@ func Example() {
 	// deploy v2 to host-1
 	// deploy v2 to host-2
 	// deploy v2 to host-3
-	// succeeded: 3 deployed, baked 1h0m0s
+	// succeeded: 3 deployed, baked 14h0m0s
 	// workflow ID: shepherd-rollout-checkout-42
 }

@@ -104,76 +104,51 @@ func (f *fleet) onAny(ids []string, v string) bool {
 	return false
 }
 
-// awsPlan is the plan an AWS-shaped policy gives (the rollout package's
-// tests use the same shape): waves of 1, 1, then two regions at a time; in
-// each region a one-box stage before its first zone, then one zone at a
-// time, each zone in batches of at most a third. Bakes: 1h after a one-box,
-// 12h after each zone of the first wave, 4h in the second, 2h later.
+// awsPlan plans an AWS-shaped fleet with the wave planner, as the rollout
+// package's tests do: regions r0... each with zones of hosts, in waves of 1,
+// 1, 2, 2 regions; a one-box before each region's first zone, one zone of a
+// region at a time, a third of a zone per batch; the planner's default
+// bakes.
 func awsPlan(regions, zones, hosts int) wave.Plan {
-	host := func(r, z, h int) wave.Target {
-		return wave.Target{
-			ID:       fmt.Sprintf("r%d-z%d-h%d", r, z, h),
-			Location: []string{fmt.Sprintf("r%d", r), fmt.Sprintf("r%d-z%d", r, z), fmt.Sprintf("h%d", h)},
-		}
-	}
-	groups := [][]int{{0}}
-	if regions > 1 {
-		groups = append(groups, []int{1})
-	}
-	for r := 2; r < regions; r += 2 {
-		g := []int{r}
-		if r+1 < regions {
-			g = append(g, r+1)
-		}
-		groups = append(groups, g)
-	}
-	bakeFor := func(w int) duration.Duration {
-		switch w {
-		case 0:
-			return duration.Duration(12 * time.Hour)
-		case 1:
-			return duration.Duration(4 * time.Hour)
-		}
-		return duration.Duration(2 * time.Hour)
-	}
-	plan := wave.Plan{Levels: []string{"region", "zone", "host"}}
-	for wi, g := range groups {
-		w := wave.Wave{Index: wi}
-		for _, r := range g {
-			w.Regions = append(w.Regions, fmt.Sprintf("r%d", r))
-			w.Stages = append(w.Stages, wave.Stage{
-				Name: fmt.Sprintf("w%d/one-box/r%d", wi+1, r), Kind: wave.OneBox,
-				Regions: []string{fmt.Sprintf("r%d", r)}, Zones: []string{fmt.Sprintf("r%d-z0", r)},
-				Batches: []wave.Batch{{Targets: []wave.Target{host(r, 0, 0)}}},
-				Bake:    duration.Duration(time.Hour),
-			})
-		}
+	var ts []wave.Target
+	for r := range regions {
 		for z := range zones {
-			var ts []wave.Target
-			name := fmt.Sprintf("w%d/z%d", wi+1, z)
-			var regs, zs []string
-			for _, r := range g {
-				for h := range hosts {
-					if z == 0 && h == 0 {
-						continue // the one-box host
-					}
-					ts = append(ts, host(r, z, h))
-				}
-				regs = append(regs, fmt.Sprintf("r%d", r))
-				zs = append(zs, fmt.Sprintf("r%d-z%d", r, z))
+			for h := range hosts {
+				ts = append(ts, wave.Target{
+					ID:       fmt.Sprintf("r%d-z%d-h%d", r, z, h),
+					Location: []string{fmt.Sprintf("r%d", r), fmt.Sprintf("r%d-z%d", r, z), fmt.Sprintf("h%d", h)},
+					Weight:   float64(r + 1),
+				})
 			}
-			maxDown := max(1, len(ts)/3)
-			st := wave.Stage{Name: name, Kind: wave.Zone, Regions: regs, Zones: zs, Bake: bakeFor(wi), MinHealthy: len(ts) - maxDown}
-			for len(ts) > 0 {
-				n := min(maxDown, len(ts))
-				st.Batches = append(st.Batches, wave.Batch{Targets: ts[:n:n]})
-				ts = ts[n:]
-			}
-			w.Stages = append(w.Stages, st)
 		}
-		plan.Waves = append(plan.Waves, w)
 	}
-	return plan
+	p, err := wave.Policy{Waves: wave.Sizing{Sizes: []int{1, 1, 2, 2}}}.Plan(ts)
+	if err != nil {
+		panic(err)
+	}
+	return *p
+}
+
+// zonePlan is a hand-made plan of one region and one zone: a one-box stage
+// (ob) that bakes for bake, then the zone's other targets in batches of
+// batch that bake for zoneBake. It is valid (wave.Plan.Validate).
+func zonePlan(targets, batch int, bake, zoneBake time.Duration) wave.Plan {
+	t := func(id string) wave.Target { return wave.Target{ID: id, Location: []string{"r0", "r0-z0"}} }
+	var batches []wave.Batch
+	for i := 1; i < targets; i += batch {
+		var b wave.Batch
+		for j := i; j < min(i+batch, targets); j++ {
+			b.Targets = append(b.Targets, t(fmt.Sprintf("h%d", j)))
+		}
+		batches = append(batches, b)
+	}
+	in := []string{"r0"}
+	zs := []string{"r0-z0"}
+	return wave.Plan{Levels: []string{"region", "zone"}, Waves: []wave.Wave{{Index: 0, Regions: in, Stages: []wave.Stage{
+		{Name: "one-box", Kind: wave.OneBox, Regions: in, Zones: zs, Bake: duration.Duration(bake),
+			Batches: []wave.Batch{{Targets: []wave.Target{t("ob")}}}},
+		{Name: "zone", Kind: wave.Zone, Regions: in, Zones: zs, Bake: duration.Duration(zoneBake), Batches: batches},
+	}}}}
 }
 
 func stageTargets(p wave.Plan, name string) []string {

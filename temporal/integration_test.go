@@ -16,23 +16,7 @@ import (
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
-	"github.com/shepherd-go/shepherd/wave"
 )
-
-// handoverPlan is a one-box stage that bakes for bake, then a zone of six
-// targets in three batches that bakes for two seconds.
-func handoverPlan(bake time.Duration) wave.Plan {
-	var zone []wave.Target
-	for i := range 6 {
-		zone = append(zone, wave.Target{ID: "z-h" + string(rune('0'+i))})
-	}
-	return wave.Plan{Waves: []wave.Wave{{Stages: []wave.Stage{
-		{Name: "one-box", Kind: wave.OneBox, Batches: []wave.Batch{{Targets: []wave.Target{{ID: "ob"}}}}, Bake: duration.Duration(bake)},
-		{Name: "zone", Kind: wave.Zone, MinHealthy: 4, Bake: duration.Duration(2 * time.Second), Batches: []wave.Batch{
-			{Targets: zone[0:2]}, {Targets: zone[2:4]}, {Targets: zone[4:6]},
-		}},
-	}}}}
-}
 
 // TestWorkerLostMidBake runs a rollout on a real Temporal server in this
 // process with two workers on one task queue: worker a deploys the one-box
@@ -45,7 +29,7 @@ func handoverPlan(bake time.Duration) wave.Plan {
 func TestWorkerLostMidBake(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "rollouts"
-	plan := handoverPlan(6 * time.Second)
+	plan := zonePlan(7, 2, 6*time.Second, 2*time.Second)
 	f := newFleet(plan, "v1")
 	acts := func(name string) func(worker.Registry) {
 		return func(r worker.Registry) {

@@ -143,7 +143,7 @@ func runWorkflow(t *testing.T, sc scenario) outcome {
 // and status, every decision with its reason and time, the timings), the
 // same events at the same times, and the same calls to every target.
 func TestSameOutcomeAsRunner(t *testing.T) {
-	plan := awsPlan(5, 3, 6)
+	plan := awsPlan(6, 3, 6)
 	small := awsPlan(1, 3, 4)
 	alarmOnly := func(mk func(f *fleet, plan wave.Plan) rollout.Alarms) func(*fleet, wave.Plan) (rollout.Blockers, rollout.Alarms) {
 		return func(f *fleet, p wave.Plan) (rollout.Blockers, rollout.Alarms) { return nil, mk(f, p) }
@@ -152,7 +152,7 @@ func TestSameOutcomeAsRunner(t *testing.T) {
 		{
 			name: "one-box catch", plan: plan, start: monday9,
 			gates: alarmOnly(func(f *fleet, p wave.Plan) rollout.Alarms {
-				return regressionAlarm(f, stageTargets(p, "w1/one-box/r0"), "v2")
+				return regressionAlarm(f, stageTargets(p, p.Waves[0].Stages[0].Name), "v2")
 			}),
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, reason: "fault-rate",
 		},
@@ -223,7 +223,7 @@ func checkScenario(t *testing.T, sc scenario, o outcome) {
 	t.Helper()
 	switch sc.name {
 	case "one-box catch":
-		ob := stageTargets(sc.plan, "w1/one-box/r0")[0]
+		ob := stageTargets(sc.plan, sc.plan.Waves[0].Stages[0].Name)[0]
 		want := map[string][]string{ob: {"v2", "v1"}}
 		if diff := cmp.Diff(want, o.Calls); diff != "" {
 			t.Errorf("calls (-want +got):\n%s", diff)
