@@ -2,6 +2,7 @@ package temporal_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -20,7 +21,8 @@ import (
 	"github.com/shepherd-go/shepherd/wave"
 )
 
-// noop is a Deployer that does nothing and keeps no per-target state.
+// noop is a Deployer that does nothing and keeps no per-target state:
+// targets run v1 until their deploy, whose read-back says v2.
 type noop struct {
 	deploys atomic.Int64
 }
@@ -126,9 +128,15 @@ func benchRollouts(b *testing.B, n, targets int) {
 	worker.PurgeStickyWorkflowCache()
 	h2 := heapInuse()
 
-	// Skip every bake and wait for all to finish.
+	// Skip every bake and wait for all to finish (or, with
+	// SHEPHERD_BENCH_END=abort, abort them all: each rolls its one-box
+	// back).
+	abort := os.Getenv("SHEPHERD_BENCH_END") == "abort"
 	for i := range n {
 		g.Go(func() error {
+			if abort {
+				return c.Abort(ctx, fmt.Sprintf("r%d", i), "bench", "benchmark")
+			}
 			return c.SkipBake(ctx, fmt.Sprintf("r%d", i), "one-box", "bench", "benchmark")
 		})
 	}
@@ -138,6 +146,9 @@ func benchRollouts(b *testing.B, n, targets int) {
 	for i := range n {
 		g.Go(func() error {
 			_, err := c.Wait(ctx, fmt.Sprintf("r%d", i))
+			if abort && errors.Is(err, rollout.ErrRolledBack) {
+				return nil
+			}
 			return err
 		})
 	}
@@ -145,13 +156,19 @@ func benchRollouts(b *testing.B, n, targets int) {
 		b.Fatal(err)
 	}
 	total := time.Since(start)
-	if got := d.deploys.Load(); got != int64(n*targets) {
-		b.Fatalf("%d deploys, want %d", got, n*targets)
+	want := int64(n * targets)
+	if abort {
+		// The one-box of each; its rollback reads v1 back from the no-op
+		// fleet and has nothing to do.
+		want = int64(n)
+	}
+	if got := d.deploys.Load(); got != want {
+		b.Fatalf("%d deploys, want %d", got, want)
 	}
 	b.ReportMetric(float64(n), "rollouts")
 	b.ReportMetric(parked.Seconds(), "s-to-park-all")
 	b.ReportMetric(total.Seconds(), "s-total")
-	b.ReportMetric(float64(n*targets)/total.Seconds(), "deploys/s")
+	b.ReportMetric(float64(want)/total.Seconds(), "deploys/s")
 	b.ReportMetric(float64(int64(h1)-int64(h0))/float64(n)/1024, "KiB-heap/rollout")
 	b.ReportMetric(float64(int64(h1)-int64(h2))/float64(n)/1024, "KiB-worker-cache/rollout")
 	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/rollout")
