@@ -94,6 +94,16 @@ func TestWorkerLostMidBake(t *testing.T) {
 		t.Errorf("worker b deployed %d targets, want the zone's 6: %v", got, byWorker["b"])
 	}
 
+	// Watch of an ended rollout delivers the events the workflow kept, in
+	// order, and returns the same outcome as Wait.
+	var kinds []rollout.EventKind
+	if _, err := c.Watch(ctx, "handover", 0, func(e rollout.Event) { kinds = append(kinds, e.Kind) }); err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	if len(kinds) < 10 || kinds[0] != rollout.EventStarted || kinds[len(kinds)-1] != rollout.EventSucceeded {
+		t.Errorf("watched events %v, want started ... succeeded", kinds)
+	}
+
 	// A rollout ID is used once, also after it ended.
 	if err := c.Start(ctx, "handover", plan, "v2", pol, set); !errors.Is(err, rollout.ErrExists) {
 		t.Errorf("Start after the end = %v, want ErrExists", err)
