@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
+	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -121,7 +123,13 @@ func TestStepIsDeterministicAndSurvivesJSON(t *testing.T) {
 		f.bad[id] = true
 	}
 	f.failing[plan.Waves[1].Stages[0].Batches[2].Targets[0].ID] = true
-	st, err := NewState("det", plan, "v2", Policy{}, monday9)
+	// Ten-minute polls keep the steps (each encoded and decoded below)
+	// few.
+	pol := Policy{
+		Alarms: AlarmPolicy{Interval: duration.Duration(10 * time.Minute)},
+		Bake:   bake.Schedule{Base: bake.Policy{PollInterval: duration.Duration(10 * time.Minute)}},
+	}
+	st, err := NewState("det", plan, "v2", pol, monday9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +138,7 @@ func TestStepIsDeterministicAndSurvivesJSON(t *testing.T) {
 		t.Fatalf("phase %s, want rolled back", st.Phase)
 	}
 
-	replay, _ := NewState("det", plan, "v2", Policy{}, monday9)
+	replay, _ := NewState("det", plan, "v2", pol, monday9)
 	for i, r := range recs {
 		// A copy that went through JSON first must decide the same.
 		data, err := EncodeState(replay)
