@@ -14,7 +14,8 @@ type Target struct {
 	// levels (region, zone) is named by the policy ([Levels]).
 	Location []string `json:"location"`
 	// Weight is the target's share of traffic or capacity, in any unit
-	// (requests per second, replicas). Zero means 1.
+	// (requests per second, replicas). Zero means 1. Negative, NaN and
+	// infinite weights are errors.
 	Weight float64 `json:"weight,omitempty"`
 	// Labels are free-form attributes for ordering hooks and exclusions.
 	Labels map[string]string `json:"labels,omitempty"`
@@ -31,9 +32,15 @@ const (
 	// Zone deploys one isolation zone of one region (or of several regions
 	// in a later wave, never two zones of one region).
 	Zone StageKind = "zone"
-	// Region deploys whole regions that have no zone level.
+	// Region deploys whole regions that have no zone level (a policy with a
+	// single level, such as Kubernetes clusters or rings).
 	Region StageKind = "region"
 )
+
+// The kinds are structural: what a stage is called in the fleet's own words
+// (a ring, a cluster, a cell) is in [Plan.Levels]. With three levels (for
+// example region > zone > cell) a [Zone] stage deploys the zone one cell
+// at a time: a batch never holds two cells of one zone.
 
 // Plan is the waves a change takes across a fleet, in order.
 type Plan struct {
@@ -41,6 +48,16 @@ type Plan struct {
 	// the policy named them (for example ["region", "zone"]).
 	Levels []string `json:"levels"`
 	Waves  []Wave   `json:"waves"`
+	// FinalBake is how long the rollout keeps watching after the last
+	// stage's own bake, with the change on the whole fleet and still
+	// eligible for automatic rollback, before it is declared done.
+	FinalBake duration.Duration `json:"finalBake"`
+	// Excluded lists the IDs of the targets the policy left out, sorted;
+	// every target of the fleet is either in exactly one batch or here.
+	Excluded []string `json:"excluded,omitempty"`
+	// Notes are things a reviewer should know about the plan as a whole,
+	// such as regions too small for a one-box.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Wave is a group of regions deployed together; a later wave starts only
@@ -56,21 +73,36 @@ type Wave struct {
 
 // Stage is a step of a wave that is deployed and then baked as a unit.
 type Stage struct {
-	// Name identifies the stage in the plan, for example
-	// "w1/us-east-1/one-box" or "w2/use1-az1+euw1-az2".
+	// Name identifies the stage in the plan, uniquely and stably (the same
+	// fleet and policy always give the same names), so that a driver can
+	// persist it. The planner names stages after their wave (from 1) and
+	// what they touch: "w1/one-box/us-east-1", "w1/us-east-1/use1-az1",
+	// "w2/eu-west-1/euw1-az2+ap-south-1/aps1-az1" (region/zone pairs), or
+	// "w3/prod-eu+prod-us" for whole regions.
 	Name string    `json:"name"`
 	Kind StageKind `json:"kind"`
+	// Wave is the index of the stage's wave, from 0.
+	Wave int `json:"wave"`
 	// Regions and Zones are the regions and zones the stage touches; a
-	// stage never holds two zones of one region.
+	// stage never holds two zones of one region. For [Zone] and [OneBox]
+	// stages Zones[i] is the zone of Regions[i]; [Region] stages have no
+	// Zones.
 	Regions []string `json:"regions"`
 	Zones   []string `json:"zones,omitempty"`
+	// Weight is the total weight of the stage's targets (a zero target
+	// weight counting as 1).
+	Weight float64 `json:"weight"`
 	// Batches are deployed in order; the targets of one batch are deployed
 	// concurrently.
 	Batches []Batch `json:"batches"`
 	// Bake is how long the stage bakes after its last batch.
 	Bake duration.Duration `json:"bake"`
 	// MinHealthy is the number of targets of the stage that must stay
-	// healthy (not being deployed, not failed) while it deploys.
+	// healthy (not being deployed, not failed) while it deploys: the sum,
+	// over its zones (cells with three levels), of each one's minimum
+	// ([Batching.MinHealthy], or all but one batch without it), less the
+	// one-box target the zone already deployed. No batch is so large that
+	// it would leave fewer healthy.
 	MinHealthy int `json:"minHealthy"`
 	// Reason says in plain words why the stage is here.
 	Reason string `json:"reason"`

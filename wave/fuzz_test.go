@@ -1,0 +1,121 @@
+package wave
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parseFleet reads one target a line: "id region/zone/... weight
+// key=value...". Missing fields are left zero; a bad weight is kept as
+// parsed (NaN, -1) so that validation sees it.
+func parseFleet(s string) []Target {
+	var ts []Target
+	for line := range strings.Lines(s) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		t := Target{ID: f[0]}
+		if len(f) > 1 {
+			t.Location = strings.Split(f[1], "/")
+		}
+		if len(f) > 2 {
+			t.Weight, _ = strconv.ParseFloat(f[2], 64)
+		}
+		for _, kv := range f[min(len(f), 3):] {
+			k, v, _ := strings.Cut(kv, "=")
+			if t.Labels == nil {
+				t.Labels = map[string]string{}
+			}
+			t.Labels[k] = v
+		}
+		ts = append(ts, t)
+		if len(ts) == 500 {
+			break
+		}
+	}
+	return ts
+}
+
+// FuzzPlan feeds random policies (as JSON) and fleets to the planner: it
+// must never panic, must refuse a policy exactly when Validate does, and
+// every plan it makes must pass Plan.Validate and the invariants.
+func FuzzPlan(f *testing.F) {
+	fleet := `a r1/z1 1
+b r1/z1 1
+c r1/z2 2 env=b
+d r2/z1 0
+e r2/z2 5
+f r3/z1/c1 1
+g r3/z1/c2 1
+`
+	f.Add([]byte(`{}`), fleet)
+	f.Add([]byte(`{"levels":["region"]}`), fleet)
+	f.Add([]byte(`{"levels":["region","zone","cell"],"batch":{"maxFraction":0.5}}`), "a r/z/c\nb r/z/c\nc r/z/d\nd q/z/c\n")
+	f.Add([]byte(`{"waves":{"sizes":[1,1,3],"growth":1.5,"maxParallelRegions":2}}`), fleet)
+	f.Add([]byte(`{"batch":{"minHealthy":{"percent":95}}}`), fleet)
+	f.Add([]byte(`{"batch":{"minHealthy":{"count":1}},"oneBox":{"off":true}}`), fleet)
+	f.Add([]byte(`{"first":["r2"],"exclude":{"ids":["a"],"labels":{"env":"b"}}}`), fleet)
+	f.Add([]byte(`{"first":["mars"]}`), fleet)
+	f.Add([]byte(`{"bake":{"oneBox":"30m","waves":[{"wave":"-1s"}],"final":"1h"}}`), fleet)
+	f.Add([]byte(`{"waves":{"growth":0.5},"batch":{"maxFraction":2}}`), "a r/z NaN\na r/z -1\nb /z\nc r\n")
+	f.Add([]byte(`{"oneBox":{"maxFraction":1}}`), "only r/z")
+	f.Add([]byte(`{}`), "")
+
+	f.Fuzz(func(t *testing.T, policyJSON []byte, fleetText string) {
+		var pol Policy
+		if err := json.Unmarshal(policyJSON, &pol); err != nil {
+			return
+		}
+		if len(pol.Waves.Sizes) > 1000 || len(pol.Bake.Waves) > 1000 {
+			return
+		}
+		ts := parseFleet(fleetText)
+		verr := pol.Validate()
+		p, err := pol.Plan(ts)
+		if verr != nil {
+			if err == nil || err.Error() != verr.Error() {
+				t.Fatalf("Validate() = %v but Plan() = %v", verr, err)
+			}
+			return
+		}
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+				t.Fatalf("Plan() error %v is not a *ValidationError", err)
+			}
+			for _, pr := range ve.Problems {
+				if pr.Field == "" || pr.Err == nil || !strings.HasPrefix(pr.Error(), "wave: ") {
+					t.Fatalf("problem without a field or sentinel: %#v", pr)
+				}
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("Plan.Validate() = %v", err)
+		}
+		checkInvariants(t, pol, ts, p)
+		if p.Explain() == "" {
+			t.Fatal("empty explanation")
+		}
+		e := p.Schedule(time.Unix(0, 0), time.Minute)
+		if e.End.Before(e.Start) {
+			t.Fatalf("schedule ends before it starts: %+v", e)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("json.Marshal(plan) = %v", err)
+		}
+		var back Plan
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if err := back.Validate(); err != nil {
+			t.Fatalf("the plan read back from JSON is invalid: %v", err)
+		}
+	})
+}

@@ -1,0 +1,818 @@
+package wave
+
+import (
+	"cmp"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Plan cuts the fleet into waves, stages and batches by the policy. It
+// validates the policy and the fleet first and returns every problem in a
+// [*ValidationError] (nothing is planned if there is any): an empty fleet,
+// duplicate or empty IDs, locations with fewer entries than the policy has
+// levels or with an empty entry, negative, NaN or infinite weights, a
+// pinned region not in the fleet, a minimum healthy that a zone cannot
+// meet.
+//
+// The plan is deterministic: the same fleet and policy, in any order, give
+// the same plan, ties being broken by name and ID. Planning takes
+// O(n log n) time for n targets.
+//
+// The plan has these properties, which [Plan.Validate] checks:
+//   - every target not excluded is in exactly one batch;
+//   - the first wave holds one region, and waves never shrink;
+//   - no stage holds two zones of one region, and no batch two cells of
+//     one zone;
+//   - no batch deploys more of a zone (a cell with three levels) than its
+//     minimum healthy allows, and every batch deploys at least one target.
+func (p Policy) Plan(targets []Target) (*Plan, error) {
+	ps := problems{subject: "policy"}
+	p.validate(&ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	pl := planner{policy: &p, s: p.settings(), targets: targets}
+	return pl.run()
+}
+
+type planner struct {
+	policy  *Policy
+	s       settings
+	targets []Target
+
+	excluded []bool
+	unitOf   []int32 // cell of each target, -1 if excluded
+	order    []int32 // target indices grouped by cell, each cell sorted by ID
+	regions  []regionG
+	zones    []zoneG
+	cells    []cellG
+	notes    []string
+}
+
+type regionG struct {
+	name    string
+	n       int
+	w       float64
+	zones   []int32
+	pinned  bool
+	oneBox  int32   // target index, -1 if none
+	largest float64 // the one-box candidate's share when refused
+}
+
+type zoneG struct {
+	region int32
+	name   string
+	n      int
+	w      float64
+	cells  []int32
+}
+
+type cellG struct {
+	zone       int32
+	name       string
+	n          int
+	w          float64
+	start, end int32 // range in order
+	min        int   // minimum healthy
+	batch      int   // batch size
+	oneBox     bool  // the cell gave the region's one-box (moved to order[end-1])
+}
+
+func weightOf(t *Target) float64 {
+	if t.Weight == 0 {
+		return 1
+	}
+	return t.Weight
+}
+
+func (pl *planner) run() (*Plan, error) {
+	if err := pl.checkFleet(); err != nil {
+		return nil, err
+	}
+	pl.group()
+	if err := pl.checkRegions(); err != nil {
+		return nil, err
+	}
+	pl.sizeBatches()
+	if err := pl.checkBatches(); err != nil {
+		return nil, err
+	}
+	pl.chooseOneBoxes()
+	return pl.build(), nil
+}
+
+// checkFleet reports every problem of the targets, and marks exclusions.
+func (pl *planner) checkFleet() error {
+	ps := problems{subject: "fleet"}
+	ts, L := pl.targets, len(pl.s.levels)
+	if len(ts) == 0 {
+		ps.add(ErrNoTargets, "targets", "the fleet is empty")
+		return ps.err()
+	}
+	if hasDuplicates(ts) {
+		ids := make(map[string]int, len(ts))
+		for i := range ts {
+			id := ts[i].ID
+			if j, dup := ids[id]; dup && id != "" {
+				ps.add(ErrDuplicateID, fmt.Sprintf("targets[%d].ID", i), "%q is also the ID of targets[%d]", id, j)
+			} else if !dup {
+				ids[id] = i
+			}
+		}
+	}
+	total := 0.0
+	for i := range ts {
+		t := &ts[i]
+		total += weightOf(t)
+		if t.ID == "" {
+			ps.add(ErrInvalid, fmt.Sprintf("targets[%d].ID", i), "is empty")
+		}
+		if len(t.Location) < L {
+			ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location", i), "has %d entries; the levels %s need %d", len(t.Location), levelList(pl.s.levels), L)
+		} else {
+			for j := range L {
+				if t.Location[j] == "" {
+					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "is empty (the %s level)", pl.s.levels[j])
+				}
+			}
+		}
+		if w := t.Weight; math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+			ps.add(ErrWeight, fmt.Sprintf("targets[%d].Weight", i), "%v is not a finite weight of 0 or more", w)
+		}
+	}
+	if math.IsInf(total, 0) && ps.count() == 0 {
+		ps.add(ErrWeight, "targets", "the weights add up to more than a float64 holds")
+	}
+	if err := ps.err(); err != nil {
+		return err
+	}
+
+	ex := &pl.policy.Exclude
+	if len(ex.IDs) == 0 && len(ex.Labels) == 0 {
+		return nil
+	}
+	pl.excluded = make([]bool, len(ts))
+	byID := make(map[string]bool, len(ex.IDs))
+	for _, id := range ex.IDs {
+		byID[id] = false
+	}
+	left := 0
+	for i := range ts {
+		if _, ok := byID[ts[i].ID]; ok {
+			pl.excluded[i] = true
+			byID[ts[i].ID] = true
+		}
+		if !pl.excluded[i] {
+			for k, v := range ex.Labels {
+				if lv, ok := ts[i].Labels[k]; ok && lv == v {
+					pl.excluded[i] = true
+					break
+				}
+			}
+		}
+		if !pl.excluded[i] {
+			left++
+		}
+	}
+	for _, id := range ex.IDs {
+		if found, ok := byID[id]; ok && !found {
+			pl.notes = append(pl.notes, fmt.Sprintf("Exclude.IDs lists %q, which is not in the fleet", id))
+			delete(byID, id)
+		}
+	}
+	if left == 0 {
+		ps.add(ErrNoTargets, "targets", "all %d targets are excluded by the policy", len(ts))
+	}
+	return ps.err()
+}
+
+// hasDuplicates reports whether two targets may share an ID: it sorts
+// hashes of the IDs, which is several times faster than a map of a
+// million strings; equal hashes (a duplicate or, rarely, a collision) send
+// the caller to the exact check.
+func hasDuplicates(ts []Target) bool {
+	seed := maphash.MakeSeed()
+	hs := make([]uint64, len(ts))
+	for i := range ts {
+		hs[i] = maphash.String(seed, ts[i].ID)
+	}
+	hs = radixSort(hs)
+	for i := 1; i < len(hs); i++ {
+		if hs[i] == hs[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
+// radixSort sorts xs, a byte at a time from the least significant; it
+// returns the sorted slice, which is xs or a buffer of the same length.
+func radixSort(xs []uint64) []uint64 {
+	if len(xs) < 256 {
+		slices.Sort(xs)
+		return xs
+	}
+	buf := make([]uint64, len(xs))
+	for shift := 0; shift < 64; shift += 8 {
+		var count [257]int
+		for _, x := range xs {
+			count[(x>>shift)&0xff+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, x := range xs {
+			d := (x >> shift) & 0xff
+			buf[count[d]] = x
+			count[d]++
+		}
+		xs, buf = buf, xs
+	}
+	return xs
+}
+
+type key struct {
+	parent int32
+	name   string
+}
+
+// group finds the regions, zones and cells, sorts each cell by ID and
+// orders cells, zones and regions.
+func (pl *planner) group() {
+	ts, L := pl.targets, len(pl.s.levels)
+	pl.unitOf = make([]int32, len(ts))
+	regionIdx := map[string]int32{}
+	zoneIdx := map[key]int32{}
+	cellIdx := map[key]int32{}
+	// Fleets usually list targets by location; remembering the last
+	// region, zone and cell skips most map look-ups.
+	r, z, c := int32(-1), int32(-1), int32(-1)
+	var rn, zn, cn string
+	for i := range ts {
+		if pl.excluded != nil && pl.excluded[i] {
+			pl.unitOf[i] = -1
+			continue
+		}
+		loc := ts[i].Location
+		if r < 0 || loc[0] != rn {
+			rn = loc[0]
+			var ok bool
+			if r, ok = regionIdx[rn]; !ok {
+				r = int32(len(pl.regions))
+				regionIdx[rn] = r
+				pl.regions = append(pl.regions, regionG{name: rn, oneBox: -1})
+			}
+			z = -1
+		}
+		name := ""
+		if L > 1 {
+			name = loc[1]
+		}
+		if z < 0 || name != zn {
+			zn = name
+			var ok bool
+			if z, ok = zoneIdx[key{r, zn}]; !ok {
+				z = int32(len(pl.zones))
+				zoneIdx[key{r, zn}] = z
+				pl.zones = append(pl.zones, zoneG{region: r, name: zn})
+				pl.regions[r].zones = append(pl.regions[r].zones, z)
+			}
+			c = -1
+		}
+		name = ""
+		if L > 2 {
+			name = loc[2]
+		}
+		if c < 0 || name != cn {
+			cn = name
+			var ok bool
+			if c, ok = cellIdx[key{z, cn}]; !ok {
+				c = int32(len(pl.cells))
+				cellIdx[key{z, cn}] = c
+				pl.cells = append(pl.cells, cellG{zone: z, name: cn})
+				pl.zones[z].cells = append(pl.zones[z].cells, c)
+			}
+		}
+		pl.unitOf[i] = c
+		pl.cells[c].n++
+	}
+
+	// Group target indices by cell (a counting sort), then sort each cell
+	// by ID so that the input order does not matter.
+	var off int32
+	for i := range pl.cells {
+		pl.cells[i].start = off
+		pl.cells[i].end = off
+		off += int32(pl.cells[i].n)
+	}
+	pl.order = make([]int32, off)
+	for i, u := range pl.unitOf {
+		if u >= 0 {
+			cl := &pl.cells[u]
+			pl.order[cl.end] = int32(i)
+			cl.end++
+		}
+	}
+	byID := func(a, b int32) int { return strings.Compare(ts[a].ID, ts[b].ID) }
+	for i := range pl.cells {
+		cl := &pl.cells[i]
+		idx := pl.order[cl.start:cl.end]
+		if !slices.IsSortedFunc(idx, byID) {
+			slices.SortFunc(idx, byID)
+		}
+		for _, t := range idx {
+			cl.w += weightOf(&ts[t])
+		}
+	}
+
+	// Zones and cells deploy in name order, which keeps stage names stable
+	// when targets come and go; weights are summed in that order so that
+	// float sums do not depend on the input order.
+	byName := func(names func(int32) string) func(a, b int32) int {
+		return func(a, b int32) int { return strings.Compare(names(a), names(b)) }
+	}
+	cellName := byName(func(i int32) string { return pl.cells[i].name })
+	zoneName := byName(func(i int32) string { return pl.zones[i].name })
+	for zi := range pl.zones {
+		zg := &pl.zones[zi]
+		slices.SortFunc(zg.cells, cellName)
+		for _, c := range zg.cells {
+			zg.w += pl.cells[c].w
+			zg.n += pl.cells[c].n
+		}
+	}
+	for ri := range pl.regions {
+		rg := &pl.regions[ri]
+		slices.SortFunc(rg.zones, zoneName)
+		for _, z := range rg.zones {
+			rg.w += pl.zones[z].w
+			rg.n += pl.zones[z].n
+		}
+	}
+}
+
+// checkRegions reports pinned regions that are not in the fleet.
+func (pl *planner) checkRegions() error {
+	ps := problems{subject: "policy"}
+	byName := make(map[string]int, len(pl.regions))
+	for i := range pl.regions {
+		byName[pl.regions[i].name] = i
+	}
+	for i, r := range pl.policy.First {
+		j, ok := byName[r]
+		if !ok {
+			ps.add(ErrUnknownRegion, fmt.Sprintf("First[%d]", i), "%s %q is not in the fleet%s", pl.s.levels[0], r, pl.excludedHint())
+			continue
+		}
+		pl.regions[j].pinned = true
+	}
+	return ps.err()
+}
+
+func (pl *planner) excludedHint() string {
+	if pl.excluded != nil {
+		return " (after exclusions)"
+	}
+	return ""
+}
+
+// sizeBatches applies the minimum healthy and the batch fraction to each
+// cell (zone, region).
+func (pl *planner) sizeBatches() {
+	for i := range pl.cells {
+		cl := &pl.cells[i]
+		cl.min = pl.s.minHealthy.of(cl.n)
+		down := cl.n - cl.min
+		frac := int(math.Floor(pl.s.maxFraction*float64(cl.n) + 1e-9))
+		cl.batch = max(1, min(down, frac))
+		if pl.s.minHealthy == nil {
+			// The fraction alone: everything outside the batch stays
+			// healthy, which is the minimum a driver must hold.
+			cl.min = cl.n - cl.batch
+		}
+	}
+}
+
+func (pl *planner) checkBatches() error {
+	ps := problems{subject: "policy"}
+	for i := range pl.cells {
+		cl := &pl.cells[i]
+		if cl.n-cl.min >= 1 {
+			continue
+		}
+		m := pl.s.minHealthy
+		where := fmt.Sprintf("the %d %s of %s %s", cl.n, plural(cl.n, "target"), pl.s.levels[len(pl.s.levels)-1], pl.cellPath(int32(i)))
+		if m.Count > 0 {
+			ps.add(ErrMinHealthy, "Batch.MinHealthy", "%d leaves none of %s to deploy", m.Count, where)
+		} else {
+			ps.add(ErrMinHealthy, "Batch.MinHealthy", "%g%% of %s rounds up to %d and leaves none to deploy", m.Percent, where, cl.min)
+		}
+	}
+	return ps.err()
+}
+
+// cellPath names a cell as region/zone/cell, as deep as the levels go.
+func (pl *planner) cellPath(c int32) string {
+	cl := &pl.cells[c]
+	zg := &pl.zones[cl.zone]
+	path := pl.regions[zg.region].name
+	if len(pl.s.levels) > 1 {
+		path += "/" + zg.name
+	}
+	if len(pl.s.levels) > 2 {
+		path += "/" + cl.name
+	}
+	return path
+}
+
+// chooseOneBoxes picks, for each region, the lightest target (ties by ID)
+// of the first cell of its first zone, if it is light enough.
+func (pl *planner) chooseOneBoxes() {
+	if !pl.s.oneBox {
+		return
+	}
+	ts := pl.targets
+	for ri := range pl.regions {
+		rg := &pl.regions[ri]
+		zg := &pl.zones[rg.zones[0]]
+		cl := &pl.cells[zg.cells[0]]
+		base := zg.w
+		if len(pl.s.levels) == 1 {
+			base = rg.w
+		}
+		best, bw := int32(-1), math.Inf(1)
+		pos := cl.start
+		for k := cl.start; k < cl.end; k++ {
+			if w := weightOf(&ts[pl.order[k]]); w < bw {
+				best, bw, pos = pl.order[k], w, k
+			}
+		}
+		if bw > pl.s.oneBoxFraction*base*(1+1e-9) {
+			rg.largest = bw / base
+			continue
+		}
+		rg.oneBox = best
+		// Move the one-box to the end of its cell, keeping the rest sorted.
+		idx := pl.order[pos:cl.end]
+		copy(idx, idx[1:])
+		idx[len(idx)-1] = best
+		cl.oneBox = true
+	}
+}
+
+// regionOrder returns the regions in the order they deploy.
+func (pl *planner) regionOrder() (order []int32, how string) {
+	order = make([]int32, len(pl.regions))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	rs := pl.regions
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(rs[a].name, rs[b].name) })
+	how = "lowest total weight"
+	if f := pl.policy.Order; f != nil {
+		how = "first by the policy's order"
+		info := make([]RegionInfo, len(rs))
+		for i := range rs {
+			info[i] = pl.regionInfo(int32(i))
+		}
+		slices.SortStableFunc(order, func(a, b int32) int { return f(info[a], info[b]) })
+	} else {
+		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(rs[a].w, rs[b].w) })
+	}
+	// Pinned regions first, in the policy's order.
+	pos := make(map[string]int, len(pl.policy.First))
+	for i, r := range pl.policy.First {
+		pos[r] = i
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		pa, oka := pos[rs[a].name]
+		pb, okb := pos[rs[b].name]
+		switch {
+		case oka && okb:
+			return cmp.Compare(pa, pb)
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+	return order, how
+}
+
+func (pl *planner) regionInfo(r int32) RegionInfo {
+	rg := &pl.regions[r]
+	info := RegionInfo{Name: rg.name, Targets: rg.n, Weight: rg.w}
+	if len(pl.s.levels) > 1 {
+		info.Zones = len(rg.zones)
+	}
+	// Labels every target of the region shares.
+	first := true
+	for _, z := range rg.zones {
+		for _, c := range pl.zones[z].cells {
+			cl := &pl.cells[c]
+			for _, t := range pl.order[cl.start:cl.end] {
+				ls := pl.targets[t].Labels
+				if first {
+					info.Labels = make(map[string]string, len(ls))
+					for k, v := range ls {
+						info.Labels[k] = v
+					}
+					first = false
+					continue
+				}
+				for k, v := range info.Labels {
+					if lv, ok := ls[k]; !ok || lv != v {
+						delete(info.Labels, k)
+					}
+				}
+			}
+		}
+	}
+	if len(info.Labels) == 0 {
+		info.Labels = nil
+	}
+	return info
+}
+
+// member is one zone of one region in a stage, with its batches.
+type member struct {
+	region  int32
+	zone    int32
+	batches [][]int32
+}
+
+func (pl *planner) build() *Plan {
+	L := len(pl.s.levels)
+	ts := pl.targets
+	order, how := pl.regionOrder()
+	sizes := pl.s.waveSizes(len(order))
+	var fleetW float64
+	for i := range pl.regions {
+		fleetW += pl.regions[i].w
+	}
+
+	plan := &Plan{
+		Levels:    slices.Clone(pl.s.levels),
+		FinalBake: pl.s.finalBake(),
+		Notes:     pl.notes,
+	}
+	if pl.excluded != nil {
+		for i, ex := range pl.excluded {
+			if ex {
+				plan.Excluded = append(plan.Excluded, ts[i].ID)
+			}
+		}
+		slices.Sort(plan.Excluded)
+	}
+	out := make([]Target, 0, len(pl.order))
+	emit := func(idx []int32) []Target {
+		s := len(out)
+		for _, t := range idx {
+			out = append(out, ts[t])
+		}
+		return out[s:len(out):len(out)]
+	}
+	names := map[string]int{}
+	unique := func(n string) string {
+		names[n]++
+		if k := names[n]; k > 1 {
+			n = fmt.Sprintf("%s~%d", n, k)
+			names[n]++
+		}
+		return n
+	}
+	lv0 := pl.s.levels[0]
+	lv1 := ""
+	if L > 1 {
+		lv1 = pl.s.levels[1]
+	}
+
+	next := 0
+	for w, size := range sizes {
+		rs := order[next : next+size]
+		next += size
+		wb := pl.s.waveBake(w)
+		wv := Wave{Index: w}
+		var waveW float64
+		for _, r := range rs {
+			wv.Regions = append(wv.Regions, pl.regions[r].name)
+			waveW += pl.regions[r].w
+		}
+		var small []string // regions without a one-box
+		if pl.s.oneBox {
+			for _, r := range rs {
+				if rg := &pl.regions[r]; rg.oneBox < 0 {
+					note := fmt.Sprintf("%s %s is too small for a one-box: its lightest target carries %s of its %s's weight (at most %s)",
+						lv0, rg.name, pct(rg.largest), cmp.Or(lv1, lv0), pct(pl.s.oneBoxFraction))
+					small = append(small, note)
+					plan.Notes = append(plan.Notes, note)
+				}
+			}
+		}
+		var waveWhy string
+		if w == 0 {
+			rg := &pl.regions[rs[0]]
+			why := how
+			if rg.pinned {
+				why = "pinned first"
+			}
+			waveWhy = fmt.Sprintf("the first wave is one %s, %s (%s; %s of the fleet's weight)", lv0, rg.name, why, pct(rg.w/fleetW))
+		} else {
+			waveWhy = fmt.Sprintf("wave %d of %d: %d %s (%s)", w+1, len(sizes), size, plural(size, lv0), pl.sizeWhy(w, size, sizes))
+		}
+
+		// The one-box stage: one target of each region that has one.
+		if pl.s.oneBox {
+			st := Stage{Kind: OneBox, Wave: w, Bake: wb.OneBox}
+			var idx []int32
+			for _, r := range rs {
+				rg := &pl.regions[r]
+				if rg.oneBox < 0 {
+					continue
+				}
+				st.Regions = append(st.Regions, rg.name)
+				if L > 1 {
+					st.Zones = append(st.Zones, pl.zones[rg.zones[0]].name)
+				}
+				idx = append(idx, rg.oneBox)
+			}
+			if len(idx) > 0 {
+				st.Batches = []Batch{{Targets: emit(idx)}}
+				st.Weight = sumWeight(st.Batches)
+				st.Name = unique(fmt.Sprintf("w%d/one-box/%s", w+1, strings.Join(st.Regions, "+")))
+				first := "the " + lv0
+				if L > 1 {
+					first = "its first " + lv1
+				}
+				if len(idx) == 1 {
+					t := &ts[idx[0]]
+					st.Reason = fmt.Sprintf("%s; one-box: %s deploys and bakes alone before %s, carrying %s of the %s's weight (at most %s), so that a bad change hurts one target",
+						waveWhy, t.ID, first, pct(weightOf(t)/pl.oneBoxBase(rs[0])), cmp.Or(lv1, lv0), pct(pl.s.oneBoxFraction))
+				} else {
+					st.Reason = fmt.Sprintf("%s; one-box: one target of each %s deploys and bakes alone before %s, each carrying at most %s of its %s's weight",
+						waveWhy, lv0, first, pct(pl.s.oneBoxFraction), cmp.Or(lv1, lv0))
+				}
+				if len(small) > 0 {
+					st.Reason += "; " + strings.Join(small, "; ")
+					small = nil
+				}
+				wv.Stages = append(wv.Stages, st)
+			}
+		}
+
+		// Zone stages: the k-th zone of each region of the wave, or the
+		// whole regions with a single level.
+		maxZ := 0
+		for _, r := range rs {
+			maxZ = max(maxZ, len(pl.regions[r].zones))
+		}
+		for k := range maxZ {
+			st := Stage{Kind: Zone, Wave: w}
+			if L == 1 {
+				st.Kind = Region
+			}
+			var ms []member
+			for _, r := range rs {
+				rg := &pl.regions[r]
+				if k >= len(rg.zones) {
+					continue
+				}
+				z := rg.zones[k]
+				zg := &pl.zones[z]
+				if k == 0 && rg.oneBox >= 0 && zg.n == 1 {
+					continue // the one-box was the whole zone
+				}
+				st.Regions = append(st.Regions, rg.name)
+				if L > 1 {
+					st.Zones = append(st.Zones, zg.name)
+				}
+				m := member{region: r, zone: z}
+				for _, c := range pl.zones[z].cells {
+					cl := &pl.cells[c]
+					end := cl.end
+					if cl.oneBox {
+						end--
+					}
+					m.batches = append(m.batches, chunk(pl.order[cl.start:end], cl.batch)...)
+					st.MinHealthy += max(0, cl.min-b2i(cl.oneBox))
+				}
+				ms = append(ms, m)
+			}
+			if len(ms) == 0 {
+				continue
+			}
+			nb := 0
+			for _, m := range ms {
+				nb = max(nb, len(m.batches))
+			}
+			for j := range nb {
+				var idx []int32
+				for _, m := range ms {
+					if j < len(m.batches) {
+						idx = append(idx, m.batches[j]...)
+					}
+				}
+				st.Batches = append(st.Batches, Batch{Targets: emit(idx)})
+			}
+			st.Weight = sumWeight(st.Batches)
+			if L == 1 {
+				st.Name = unique(fmt.Sprintf("w%d/%s", w+1, strings.Join(st.Regions, "+")))
+				st.Reason = fmt.Sprintf("%s; whole %s at once, as the policy has no level below %s", waveWhy, plural(len(st.Regions), lv0), lv0)
+			} else {
+				parts := make([]string, len(st.Regions))
+				for i := range parts {
+					parts[i] = st.Regions[i] + "/" + st.Zones[i]
+				}
+				st.Name = unique(fmt.Sprintf("w%d/%s", w+1, strings.Join(parts, "+")))
+				if len(rs) == 1 {
+					st.Reason = fmt.Sprintf("%s; %s %d of %d, one at a time", waveWhy, lv1, k+1, maxZ)
+				} else {
+					st.Reason = fmt.Sprintf("%s; %s %d of each %s, never two %ss of one %s at once", waveWhy, lv1, k+1, lv0, lv1, lv0)
+				}
+			}
+			if L > 2 {
+				st.Reason += fmt.Sprintf("; %ss one at a time inside each %s", pl.s.levels[2], lv1)
+			}
+			if len(small) > 0 {
+				st.Reason += "; " + strings.Join(small, "; ")
+				small = nil
+			}
+			st.Bake = wb.Zone
+			wv.Stages = append(wv.Stages, st)
+		}
+		// The wave's last stage carries the wave's bake.
+		wv.Stages[len(wv.Stages)-1].Bake = wb.Wave
+		plan.Waves = append(plan.Waves, wv)
+	}
+	return plan
+}
+
+func (pl *planner) oneBoxBase(r int32) float64 {
+	rg := &pl.regions[r]
+	if len(pl.s.levels) == 1 {
+		return rg.w
+	}
+	return pl.zones[rg.zones[0]].w
+}
+
+// sizeWhy explains the size of wave w.
+func (pl *planner) sizeWhy(w, size int, sizes []int) string {
+	var parts []string
+	switch {
+	case w < len(pl.s.sizes) && pl.s.sizes[w] == size:
+		parts = append(parts, "as listed in the policy")
+	case w == len(sizes)-1 && size != sizes[w-1]:
+		parts = append(parts, "the rest")
+	case pl.s.maxParallel > 0 && size == pl.s.maxParallel:
+		parts = append(parts, fmt.Sprintf("capped at %d in parallel", pl.s.maxParallel))
+	default:
+		parts = append(parts, fmt.Sprintf("growing by %g", pl.s.growth))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func chunk(idx []int32, size int) [][]int32 {
+	var out [][]int32
+	for len(idx) > 0 {
+		n := min(size, len(idx))
+		out = append(out, idx[:n:n])
+		idx = idx[n:]
+	}
+	return out
+}
+
+func sumWeight(bs []Batch) float64 {
+	var w float64
+	for _, b := range bs {
+		for i := range b.Targets {
+			w += weightOf(&b.Targets[i])
+		}
+	}
+	return w
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func pct(f float64) string {
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*f), ".0") + "%"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func levelList(levels []string) string {
+	return "[" + strings.Join(levels, " ") + "]"
+}
