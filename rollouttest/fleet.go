@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -190,7 +191,25 @@ type Fleet struct {
 	changes  []Change
 	attempts map[attemptKey]int
 	clock    func() time.Time // nil: time.Now; set by Simulate
+	// points caches computed datapoints: a point's window ends at or
+	// before the present, and changes are only ever recorded at the
+	// present or later, so a point once computed never changes.
+	points  map[pointKey]cachedPoint
+	queries map[string]*parsedQuery
 }
+
+type pointKey struct {
+	query      string
+	time, step int64
+}
+
+type cachedPoint struct {
+	p  alarm.Point
+	ok bool
+}
+
+// maxCachedPoints bounds the point cache; it is emptied when full.
+const maxCachedPoints = 1 << 18
 
 // segment is a time from which a target ran a version.
 type segment struct {
@@ -526,17 +545,26 @@ func (f *Fleet) change(ctx context.Context, op Op, id, version string) error {
 		return err
 	}
 	if err := wait(ctx, cp); err != nil {
-		f.finish(cp, f.now(), err)
+		f.finish(cp, time.Time{}, err)
 		return err
 	}
-	return f.finish(cp, f.now(), cp.err)
+	return f.finish(cp, time.Time{}, cp.err)
 }
 
-// finish ends a deploy or rollback call at end: it records the call and,
-// on success, the change of version.
+// finish ends a deploy or rollback call at end (zero: now, read under the
+// lock, so that a change is never recorded at a time before a query that
+// could not see it): it records the call and, on success, the change of
+// version.
 func (f *Fleet) finish(cp *callPlan, end time.Time, err error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if end.IsZero() {
+		if f.clock != nil {
+			end = f.clock()
+		} else {
+			end = time.Now()
+		}
+	}
 	c := Call{Op: cp.op, Target: f.targets[cp.target].ID, Version: cp.version, From: cp.from, Start: cp.start, End: end}
 	if err != nil {
 		c.Err = err.Error()

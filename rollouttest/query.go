@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func (f *Fleet) Query(ctx context.Context, query string, r alarm.Range) (alarm.S
 	if err := ctx.Err(); err != nil {
 		return alarm.Series{}, err
 	}
-	q, err := f.parse(query)
+	q, err := f.parsed(query)
 	if err != nil {
 		return alarm.Series{}, err
 	}
@@ -71,48 +72,76 @@ func (f *Fleet) Query(ctx context.Context, query string, r alarm.Range) (alarm.S
 	if n := r.End.Sub(r.Start) / r.Step; n >= MaxPoints {
 		return alarm.Series{}, fmt.Errorf("rollouttest: query %q: %d points exceed the maximum of %d; use a larger step", query, n+1, MaxPoints)
 	}
-	out := alarm.Series{Labels: q.labels}
+	out := alarm.Series{Labels: maps.Clone(q.labels)}
 	now := f.now()
-	hist := make([][]segment, len(q.targets))
-	for j, i := range q.targets {
-		hist[j] = f.history(i)
-	}
+	var hist [][]segment
 	acc := tally{keep: q.metric == mLatencyMean || q.metric == mLatencyQuantile}
 	for t := r.Start; !t.After(r.End) && !t.After(now); t = t.Add(r.Step) {
 		if err := ctx.Err(); err != nil {
 			return alarm.Series{}, err
 		}
-		end := floorDiv(t.UnixNano(), int64(P)) * int64(P)
-		start := end - int64(r.Step)
-		acc.reset()
-		for j, i := range q.targets {
-			f.serve(i, hist[j], start, end, q.keep, func(_ string, p part) { acc.add(p) })
+		key := pointKey{query: query, time: t.UnixNano(), step: int64(r.Step)}
+		f.mu.Lock()
+		c, hit := f.points[key]
+		f.mu.Unlock()
+		if hit {
+			if c.ok {
+				c.p.Time = t
+				out.Points = append(out.Points, c.p)
+			}
+			continue
 		}
-		p := alarm.Point{Time: t, Samples: acc.requests}
-		switch q.metric {
-		case mRequests:
-			p.Value = float64(acc.requests)
-		case mErrors:
-			p.Value = float64(acc.errors)
-		case mErrorRate:
-			if acc.requests == 0 {
-				continue
+		if hist == nil {
+			hist = make([][]segment, len(q.targets))
+			for j, i := range q.targets {
+				hist[j] = f.history(i)
 			}
-			p.Value = float64(acc.errors) / float64(acc.requests)
-		case mLatencyMean:
-			if acc.requests == 0 {
-				continue
-			}
-			p.Value = f.meanLatency(acc.parts)
-		case mLatencyQuantile:
-			if acc.requests == 0 {
-				continue
-			}
-			p.Value = f.quantile(acc.parts, q.quantile)
 		}
-		out.Points = append(out.Points, p)
+		p, ok := f.point(q, hist, &acc, t, r.Step)
+		f.mu.Lock()
+		if len(f.points) >= maxCachedPoints {
+			clear(f.points)
+		}
+		if f.points == nil {
+			f.points = map[pointKey]cachedPoint{}
+		}
+		f.points[key] = cachedPoint{p, ok}
+		f.mu.Unlock()
+		if ok {
+			out.Points = append(out.Points, p)
+		}
 	}
 	return out, nil
+}
+
+// point computes the datapoint stamped t: the value over the step that
+// ends at t (truncated to the period); ok is false for a rate or a
+// latency without requests.
+func (f *Fleet) point(q *parsedQuery, hist [][]segment, acc *tally, t time.Time, step time.Duration) (alarm.Point, bool) {
+	P := f.traffic.period
+	end := floorDiv(t.UnixNano(), P) * P
+	start := end - int64(step)
+	acc.reset()
+	for j, i := range q.targets {
+		f.serve(i, hist[j], start, end, q.keep, func(_ string, p part) { acc.add(p) })
+	}
+	p := alarm.Point{Time: t, Samples: acc.requests}
+	if acc.requests == 0 && q.metric != mRequests && q.metric != mErrors {
+		return p, false
+	}
+	switch q.metric {
+	case mRequests:
+		p.Value = float64(acc.requests)
+	case mErrors:
+		p.Value = float64(acc.errors)
+	case mErrorRate:
+		p.Value = float64(acc.errors) / float64(acc.requests)
+	case mLatencyMean:
+		p.Value = f.meanLatency(acc.parts)
+	case mLatencyQuantile:
+		p.Value = f.quantile(acc.parts, q.quantile)
+	}
+	return p, true
 }
 
 type metricKind int
@@ -136,6 +165,27 @@ type parsedQuery struct {
 	targets  []int
 	keep     func(string) bool // version filter; nil: every version
 	labels   map[string]string
+}
+
+// parsed returns the query parsed, from a cache.
+func (f *Fleet) parsed(s string) (*parsedQuery, error) {
+	f.mu.Lock()
+	q := f.queries[s]
+	f.mu.Unlock()
+	if q != nil {
+		return q, nil
+	}
+	q, err := f.parse(s)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	if f.queries == nil || len(f.queries) > 4096 {
+		f.queries = map[string]*parsedQuery{}
+	}
+	f.queries[s] = q
+	f.mu.Unlock()
+	return q, nil
 }
 
 // parse parses and resolves a query against the fleet.
