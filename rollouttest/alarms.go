@@ -71,7 +71,7 @@ func (w *watch) check(ctx context.Context, s rollout.Subject, now time.Time) ([]
 //   - "fleet-errors": the whole fleet's error rate above 2%;
 //   - "change-errors": the error rate of the change (every target while it
 //     runs s.Version) above twice the rest of the fleet's, and by more
-//     than 0.5 points;
+//     than one point (one error in a hundred requests);
 //   - "change-latency": the change's p99 latency above 1.5 times the rest
 //     of the fleet's, and by more than 50ms;
 //   - "change-errors/<zone>": the change's error rate in each zone of the
@@ -79,7 +79,7 @@ func (w *watch) check(ctx context.Context, s rollout.Subject, now time.Time) ([]
 //     to one zone is not diluted by the healthy ones.
 //
 // The change's rules compare it with its baseline only when both served
-// at least 50 requests in a minute; missing data does not breach them,
+// at least 100 requests in a minute; missing data does not breach them,
 // because once the change is everywhere there is no baseline left (the
 // fleet-wide rule still watches). In the one-box stage "the change" is the
 // one box alone: that is the one-box alarm.
@@ -102,14 +102,14 @@ func CanaryRules(s rollout.Subject) []alarm.Rule {
 		{Name: "change-errors", Relative: &alarm.Relative{
 			Query:    "error_rate{version=" + v + "}",
 			Baseline: "error_rate{version!=" + v + "}",
-			Ratio:    2, Difference: 0.005,
-			Evaluation: ev(alarm.NotBreaching, 50),
+			Ratio:    2, Difference: 0.01,
+			Evaluation: ev(alarm.NotBreaching, 100),
 		}},
 		{Name: "change-latency", Relative: &alarm.Relative{
 			Query:    "latency_p99_seconds{version=" + v + "}",
 			Baseline: "latency_p99_seconds{version!=" + v + "}",
 			Ratio:    1.5, Difference: 0.05,
-			Evaluation: ev(alarm.NotBreaching, 50),
+			Evaluation: ev(alarm.NotBreaching, 100),
 		}},
 	}
 	seen := map[string]bool{}
@@ -121,8 +121,8 @@ func CanaryRules(s rollout.Subject) []alarm.Rule {
 		rules = append(rules, alarm.Rule{Name: "change-errors/" + z, Relative: &alarm.Relative{
 			Query:    "error_rate{version=" + v + ",zone=" + quote(z) + "}",
 			Baseline: "error_rate{version!=" + v + "}",
-			Ratio:    2, Difference: 0.005,
-			Evaluation: ev(alarm.NotBreaching, 50),
+			Ratio:    2, Difference: 0.01,
+			Evaluation: ev(alarm.NotBreaching, 100),
 		}})
 	}
 	return rules

@@ -194,8 +194,9 @@ type Fleet struct {
 	// points caches computed datapoints: a point's window ends at or
 	// before the present, and changes are only ever recorded at the
 	// present or later, so a point once computed never changes.
-	points  map[pointKey]cachedPoint
-	queries map[string]*parsedQuery
+	points   map[pointKey]cachedPoint
+	queries  map[string]*parsedQuery
+	evidence map[string]evidenceMemo
 }
 
 type pointKey struct {

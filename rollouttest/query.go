@@ -347,27 +347,63 @@ func parseMatchers(body string) ([]matcher, error) {
 // "errors" served by the subject's targets with the subject's version
 // from since to now. A bake that needs {"requests": 1000} then waits for
 // a thousand requests to the change, however long the night is.
+//
+// A bake reads its evidence again and again over a growing span; the
+// whole periods already counted are remembered, so each read costs only
+// what is new.
 func (f *Fleet) Evidence(ctx context.Context, s rollout.Subject, since, now time.Time) (map[string]float64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var req, errs int64
-	a, b := ns(since), ns(now)
 	if since.IsZero() {
 		return nil, errors.New("rollouttest: evidence: zero start time")
 	}
-	keep := func(v string) bool { return v == s.Version }
-	for _, id := range s.Targets {
+	idx := make([]int, len(s.Targets))
+	for j, id := range s.Targets {
 		i, ok := f.index[id]
 		if !ok {
 			return nil, fmt.Errorf("rollouttest: evidence: %w %q", ErrUnknownTarget, id)
 		}
-		f.serve(i, f.history(i), a, b, keep, func(_ string, p part) {
-			req += p.requests
-			errs += p.errors
-		})
+		idx[j] = i
 	}
-	return map[string]float64{"requests": float64(req), "errors": float64(errs)}, nil
+	keep := func(v string) bool { return v == s.Version }
+	count := func(a, b int64) (req, errs int64) {
+		for _, i := range idx {
+			f.serve(i, f.history(i), a, b, keep, func(_ string, p part) {
+				req += p.requests
+				errs += p.errors
+			})
+		}
+		return req, errs
+	}
+	a, b := ns(since), ns(now)
+	key := s.Version + "\x00" + strconv.FormatInt(a, 10) + "\x00" + strings.Join(s.Targets, "\x00")
+	f.mu.Lock()
+	m, ok := f.evidence[key]
+	f.mu.Unlock()
+	if !ok || m.upTo > b {
+		m = evidenceMemo{upTo: a}
+	}
+	// Whole periods that ended by now are final: nothing can change them.
+	if whole := floorDiv(b, f.traffic.period) * f.traffic.period; whole > m.upTo {
+		req, errs := count(m.upTo, whole)
+		m.requests += req
+		m.errors += errs
+		m.upTo = whole
+		f.mu.Lock()
+		if f.evidence == nil || len(f.evidence) > 1024 {
+			f.evidence = map[string]evidenceMemo{}
+		}
+		f.evidence[key] = m
+		f.mu.Unlock()
+	}
+	req, errs := count(m.upTo, b)
+	return map[string]float64{"requests": float64(m.requests + req), "errors": float64(m.errors + errs)}, nil
+}
+
+type evidenceMemo struct {
+	upTo             int64 // ns: counted from since up to here
+	requests, errors int64
 }
 
 // Served counts the requests and errors that the target with this ID
