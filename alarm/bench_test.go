@@ -1,7 +1,7 @@
 package alarm
 
 import (
-	"math"
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -100,4 +100,52 @@ func BenchmarkAssess10000Rules(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/rule")
 }
 
-var _ = math.NaN
+// BenchmarkSetCheckAll10000 checks 10,000 named 3-of-5 rules through a
+// Set over a Memory source: fetching each window, deciding, and writing
+// each reason.
+func BenchmarkSetCheckAll10000(b *testing.B) {
+	const n = 10000
+	src := new(Memory)
+	base := sixtyPoints()
+	rules := make([]Rule, n)
+	for i := range rules {
+		q := "q" + strconv.Itoa(i)
+		src.Set(q, base.Points)
+		r := threeOfFive()
+		r.Query = q
+		r.Threshold = 0.005 + float64(i)/n*0.1
+		rules[i] = Rule{Name: q, Threshold: &r}
+	}
+	set, err := NewSet(src, rules...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, o := range set.CheckAll(ctx, t0) {
+			if o.Err != nil {
+				b.Fatal(o.Err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/rule")
+}
+
+// TestAssessDoesNotAllocate pins the zero-allocation property that the
+// benchmarks report, for every statistic (percentiles over up to 64 raw
+// points per period) and for relative rules.
+func TestAssessDoesNotAllocate(t *testing.T) {
+	s := sixtyPoints()
+	for _, stat := range []Statistic{AsReported, Average, Sum, Minimum, Maximum, SampleCount, Percentile(99)} {
+		rule := threeOfFive()
+		rule.Statistic = stat
+		if n := testing.AllocsPerRun(100, func() { rule.Assess(t0, s, InsufficientData) }); n != 0 {
+			t.Errorf("%q: %v allocations per Assess", stat, n)
+		}
+	}
+	rel := Relative{Query: "a", Baseline: "b", Ratio: 2, Evaluation: threeOfFive().Evaluation}
+	if n := testing.AllocsPerRun(100, func() { rel.Assess(t0, s, s, InsufficientData) }); n != 0 {
+		t.Errorf("relative: %v allocations per Assess", n)
+	}
+}

@@ -68,9 +68,12 @@ func (c Composite) Evaluate(now time.Time, states map[string]State) Result {
 // SyntaxError is a composite expression that does not parse. Pos is the
 // 1-based byte position of the problem.
 type SyntaxError struct {
+	// Expr is the expression that failed to parse.
 	Expr string
-	Pos  int
-	Msg  string
+	// Pos is the 1-based byte position of the problem in Expr.
+	Pos int
+	// Msg says what was expected and what was found.
+	Msg string
 }
 
 // Error formats the error as "alarm: composite expression: position N:

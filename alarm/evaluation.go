@@ -153,10 +153,10 @@ func (c Comparison) op() (cmpOp, bool) {
 // the comparison itself when it is unknown.
 func (c Comparison) Symbol() string {
 	op, _ := c.op()
-	return op.String(string(c))
+	return op.symbol(string(c))
 }
 
-func (o cmpOp) String(unknown string) string {
+func (o cmpOp) symbol(unknown string) string {
 	switch o {
 	case opGT:
 		return ">"
@@ -291,7 +291,7 @@ func (e *Evaluation) evaluationRange() int {
 // oldest period, so that a source that samples at each step (Prometheus)
 // returns exactly one point per period; otherwise it starts at the beginning
 // of the oldest period, so that all raw points are fetched.
-func (e *Evaluation) Window(now time.Time) Range {
+func (e Evaluation) Window(now time.Time) Range {
 	p := e.Period.Std()
 	n := e.evaluationRange()
 	back := n - 1
@@ -360,7 +360,7 @@ func (e *Evaluation) params() (params, bool) {
 
 // walker visits the periods of an evaluation range that hold a datapoint,
 // newest first, without allocating (except for percentiles over more than
-// len(buf) raw points in one period).
+// 64 raw points in one period).
 type walker struct {
 	pts       []Point
 	i         int // next point to look at, walking down
@@ -373,7 +373,6 @@ type walker struct {
 	unordered bool
 	cachedI   int // index whose age is cachedAge, so each point's age is computed once
 	cachedAge int
-	buf       [64]float64
 }
 
 func (w *walker) init(pts []Point, now time.Time, par *params) {
@@ -460,8 +459,14 @@ func (w *walker) next() (age int, v float64, from Point, ok bool) {
 			samples int64
 			sum     float64
 			lo, hi  = math.Inf(1), math.Inf(-1)
-			vals    = w.buf[:0]
+			vals    []float64
 		)
+		if w.par.stat == statPercentile {
+			// A stack buffer for the common case; append moves to the heap
+			// only for periods with more raw points.
+			var buf [64]float64
+			vals = buf[:0]
+		}
 		for w.i >= 0 && w.ageAt(w.i) == a {
 			p := w.pts[w.i]
 			w.i--

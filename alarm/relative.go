@@ -106,7 +106,7 @@ func (r *Relative) breaches(lower bool, scoped, baseline float64) bool {
 // without allocating, given the previous state (used only by [Ignore]). An
 // invalid rule or a series out of time order assesses as
 // INSUFFICIENT_DATA.
-func (r *Relative) Assess(now time.Time, scoped, baseline Series, prev State) Assessment {
+func (r Relative) Assess(now time.Time, scoped, baseline Series, prev State) Assessment {
 	par, ok := r.Evaluation.params()
 	lower, okDir := r.Direction.lowerIsWorse()
 	if !ok || !okDir || r.Query == "" || r.Baseline == "" || r.Query == r.Baseline ||

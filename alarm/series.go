@@ -3,7 +3,6 @@ package alarm
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -33,14 +32,13 @@ func (s Series) Len() int { return len(s.Points) }
 
 // Validate reports whether the points are in strictly increasing time order
 // and carry no negative sample count. NaN values are allowed: they mean the
-// source had a point but no value, and rules treat them as missing.
+// source had a point but no value, and rules treat them as missing. So are
+// infinite values, which rules compare as the numbers they are (an error
+// ratio x/0 with x > 0 is +Inf in PromQL, and breaches).
 func (s Series) Validate() error {
 	for i, p := range s.Points {
 		if p.Samples < 0 {
 			return fmt.Errorf("alarm: series point %d: negative sample count %d", i, p.Samples)
-		}
-		if math.IsInf(p.Value, 0) {
-			return fmt.Errorf("alarm: series point %d: infinite value", i)
 		}
 		if i > 0 && !p.Time.After(s.Points[i-1].Time) {
 			return fmt.Errorf("alarm: series point %d: time %s is not after point %d (%s)",
@@ -75,7 +73,8 @@ func (r Range) Validate() error {
 // for [Memory]).
 //
 // A Source must return an error, never an empty series, when it cannot
-// answer; an empty series means the metric had no data in the range.
+// answer; an empty series means the metric had no data in the range. Its
+// errors should name the query: a [Set] adds only the alarm's name.
 type Source interface {
 	Query(ctx context.Context, query string, r Range) (Series, error)
 }

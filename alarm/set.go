@@ -16,9 +16,12 @@ import (
 type Rule struct {
 	// Name identifies the alarm in a set and in composite expressions.
 	// Required.
-	Name      string     `json:"name"`
+	Name string `json:"name"`
+	// Threshold compares one series with a threshold.
 	Threshold *Threshold `json:"threshold,omitempty"`
-	Relative  *Relative  `json:"relative,omitempty"`
+	// Relative compares a scoped series with a baseline series.
+	Relative *Relative `json:"relative,omitempty"`
+	// Composite combines the states of other alarms of the set.
 	Composite *Composite `json:"composite,omitempty"`
 }
 
@@ -123,9 +126,7 @@ func NewSet(src Source, rules ...Rule) (*Set, error) {
 			}
 		}
 	}
-	if len(errs) == 0 {
-		errs = append(errs, s.sort()...)
-	}
+	errs = append(errs, s.sort()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -160,7 +161,9 @@ func (s *Set) sort() []error {
 		stack = append(stack, s.rules[i].Name)
 		if e := s.rules[i].expr; e != nil {
 			for _, n := range e.names {
-				visit(s.index[n])
+				if j, ok := s.index[n]; ok { // unknown names are reported apart
+					visit(j)
+				}
 			}
 		}
 		stack = stack[:len(stack)-1]
@@ -278,12 +281,14 @@ func (s *Set) check(ctx context.Context, now time.Time, need []bool) []Outcome {
 	data := make([]fetched, len(s.rules))
 	g := new(errgroup.Group)
 	g.SetLimit(maxConcurrentQueries)
+	// Source errors are wrapped with the alarm's name only: sources name
+	// the query in their errors ([Memory] and alarm/prometheus do).
 	query := func(i int, q string, e *Evaluation, dst *Series) {
 		g.Go(func() error {
 			ser, err := s.src.Query(ctx, q, e.Window(now))
 			if err != nil {
 				// Each rule keeps its own error; the group's error is unused.
-				data[i].err = fmt.Errorf("alarm: %q: query %q: %w", s.rules[i].Name, q, err)
+				data[i].err = fmt.Errorf("alarm: %q: %w", s.rules[i].Name, err)
 				return nil
 			}
 			*dst = ser
@@ -305,12 +310,12 @@ func (s *Set) check(ctx context.Context, now time.Time, need []bool) []Outcome {
 				var scopedErr, baselineErr, err error
 				data[ri].scoped, err = s.src.Query(ctx, r.Relative.Query, r.Relative.Window(now))
 				if err != nil {
-					scopedErr = fmt.Errorf("alarm: %q: query %q: %w", r.Name, r.Relative.Query, err)
+					scopedErr = fmt.Errorf("alarm: %q: %w", r.Name, err)
 				}
 				var berr error
 				data[ri].baseline, berr = s.src.Query(ctx, r.Relative.Baseline, r.Relative.Window(now))
 				if berr != nil {
-					baselineErr = fmt.Errorf("alarm: %q: baseline query %q: %w", r.Name, r.Relative.Baseline, berr)
+					baselineErr = fmt.Errorf("alarm: %q: baseline: %w", r.Name, berr)
 				}
 				data[ri].err = errors.Join(scopedErr, baselineErr)
 				return nil

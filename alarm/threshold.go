@@ -64,7 +64,7 @@ func (t *Threshold) validate(p *problems) {
 // state the alarm was in before (used only by [Ignore]; pass
 // [InsufficientData] when there is none). An invalid rule or a series out of
 // time order assesses as INSUFFICIENT_DATA.
-func (t *Threshold) Assess(now time.Time, s Series, prev State) Assessment {
+func (t Threshold) Assess(now time.Time, s Series, prev State) Assessment {
 	par, ok := t.Evaluation.params()
 	op, okOp := t.Comparison.op()
 	if !ok || !okOp || t.Query == "" || math.IsNaN(t.Threshold) || math.IsInf(t.Threshold, 0) {
@@ -160,6 +160,12 @@ func appendReason(b []byte, e *Evaluation, now time.Time, a *Assessment, prev St
 		return append(b, ']')
 	}
 	itoa := func(b []byte, i int) []byte { return strconv.AppendInt(b, int64(i), 10) }
+	// Datapoints below MinSamples are missing; say so where missing ones
+	// are counted.
+	datapoints := " datapoints"
+	if e.MinSamples > 0 {
+		datapoints = " datapoints of at least " + strconv.FormatInt(e.MinSamples, 10) + " samples"
+	}
 	switch a.basis {
 	case basisRecent:
 		b = itoa(b, a.Breaching)
@@ -178,7 +184,8 @@ func appendReason(b []byte, e *Evaluation, now time.Time, a *Assessment, prev St
 		b = itoa(b, a.Real)
 		b = append(b, " of "...)
 		b = itoa(b, n)
-		b = append(b, " datapoints in the last "...)
+		b = append(b, datapoints...)
+		b = append(b, " in the last "...)
 		b = itoa(b, a.Range)
 		b = append(b, " periods of "...)
 		b = append(b, period...)
@@ -198,14 +205,15 @@ func appendReason(b []byte, e *Evaluation, now time.Time, a *Assessment, prev St
 		b = appendValues(b, a.Real)
 	case basisNoData, basisKept, basisPartial, basisAged, basisUndecided:
 		if a.Real == 0 {
-			b = append(b, "no datapoints in the last "...)
+			b = append(b, "no"...)
 		} else {
 			b = append(b, "only "...)
 			b = itoa(b, a.Real)
 			b = append(b, " of "...)
 			b = itoa(b, n)
-			b = append(b, " datapoints in the last "...)
 		}
+		b = append(b, datapoints...)
+		b = append(b, " in the last "...)
 		b = itoa(b, a.Range)
 		b = append(b, " periods of "...)
 		b = append(b, period...)
