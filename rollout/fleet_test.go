@@ -306,3 +306,17 @@ var businessHours = BlockersFunc(func(ctx context.Context, s Subject, now time.T
 	}
 	return []BlockReason{{Blocker: "business-hours", Reason: "outside 09:00-17:00 UTC on weekdays", Until: next}}, next, nil
 })
+
+// zeroBake returns a copy of p without bakes.
+func zeroBake(p wave.Plan) wave.Plan {
+	out := p
+	out.Waves = make([]wave.Wave, len(p.Waves))
+	for i, w := range p.Waves {
+		w.Stages = append([]wave.Stage(nil), w.Stages...)
+		for j := range w.Stages {
+			w.Stages[j].Bake = 0
+		}
+		out.Waves[i] = w
+	}
+	return out
+}
