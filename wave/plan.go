@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Plan cuts the fleet into waves, stages and batches by the policy. It
@@ -112,7 +113,38 @@ func (pl *planner) checkFleet() error {
 		ps.add(ErrNoTargets, "targets", "the fleet is empty")
 		return ps.err()
 	}
-	if hasDuplicates(ts) {
+	// One pass over the targets: with a million of them, reading each ID
+	// twice costs as much as all the rest.
+	seed := maphash.MakeSeed()
+	hs := make([]uint64, len(ts))
+	total := 0.0
+	for i := range ts {
+		t := &ts[i]
+		hs[i] = maphash.String(seed, t.ID)
+		total += weightOf(t)
+		// Names must survive JSON, which turns every invalid byte into
+		// U+FFFD: "\xff" and "\xfe" would become the same name.
+		if t.ID == "" {
+			ps.add(ErrInvalid, fmt.Sprintf("targets[%d].ID", i), "is empty")
+		} else if !utf8.ValidString(t.ID) {
+			ps.add(ErrInvalid, fmt.Sprintf("targets[%d].ID", i), "%q is not valid UTF-8", t.ID)
+		}
+		if len(t.Location) < L {
+			ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location", i), "has %d entries; the levels %s need %d", len(t.Location), levelList(pl.s.levels), L)
+		} else {
+			for j := range L {
+				if t.Location[j] == "" {
+					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "is empty (the %s level)", pl.s.levels[j])
+				} else if !utf8.ValidString(t.Location[j]) {
+					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "%q is not valid UTF-8", t.Location[j])
+				}
+			}
+		}
+		if w := t.Weight; math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+			ps.add(ErrWeight, fmt.Sprintf("targets[%d].Weight", i), "%v is not a finite weight of 0 or more", w)
+		}
+	}
+	if hasDuplicates(hs) {
 		ids := make(map[string]int, len(ts))
 		for i := range ts {
 			id := ts[i].ID
@@ -121,26 +153,6 @@ func (pl *planner) checkFleet() error {
 			} else if !dup {
 				ids[id] = i
 			}
-		}
-	}
-	total := 0.0
-	for i := range ts {
-		t := &ts[i]
-		total += weightOf(t)
-		if t.ID == "" {
-			ps.add(ErrInvalid, fmt.Sprintf("targets[%d].ID", i), "is empty")
-		}
-		if len(t.Location) < L {
-			ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location", i), "has %d entries; the levels %s need %d", len(t.Location), levelList(pl.s.levels), L)
-		} else {
-			for j := range L {
-				if t.Location[j] == "" {
-					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "is empty (the %s level)", pl.s.levels[j])
-				}
-			}
-		}
-		if w := t.Weight; math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
-			ps.add(ErrWeight, fmt.Sprintf("targets[%d].Weight", i), "%v is not a finite weight of 0 or more", w)
 		}
 	}
 	if math.IsInf(total, 0) && ps.count() == 0 {
@@ -189,16 +201,11 @@ func (pl *planner) checkFleet() error {
 	return ps.err()
 }
 
-// hasDuplicates reports whether two targets may share an ID: it sorts
-// hashes of the IDs, which is several times faster than a map of a
-// million strings; equal hashes (a duplicate or, rarely, a collision) send
-// the caller to the exact check.
-func hasDuplicates(ts []Target) bool {
-	seed := maphash.MakeSeed()
-	hs := make([]uint64, len(ts))
-	for i := range ts {
-		hs[i] = maphash.String(seed, ts[i].ID)
-	}
+// hasDuplicates reports whether two targets may share an ID, given the
+// hashes of the IDs (which it sorts): sorting hashes is several times
+// faster than a map of a million strings; equal hashes (a duplicate or,
+// rarely, a collision) send the caller to the exact check.
+func hasDuplicates(hs []uint64) bool {
 	hs = radixSort(hs)
 	for i := 1; i < len(hs); i++ {
 		if hs[i] == hs[i-1] {
@@ -234,6 +241,11 @@ func radixSort(xs []uint64) []uint64 {
 	return xs
 }
 
+type idKey struct {
+	id string
+	i  int32
+}
+
 type key struct {
 	parent int32
 	name   string
@@ -247,53 +259,31 @@ func (pl *planner) group() {
 	regionIdx := map[string]int32{}
 	zoneIdx := map[key]int32{}
 	cellIdx := map[key]int32{}
-	// Fleets usually list targets by location; remembering the last
-	// region, zone and cell skips most map look-ups.
-	r, z, c := int32(-1), int32(-1), int32(-1)
-	var rn, zn, cn string
+	// One look-up per target instead of three: cells by a hash of the
+	// whole location, checked against the names (a collision falls back
+	// to the maps). Fleets listed by location mostly hit the last cell.
+	seed := maphash.MakeSeed()
+	byHash := map[uint64]int32{}
+	c := int32(-1)
 	for i := range ts {
 		if pl.excluded != nil && pl.excluded[i] {
 			pl.unitOf[i] = -1
 			continue
 		}
-		loc := ts[i].Location
-		if r < 0 || loc[0] != rn {
-			rn = loc[0]
-			var ok bool
-			if r, ok = regionIdx[rn]; !ok {
-				r = int32(len(pl.regions))
-				regionIdx[rn] = r
-				pl.regions = append(pl.regions, regionG{name: rn, oneBox: -1})
+		loc := ts[i].Location[:L]
+		if c < 0 || !pl.isCell(c, loc) {
+			h := maphash.String(seed, loc[0])
+			for _, l := range loc[1:] {
+				h = h*0x100000001b3 ^ maphash.String(seed, l)
 			}
-			z = -1
-		}
-		name := ""
-		if L > 1 {
-			name = loc[1]
-		}
-		if z < 0 || name != zn {
-			zn = name
-			var ok bool
-			if z, ok = zoneIdx[key{r, zn}]; !ok {
-				z = int32(len(pl.zones))
-				zoneIdx[key{r, zn}] = z
-				pl.zones = append(pl.zones, zoneG{region: r, name: zn})
-				pl.regions[r].zones = append(pl.regions[r].zones, z)
-			}
-			c = -1
-		}
-		name = ""
-		if L > 2 {
-			name = loc[2]
-		}
-		if c < 0 || name != cn {
-			cn = name
-			var ok bool
-			if c, ok = cellIdx[key{z, cn}]; !ok {
-				c = int32(len(pl.cells))
-				cellIdx[key{z, cn}] = c
-				pl.cells = append(pl.cells, cellG{zone: z, name: cn})
-				pl.zones[z].cells = append(pl.zones[z].cells, c)
+			found, ok := byHash[h]
+			if ok && pl.isCell(found, loc) {
+				c = found
+			} else {
+				c = pl.findCell(loc, regionIdx, zoneIdx, cellIdx)
+				if !ok {
+					byHash[h] = c
+				}
 			}
 		}
 		pl.unitOf[i] = c
@@ -317,11 +307,19 @@ func (pl *planner) group() {
 		}
 	}
 	byID := func(a, b int32) int { return strings.Compare(ts[a].ID, ts[b].ID) }
+	var keys []idKey // reused: a cell's IDs side by side sort faster
 	for i := range pl.cells {
 		cl := &pl.cells[i]
 		idx := pl.order[cl.start:cl.end]
 		if !slices.IsSortedFunc(idx, byID) {
-			slices.SortFunc(idx, byID)
+			keys = keys[:0]
+			for _, t := range idx {
+				keys = append(keys, idKey{ts[t].ID, t})
+			}
+			slices.SortFunc(keys, func(a, b idKey) int { return strings.Compare(a.id, b.id) })
+			for k := range keys {
+				idx[k] = keys[k].i
+			}
 		}
 		for _, t := range idx {
 			cl.w += weightOf(&ts[t])
@@ -352,6 +350,53 @@ func (pl *planner) group() {
 			rg.n += pl.zones[z].n
 		}
 	}
+}
+
+// isCell reports whether cell c is at location loc (cut to the levels).
+func (pl *planner) isCell(c int32, loc []string) bool {
+	cl := &pl.cells[c]
+	zg := &pl.zones[cl.zone]
+	switch len(loc) {
+	case 3:
+		return cl.name == loc[2] && zg.name == loc[1] && pl.regions[zg.region].name == loc[0]
+	case 2:
+		return zg.name == loc[1] && pl.regions[zg.region].name == loc[0]
+	}
+	return pl.regions[zg.region].name == loc[0]
+}
+
+// findCell finds or adds the region, zone and cell of loc; with fewer
+// levels, a region has one unnamed zone and a zone one unnamed cell.
+func (pl *planner) findCell(loc []string, regionIdx map[string]int32, zoneIdx, cellIdx map[key]int32) int32 {
+	r, ok := regionIdx[loc[0]]
+	if !ok {
+		r = int32(len(pl.regions))
+		regionIdx[loc[0]] = r
+		pl.regions = append(pl.regions, regionG{name: loc[0], oneBox: -1})
+	}
+	name := ""
+	if len(loc) > 1 {
+		name = loc[1]
+	}
+	z, ok := zoneIdx[key{r, name}]
+	if !ok {
+		z = int32(len(pl.zones))
+		zoneIdx[key{r, name}] = z
+		pl.zones = append(pl.zones, zoneG{region: r, name: name})
+		pl.regions[r].zones = append(pl.regions[r].zones, z)
+	}
+	name = ""
+	if len(loc) > 2 {
+		name = loc[2]
+	}
+	c, ok := cellIdx[key{z, name}]
+	if !ok {
+		c = int32(len(pl.cells))
+		cellIdx[key{z, name}] = c
+		pl.cells = append(pl.cells, cellG{zone: z, name: name})
+		pl.zones[z].cells = append(pl.zones[z].cells, c)
+	}
+	return c
 }
 
 // checkRegions reports pinned regions that are not in the fleet.
@@ -538,13 +583,6 @@ func (pl *planner) regionInfo(r int32) RegionInfo {
 	return info
 }
 
-// member is one zone of one region in a stage, with its batches.
-type member struct {
-	region  int32
-	zone    int32
-	batches [][]int32
-}
-
 func (pl *planner) build() *Plan {
 	L := len(pl.s.levels)
 	ts := pl.targets
@@ -597,10 +635,8 @@ func (pl *planner) build() *Plan {
 		next += size
 		wb := pl.s.waveBake(w)
 		wv := Wave{Index: w}
-		var waveW float64
 		for _, r := range rs {
 			wv.Regions = append(wv.Regions, pl.regions[r].name)
-			waveW += pl.regions[r].w
 		}
 		var small []string // regions without a one-box
 		if pl.s.oneBox {
@@ -629,11 +665,13 @@ func (pl *planner) build() *Plan {
 		if pl.s.oneBox {
 			st := Stage{Kind: OneBox, Wave: w, Bake: wb.OneBox}
 			var idx []int32
+			var from int32 // the region of the last one-box
 			for _, r := range rs {
 				rg := &pl.regions[r]
 				if rg.oneBox < 0 {
 					continue
 				}
+				from = r
 				st.Regions = append(st.Regions, rg.name)
 				if L > 1 {
 					st.Zones = append(st.Zones, pl.zones[rg.zones[0]].name)
@@ -651,7 +689,7 @@ func (pl *planner) build() *Plan {
 				if len(idx) == 1 {
 					t := &ts[idx[0]]
 					st.Reason = fmt.Sprintf("%s; one-box: %s deploys and bakes alone before %s, carrying %s of the %s's weight (at most %s), so that a bad change hurts one target",
-						waveWhy, t.ID, first, pct(weightOf(t)/pl.oneBoxBase(rs[0])), cmp.Or(lv1, lv0), pct(pl.s.oneBoxFraction))
+						waveWhy, t.ID, first, pct(weightOf(t)/pl.oneBoxBase(from)), cmp.Or(lv1, lv0), pct(pl.s.oneBoxFraction))
 				} else {
 					st.Reason = fmt.Sprintf("%s; one-box: one target of each %s deploys and bakes alone before %s, each carrying at most %s of its %s's weight",
 						waveWhy, lv0, first, pct(pl.s.oneBoxFraction), cmp.Or(lv1, lv0))
@@ -675,7 +713,7 @@ func (pl *planner) build() *Plan {
 			if L == 1 {
 				st.Kind = Region
 			}
-			var ms []member
+			var ms [][][]int32 // for each zone of the stage, its batches
 			for _, r := range rs {
 				rg := &pl.regions[r]
 				if k >= len(rg.zones) {
@@ -690,30 +728,32 @@ func (pl *planner) build() *Plan {
 				if L > 1 {
 					st.Zones = append(st.Zones, zg.name)
 				}
-				m := member{region: r, zone: z}
-				for _, c := range pl.zones[z].cells {
+				var batches [][]int32
+				for _, c := range zg.cells {
 					cl := &pl.cells[c]
 					end := cl.end
 					if cl.oneBox {
 						end--
 					}
-					m.batches = append(m.batches, chunk(pl.order[cl.start:end], cl.batch)...)
+					batches = append(batches, chunk(pl.order[cl.start:end], cl.batch)...)
 					st.MinHealthy += max(0, cl.min-b2i(cl.oneBox))
 				}
-				ms = append(ms, m)
+				ms = append(ms, batches)
 			}
 			if len(ms) == 0 {
 				continue
 			}
 			nb := 0
-			for _, m := range ms {
-				nb = max(nb, len(m.batches))
+			for _, batches := range ms {
+				nb = max(nb, len(batches))
 			}
+			// Batch j of the stage is batch j of each of its zones.
+			var idx []int32
 			for j := range nb {
-				var idx []int32
-				for _, m := range ms {
-					if j < len(m.batches) {
-						idx = append(idx, m.batches[j]...)
+				idx = idx[:0]
+				for _, batches := range ms {
+					if j < len(batches) {
+						idx = append(idx, batches[j]...)
 					}
 				}
 				st.Batches = append(st.Batches, Batch{Targets: emit(idx)})

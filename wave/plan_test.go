@@ -34,6 +34,9 @@ func TestPlanFleetErrors(t *testing.T) {
 			"wave: fleet: targets[1].Location[1]: is empty (the zone level)",
 			"wave: fleet: targets[2].Location: has 1 entries; the levels [region zone] need 2",
 			"wave: fleet: targets[3].Location: has 0 entries; the levels [region zone] need 2"}},
+		{"names that JSON would mangle", Policy{}, []Target{{ID: "a\xff", Location: []string{"r", "z\xfe"}}}, ErrInvalid, []string{
+			`wave: fleet: targets[0].ID: "a\xff" is not valid UTF-8`,
+			`wave: fleet: targets[0].Location[1]: "z\xfe" is not valid UTF-8`}},
 		{"bad weights", Policy{}, []Target{
 			{ID: "a", Location: []string{"r", "z"}, Weight: -1},
 			{ID: "b", Location: []string{"r", "z"}, Weight: math.NaN()},

@@ -108,10 +108,12 @@ type OneBoxRule struct {
 	// Off disables one-box stages.
 	Off bool `json:"off,omitempty"`
 	// MaxFraction is the largest share of its zone's weight (its region's,
-	// with a single level) the one-box may carry; a region whose smallest
-	// target in its first zone is heavier gets no one-box, and the plan
-	// says so. Zero means [DefaultOneBoxFraction] (10%); it must be in
-	// (0, 1].
+	// with a single level) the one-box may carry. The one-box is the
+	// lightest target (ties by ID) of the region's first zone (of that
+	// zone's first cell, with three levels); a region where it is heavier
+	// gets no one-box, and the plan says so in a note and in the reason of
+	// the region's first stage. Zero means [DefaultOneBoxFraction] (10%);
+	// it must be in (0, 1].
 	MaxFraction float64 `json:"maxFraction,omitempty"`
 }
 
@@ -172,13 +174,6 @@ func (m *MinHealthy) of(n int) int {
 		return m.Count
 	}
 	return int(math.Ceil(m.Percent*float64(n)/100 - 1e-9))
-}
-
-func (m *MinHealthy) String() string {
-	if m.Count > 0 || m.Percent == 0 {
-		return fmt.Sprintf("%d", m.Count)
-	}
-	return fmt.Sprintf("%g%%", m.Percent)
 }
 
 // BakeSchedule says how long each stage bakes after its last batch. A zero

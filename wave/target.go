@@ -21,7 +21,11 @@ type Target struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
-// StageKind says what a stage is for.
+// StageKind says what a stage is for. The kinds are structural: what the
+// levels are called in the fleet's own words (a ring, a cluster, a cell) is
+// in [Plan.Levels]. With three levels (for example region > zone > cell) a
+// [Zone] stage deploys its zone one cell at a time: a batch never holds two
+// cells of one zone.
 type StageKind string
 
 const (
@@ -36,11 +40,6 @@ const (
 	// single level, such as Kubernetes clusters or rings).
 	Region StageKind = "region"
 )
-
-// The kinds are structural: what a stage is called in the fleet's own words
-// (a ring, a cluster, a cell) is in [Plan.Levels]. With three levels (for
-// example region > zone > cell) a [Zone] stage deploys the zone one cell
-// at a time: a batch never holds two cells of one zone.
 
 // Plan is the waves a change takes across a fleet, in order.
 type Plan struct {
@@ -68,7 +67,10 @@ type Wave struct {
 	// Regions are the regions (values of the outermost isolation level) the
 	// wave covers.
 	Regions []string `json:"regions"`
-	Stages  []Stage  `json:"stages"`
+	// Stages run one after another: the wave's one-box stage, if any, then
+	// one stage per zone position (the first zone of each region, then the
+	// second...), or a single [Region] stage without a zone level.
+	Stages []Stage `json:"stages"`
 }
 
 // Stage is a step of a wave that is deployed and then baked as a unit.
@@ -78,7 +80,10 @@ type Stage struct {
 	// persist it. The planner names stages after their wave (from 1) and
 	// what they touch: "w1/one-box/us-east-1", "w1/us-east-1/use1-az1",
 	// "w2/eu-west-1/euw1-az2+ap-south-1/aps1-az1" (region/zone pairs), or
-	// "w3/prod-eu+prod-us" for whole regions.
+	// "w3/prod-eu+prod-us" for whole regions. Zones and cells deploy in
+	// name order, so adding or removing targets does not rename stages. In
+	// the unlikely case that two natural names are equal (a zone named like
+	// a region), the later stage gets a "~2" suffix.
 	Name string    `json:"name"`
 	Kind StageKind `json:"kind"`
 	// Wave is the index of the stage's wave, from 0.
