@@ -110,7 +110,9 @@ func TestDeployer(ctx context.Context, s DeployerSuite) error {
 
 // RunDeployer runs every check of the suite as a subtest of t, named
 // after the check. Checks whose input is not set (Broken, Flaky) are
-// skipped.
+// skipped. Subtests cannot start inside a testing/synctest bubble: to run
+// the suite in bubble time (against a simulated deployer), call
+// [TestDeployer] inside the bubble instead.
 func RunDeployer(t *testing.T, s DeployerSuite) {
 	t.Helper()
 	checks, err := s.checks()
@@ -141,7 +143,7 @@ func (s *DeployerSuite) timeout() time.Duration {
 }
 
 // call runs f with a bounded wait: a call that does not return within
-// the timeout is reported, and left running.
+// the timeout is reported with a [*hungError], and left running.
 func (s *DeployerSuite) call(what string, f func() error) error {
 	done := make(chan error, 1)
 	go func() { done <- f() }()
@@ -151,8 +153,33 @@ func (s *DeployerSuite) call(what string, f func() error) error {
 	case err := <-done:
 		return err
 	case <-t.C:
-		return fmt.Errorf("%s did not return within %s", what, s.timeout())
+		return &hungError{what, s.timeout()}
 	}
+}
+
+// hungError is a call that did not return in time.
+type hungError struct {
+	what string
+	d    time.Duration
+}
+
+func (e *hungError) Error() string { return fmt.Sprintf("%s did not return within %s", e.what, e.d) }
+
+// hung returns err when it is a call that did not return in time.
+func hung(err error) error {
+	var h *hungError
+	if errors.As(err, &h) {
+		return h
+	}
+	return nil
+}
+
+// wrap prefixes err with the call, unless it already names it.
+func wrap(what string, err error) error {
+	if err == nil || hung(err) != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func (s *DeployerSuite) version(ctx context.Context, t wave.Target) (string, error) {
@@ -162,7 +189,7 @@ func (s *DeployerSuite) version(ctx context.Context, t wave.Target) (string, err
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("Version(%s): %w", t.ID, err)
+		return "", wrap(fmt.Sprintf("Version(%s)", t.ID), err)
 	}
 	if v == "" {
 		return "", fmt.Errorf("Version(%s) returned an empty version and no error (a version that cannot be read is an error)", t.ID)
@@ -171,11 +198,8 @@ func (s *DeployerSuite) version(ctx context.Context, t wave.Target) (string, err
 }
 
 func (s *DeployerSuite) deploy(ctx context.Context, t wave.Target, v string) error {
-	err := s.call(fmt.Sprintf("Deploy(%s, %q)", t.ID, v), func() error { return s.Deployer.Deploy(ctx, t, v) })
-	if err != nil {
-		return fmt.Errorf("Deploy(%s, %q): %w", t.ID, v, err)
-	}
-	return nil
+	what := fmt.Sprintf("Deploy(%s, %q)", t.ID, v)
+	return wrap(what, s.call(what, func() error { return s.Deployer.Deploy(ctx, t, v) }))
 }
 
 // back returns t to v the way the driver would roll it back.
@@ -184,11 +208,8 @@ func (s *DeployerSuite) back(ctx context.Context, t wave.Target, v string) error
 	if !ok {
 		return s.deploy(ctx, t, v)
 	}
-	err := s.call(fmt.Sprintf("Rollback(%s, %q)", t.ID, v), func() error { return fr.Rollback(ctx, t, v) })
-	if err != nil {
-		return fmt.Errorf("Rollback(%s, %q): %w", t.ID, v, err)
-	}
-	return nil
+	what := fmt.Sprintf("Rollback(%s, %q)", t.ID, v)
+	return wrap(what, s.call(what, func() error { return fr.Rollback(ctx, t, v) }))
 }
 
 func (s *DeployerSuite) expect(ctx context.Context, t wave.Target, want, after string) error {
@@ -308,16 +329,20 @@ func (s *DeployerSuite) checks() ([]check, error) {
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
 			var errs []error
-			err = s.call("Deploy with a cancelled context", func() error { return s.Deployer.Deploy(cctx, t0, s.New) })
+			err = s.call(fmt.Sprintf("Deploy(%s, %q) with a cancelled context", t0.ID, s.New), func() error { return s.Deployer.Deploy(cctx, t0, s.New) })
 			switch {
+			case hung(err) != nil:
+				errs = append(errs, err)
 			case err == nil:
 				errs = append(errs, fmt.Errorf("Deploy(%s, %q) with a cancelled context returned nil", t0.ID, s.New))
 			case !errors.Is(err, context.Canceled):
 				errs = append(errs, fmt.Errorf("Deploy(%s, %q) with a cancelled context returned %q, which does not wrap context.Canceled", t0.ID, s.New, err))
 			}
 			var v string
-			err = s.call("Version with a cancelled context", func() (err error) { v, err = s.Deployer.Version(cctx, t0); return err })
+			err = s.call(fmt.Sprintf("Version(%s) with a cancelled context", t0.ID), func() (err error) { v, err = s.Deployer.Version(cctx, t0); return err })
 			switch {
+			case hung(err) != nil:
+				errs = append(errs, err)
 			case err == nil:
 				errs = append(errs, fmt.Errorf("Version(%s) with a cancelled context returned %q and no error", t0.ID, v))
 			case !errors.Is(err, context.Canceled):
@@ -345,7 +370,10 @@ func (s *DeployerSuite) checks() ([]check, error) {
 			stop.Stop()
 			cancel()
 			var errs []error
-			if err != nil && !errors.Is(err, context.Canceled) {
+			switch {
+			case hung(err) != nil:
+				errs = append(errs, err)
+			case err != nil && !errors.Is(err, context.Canceled):
 				errs = append(errs, fmt.Errorf("Deploy(%s, %q) cancelled after %s returned %q, which does not wrap context.Canceled", t0.ID, s.New, after, err))
 			}
 			v, verr := s.version(ctx, t0)
@@ -413,6 +441,8 @@ func (s *DeployerSuite) checks() ([]check, error) {
 			err = s.call(fmt.Sprintf("Deploy(%s, %q)", t0.ID, s.Broken), func() error { return s.Deployer.Deploy(ctx, t0, s.Broken) })
 			var errs []error
 			switch {
+			case hung(err) != nil:
+				errs = append(errs, err)
 			case err == nil:
 				errs = append(errs, fmt.Errorf("Deploy(%s, %q) of a broken version returned nil", t0.ID, s.Broken))
 			case !rollout.IsPermanent(err):
@@ -430,6 +460,8 @@ func (s *DeployerSuite) checks() ([]check, error) {
 		checks = append(checks, check{"transient", func(ctx context.Context) error {
 			err := s.call(fmt.Sprintf("Deploy(%s, %q)", s.Flaky.ID, s.New), func() error { return s.Deployer.Deploy(ctx, s.Flaky, s.New) })
 			switch {
+			case hung(err) != nil:
+				return err
 			case err == nil:
 				return fmt.Errorf("Deploy(%s, %q) to the flaky target returned nil; it must fail for this check", s.Flaky.ID, s.New)
 			case rollout.IsPermanent(err):
@@ -499,7 +531,8 @@ func TestSource(ctx context.Context, s SourceSuite) error {
 	return errors.Join(errs...)
 }
 
-// RunSource runs every check of the suite as a subtest of t.
+// RunSource runs every check of the suite as a subtest of t (outside a
+// testing/synctest bubble; see [RunDeployer]).
 func RunSource(t *testing.T, s SourceSuite) {
 	t.Helper()
 	checks, err := s.checks()

@@ -101,9 +101,14 @@ func (f *Fleet) serve(i int, h []segment, a, b int64, keep func(string) bool, ad
 			er, lat := f.behave(i, v, from, mid)
 			p := part{requests: req}
 			if req > 0 {
+				// Failures are binomial; without noise, exactly the
+				// expected number (rounded).
 				mean := float64(req) * er
-				sd := math.Sqrt(mean * (1 - er))
-				x := math.Round(mean + sd*normal(tr.seed, uint64(i), uint64(k), strHash(v)^1))
+				x := math.Round(mean)
+				if !tr.exact {
+					sd := math.Sqrt(mean * (1 - er))
+					x = math.Round(mean + sd*normal(tr.seed, uint64(i), uint64(k), strHash(v)^1))
+				}
 				p.errors = int64(min(max(x, 0), float64(req)))
 				// Latency grows a little with load: 10% above the
 				// baseline at the peak, 10% below in the trough.

@@ -138,7 +138,7 @@ type Outcome struct {
 	// Calls are the fleet's deploy and rollback calls during the run.
 	Calls []Call
 	// Refused lists the scenario's control requests that the driver
-	// refused, with why.
+	// refused or recorded without effect, with why.
 	Refused []string
 }
 
@@ -283,7 +283,11 @@ func Run(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	started := time.Now()
 	ctx, cancel := context.WithDeadlineCause(ctx, started.Add(s.horizon()), ErrHorizon)
 	defer cancel()
-	r, err := rollout.New(ctx, s.id(), s.Plan, s.Version, s.Policy, d, s.options(f, rec))
+	o := s.options(f, rec)
+	if o.Store == nil {
+		o.Store = new(rollout.MemoryStore)
+	}
+	r, err := rollout.New(ctx, s.id(), s.Plan, s.Version, s.Policy, d, o)
 	if err != nil {
 		return nil, err
 	}
@@ -310,9 +314,38 @@ func Run(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	if errors.Is(runErr, ErrHorizon) || (runErr != nil && errors.Is(context.Cause(ctx), ErrHorizon)) {
 		runErr = ErrHorizon
 	}
-	o := outcome(f, s.Version, r.Progress(), rec.all(), started, time.Now(), runErr, calls0)
-	o.Refused = refused
-	return o, nil
+	out := outcome(f, s.Version, r.Progress(), rec.all(), started, time.Now(), runErr, calls0)
+	out.Refused = append(refused, ignored(finalState(o.Store, s.id()))...)
+	return out, nil
+}
+
+// finalState reads the state the driver saved last, or nil.
+func finalState(store rollout.Store, id string) *rollout.State {
+	data, token, err := store.Load(context.Background(), id)
+	if err != nil {
+		return nil
+	}
+	defer store.Release(id, token)
+	st, err := rollout.DecodeState(data)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// ignored lists the control requests the rollout recorded without
+// effect.
+func ignored(st *rollout.State) []string {
+	if st == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range st.Audit {
+		if a.Ignored != "" {
+			out = append(out, fmt.Sprintf("%s by %s at %s: %s", a.Kind, a.Actor, a.Time.Format(time.RFC3339), a.Ignored))
+		}
+	}
+	return out
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

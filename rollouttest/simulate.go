@@ -113,14 +113,8 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 		}
 		sim.now = maxTime(sim.now, next)
 	}
-	var refused []string
-	for _, a := range st.Audit {
-		if a.Ignored != "" {
-			refused = append(refused, fmt.Sprintf("%s by %s at %s: %s", a.Kind, a.Actor, a.Time.Format(time.RFC3339), a.Ignored))
-		}
-	}
 	o := outcome(f, s.Version, st.Progress(), rec.all(), started, sim.now, runErr, calls0)
-	o.Refused = refused
+	o.Refused = ignored(st)
 	return o, nil
 }
 

@@ -51,7 +51,8 @@ type Traffic struct {
 	// midnight). Zero means [DefaultPeakHour].
 	PeakHour float64
 	// Noise is the relative standard deviation of a period's request
-	// count. Zero means [DefaultNoise]; negative means none.
+	// count. Zero means [DefaultNoise]; negative means no noise at all:
+	// requests and errors are exactly their expected numbers, rounded.
 	Noise float64
 	// ErrorRate is the share of requests that fail on a healthy version.
 	// Zero means [DefaultErrorRate]; negative means none.
@@ -116,6 +117,7 @@ type traffic struct {
 	spread    float64
 	period    int64 // nanoseconds
 	periodSec float64
+	exact     bool // no noise at all: counts are their expected values
 }
 
 func newTraffic(t Traffic, seed uint64, targets []wave.Target, regions []string) traffic {
@@ -129,6 +131,7 @@ func newTraffic(t Traffic, seed uint64, targets []wave.Target, regions []string)
 		spread:    orF(t.Spread, DefaultSpread),
 		period:    int64(orD(t.Period, DefaultPeriod)),
 	}
+	tr.exact = tr.noise < 0
 	tr.noise = max(tr.noise, 0)
 	tr.errorRate = max(tr.errorRate, 0)
 	tr.periodSec = time.Duration(tr.period).Seconds()
