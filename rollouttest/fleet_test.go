@@ -229,9 +229,9 @@ func TestFaults(t *testing.T) {
 		calls:  []call{{rollouttest.OpVersion, "r1a-2", ""}, {rollouttest.OpVersion, "r1a-2", ""}, {rollouttest.OpVersion, "r1a-1", ""}},
 		want:   []string{"transient", "", ""},
 	}, {
-		name:   "unknown target",
-		calls:  []call{deploy("r9-1", "v2"), {rollouttest.OpVersion, "r9-1", ""}},
-		want:   []string{"permanent", "permanent"},
+		name:  "unknown target",
+		calls: []call{deploy("r9-1", "v2"), {rollouttest.OpVersion, "r9-1", ""}},
+		want:  []string{"permanent", "permanent"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -14,7 +14,6 @@ import (
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
-	"github.com/shepherd-go/shepherd/wave"
 )
 
 // executors runs a test body with each executor: the real driver in a
@@ -145,7 +144,7 @@ func TestRetriesAndDeadlines(t *testing.T) {
 	executors(t, func(t *testing.T, run func(*rollouttest.Fleet, rollouttest.Scenario) *rollouttest.Outcome) {
 		plan := scenarioPlan(t)
 		f := newFleet(t, rollouttest.Config{Targets: scenarioTargets, DeployTime: time.Minute, Faults: []rollouttest.Fault{
-			{Targets: []string{"ap-south-1a-1"}, FailFirst: 2},            // flaky: the third attempt lands
+			{Targets: []string{"ap-south-1a-1"}, FailFirst: 2},              // flaky: the third attempt lands
 			{Targets: []string{"ap-south-1a-2"}, Version: "v2", Hang: true}, // never returns
 		}})
 		out := run(f, rollouttest.Scenario{
@@ -255,4 +254,3 @@ func TestAlarmsFailClosed(t *testing.T) {
 	}
 }
 
-var _ = wave.OneBox
