@@ -253,4 +253,3 @@ func TestAlarmsFailClosed(t *testing.T) {
 		t.Errorf("a rule with a bad query: %v", err)
 	}
 }
-
