@@ -266,8 +266,8 @@ func outcome(f *Fleet, version string, p rollout.Progress, events []rollout.Even
 //	})
 //
 // Outside a bubble it runs in real time. The error is for a scenario the
-// driver refused (an invalid plan or policy) or a context that ended;
-// how the rollout itself ended is in [Outcome.Err].
+// driver refused (an invalid plan or policy, a store that failed); how the
+// rollout itself ended, a cancelled context included, is in [Outcome.Err].
 func Run(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	if !s.Start.IsZero() {
 		if err := sleepUntil(ctx, s.Start); err != nil {
