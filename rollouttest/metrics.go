@@ -64,58 +64,65 @@ func (f *Fleet) history(i int) []segment {
 
 // serve calls add for what target i served in [a, b) (Unix nanoseconds),
 // with each version that keep accepts (nil: every version), one part per
-// period and version.
+// period and version. (Remembering whole periods was measured: the map
+// costs more than drawing the period again.)
 func (f *Fleet) serve(i int, h []segment, a, b int64, keep func(string) bool, add func(string, part)) {
-	tr := &f.traffic
 	if b <= a {
 		return
 	}
-	P := tr.period
+	P := f.traffic.period
 	for k := floorDiv(a, P); k*P < b; k++ {
-		b0, b1 := k*P, k*P+P
-		lo, hi := max(a, b0), min(b, b1)
-		var n int64 = -1 // drawn lazily: most periods need it, a filtered one may not
-		// cumulative requests of the period up to t
-		cum := func(t int64) int64 {
-			return int64(math.Round(float64(n) * float64(t-b0) / float64(P)))
+		f.servePeriod(i, h, k, max(a, k*P), min(b, k*P+P), keep, add)
+	}
+}
+
+// servePeriod calls add for what target i served in [lo, hi), within
+// period k.
+func (f *Fleet) servePeriod(i int, h []segment, k, lo, hi int64, keep func(string) bool, add func(string, part)) {
+	tr := &f.traffic
+	P := tr.period
+	b0 := k * P
+	var n int64 = -1 // drawn lazily: a filtered period may not need it
+	// cumulative requests of the period up to t
+	cum := func(t int64) int64 {
+		return int64(math.Round(float64(n) * float64(t-b0) / float64(P)))
+	}
+	for j := range h {
+		from := ns(h[j].from)
+		to := int64(math.MaxInt64)
+		if j+1 < len(h) {
+			to = ns(h[j+1].from)
 		}
-		for j := range h {
-			from := ns(h[j].from)
-			to := int64(math.MaxInt64)
-			if j+1 < len(h) {
-				to = ns(h[j+1].from)
-			}
-			s, e := max(lo, from), min(hi, to)
-			if s >= e {
-				continue
-			}
-			v := h[j].version
-			if keep != nil && !keep(v) {
-				continue
-			}
-			if n < 0 {
-				n = tr.requests(i, k)
-			}
-			req := cum(e) - cum(s)
-			mid := s + (e-s)/2
-			er, lat := f.behave(i, v, from, mid)
-			p := part{requests: req}
-			if req > 0 {
-				// Failures are binomial; without noise, exactly the
-				// expected number (rounded).
-				mean := float64(req) * er
-				x := math.Round(mean)
-				if !tr.exact {
-					sd := math.Sqrt(mean * (1 - er))
-					x = math.Round(mean + sd*normal(tr.seed, uint64(i), uint64(k), strHash(v)^1))
-				}
-				p.errors = int64(min(max(x, 0), float64(req)))
-				// Latency grows a little with load: 10% above the
-				// baseline at the peak, 10% below in the trough.
-				p.median = lat * (0.9 + 0.2*tr.load(i, mid))
-			}
-			add(v, p)
+		s, e := max(lo, from), min(hi, to)
+		if s >= e {
+			continue
 		}
+		v := h[j].version
+		if keep != nil && !keep(v) {
+			continue
+		}
+		if n < 0 {
+			n = tr.requests(i, k)
+		}
+		req := cum(e) - cum(s)
+		mid := s + (e-s)/2
+		er, lat := f.behave(i, v, from, mid)
+		p := part{requests: req}
+		if req > 0 {
+			// Failures are binomial; without noise, exactly the
+			// expected number (rounded).
+			mean := float64(req) * er
+			x := math.Round(mean)
+			if !tr.exact {
+				sd := math.Sqrt(mean * (1 - er))
+				x = math.Round(mean + sd*normal(tr.seed, uint64(i), uint64(k), strHash(v)^1))
+			}
+			p.errors = int64(min(max(x, 0), float64(req)))
+			// Latency grows a little with load: 10% above the
+			// baseline at the peak, 10% below in the trough.
+			p.median = lat * (0.9 + 0.2*tr.load(i, mid))
+		}
+		add(v, p)
 	}
 }
 

@@ -3,6 +3,7 @@ package rollouttest
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/shepherd-go/shepherd/wave"
@@ -109,6 +110,7 @@ type traffic struct {
 	seed      uint64
 	rate      []float64 // per target, at the peak
 	loc       []*time.Location
+	zones     []atomic.Pointer[zoneSpan] // per target: its current offset
 	trough    float64
 	peak      float64
 	noise     float64
@@ -138,6 +140,7 @@ func newTraffic(t Traffic, seed uint64, targets []wave.Target, regions []string)
 	rate := orF(t.Rate, DefaultRate)
 	tr.rate = make([]float64, len(targets))
 	tr.loc = make([]*time.Location, len(targets))
+	tr.zones = make([]atomic.Pointer[zoneSpan], len(targets))
 	for i, tg := range targets {
 		w := tg.Weight
 		if w == 0 {
@@ -172,9 +175,43 @@ func (tr *traffic) load(i int, ns int64) float64 {
 	if tr.trough >= 1 {
 		return 1
 	}
-	lt := time.Unix(0, ns).In(tr.loc[i])
-	h := float64(lt.Hour()) + float64(lt.Minute())/60 + float64(lt.Second())/3600
+	sec := floorDiv(ns, int64(time.Second))
+	off := tr.offset(i, sec)
+	day := (sec + off) % 86400
+	if day < 0 {
+		day += 86400
+	}
+	h := float64(day) / 3600
 	return tr.trough + (1-tr.trough)*(1+math.Cos(2*math.Pi*(h-tr.peak)/24))/2
+}
+
+// zoneSpan is a span of Unix seconds over which a location keeps one UTC
+// offset.
+type zoneSpan struct {
+	from, to int64 // [from, to)
+	offset   int64
+}
+
+// offset is target i's UTC offset, in seconds, at Unix second sec. It
+// remembers the span of the last answer, so that the time zone database
+// is consulted only when a daylight-saving change is crossed.
+func (tr *traffic) offset(i int, sec int64) int64 {
+	if z := tr.zones[i].Load(); z != nil && sec >= z.from && sec < z.to {
+		return z.offset
+	}
+	t := time.Unix(sec, 0).In(tr.loc[i])
+	_, off := t.Zone()
+	z := &zoneSpan{from: math.MinInt64, to: math.MaxInt64, offset: int64(off)}
+	if a, b := t.ZoneBounds(); !a.IsZero() || !b.IsZero() {
+		if !a.IsZero() {
+			z.from = a.Unix()
+		}
+		if !b.IsZero() {
+			z.to = b.Unix()
+		}
+	}
+	tr.zones[i].Store(z)
+	return z.offset
 }
 
 // requests is the number of requests target i serves in period k.

@@ -233,7 +233,7 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 
 	tl := &timeline.Timeline{Title: "localfleet: v2 across the fleet, then v3"}
-	pr := &runview.Printer{W: w, Start: start}
+	pr := &runview.Printer{W: w, Start: start, Targets: true}
 	roll := func(version string) error {
 		fmt.Fprintf(w, "\n== rolling out %s\n", version)
 		view := runview.Add(tl, version, plan)

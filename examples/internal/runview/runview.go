@@ -112,9 +112,12 @@ type Printer struct {
 	mu    sync.Mutex
 	W     io.Writer
 	Start time.Time
-	// Clock formats times as wall-clock times ("Mon 15:04") instead of
+	// Clock formats times as dates ("Mon 02 Jan 15:04") instead of
 	// offsets from Start: for simulated rollouts that last days.
 	Clock bool
+	// Targets prints a line per target deployed or rolled back, not only
+	// per stage.
+	Targets bool
 }
 
 // Event prints e if it says something a person follows.
@@ -134,9 +137,17 @@ func (p *Printer) Event(e rollout.Event) {
 	case rollout.EventApproved:
 		what = "  approved by " + e.Actor
 	case rollout.EventTargetDeployed:
+		if !p.Targets {
+			return
+		}
 		what = fmt.Sprintf("  %s now runs %s", e.Target, e.Version)
 	case rollout.EventTargetFailed:
 		what = fmt.Sprintf("  %s failed: %s", e.Target, e.Reason)
+	case rollout.EventBatchFinished:
+		if p.Targets {
+			return
+		}
+		what = fmt.Sprintf("  deployed batch %d (%s)", e.Batch+1, plural(e.Targets, "target"))
 	case rollout.EventBakeStarted:
 		what = fmt.Sprintf("  baking for %s", e.Duration)
 	case rollout.EventAlarm:
@@ -148,6 +159,9 @@ func (p *Printer) Event(e rollout.Event) {
 	case rollout.EventRollbackStarted:
 		what = fmt.Sprintf("rolling back %s", plural(e.Targets, "target"))
 	case rollout.EventTargetRolledBack:
+		if !p.Targets {
+			return
+		}
 		what = fmt.Sprintf("  %s back on %s", e.Target, e.Version)
 	case rollout.EventRollbackError:
 		what = fmt.Sprintf("  %s could not be rolled back: %s", e.Target, e.Reason)
@@ -161,7 +175,7 @@ func (p *Printer) Event(e rollout.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.Clock {
-		fmt.Fprintf(p.W, "%s  %s\n", e.Time.Format("Mon 15:04"), what)
+		fmt.Fprintf(p.W, "%s  %s\n", e.Time.Format("Mon 02 Jan 15:04"), what)
 		return
 	}
 	fmt.Fprintf(p.W, "%6.1fs  %s\n", e.Time.Sub(p.Start).Seconds(), what)
