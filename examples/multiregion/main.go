@@ -260,4 +260,3 @@ func businessDays(a, b time.Time) int {
 	}
 	return n
 }
-

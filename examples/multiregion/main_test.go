@@ -89,4 +89,3 @@ func TestRolloutRespectsTheCalendar(t *testing.T) {
 		t.Error("the timeline page has no SVG")
 	}
 }
-
