@@ -225,6 +225,11 @@ type attemptKey struct {
 	fault   int
 }
 
+// Validate reports every problem of the configuration, each a
+// [*FieldError] naming its field (for example "rollouttest:
+// Faults[2].FailRate: 1.5 is outside [0, 1]"), joined.
+func (c Config) Validate() error { return c.validate() }
+
 // NewFleet validates c and returns the fleet, every target running
 // c.Initial. Every problem of c is reported, each naming its field.
 func NewFleet(c Config) (*Fleet, error) {

@@ -103,6 +103,9 @@ func TestNewFleetReportsEveryProblem(t *testing.T) {
 	if !errors.As(err, &fe) {
 		t.Errorf("errors.As(%v, *FieldError) failed", err)
 	}
+	if err := (rollouttest.Config{Targets: rollouttest.Hosts([]string{"r"}, 1, 1), Initial: "v1"}).Validate(); err != nil {
+		t.Errorf("a valid config: %v", err)
+	}
 	if _, err := rollouttest.NewFleet(rollouttest.Config{}); err == nil || !strings.Contains(err.Error(), "Targets: empty") {
 		t.Errorf("empty config: %v, want Targets: empty", err)
 	}
