@@ -5,6 +5,7 @@ package duration
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -31,6 +32,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		}
 		*d = Duration(p)
 	case float64:
+		if x != math.Trunc(x) || x < math.MinInt64 || x >= math.MaxInt64 {
+			return fmt.Errorf("duration: %s nanoseconds is not a whole number in range", b)
+		}
 		*d = Duration(time.Duration(x))
 	default:
 		return fmt.Errorf("duration: want a string like \"1h30m\", got %s", b)

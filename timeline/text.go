@@ -49,7 +49,9 @@ func (t *Timeline) text(b *bytes.Buffer, width int) {
 	start, end, hasTime := t.Bounds()
 	multiDay := start.YearDay() != end.YearDay() || start.Year() != end.Year()
 	line := func(s string) {
-		b.WriteString(strings.TrimRight(truncate(s, width), " "))
+		// Every piece was cleaned already; cleaning the whole line again
+		// also covers what comes from the times (a zone's name).
+		b.WriteString(strings.TrimRight(truncate(clean(s), width), " "))
 		b.WriteByte('\n')
 	}
 	title := clean(t.Title)

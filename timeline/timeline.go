@@ -32,6 +32,16 @@
 // Times are drawn in the location of the timeline's first instant (its
 // Start, or the earliest span or mark): pass times in the zone the readers
 // live in, or in UTC.
+//
+// For a live view, set [Timeline.Now] before each rendering: open spans are
+// drawn up to it. A Timeline is plain data and not safe for concurrent use:
+// when events arrive on one goroutine and a progress view renders on
+// another, guard it with a mutex.
+//
+// The package's own tests open the HTML page in headless Chromium (Debian's
+// chromium package) and save screenshots; set SHEPHERD_TEST_ARTIFACTS to a
+// directory to keep them (timeline-run.png, timeline-hostile.png),
+// otherwise they go to the test's temporary directory.
 package timeline
 
 import (

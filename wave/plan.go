@@ -93,7 +93,9 @@ func (pl *planner) run() (*Plan, error) {
 	if err := pl.checkFleet(); err != nil {
 		return nil, err
 	}
-	pl.group()
+	if err := pl.group(); err != nil {
+		return nil, err
+	}
 	if err := pl.checkRegions(); err != nil {
 		return nil, err
 	}
@@ -135,8 +137,6 @@ func (pl *planner) checkFleet() error {
 			for j := range L {
 				if t.Location[j] == "" {
 					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "is empty (the %s level)", pl.s.levels[j])
-				} else if !utf8.ValidString(t.Location[j]) {
-					ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "%q is not valid UTF-8", t.Location[j])
 				}
 			}
 		}
@@ -158,8 +158,9 @@ func (pl *planner) checkFleet() error {
 	if math.IsInf(total, 0) && ps.count() == 0 {
 		ps.add(ErrWeight, "targets", "the weights add up to more than a float64 holds")
 	}
-	if err := ps.err(); err != nil {
-		return err
+	if ps.count() > 0 {
+		pl.checkNames(&ps)
+		return ps.err()
 	}
 
 	ex := &pl.policy.Exclude
@@ -199,6 +200,24 @@ func (pl *planner) checkFleet() error {
 		ps.add(ErrNoTargets, "targets", "all %d targets are excluded by the policy", len(ts))
 	}
 	return ps.err()
+}
+
+// checkNames reports location names that are not valid UTF-8, target by
+// target. [planner.group] checks each distinct name once and calls it only
+// if one is bad, or checkFleet when it found other problems, so that every
+// problem is reported at once.
+func (pl *planner) checkNames(ps *problems) {
+	L := len(pl.s.levels)
+	for i := range pl.targets {
+		loc := pl.targets[i].Location
+		for j := range min(L, len(loc)) {
+			// Names must survive JSON, which turns every invalid byte into
+			// U+FFFD: "\xff" and "\xfe" would become the same name.
+			if !utf8.ValidString(loc[j]) {
+				ps.add(ErrLocation, fmt.Sprintf("targets[%d].Location[%d]", i, j), "%q is not valid UTF-8", loc[j])
+			}
+		}
+	}
 }
 
 // hasDuplicates reports whether two targets may share an ID, given the
@@ -241,9 +260,54 @@ func radixSort(xs []uint64) []uint64 {
 	return xs
 }
 
+// idKey is a target index with its ID, and the 8 bytes of the ID that
+// follow the prefix all IDs of the cell share, as a number: IDs of one
+// cell are usually alike ("host-0001", "host-0002"), and comparing
+// numbers is faster than comparing strings.
 type idKey struct {
-	id string
-	i  int32
+	key uint64
+	id  string
+	i   int32
+}
+
+// sortByID sorts the target indices idx by ID, using keys as scratch
+// space, which it returns for reuse.
+func sortByID(ts []Target, idx []int32, keys []idKey) []idKey {
+	keys = keys[:0]
+	prefix := ts[idx[0]].ID
+	for _, t := range idx {
+		id := ts[t].ID
+		n := 0
+		for n < len(prefix) && n < len(id) && prefix[n] == id[n] {
+			n++
+		}
+		prefix = prefix[:n]
+		keys = append(keys, idKey{id: id, i: t})
+	}
+	p := len(prefix)
+	for k := range keys {
+		// Big-endian, padded with zeros: a smaller key means a smaller ID;
+		// equal keys need the whole IDs compared.
+		var x uint64
+		rest := keys[k].id[p:]
+		for b := range 8 {
+			x <<= 8
+			if b < len(rest) {
+				x |= uint64(rest[b])
+			}
+		}
+		keys[k].key = x
+	}
+	slices.SortFunc(keys, func(a, b idKey) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	for k := range keys {
+		idx[k] = keys[k].i
+	}
+	return keys
 }
 
 type key struct {
@@ -252,8 +316,9 @@ type key struct {
 }
 
 // group finds the regions, zones and cells, sorts each cell by ID and
-// orders cells, zones and regions.
-func (pl *planner) group() {
+// orders cells, zones and regions. It checks that names are valid UTF-8,
+// once per distinct name.
+func (pl *planner) group() error {
 	ts, L := pl.targets, len(pl.s.levels)
 	pl.unitOf = make([]int32, len(ts))
 	regionIdx := map[string]int32{}
@@ -289,6 +354,26 @@ func (pl *planner) group() {
 		pl.unitOf[i] = c
 		pl.cells[c].n++
 	}
+	valid := true
+	for i := range pl.regions {
+		valid = valid && utf8.ValidString(pl.regions[i].name)
+	}
+	for i := range pl.zones {
+		valid = valid && utf8.ValidString(pl.zones[i].name)
+	}
+	for i := range pl.cells {
+		valid = valid && utf8.ValidString(pl.cells[i].name)
+	}
+	for i, ex := range pl.excluded {
+		for j := 0; ex && j < L; j++ {
+			valid = valid && utf8.ValidString(ts[i].Location[j])
+		}
+	}
+	if !valid {
+		ps := problems{subject: "fleet"}
+		pl.checkNames(&ps)
+		return ps.err()
+	}
 
 	// Group target indices by cell (a counting sort), then sort each cell
 	// by ID so that the input order does not matter.
@@ -307,19 +392,12 @@ func (pl *planner) group() {
 		}
 	}
 	byID := func(a, b int32) int { return strings.Compare(ts[a].ID, ts[b].ID) }
-	var keys []idKey // reused: a cell's IDs side by side sort faster
+	var keys []idKey // reused
 	for i := range pl.cells {
 		cl := &pl.cells[i]
 		idx := pl.order[cl.start:cl.end]
 		if !slices.IsSortedFunc(idx, byID) {
-			keys = keys[:0]
-			for _, t := range idx {
-				keys = append(keys, idKey{ts[t].ID, t})
-			}
-			slices.SortFunc(keys, func(a, b idKey) int { return strings.Compare(a.id, b.id) })
-			for k := range keys {
-				idx[k] = keys[k].i
-			}
+			keys = sortByID(ts, idx, keys)
 		}
 		for _, t := range idx {
 			cl.w += weightOf(&ts[t])
@@ -350,6 +428,7 @@ func (pl *planner) group() {
 			rg.n += pl.zones[z].n
 		}
 	}
+	return nil
 }
 
 // isCell reports whether cell c is at location loc (cut to the levels).
@@ -607,10 +686,21 @@ func (pl *planner) build() *Plan {
 		slices.Sort(plan.Excluded)
 	}
 	out := make([]Target, 0, len(pl.order))
+	// emit copies targets into the plan, a run of consecutive indices at a
+	// time: a fleet listed by location is mostly such runs.
 	emit := func(idx []int32) []Target {
 		s := len(out)
-		for _, t := range idx {
-			out = append(out, ts[t])
+		for len(idx) > 0 {
+			n := 1
+			for n < len(idx) && idx[n] == idx[n-1]+1 {
+				n++
+			}
+			if n == 1 {
+				out = append(out, ts[idx[0]])
+			} else {
+				out = append(out, ts[idx[0]:idx[0]+int32(n)]...)
+			}
+			idx = idx[n:]
 		}
 		return out[s:len(out):len(out)]
 	}

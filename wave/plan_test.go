@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -37,6 +38,13 @@ func TestPlanFleetErrors(t *testing.T) {
 		{"names that JSON would mangle", Policy{}, []Target{{ID: "a\xff", Location: []string{"r", "z\xfe"}}}, ErrInvalid, []string{
 			`wave: fleet: targets[0].ID: "a\xff" is not valid UTF-8`,
 			`wave: fleet: targets[0].Location[1]: "z\xfe" is not valid UTF-8`}},
+		{"bad names with other problems", Policy{}, []Target{{ID: "", Location: []string{"r\xff", "z"}}}, ErrLocation, []string{
+			`wave: fleet: targets[0].ID: is empty`,
+			`wave: fleet: targets[0].Location[0]: "r\xff" is not valid UTF-8`}},
+		{"bad names of excluded targets", Policy{Exclude: Exclusion{IDs: []string{"b"}}}, []Target{
+			{ID: "a", Location: []string{"r", "z"}}, {ID: "b", Location: []string{"r", "\xff"}},
+		}, ErrLocation, []string{
+			`wave: fleet: targets[1].Location[1]: "\xff" is not valid UTF-8`}},
 		{"bad weights", Policy{}, []Target{
 			{ID: "a", Location: []string{"r", "z"}, Weight: -1},
 			{ID: "b", Location: []string{"r", "z"}, Weight: math.NaN()},
@@ -503,5 +511,44 @@ func TestStageNamesUnique(t *testing.T) {
 	}
 	if err := p.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSortByID checks the planner's ID sort, which compares 8-byte keys
+// after the common prefix before whole IDs, against a plain string sort,
+// on IDs built to trip it: shared prefixes, zero bytes, IDs that are
+// prefixes of others.
+func TestSortByID(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"\x00", "a", "b", "\xff", "0", "9"}
+	var keys []idKey
+	for range 2000 {
+		n := 1 + r.IntN(30)
+		ts := make([]Target, n)
+		prefix := []string{"", "host-", "host-000"}[r.IntN(3)]
+		for i := range ts {
+			id := prefix
+			for range r.IntN(12) {
+				id += alphabet[r.IntN(len(alphabet))]
+			}
+			ts[i].ID = id
+		}
+		idx := make([]int32, n)
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		keys = sortByID(ts, idx, keys)
+		got := make([]string, n)
+		for i, k := range idx {
+			got[i] = ts[k].ID
+		}
+		want := make([]string, n)
+		for i := range ts {
+			want[i] = ts[i].ID
+		}
+		slices.Sort(want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("sortByID (-want +got):\n%s", diff)
+		}
 	}
 }

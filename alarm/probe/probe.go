@@ -13,10 +13,17 @@
 //		{Name: "checkout", URL: "https://shop.internal/checkout/health"},
 //	}})
 //	...
-//	go p.Run(ctx) // returns after its goroutines have stopped
+//	ctx, stop := context.WithCancel(ctx)
+//	done := make(chan error, 1)
+//	go func() { done <- p.Run(ctx) }()
+//	... // the rollout, with alarm rules reading p
+//	stop()
+//	<-done // Run returns after its goroutines have stopped
 //
 // and point alarm rules at it with queries such as
 // "probe:checkout:success_rate" or "probe:checkout:latency_p99_seconds".
+// Every query starts with "probe:", so a source that serves several
+// backends can route on that prefix.
 // Every datapoint carries the number of requests behind it as its sample
 // count, so rules with a minimum sample count, M-of-N evaluation and
 // missing-data treatment work as they do on any other source. A period in
@@ -52,6 +59,31 @@
 // minutes' requests). Each point is stamped with the end of its window,
 // windows are aligned to the Unix epoch, and a window is reported only once
 // it has ended, so that a rule never reads a half-filled datapoint.
+//
+// # With alarm rules
+//
+// The prober has already turned each period's requests into one value, so
+// rules over it use the [alarm.AsReported] statistic (the default) with an
+// [alarm.Evaluation.Period] equal to the policy's Period, or a multiple of
+// it. A canary sends few requests (six a minute by default), which matters
+// for percentiles: [alarm.PercentileMinSamples] asks for 1,000 samples behind
+// a p99, so a p99 rule with that minimum would see only missing data. Watch
+// the canary's success_rate or failures, its latency_max_seconds or a low
+// percentile, or aggregate over a longer Step. For example, "ALARM when the
+// success rate is below 90% in 3 of the last 5 minutes, and treat a silent
+// canary as breaching":
+//
+//	alarm.Rule{Name: "checkout-canary", Threshold: &alarm.Threshold{
+//		Query:      "probe:checkout:success_rate",
+//		Comparison: alarm.LessThan,
+//		Threshold:  0.9,
+//		Evaluation: alarm.Evaluation{
+//			Period:            duration.Duration(time.Minute),
+//			EvaluationPeriods: 5,
+//			DatapointsToAlarm: 3,
+//			TreatMissingData:  alarm.Breaching,
+//		},
+//	}}
 //
 // # Results from other canaries
 //
