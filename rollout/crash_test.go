@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -53,7 +54,10 @@ func crashScenarios() []scenario {
 	plan := awsPlan(3, 1, 3)
 	// Alarms every 15 minutes keep the many runs quick; what is tested is
 	// the transitions, which do not depend on it.
-	policy := Policy{Alarms: AlarmPolicy{Interval: duration.Duration(15 * time.Minute)}}
+	policy := Policy{
+		Alarms: AlarmPolicy{Interval: duration.Duration(15 * time.Minute)},
+		Bake:   bake.Schedule{Base: bake.Policy{PollInterval: duration.Duration(15 * time.Minute)}},
+	}
 	return []scenario{
 		{
 			name:   "success",

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -25,6 +26,7 @@ type fleet struct {
 	// VersionErr, if set, makes Version fail.
 	VersionErr func(target string) error
 	attempts   map[string]int
+	reads      int
 	inflight   int
 	maxInfl    int
 }
@@ -101,6 +103,7 @@ func (f *fleet) Version(ctx context.Context, t wave.Target) (string, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	v, ok := f.versions[t.ID]
 	if !ok {
 		return "", fmt.Errorf("no target %q", t.ID)
@@ -147,8 +150,7 @@ func (f *fleet) onAny(ids []string, v string) bool {
 // stage before its first zone, then one zone at a time (in later waves,
 // zone k of every region of the wave at once, never two zones of one
 // region), each zone in batches of at most a third keeping two thirds
-// healthy. Bakes: 1h after a one-box, 12h after each zone of the first
-// wave, 4h in the second, 2h later.
+// healthy. Bakes follow bake's default schedule.
 func awsPlan(regions, zones, hosts int) wave.Plan {
 	type zoneT struct{ targets []wave.Target }
 	fleet := make([][]zoneT, regions)
@@ -175,14 +177,11 @@ func awsPlan(regions, zones, hosts int) wave.Plan {
 		}
 		groups = append(groups, g)
 	}
-	bakeFor := func(w int) duration.Duration {
-		switch w {
-		case 0:
-			return duration.Duration(12 * time.Hour)
-		case 1:
-			return duration.Duration(4 * time.Hour)
-		}
-		return duration.Duration(2 * time.Hour)
+	// The default bake schedule: 1h after a one-box, 12h after each stage
+	// of the first wave, 2h later.
+	var sched bake.Schedule
+	bakeFor := func(w int, oneBox bool) duration.Duration {
+		return sched.For(w, len(groups), oneBox).MinDuration
 	}
 	batches := func(ts []wave.Target, max int) []wave.Batch {
 		var out []wave.Batch
@@ -207,7 +206,7 @@ func awsPlan(regions, zones, hosts int) wave.Plan {
 				Name: fmt.Sprintf("w%d/one-box/r%d", wi+1, r), Kind: wave.OneBox,
 				Regions: []string{fmt.Sprintf("r%d", r)}, Zones: []string{fmt.Sprintf("r%d-z0", r)},
 				Batches: []wave.Batch{{Targets: []wave.Target{ob}}},
-				Bake:    duration.Duration(time.Hour), Reason: "one box before the region's first zone",
+				Bake:    bakeFor(wi, true), Reason: "one box before the region's first zone",
 			})
 		}
 		for z := range zones {
@@ -231,7 +230,7 @@ func awsPlan(regions, zones, hosts int) wave.Plan {
 			}
 			w.Stages = append(w.Stages, wave.Stage{
 				Name: name, Kind: wave.Zone, Regions: regs, Zones: zs,
-				Batches: batches(ts, maxDown), Bake: bakeFor(wi), MinHealthy: n - maxDown,
+				Batches: batches(ts, maxDown), Bake: bakeFor(wi, false), MinHealthy: n - maxDown,
 				Reason: "one zone per region at a time",
 			})
 		}
@@ -319,4 +318,11 @@ func zeroBake(p wave.Plan) wave.Plan {
 		out.Waves[i] = w
 	}
 	return out
+}
+
+// touched reports whether any call reached the fleet.
+func (f *fleet) touched() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads > 0 || len(f.calls) > 0
 }

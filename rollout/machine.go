@@ -1,12 +1,15 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
 )
 
@@ -113,9 +116,6 @@ func (s *State) accrue(now time.Time) {
 	if s.Stage < len(s.Stages) {
 		st := &s.Stages[s.Stage]
 		st.Timings.add(a, d)
-		if a == ActivityBaking {
-			st.Baked += duration.Duration(d)
-		}
 	}
 }
 
@@ -271,7 +271,7 @@ func (s *State) observeTarget(now time.Time, p int, o *Observation, out *Output)
 			ev.Kind, ev.Version = EventTargetDeployed, t.Current
 		}
 	case o.Kind == ObsRollback && t.Status == TargetRollingBack:
-		t.Attempts += o.Attempts
+		t.RollbackAttempts += o.Attempts
 		if o.Err != "" {
 			t.Error = "rollback: " + o.Err
 			s.setStatus(p, TargetRollbackFailed)
@@ -289,6 +289,7 @@ func (s *State) observeTarget(now time.Time, p int, o *Observation, out *Output)
 	default:
 		return
 	}
+	s.touch(p)
 	out.Persist = true
 	s.stageEvent(out, now, si, ev)
 }
@@ -300,31 +301,38 @@ func (s *State) batchOf(si, p int) int {
 
 func (s *State) onAlarms(now time.Time, o *Observation, out *Output) {
 	s.Watch.Next = now.Add(s.Policy.alarmInterval())
+	if o.Err == "" {
+		s.inbox.alarms = o // for the bake, which judges INSUFFICIENT_DATA
+	}
 	if s.Policy.DryRun {
-		s.inbox.dryAlarm = o
 		return
 	}
-	firing := alarmWords(o.Alarms)
-	alarmed := false
+	var firing []string
 	for _, r := range o.Alarms {
-		alarmed = alarmed || r.State == alarm.Alarm
+		if r.State != alarm.OK && r.State != alarm.InsufficientData {
+			firing = append(firing, r.String())
+		}
 	}
 	switch {
-	case alarmed:
-		s.Watch.Firing = firing
+	case len(firing) > 0:
 		reason := strings.Join(firing, "; ")
-		s.Watch.Unreadable = 0
-		s.event(out, now, Event{Kind: EventAlarm, Stage: s.curStage(), Reason: reason})
-		s.raise(SignalAlarm, reason)
-		out.Persist = true
-	case o.Err != "" || len(firing) > 0:
-		s.Watch.Unreadable++
-		reason := strings.Join(firing, "; ")
-		if o.Err != "" {
-			reason = "alarms could not be read: " + o.Err
+		if !slices.Equal(s.Watch.Firing, firing) || s.Watch.Unreadable != 0 {
+			// Report a firing alarm when it starts or changes, not at
+			// every check while a paused rollout waits for a human.
+			s.Watch.Firing = firing
+			s.Watch.Unreadable = 0
+			s.event(out, now, Event{Kind: EventAlarm, Stage: s.curStage(), Reason: reason})
+			out.Persist = true
 		}
-		s.Watch.Firing = []string{reason}
+		s.raise(SignalAlarm, reason)
+	case o.Err != "":
 		n := s.Policy.maxUnreadable()
+		if s.Hold != nil && s.Hold.Signal != "" && s.Watch.Unreadable >= n {
+			return // already paused on it, waiting for a human
+		}
+		s.Watch.Unreadable++
+		reason := "alarms could not be read: " + o.Err
+		s.Watch.Firing = []string{reason}
 		reason = fmt.Sprintf("%s (%d of %d unreadable checks in a row)", reason, s.Watch.Unreadable, n)
 		s.event(out, now, Event{Kind: EventAlarm, Stage: s.curStage(), Reason: reason})
 		if s.Watch.Unreadable >= n {
@@ -421,6 +429,7 @@ func (s *State) control(now time.Time, c Control, out *Output) {
 				ignore("already paused")
 			default:
 				s.Hold = &Hold{Actor: c.Actor, Reason: c.Reason, Since: now}
+				s.pauseBake(now)
 				s.event(out, now, Event{Kind: EventPaused, Actor: c.Actor, Reason: c.Reason, Stage: s.curStage()})
 			}
 		case ControlResume:
@@ -430,6 +439,12 @@ func (s *State) control(now time.Time, c Control, out *Output) {
 			default:
 				held := now.Sub(s.Hold.Since)
 				s.Hold = nil
+				if s.Stage < len(s.Stages) {
+					if b := s.Stages[s.Stage].Bake; b != nil && b.Phase == bake.Baking {
+						b.Resume(now)
+						s.Stages[s.Stage].Next = now
+					}
+				}
 				if s.Stage < len(s.Stages) {
 					st := &s.Stages[s.Stage]
 					if st.Step == StepDeploying && s.Policy.Deploy.StageDeadline > 0 {
@@ -509,8 +524,8 @@ func (s *State) advance(now time.Time, out *Output) {
 			s.react(now, sig, out)
 			continue
 		}
-		if s.Watch.Active && !now.Before(s.Watch.Next) {
-			s.emitGates(out, s.gateAction(ActionCheckAlarms, s.stageForGates()))
+		if s.watching() && !now.Before(s.Watch.Next) {
+			s.pollRound(now, out)
 			return
 		}
 		if s.Hold != nil {
@@ -537,8 +552,54 @@ func (s *State) stageForGates() int {
 	return len(s.Stages) - 1
 }
 
+// baking returns the tracker of the stage in progress while it bakes.
+func (s *State) baking() *bake.Tracker {
+	if s.Phase != Running || s.Stage >= len(s.Stages) {
+		return nil
+	}
+	st := &s.Stages[s.Stage]
+	if st.Step != StepBaking || st.Bake == nil || st.Bake.Phase != bake.Baking || st.SkipBake != nil || s.Policy.DryRun {
+		return nil
+	}
+	return st.Bake
+}
+
+// watching reports whether alarms are polled: once something is deployed,
+// and during every bake.
+func (s *State) watching() bool { return s.Watch.Active || s.baking() != nil }
+
+// pollRound checks the alarms and, during a bake, counts its evidence and
+// judges the canary if an interval judgement is due.
+func (s *State) pollRound(now time.Time, out *Output) {
+	si := s.stageForGates()
+	acts := []Action{s.gateAction(ActionCheckAlarms, si)}
+	if tr := s.baking(); tr != nil {
+		st := &s.Stages[si]
+		if len(tr.Policy.Evidence) > 0 {
+			a := s.gateAction(ActionReadEvidence, si)
+			a.Since = tr.Started
+			a.Requirements = tr.Policy.Evidence
+			acts = append(acts, a)
+		}
+		if s.Policy.Canary.Judged(st.Kind) && s.Policy.Canary.Interval > 0 && !now.Before(st.NextJudge) {
+			a := s.gateAction(ActionJudgeCanary, si)
+			a.Since = tr.Started
+			acts = append(acts, a)
+			st.NextJudge = now.Add(s.Policy.Canary.Interval.Std())
+		}
+	}
+	s.emitGates(out, acts...)
+}
+
+// pauseBake stops the bake clock of the stage in progress.
+func (s *State) pauseBake(now time.Time) {
+	if tr := s.baking(); tr != nil {
+		tr.Pause(now)
+	}
+}
+
 func (s *State) watchWake() time.Time {
-	if s.Watch.Active {
+	if s.watching() {
 		return s.Watch.Next
 	}
 	return time.Time{}
@@ -577,14 +638,18 @@ func (s *State) react(now time.Time, sig *pending, out *Output) {
 		return
 	}
 	r := s.Policy.Reaction(sig.signal)
+	if sig.hold {
+		r = Pause
+	}
+	if r == Pause && s.Hold != nil && s.Hold.Signal != "" {
+		return // already paused on a signal, waiting for a human
+	}
 	s.decide(now, stage, string(sig.signal), string(r), sig.reason)
 	s.event(out, now, Event{Kind: EventSignal, Stage: stage, Signal: sig.signal, Reason: sig.reason})
 	out.Persist = true
 	if r == Pause {
-		if s.Hold != nil && s.Hold.Signal != "" {
-			return // already paused on a signal; waiting for a human
-		}
 		s.Hold = &Hold{Actor: "shepherd", Reason: sig.reason, Since: now, Signal: sig.signal}
+		s.pauseBake(now)
 		s.event(out, now, Event{Kind: EventPaused, Stage: stage, Actor: "shepherd", Signal: sig.signal, Reason: sig.reason})
 		return
 	}
@@ -791,7 +856,17 @@ func (s *State) deployStep(now time.Time, si int, out *Output) bool {
 		st.Step = StepBaking
 		st.Baking = now
 		st.Next = now
-		st.Baked = 0
+		if bp, ok := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, sp.Bake); ok && !dry {
+			tr, err := bake.Start(bp, now)
+			if err != nil {
+				// NewState validated every stage's policy; a time outside
+				// the bake's range is all that is left.
+				s.raise(SignalBakeInconclusive, fmt.Sprintf("stage %s cannot bake: %v", st.Name, err))
+				return true
+			}
+			st.Bake = &tr
+			s.Watch.Next = now // the bake's first look
+		}
 		if s.Policy.Canary.Interval > 0 {
 			st.NextJudge = now.Add(s.Policy.Canary.Interval.Std())
 		}
@@ -844,6 +919,7 @@ func (s *State) deployStep(now time.Time, si int, out *Output) bool {
 		for _, p := range readyPos {
 			s.setStatus(p, TargetDeploying)
 			s.Targets[p].Attempted = true
+			s.touch(p)
 			out.Actions = append(out.Actions, s.targetAction(ActionDeploy, p, s.Version))
 		}
 		out.Concurrency = s.Policy.Deploy.Concurrency
@@ -866,22 +942,9 @@ func (s *State) deployStep(now time.Time, si int, out *Output) bool {
 	return true
 }
 
-func (s *State) evidenceMet(st *StageState) (bool, string) {
-	var missing []string
-	for _, k := range sortedKeys(s.Policy.Bake.Evidence) {
-		need := s.Policy.Bake.Evidence[k]
-		if have := st.Evidence[k]; have < need {
-			missing = append(missing, fmt.Sprintf("%s %g of %g", k, have, need))
-		}
-	}
-	return len(missing) == 0, strings.Join(missing, ", ")
-}
-
 func (s *State) bakeStep(now time.Time, si int, out *Output) bool {
 	st := &s.Stages[si]
-	sp := s.ix.stages[si]
 	judged := s.Policy.Canary.Judged(st.Kind)
-	bake := sp.Bake.Std()
 	next := func() {
 		if judged {
 			st.Step = StepJudging
@@ -892,64 +955,12 @@ func (s *State) bakeStep(now time.Time, si int, out *Output) bool {
 	}
 	if st.SkipBake != nil {
 		s.decide(now, st.Name, "bake", "skipped", fmt.Sprintf("override by %s: %s", st.SkipBake.Actor, st.SkipBake.Reason))
-		s.stageEvent(out, now, si, Event{Kind: EventBakeSkipped, Actor: st.SkipBake.Actor, Reason: st.SkipBake.Reason, Duration: st.Baked.Std()})
+		s.stageEvent(out, now, si, Event{Kind: EventBakeSkipped, Actor: st.SkipBake.Actor, Reason: st.SkipBake.Reason, Duration: now.Sub(st.Baking)})
 		next()
 		return true
 	}
 	if s.Policy.DryRun {
-		if st.BakeReady.IsZero() {
-			st.BakeReady = now
-			acts := []Action{s.gateAction(ActionCheckAlarms, si)}
-			if len(s.Policy.Bake.Evidence) > 0 {
-				a := s.gateAction(ActionReadEvidence, si)
-				a.Since = now.Add(-bake)
-				acts = append(acts, a)
-			}
-			s.emitGates(out, acts...)
-			return false
-		}
-		words := fmt.Sprintf("would bake %s", sp.Bake)
-		if o := s.inbox.dryAlarm; o != nil {
-			switch f := alarmWords(o.Alarms); {
-			case o.Err != "":
-				words += "; alarms could not be read now (would roll back if that lasts): " + o.Err
-			case len(f) > 0:
-				words += "; alarms not OK now (would roll back): " + strings.Join(f, "; ")
-			default:
-				words += "; alarms OK now"
-			}
-		}
-		if o := s.inbox.evidence; o != nil && len(s.Policy.Bake.Evidence) > 0 {
-			if o.Err != "" {
-				words += "; evidence unreadable: " + o.Err
-			} else {
-				st.Evidence = o.Evidence
-				if ok, missing := s.evidenceMet(st); ok {
-					words += "; evidence already met over the last bake period"
-				} else {
-					words += "; evidence over the last bake period: " + missing
-				}
-			}
-		}
-		s.decide(now, st.Name, "bake", "would bake", words)
-		s.stageEvent(out, now, si, Event{Kind: EventDryRun, Reason: words, Duration: bake})
-		next()
-		return true
-	}
-	if o := s.inbox.evidence; o != nil {
-		s.inbox.evidence = nil
-		if o.Err == "" {
-			st.Evidence = o.Evidence
-		}
-		_, missing := s.evidenceMet(st)
-		reason := "evidence: " + missing
-		if missing == "" {
-			reason = "evidence met"
-		}
-		if o.Err != "" {
-			reason = "evidence could not be read: " + o.Err
-		}
-		s.stageEvent(out, now, si, Event{Kind: EventBakeProgress, Duration: st.Baked.Std(), Reason: reason})
+		return s.dryBake(now, si, out, next)
 	}
 	if o := s.inbox.verdict; o != nil {
 		s.inbox.verdict = nil
@@ -961,54 +972,150 @@ func (s *State) bakeStep(now time.Time, si int, out *Output) bool {
 			return true
 		}
 	}
-	met, missing := s.evidenceMet(st)
-	if st.Baked.Std() >= bake && met {
-		if st.BakeReady.IsZero() {
-			st.BakeReady = now
-			out.Persist = true
-		}
-		if s.Watch.Active && s.Watch.Last.Before(st.BakeReady) {
-			// One last look at the alarms before the bake is done.
-			s.Watch.Next = now
-			return true
-		}
-		s.decide(now, st.Name, "bake", "done", fmt.Sprintf("baked %s of %s; evidence met; alarms OK", st.Baked, sp.Bake))
+	tr := st.Bake
+	if tr == nil {
+		s.decide(now, st.Name, "bake", "done", "the plan gives the stage no bake")
 		next()
 		return true
 	}
-	if max := s.Policy.maxBake(bake); st.Baked.Std() >= max {
-		s.raise(SignalBakeInconclusive, fmt.Sprintf("stage %s baked %s (at most %s) without its evidence: %s", st.Name, st.Baked, max, missing))
+	if tr.Phase == bake.Baking {
+		var status bake.Status
+		var err error
+		updated := true
+		readErrors := tr.ReadErrors
+		switch a, e := s.inbox.alarms, s.inbox.evidence; {
+		case e != nil && e.Err != "":
+			status, err = tr.ReadFailed(now, errors.New(e.Err))
+		case a != nil && (e != nil || len(tr.Policy.Evidence) == 0):
+			var counts []float64
+			if e != nil {
+				counts = e.Evidence
+			}
+			if status, err = tr.Update(now, counts, a.Alarms); err != nil {
+				status, err = tr.ReadFailed(now, err)
+			}
+		default:
+			updated = false
+		}
+		if err != nil {
+			// Only a time outside the bake's range gets here.
+			s.raise(SignalBakeInconclusive, fmt.Sprintf("stage %s: bake: %v", st.Name, err))
+			return true
+		}
+		if updated && tr.Phase == bake.Baking {
+			st.Next = status.NextCheck
+			// Report (and save) what changes the bake's standing, not
+			// every look at it.
+			if note := status.Reason; note != st.BakeNote || !slices.Equal(counts(s.inbox.evidence), st.Evidence) {
+				st.BakeNote = note
+				s.stageEvent(out, now, si, Event{Kind: EventBakeProgress, Duration: status.Baked, Reason: status.String()})
+			}
+			if tr.ReadErrors != readErrors {
+				out.Persist = true
+			}
+		}
+		if tr.Phase != bake.Baking {
+			out.Persist = true
+		}
+		if e := s.inbox.evidence; e != nil && e.Err == "" {
+			st.Evidence = e.Evidence
+		}
+		s.inbox.alarms, s.inbox.evidence = nil, nil
+	}
+	switch tr.Phase {
+	case bake.Done:
+		s.decide(now, st.Name, "bake", "done", tr.Reason)
+		next()
+		return true
+	case bake.Failed:
+		s.raise(SignalAlarm, fmt.Sprintf("stage %s: bake failed: %s", st.Name, tr.Reason))
+		return true
+	case bake.Inconclusive:
+		reason := fmt.Sprintf("stage %s: bake inconclusive: %s", st.Name, tr.Reason)
+		switch tr.Policy.OnInconclusive {
+		case bake.Pass:
+			s.decide(now, st.Name, "bake", "pass", reason+" (the policy passes inconclusive bakes)")
+			next()
+		case bake.Hold:
+			// Only an audited bake skip, or an abort, moves it on.
+			s.sig = &pending{signal: SignalBakeInconclusive, reason: reason + "; skip the bake or abort", hold: true}
+		default:
+			s.raise(SignalBakeInconclusive, reason)
+		}
 		return true
 	}
-	var due []Action
-	if !met && !now.Before(st.Next) {
-		a := s.gateAction(ActionReadEvidence, si)
-		a.Since = st.Baking
-		due = append(due, a)
-		st.Next = now.Add(s.Policy.alarmInterval())
+	// Still baking: look again when the tracker says.
+	if s.Hold == nil && !now.Before(st.Next) && s.Watch.Next.After(now) {
+		s.Watch.Next = now
+		return true
 	}
-	if judged && s.Policy.Canary.Interval > 0 && !now.Before(st.NextJudge) {
-		a := s.gateAction(ActionJudgeCanary, si)
-		a.Since = st.Baking
-		due = append(due, a)
-		st.NextJudge = now.Add(s.Policy.Canary.Interval.Std())
-	}
-	if len(due) > 0 {
-		s.emitGates(out, due...)
+	s.wake(out, st.Next)
+	return false
+}
+
+// dryBake looks at a stage's bake once: alarms and evidence now, over the
+// last bake period.
+func (s *State) dryBake(now time.Time, si int, out *Output, next func()) bool {
+	st := &s.Stages[si]
+	sp := s.ix.stages[si]
+	bp, bakes := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, sp.Bake)
+	if !st.Polled {
+		st.Polled = true
+		acts := []Action{s.gateAction(ActionCheckAlarms, si)}
+		if bakes && len(bp.Evidence) > 0 {
+			a := s.gateAction(ActionReadEvidence, si)
+			a.Since = now.Add(-sp.Bake.Std())
+			a.Requirements = bp.Evidence
+			acts = append(acts, a)
+		}
+		s.emitGates(out, acts...)
 		return false
 	}
-	if !met {
-		s.wake(out, st.Next)
+	words := "would not bake (the plan gives the stage no bake)"
+	if bakes {
+		words = fmt.Sprintf("would bake at least %s, at most %s", bp.WithDefaults().MinDuration, bp.WithDefaults().MaxDuration)
 	}
-	if judged && s.Policy.Canary.Interval > 0 {
-		s.wake(out, st.NextJudge)
+	if o := s.inbox.alarms; o != nil {
+		if f := alarmWords(o.Alarms); len(f) > 0 {
+			words += "; alarms not OK now: " + strings.Join(f, "; ")
+		} else {
+			words += "; alarms OK now"
+		}
+	} else {
+		words += "; alarms could not be read now"
 	}
-	if left := bake - st.Baked.Std(); left > 0 {
-		s.wake(out, now.Add(left))
-	} else if !met {
-		s.wake(out, now.Add(s.Policy.maxBake(bake)-st.Baked.Std()))
+	if o := s.inbox.evidence; o != nil {
+		if o.Err != "" {
+			words += "; evidence could not be read: " + o.Err
+		} else {
+			st.Evidence = o.Evidence
+			var parts []string
+			for i, r := range bp.Evidence {
+				have := 0.0
+				if i < len(o.Evidence) {
+					have = o.Evidence[i]
+				}
+				name := r.Name
+				if name == "" {
+					name = r.Query
+				}
+				parts = append(parts, fmt.Sprintf("%s %g of %g", name, have, r.Min))
+			}
+			words += "; evidence over the last bake period: " + strings.Join(parts, ", ")
+		}
 	}
-	return false
+	s.inbox.alarms, s.inbox.evidence = nil, nil
+	s.decide(now, st.Name, "bake", "would bake", words)
+	s.stageEvent(out, now, si, Event{Kind: EventDryRun, Reason: words, Duration: sp.Bake.Std()})
+	next()
+	return true
+}
+
+func counts(o *Observation) []float64 {
+	if o == nil || o.Err != "" {
+		return nil
+	}
+	return o.Evidence
 }
 
 func verdictOf(o *Observation, now time.Time) Verdict {

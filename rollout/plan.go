@@ -84,6 +84,25 @@ func validatePlan(ps *problems, plan wave.Plan) {
 	}
 }
 
+// validateBakes checks the bake policy of every stage: the schedule's
+// layers with the plan's duration.
+func validateBakes(ps *problems, plan wave.Plan, p Policy) {
+	if len(*ps) > 0 {
+		return // the plan or the schedule is already wrong
+	}
+	for wi, w := range plan.Waves {
+		for si, st := range w.Stages {
+			bp, ok := p.stageBake(wi, len(plan.Waves), st.Kind, st.Bake)
+			if !ok {
+				continue
+			}
+			if err := bp.Validate(); err != nil {
+				ps.add(fmt.Sprintf("policy.Bake (stage %s, plan.Waves[%d].Stages[%d])", st.Name, wi, si), "%v", err)
+			}
+		}
+	}
+}
+
 // index is derived from the plan and the targets' statuses; it is rebuilt
 // after decoding and kept up to date by setStatus.
 type index struct {
@@ -155,6 +174,7 @@ func NewState(id string, plan wave.Plan, version string, policy Policy, now time
 	}
 	validatePlan(&ps, plan)
 	policy.validate(&ps, "policy")
+	validateBakes(&ps, plan, policy)
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -220,6 +240,7 @@ func (s *State) check() error {
 	var ps problems
 	validatePlan(&ps, s.Plan)
 	s.Policy.validate(&ps, "policy")
+	validateBakes(&ps, s.Plan, s.Policy)
 	if s.Version == "" {
 		ps.add("version", "empty")
 	}
@@ -268,6 +289,7 @@ func knownStatus(st TargetStatus) bool {
 // counts right.
 func (s *State) setStatus(p int, to TargetStatus) {
 	t := &s.Targets[p]
+	s.touch(p)
 	from := t.Status
 	if from == to {
 		return

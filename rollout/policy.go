@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -70,13 +71,19 @@ type Policy struct {
 	Blockers BlockerPolicy `json:"blockers,omitzero"`
 	// Alarms governs alarm watching.
 	Alarms AlarmPolicy `json:"alarms,omitzero"`
-	// Bake governs bakes beyond their duration, which is the plan's.
-	Bake BakePolicy `json:"bake,omitzero"`
+	// Bake chooses each stage's bake policy: evidence requirements, watched
+	// alarms, maximum duration, what an inconclusive bake means. The
+	// minimum duration is the plan's (its Stage.Bake, which the planner
+	// took from its own schedule), so that the reviewed plan is what
+	// runs; a stage whose plan says no bake does not bake. The zero value
+	// bakes on time and alarms alone and rolls back an inconclusive bake.
+	Bake bake.Schedule `json:"bake,omitzero"`
 	// Canary governs the canary judge.
 	Canary CanaryPolicy `json:"canary,omitzero"`
-	// Approvals are patterns ([path.Match] syntax, for example "w1/*") of
-	// the names of stages that wait for a manual approval before they
-	// deploy. Empty: no stage does.
+	// Approvals are patterns ([path.Match] syntax, where "*" does not
+	// cross a "/": "w2/one-box/*" matches every one-box stage of the
+	// planner's wave 2) of the names of stages that wait for a manual
+	// approval before they deploy. Empty: no stage does.
 	Approvals []string `json:"approvals,omitempty"`
 	// Reactions maps a signal to its reaction. A signal that is not here
 	// rolls back. [SignalAbort] cannot be mapped.
@@ -132,28 +139,17 @@ type BlockerPolicy struct {
 
 // AlarmPolicy governs alarm watching. Alarms are watched from the first
 // deployed target to the end of the rollout: after every batch, during
-// every bake, and every Interval while the rollout waits or is paused.
+// every bake, and every Interval while the rollout waits or is paused. An
+// alarm in ALARM is a [SignalAlarm] at once; one in INSUFFICIENT_DATA is
+// judged by the bake (see [bake.Policy]'s OnInsufficientData).
 type AlarmPolicy struct {
 	// Interval is the time between checks. Zero means 1 minute.
 	Interval duration.Duration `json:"interval,omitzero"`
 	// MaxUnreadable is the number of consecutive checks that could not be
-	// read (an error, or an alarm in INSUFFICIENT_DATA) after which the
-	// driver acts as if an alarm fired. Zero means 3: one failed query is
-	// a blip, three in a row is minutes without sight.
+	// read (the gate returned an error) after which the driver acts as if
+	// an alarm fired. Zero means 3: one failed query is a blip, three in a
+	// row is minutes without sight.
 	MaxUnreadable int `json:"maxUnreadable,omitzero"`
-}
-
-// BakePolicy governs bakes. A stage bakes for its plan's Bake duration AND
-// until Evidence is met, whichever is later.
-type BakePolicy struct {
-	// Evidence maps a counter name (for example "requests") to the least
-	// value it must reach during each bake. The executor reads counters
-	// with [ActionReadEvidence]. Empty means time alone.
-	Evidence map[string]float64 `json:"evidence,omitempty"`
-	// MaxFactor bounds a bake: a bake that has not met its evidence after
-	// MaxFactor times its duration (and at least one hour more) ends with
-	// [SignalBakeInconclusive]. Zero means 2.
-	MaxFactor float64 `json:"maxFactor,omitzero"`
 }
 
 // CanaryPolicy governs canary judgement.
@@ -181,7 +177,6 @@ const (
 	DefaultBlockerMaxWait   = 7 * 24 * time.Hour
 	DefaultAlarmInterval    = time.Minute
 	DefaultMaxUnreadable    = 3
-	DefaultBakeMaxFactor    = 2
 )
 
 // Reaction returns the reaction to sig: the configured one, or [RollBack].
@@ -222,6 +217,17 @@ func (c CanaryPolicy) Judged(k wave.StageKind) bool {
 	return false
 }
 
+// stageBake returns the bake policy of a stage of wave w (of waves) whose
+// plan asks for a bake of d; ok is false when the stage does not bake.
+func (p Policy) stageBake(w, waves int, kind wave.StageKind, d duration.Duration) (bake.Policy, bool) {
+	if d <= 0 {
+		return bake.Policy{}, false
+	}
+	bp := p.Bake.For(w, waves, kind == wave.OneBox)
+	bp.MinDuration = d
+	return bp, true
+}
+
 // WithDefaults returns r with its zero fields set to the defaults for
 // deploys (attempts is the default number of attempts).
 func (r Retry) WithDefaults(attempts int) Retry {
@@ -258,20 +264,6 @@ func (p Policy) maxUnreadable() int {
 	return p.Alarms.MaxUnreadable
 }
 
-// maxBake is the longest a bake of minimum d may last before it is
-// inconclusive.
-func (p Policy) maxBake(d time.Duration) time.Duration {
-	f := p.Bake.MaxFactor
-	if f == 0 {
-		f = DefaultBakeMaxFactor
-	}
-	m := time.Duration(float64(d) * f)
-	if m < d+time.Hour {
-		m = d + time.Hour
-	}
-	return m
-}
-
 // Validate reports every problem of the policy, each with its field path,
 // joined with [errors.Join]. Each problem is a [*FieldError].
 func (p Policy) Validate() error {
@@ -304,17 +296,8 @@ func (p Policy) validate(ps *problems, prefix string) {
 	if p.Alarms.MaxUnreadable < 0 {
 		ps.add(prefix+".Alarms.MaxUnreadable", "%d is negative", p.Alarms.MaxUnreadable)
 	}
-	for _, k := range sortedKeys(p.Bake.Evidence) {
-		v := p.Bake.Evidence[k]
-		if k == "" {
-			ps.add(prefix+".Bake.Evidence", "a counter has an empty name")
-		}
-		if !(v >= 0) || v > 1e300 {
-			ps.add(fmt.Sprintf("%s.Bake.Evidence[%q]", prefix, k), "%v is not a finite non-negative number", v)
-		}
-	}
-	if f := p.Bake.MaxFactor; f != 0 && !(f >= 1 && f <= 1e6) {
-		ps.add(prefix+".Bake.MaxFactor", "%v is outside [1, 1e6]", f)
+	if err := p.Bake.Validate(); err != nil {
+		ps.add(prefix+".Bake", "%v", err)
 	}
 	for i, k := range p.Canary.Kinds {
 		switch k {

@@ -29,9 +29,11 @@ type Progress struct {
 	Blocked []BlockReason
 	// AwaitingApproval is set while the stage waits for a manual approval.
 	AwaitingApproval bool
-	// Baked is the stage's bake time so far, Bake its minimum.
+	// Baked is the stage's bake time so far (pauses excluded), Bake its
+	// minimum, BakeStatus the bake's phase and, once ended, why.
 	Baked, Bake time.Duration
-	// Evidence is the stage's bake evidence so far.
+	BakeStatus  string
+	// Evidence is the stage's bake evidence last counted, by requirement.
 	Evidence map[string]float64
 	// Firing describes the alarms last seen not OK.
 	Firing []string
@@ -85,14 +87,30 @@ func (s *State) Progress() Progress {
 		p.Stage, p.Step, p.Batch = st.Name, st.Step, st.Batch
 		p.Blocked = append([]BlockReason(nil), st.Blocked...)
 		p.AwaitingApproval = st.Step == StepApproval && !st.AskedAt.IsZero() && st.Approval == nil
-		p.Baked = st.Baked.Std()
-		if s.ix != nil {
-			p.Bake = s.ix.stages[s.Stage].Bake.Std()
-		}
-		if len(st.Evidence) > 0 {
-			p.Evidence = map[string]float64{}
-			for k, v := range st.Evidence {
-				p.Evidence[k] = v
+		if tr := st.Bake; tr != nil {
+			p.Bake = tr.Policy.MinDuration.Std()
+			end := s.Updated
+			if !tr.Ended.IsZero() {
+				end = tr.Ended
+			}
+			paused := tr.PausedFor.Std()
+			if !tr.PausedAt.IsZero() {
+				paused += end.Sub(tr.PausedAt)
+			}
+			p.Baked = max(0, end.Sub(tr.Started)-paused)
+			p.BakeStatus = tr.Phase.String()
+			if tr.Reason != "" {
+				p.BakeStatus += ": " + tr.Reason
+			}
+			if len(st.Evidence) == len(tr.Policy.Evidence) && len(st.Evidence) > 0 {
+				p.Evidence = map[string]float64{}
+				for i, r := range tr.Policy.Evidence {
+					name := r.Name
+					if name == "" {
+						name = r.Query
+					}
+					p.Evidence[name] = st.Evidence[i]
+				}
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/blocker"
 )
 
 // events collects events safely.
@@ -45,15 +46,36 @@ var monday9 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 // startAt returns a context whose bubble clock has been advanced to t.
 func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
 
+// awsZones places the six regions of awsPlan around the world. The regions
+// of a wave must share some business hours, or their stages never open
+// (r2 in Los Angeles with r3 in Berlin would wait forever).
+var awsZones = map[string]string{
+	"r0": "America/New_York", "r1": "America/Los_Angeles", "r2": "Europe/London",
+	"r3": "Europe/Berlin", "r4": "Asia/Tokyo", "r5": "Asia/Singapore",
+}
+
+func businessHoursCalendar(t *testing.T) *blocker.Calendar {
+	t.Helper()
+	cal, err := blocker.NewCalendar(blocker.Policy{
+		Zones:   awsZones,
+		Windows: []blocker.Window{{Days: []string{"Mon-Fri"}, Start: "09:00", End: "17:00"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cal
+}
+
 func TestAWSRolloutCompletes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sleepUntil(monday9.Add(-2 * time.Hour)) // start before the window opens
+		sleepUntil(monday9.Add(-2 * time.Hour)) // start before any window opens
 		plan := awsPlan(6, 3, 10)
 		f := newFleet(plan, "v1")
 		f.Delay = 2 * time.Minute
+		cal := businessHoursCalendar(t)
 		var log eventLog
 		r, err := New(t.Context(), "aws", plan, "v2", Policy{}, f, Options{
-			Blockers: businessHours,
+			Blockers: BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "business-hours", Blocker: cal}}}},
 			Alarms:   regressionAlarm(f, nil, "v2"),
 			OnEvent:  log.add,
 		})
@@ -77,26 +99,31 @@ func TestAWSRolloutCompletes(t *testing.T) {
 		if got := p.Targets[TargetDeployed]; got != 180 {
 			t.Errorf("%d deployed, want 180", got)
 		}
-		// 1h+3x12h bake in wave 1 alone, plus nights and a weekend.
+		// 1h+3x12h of bake in the first wave alone, plus nights and a
+		// weekend in six time zones.
 		if took < 4*24*time.Hour || took > 21*24*time.Hour {
 			t.Errorf("simulated rollout took %s, want days", took)
 		}
 		if p.Timings.Blocked == 0 || p.Timings.Baking == 0 || p.Timings.Deploying == 0 {
 			t.Errorf("timings %+v: want blocked, baking and deploying time", p.Timings)
 		}
-		// Each stage started inside business hours.
+		// Every stage began inside business hours in the local time of
+		// each of its regions.
 		for _, e := range log.kinds(EventBatchStarted) {
-			h := e.Time.UTC()
-			if h.Weekday() == time.Saturday || h.Weekday() == time.Sunday || h.Hour() < 9 || h.Hour() >= 17 {
-				// Batches of a stage that began before 17:00 may spill
-				// over; only the first batch must be inside the window.
-				if e.Batch == 0 {
-					t.Errorf("stage %s began at %s, outside business hours", e.Stage, h)
+			if e.Batch != 0 {
+				continue
+			}
+			for _, reg := range r.st.ix.stages[r.st.ix.byName[e.Stage]].Regions {
+				if d, err := cal.Check(t.Context(), blocker.Subject{Regions: []string{reg}}, e.Time); err != nil || d.Blocked {
+					t.Errorf("stage %s began at %s, outside business hours in %s (%s): %v", e.Stage, e.Time, reg, awsZones[reg], d.Reason)
 				}
 			}
 		}
 		if n := len(log.kinds(EventStagePromoted)); n != len(r.st.Stages) {
 			t.Errorf("%d stages promoted, want %d", n, len(r.st.Stages))
+		}
+		if n := len(log.kinds(EventUnblocked)); n == 0 {
+			t.Error("no stage was ever blocked")
 		}
 		t.Logf("simulated %s; timings %+v", took, p.Timings)
 	})

@@ -26,8 +26,9 @@ type Options struct {
 	Blockers Blockers
 	// Alarms evaluates the alarms watched. Nil means no alarm is watched.
 	Alarms Alarms
-	// Evidence reads bake evidence counters. Nil with evidence required by
-	// the policy makes every read fail, so bakes end inconclusive.
+	// Evidence counts bake evidence ([Measure] adapts an alarm.Source).
+	// Nil with evidence required by the bake policy makes every read fail,
+	// so such bakes fail closed.
 	Evidence Evidence
 	// Judge is the canary judge. Nil with the canary enabled in the policy
 	// fails every canary: fail closed.
@@ -404,7 +405,7 @@ func (r *Runner) gate(ctx context.Context, a Action) Observation {
 		if r.o.Evidence == nil {
 			return ObserveEvidence(a, nil, errors.New("no evidence source is configured"))
 		}
-		ev, err := r.o.Evidence.Evidence(ctx, *a.Subject, a.Since, now)
+		ev, err := r.o.Evidence.Evidence(ctx, *a.Subject, a.Requirements, a.Since, now)
 		return ObserveEvidence(a, ev, err)
 	case ActionJudgeCanary:
 		if r.o.Judge == nil {

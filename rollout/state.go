@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -125,9 +126,10 @@ type State struct {
 	// skip a bake) with its actor.
 	Audit []AuditEntry `json:"audit,omitempty"`
 
-	ix    *index   // derived from Plan; rebuilt after decoding
-	inbox inbox    // observations of the step in progress
-	sig   *pending // signal raised during the step in progress
+	ix    *index    // derived from Plan; rebuilt after decoding
+	inbox inbox     // observations of the step in progress
+	sig   *pending  // signal raised during the step in progress
+	enc   *encCache // parts of the last encoding
 }
 
 // TargetState is one target's record.
@@ -141,8 +143,10 @@ type TargetState struct {
 	Current string `json:"current,omitempty"`
 	// Attempted is set once a deploy was issued to the target.
 	Attempted bool `json:"attempted,omitempty"`
-	// Attempts counts deploy (or rollback) calls the executor made.
-	Attempts int `json:"attempts,omitempty"`
+	// Attempts counts the deploy calls the executor made, and
+	// RollbackAttempts the rollback calls.
+	Attempts         int `json:"attempts,omitempty"`
+	RollbackAttempts int `json:"rollbackAttempts,omitempty"`
 	// Error is the last error, in words.
 	Error string `json:"error,omitempty"`
 }
@@ -173,14 +177,21 @@ type StageState struct {
 	// BlockedBy is the time each blocker held the stage.
 	BlockedBy map[string]duration.Duration `json:"blockedBy,omitempty"`
 
-	Approval  *AuditEntry        `json:"approval,omitempty"`
-	AskedAt   time.Time          `json:"askedAt,omitzero"` // when approval was first awaited
-	SkipBake  *AuditEntry        `json:"skipBake,omitempty"`
-	Baked     duration.Duration  `json:"baked,omitzero"`     // bake time so far, pauses excluded
-	BakeReady time.Time          `json:"bakeReady,omitzero"` // when time and evidence were first met
-	Evidence  map[string]float64 `json:"evidence,omitempty"`
-	NextJudge time.Time          `json:"nextJudge,omitzero"`
-	Verdict   *Verdict           `json:"verdict,omitempty"`
+	Approval *AuditEntry `json:"approval,omitempty"`
+	AskedAt  time.Time   `json:"askedAt,omitzero"` // when approval was first awaited
+	SkipBake *AuditEntry `json:"skipBake,omitempty"`
+	// Bake is the stage's bake, from the end of its last batch; nil when
+	// the plan gives the stage no bake.
+	Bake *bake.Tracker `json:"bake,omitempty"`
+	// Evidence is the evidence last counted, one count per requirement
+	// of the bake's policy.
+	Evidence []float64 `json:"evidence,omitempty"`
+	// BakeNote is what the bake last said it waits for.
+	BakeNote string `json:"bakeNote,omitempty"`
+	// Polled marks the single look of a dry run's bake.
+	Polled    bool      `json:"polled,omitempty"`
+	NextJudge time.Time `json:"nextJudge,omitzero"`
+	Verdict   *Verdict  `json:"verdict,omitempty"`
 
 	Timings Timings `json:"timings"`
 }
@@ -349,12 +360,15 @@ type inbox struct {
 	blockers *Observation
 	evidence *Observation
 	verdict  *Observation
-	dryAlarm *Observation
+	alarms   *Observation // a readable alarm check, for the bake
 }
 
 type pending struct {
 	signal Signal
 	reason string
+	// hold forces a pause whatever the reaction (a bake whose policy says
+	// an inconclusive end holds for a human).
+	hold bool
 }
 
 // alarmWords formats non-OK alarm results.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -32,9 +33,10 @@ const (
 	// ActionCheckAlarms: evaluate the alarms watched for Subject. Answer
 	// with [ObserveAlarms].
 	ActionCheckAlarms ActionKind = "check-alarms"
-	// ActionReadEvidence: read the evidence counters named in
-	// [BakePolicy.Evidence] for Subject, accumulated from Since to now.
-	// Answer with [ObserveEvidence].
+	// ActionReadEvidence: count the evidence of each of Requirements for
+	// Subject from Since (the bake's start) to now, one count per
+	// requirement in order ([bake.Measure] does this over an
+	// [alarm.Source]). Answer with [ObserveEvidence].
 	ActionReadEvidence ActionKind = "read-evidence"
 	// ActionJudgeCanary: judge Subject's targets (the canary) against the
 	// baseline from Since to now. Final is set for the judgement that
@@ -66,6 +68,8 @@ type Action struct {
 	Subject *Subject `json:"subject,omitempty"`
 	// Since starts the window of evidence and canary actions.
 	Since time.Time `json:"since,omitzero"`
+	// Requirements are the evidence to count, for evidence actions.
+	Requirements []bake.Requirement `json:"requirements,omitempty"`
 	// Final marks the deciding canary judgement.
 	Final bool `json:"final,omitempty"`
 }
@@ -130,8 +134,9 @@ type Observation struct {
 	Until time.Time `json:"until,omitzero"`
 	// Alarms are the evaluated alarms (ObsAlarms).
 	Alarms []alarm.Result `json:"alarms,omitempty"`
-	// Evidence maps counter names to values (ObsEvidence).
-	Evidence map[string]float64 `json:"evidence,omitempty"`
+	// Evidence holds one count per requirement of the action
+	// (ObsEvidence).
+	Evidence []float64 `json:"evidence,omitempty"`
 	// Verdict is the canary judge's answer (ObsVerdict).
 	Verdict *Verdict `json:"verdict,omitempty"`
 	// Control is the request (ObsControl).
@@ -255,7 +260,7 @@ func ObserveAlarms(a Action, results []alarm.Result, err error) Observation {
 }
 
 // ObserveEvidence answers an [ActionReadEvidence].
-func ObserveEvidence(a Action, counts map[string]float64, err error) Observation {
+func ObserveEvidence(a Action, counts []float64, err error) Observation {
 	o := Observation{Kind: ObsEvidence, Round: a.Round, Evidence: counts}
 	if err != nil {
 		o.Err = err.Error()

@@ -22,7 +22,8 @@ import (
 // by several machines, whose leases expire, compares the token in the same
 // transaction as the write, so that a driver that lost its lease (a long GC
 // pause, a partition) cannot overwrite its successor's state. Tokens grow
-// with every lease taken. Release gives the lease up; it is idempotent.
+// with every lease taken. Save may keep data: its caller never changes it
+// afterwards. Release gives the lease up; it is idempotent.
 type Store interface {
 	Load(ctx context.Context, id string) (data []byte, token uint64, err error)
 	Save(ctx context.Context, id string, token uint64, data []byte) error
@@ -40,22 +41,21 @@ type envelope struct {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeState returns the saved form of s: JSON with the schema version and
-// a CRC-32C checksum of the state, which [DecodeState] verifies.
+// a CRC-32C checksum of the state, which [DecodeState] verifies. It must not
+// run concurrently with [State.Step].
 func EncodeState(s *State) ([]byte, error) {
-	body, err := json.Marshal(s)
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	prefix := `{"schema":` + strconv.Itoa(s.Schema) + `,"state":`
+	b, err := s.encodeBody([]byte(prefix))
 	if err != nil {
 		return nil, fmt.Errorf("rollout: encode state: %w", err)
 	}
-	var b bytes.Buffer
-	b.Grow(len(body) + 64)
-	b.WriteString(`{"schema":`)
-	b.WriteString(strconv.Itoa(s.Schema))
-	b.WriteString(`,"checksum":"crc32c:`)
-	b.WriteString(strconv.FormatUint(uint64(crc32.Checksum(body, castagnoli)), 16))
-	b.WriteString(`","state":`)
-	b.Write(body)
-	b.WriteString("}\n")
-	return b.Bytes(), nil
+	sum := crc32.Checksum(b[len(prefix):], castagnoli)
+	b = append(b, `,"checksum":"crc32c:`...)
+	b = strconv.AppendUint(b, uint64(sum), 16)
+	return append(b, "\"}\n"...), nil
 }
 
 // DecodeState decodes and checks a saved state: [ErrCorrupt] when it does
@@ -127,7 +127,7 @@ func (m *MemoryStore) Save(ctx context.Context, id string, token uint64, data []
 	if h, ok := m.holder[id]; !ok || h != token {
 		return fmt.Errorf("%w: rollout %q", ErrFenced, id)
 	}
-	m.data[id] = bytes.Clone(data)
+	m.data[id] = data // the caller never changes it afterwards
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -129,18 +130,27 @@ func CheckAll(checkers ...alarm.Checker) Alarms {
 	})
 }
 
-// Evidence reads the bake's evidence counters for a stage, accumulated
-// from since to now, by counter name.
+// Evidence counts a bake's evidence for a stage: one count per
+// requirement, each over [since, now].
 type Evidence interface {
-	Evidence(ctx context.Context, s Subject, since, now time.Time) (map[string]float64, error)
+	Evidence(ctx context.Context, s Subject, reqs []bake.Requirement, since, now time.Time) ([]float64, error)
 }
 
 // EvidenceFunc adapts a function to [Evidence].
-type EvidenceFunc func(ctx context.Context, s Subject, since, now time.Time) (map[string]float64, error)
+type EvidenceFunc func(ctx context.Context, s Subject, reqs []bake.Requirement, since, now time.Time) ([]float64, error)
 
 // Evidence calls f.
-func (f EvidenceFunc) Evidence(ctx context.Context, s Subject, since, now time.Time) (map[string]float64, error) {
-	return f(ctx, s, since, now)
+func (f EvidenceFunc) Evidence(ctx context.Context, s Subject, reqs []bake.Requirement, since, now time.Time) ([]float64, error) {
+	return f(ctx, s, reqs, since, now)
+}
+
+// Measure returns [Evidence] that queries src with [bake.Measure]: the
+// requirements' queries are the same for every stage (scope them in the
+// query, or write your own [Evidence] that looks at the [Subject]).
+func Measure(src alarm.Source) Evidence {
+	return EvidenceFunc(func(ctx context.Context, _ Subject, reqs []bake.Requirement, since, now time.Time) ([]float64, error) {
+		return bake.Measure(ctx, src, reqs, since, now, make([]float64, 0, len(reqs)))
+	})
 }
 
 // Judge compares a stage's targets (the canary) with the baseline over
