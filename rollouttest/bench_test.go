@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
@@ -109,7 +110,7 @@ func BenchmarkSimulateAWS(b *testing.B) {
 		f := awsFleet(b)
 		out, err := rollouttest.Simulate(context.Background(), f, rollouttest.Scenario{
 			Plan: *plan, Version: "v2", Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC),
-			Policy: rollout.Policy{Bake: rollout.BakePolicy{Evidence: map[string]float64{"requests": 1000}}},
+			Policy: rollout.Policy{Bake: bake.Schedule{Base: bake.Policy{Evidence: []bake.Requirement{{Query: "requests", Min: 1000}}}}},
 		})
 		if err != nil || out.Err != nil {
 			b.Fatal(err, out.Err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/rollout"
 )
 
@@ -343,21 +344,48 @@ func parseMatchers(body string) ([]matcher, error) {
 	return out, nil
 }
 
-// Evidence implements [rollout.Evidence]: the counters "requests" and
-// "errors" served by the subject's targets with the subject's version
-// from since to now. A bake that needs {"requests": 1000} then waits for
-// a thousand requests to the change, however long the night is.
+// Evidence implements [rollout.Evidence]. A requirement whose query is a
+// bare counter, "requests" or "errors", counts what the stage's targets
+// served with the stage's version from since to now: a bake that needs
+// 1,000 requests then waits for a thousand requests to the change, however
+// long the night is. Any other query is run as written over the fleet's
+// metrics, with [bake.Measure].
 //
 // A bake reads its evidence again and again over a growing span; the
 // whole periods already counted are remembered, so each read costs only
 // what is new.
-func (f *Fleet) Evidence(ctx context.Context, s rollout.Subject, since, now time.Time) (map[string]float64, error) {
+func (f *Fleet) Evidence(ctx context.Context, s rollout.Subject, reqs []bake.Requirement, since, now time.Time) ([]float64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if since.IsZero() {
 		return nil, errors.New("rollouttest: evidence: zero start time")
 	}
+	out := make([]float64, 0, len(reqs))
+	var counts map[string]float64
+	for i := range reqs {
+		q := strings.TrimSpace(reqs[i].Query)
+		if q != "requests" && q != "errors" {
+			var err error
+			if out, err = bake.Measure(ctx, f, reqs[i:i+1], since, now, out); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if counts == nil {
+			var err error
+			if counts, err = f.served(s, since, now); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, counts[q])
+	}
+	return out, nil
+}
+
+// served counts the requests and errors of the subject's targets with its
+// version over [since, now).
+func (f *Fleet) served(s rollout.Subject, since, now time.Time) (map[string]float64, error) {
 	idx := make([]int, len(s.Targets))
 	for j, id := range s.Targets {
 		i, ok := f.index[id]

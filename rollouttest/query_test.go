@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 )
@@ -308,31 +309,36 @@ func TestEvidence(t *testing.T) {
 			}
 		}
 		s := rollout.Subject{Version: "v2", Targets: []string{"r1a-1", "r1a-2", "r1b-1"}}
+		reqs := []bake.Requirement{{Query: "requests", Min: 1}, {Query: "errors", Min: 1}}
 		var last float64
 		// Read every 90 seconds, as a bake would: each read counts the
 		// whole span since the bake began.
 		for i := 1; i <= 10; i++ {
 			time.Sleep(90 * time.Second)
-			ev, err := f.Evidence(t.Context(), s, start, time.Now())
+			ev, err := f.Evidence(t.Context(), s, reqs, start, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := float64(2 * 10 * 90 * i) // two targets on v2, 10 rps
-			if ev["requests"] != want {
-				t.Errorf("read %d: %v requests, want %v", i, ev["requests"], want)
+			if ev[0] != want || ev[1] != want/10 {
+				t.Errorf("read %d: %v requests and %v errors, want %v and %v", i, ev[0], ev[1], want, want/10)
 			}
-			if ev["errors"] < 0.08*want || ev["errors"] > 0.12*want {
-				t.Errorf("read %d: %v errors of %v requests at 10%%", i, ev["errors"], want)
-			}
-			last = ev["requests"]
+			last = ev[0]
 		}
 		// A bake that restarts counts from its new start.
-		ev, err := f.Evidence(t.Context(), s, start.Add(10*time.Minute), time.Now())
-		if err != nil || ev["requests"] != last-2*10*600 {
+		ev, err := f.Evidence(t.Context(), s, reqs, start.Add(10*time.Minute), time.Now())
+		if err != nil || ev[0] != last-2*10*600 {
 			t.Errorf("evidence from 10m: %v, %v; want %v requests", ev, err, last-2*10*600)
 		}
-		if _, err := f.Evidence(t.Context(), rollout.Subject{Version: "v2", Targets: []string{"nope"}}, start, time.Now()); !errors.Is(err, rollouttest.ErrUnknownTarget) {
+		if _, err := f.Evidence(t.Context(), rollout.Subject{Version: "v2", Targets: []string{"nope"}}, reqs, start, time.Now()); !errors.Is(err, rollouttest.ErrUnknownTarget) {
 			t.Errorf("unknown target: %v", err)
+		}
+		// Any other query is run as written, over the whole fleet, with
+		// bake.Measure: eleven one-minute points over [start, start+10m],
+		// the first covering the minute before the start.
+		ev, err = f.Evidence(t.Context(), s, []bake.Requirement{{Query: `requests{region="r2"}`, Min: 1}}, start, start.Add(10*time.Minute))
+		if err != nil || ev[0] != 11*4*600 {
+			t.Errorf("requests of r2 over 10 minutes: %v, %v; want %v", ev, err, 11*4*600)
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shepherd-go/shepherd/bake"
+	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
@@ -74,9 +76,9 @@ func at(start time.Time, d string) time.Time {
 func TestScenarios(t *testing.T) {
 	plan := scenarioPlan(t)
 	bad := rollouttest.Behavior{ErrorRate: 0.05}
-	evidence := rollout.Policy{Bake: rollout.BakePolicy{
-		Evidence:  map[string]float64{"requests": 100_000},
-		MaxFactor: 12, // a one-box bake may last the night
+	evidence := rollout.Policy{Bake: bake.Schedule{
+		Base:   bake.Policy{Evidence: []bake.Requirement{{Query: "requests", Min: 100_000}}},
+		OneBox: bake.Policy{MaxDuration: duration.Duration(12 * time.Hour)}, // a one-box bake may last the night
 	}}
 	loadOnly := map[string]rollouttest.Behavior{"v2": {Regressions: []rollouttest.Regression{{MinLoad: 0.6, ErrorRate: 0.05}}}}
 	cases := []scenarioCase{{

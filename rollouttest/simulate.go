@@ -199,7 +199,7 @@ func (s *sim) gate(ctx context.Context, a rollout.Action) rollout.Observation {
 		res, err := s.o.Alarms.Alarms(ctx, *a.Subject, now)
 		return rollout.ObserveAlarms(a, res, err)
 	case rollout.ActionReadEvidence:
-		ev, err := s.o.Evidence.Evidence(ctx, *a.Subject, a.Since, now)
+		ev, err := s.o.Evidence.Evidence(ctx, *a.Subject, a.Requirements, a.Since, now)
 		return rollout.ObserveEvidence(a, ev, err)
 	case rollout.ActionJudgeCanary:
 		if s.o.Judge == nil {

@@ -27,7 +27,6 @@ import (
 
 	"github.com/shepherd-go/shepherd/blocker"
 	"github.com/shepherd-go/shepherd/duration"
-	"github.com/shepherd-go/shepherd/examples/internal/gates"
 	"github.com/shepherd-go/shepherd/examples/internal/runview"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
@@ -168,7 +167,7 @@ func simulate(ctx context.Context, w io.Writer) (*result, error) {
 		// faster.
 		Policy: rollout.Policy{Alarms: rollout.AlarmPolicy{Interval: duration.Duration(5 * time.Minute)}},
 		Options: rollout.Options{
-			Blockers: gates.Blockers(blocker.Set{Entries: []blocker.Entry{{Name: "calendar", Blocker: cal}}}, "checkout"),
+			Blockers: rollout.BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "calendar", Blocker: cal}}}, Service: "checkout"},
 			OnEvent: func(e rollout.Event) {
 				pr.Event(e)
 				view.Event(e)

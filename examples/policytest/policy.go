@@ -13,6 +13,7 @@ package policytest
 import (
 	"time"
 
+	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/blocker"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/wave"
@@ -36,12 +37,12 @@ var Waves = wave.Policy{
 
 // Rollout is how the driver behaves: every bake also waits for 2,000
 // requests to the change, so that a quiet night cannot pass a bake on
-// time alone (a bake may last up to six times its minimum to get them).
+// time alone (a bake that has not had them after twice its minimum rolls
+// back).
 var Rollout = rollout.Policy{
-	Bake: rollout.BakePolicy{
-		Evidence:  map[string]float64{"requests": 2000},
-		MaxFactor: 6,
-	},
+	Bake: bake.Schedule{Base: bake.Policy{
+		Evidence: []bake.Requirement{{Name: "requests to the change", Query: "requests", Min: 2000}},
+	}},
 }
 
 // Calendar is when the team deploys: weekdays from 09:00 to 17:00 in each

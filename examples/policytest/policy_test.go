@@ -7,7 +7,6 @@ import (
 	_ "time/tzdata"
 
 	"github.com/shepherd-go/shepherd/blocker"
-	"github.com/shepherd-go/shepherd/examples/internal/gates"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
@@ -71,7 +70,7 @@ func scenario(t *testing.T, plan wave.Plan, freezes ...blocker.Freeze) rolloutte
 		Policy:  Rollout,
 		Start:   monday,
 		Options: rollout.Options{
-			Blockers: gates.Blockers(blocker.Set{Entries: []blocker.Entry{{Name: "calendar", Blocker: cal}}}, "checkout"),
+			Blockers: rollout.BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "calendar", Blocker: cal}}}, Service: "checkout"},
 			// Alarms and Evidence are left to rollouttest's defaults:
 			// rollouttest.CanaryRules over the fleet's metrics, and the
 			// fleet's request counts.
