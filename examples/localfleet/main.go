@@ -290,6 +290,7 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	if err := tl.WriteHTML(out); err != nil {
 		out.Close()
+		os.Remove(out.Name())
 		return err
 	}
 	if err := out.Close(); err != nil {

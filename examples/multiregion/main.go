@@ -41,6 +41,9 @@ func main() {
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}
+		if err != nil {
+			os.Remove(out.Name())
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "multiregion:", err)
