@@ -10,6 +10,7 @@ import (
 // how much traffic it served, and for how long. It is what a rollout
 // policy exists to keep small.
 type Blast struct {
+	// Version is the version measured.
 	Version string
 	// Targets are the IDs of the targets that ran the version at some
 	// time in the span, in the order they got it.
@@ -18,8 +19,9 @@ type Blast struct {
 	// many of them failed.
 	Requests, Errors int64
 	// Total is the number of requests the whole fleet served in the
-	// span, and Share is Requests/Total.
+	// span.
 	Total int64
+	// Share is Requests/Total: the version's share of the traffic.
 	Share float64
 	// First and Last bound the time the version served: from the first
 	// target switching to it to the last one switching away (or the end

@@ -82,13 +82,16 @@ type check struct {
 type CheckError struct {
 	// Suite is "deployer" or "source"; Check is the check's name.
 	Suite, Check string
-	Err          error
+	// Err says what went wrong.
+	Err error
 }
 
+// Error names the suite and the check, then what went wrong.
 func (e *CheckError) Error() string {
 	return fmt.Sprintf("rollouttest: %s conformance: %s: %v", e.Suite, e.Check, e.Err)
 }
 
+// Unwrap returns Err.
 func (e *CheckError) Unwrap() error { return e.Err }
 
 // TestDeployer runs every check of the suite and returns the failures
@@ -163,6 +166,7 @@ type hungError struct {
 	d    time.Duration
 }
 
+// Error says which call did not return, and how long it was given.
 func (e *hungError) Error() string { return fmt.Sprintf("%s did not return within %s", e.what, e.d) }
 
 // hung returns err when it is a call that did not return in time.

@@ -125,6 +125,7 @@ type Fault struct {
 
 // Call records one deploy or rollback call to the fleet.
 type Call struct {
+	// Op is the kind of call, and Target the ID of the target called.
 	Op     Op
 	Target string
 	// Version is the version the call asked for; From the version the
@@ -132,9 +133,9 @@ type Call struct {
 	Version, From string
 	// Start and End are when the call began and returned.
 	Start, End time.Time
-	// Err is the call's error in words, empty on success. Permanent is
-	// set for permanent errors.
-	Err       string
+	// Err is the call's error in words, empty on success.
+	Err string
+	// Permanent is set for permanent errors ([rollout.IsPermanent]).
 	Permanent bool
 }
 
@@ -143,6 +144,8 @@ func (c Call) OK() bool { return c.Err == "" }
 
 // Change records a target switching version.
 type Change struct {
+	// Time is when the target switched; Target is its ID, and Version
+	// the version it runs from then on.
 	Time    time.Time
 	Target  string
 	Version string
@@ -613,10 +616,13 @@ var ErrInvalid = errors.New("rollouttest: invalid input")
 // FieldError is one problem of a [Config] or a [Scenario], with the path
 // of the field at fault.
 type FieldError struct {
+	// Field is the path of the field, for example "Faults[2].FailRate";
+	// Problem says what is wrong with it.
 	Field   string
 	Problem string
 }
 
+// Error returns "rollouttest: <field>: <problem>".
 func (e *FieldError) Error() string { return "rollouttest: " + e.Field + ": " + e.Problem }
 
 // Unwrap returns [ErrInvalid].

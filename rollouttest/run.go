@@ -61,6 +61,7 @@ type Scenario struct {
 
 // Control is a control request made at a given time.
 type Control struct {
+	// At is when the request is made.
 	At time.Time
 	rollout.Control
 }
@@ -113,7 +114,8 @@ type Outcome struct {
 	Err error
 	// Phase is the rollout's phase at the end.
 	Phase rollout.Phase
-	// Signal and Reason say why the rollout stopped, when it did.
+	// Signal says why the rollout stopped, when it did, and Reason in
+	// plain words.
 	Signal rollout.Signal
 	Reason string
 	// Stage is the stage in progress at the end ("" when every stage was

@@ -109,8 +109,10 @@ func (r *Run) Event(e rollout.Event) {
 // Printer prints one line per event worth a human's attention, with the
 // time since start.
 type Printer struct {
-	mu    sync.Mutex
-	W     io.Writer
+	mu sync.Mutex
+	// W receives the lines.
+	W io.Writer
+	// Start is the instant offsets are counted from.
 	Start time.Time
 	// Clock formats times as dates ("Mon 02 Jan 15:04") instead of
 	// offsets from Start: for simulated rollouts that last days.
