@@ -1,0 +1,619 @@
+package canary
+
+import (
+	"math"
+	"sort"
+)
+
+// This file holds the three anytime-valid tests of the sequential judge.
+// Each works on O(1) sufficient statistics kept in a MetricState (a fixed
+// number of buckets for quantiles) and answers three questions: has the
+// metric regressed beyond its tolerance (fail), has a regression beyond its
+// margin been ruled out (pass), and what is the estimate with its
+// confidence-sequence interval (for the verdict).
+
+// Prior settings of the mixtures. They set where each test is most
+// sensitive, not its validity: every mixture is a test martingale whatever
+// its prior.
+const (
+	// countConcentration is k in the Beta(k p0, k (1-p0)) mixture over the
+	// canary's share of the events: tightest after roughly k events.
+	countConcentration = 100
+	// quantileConcentration is k in the Beta(k q, k (1-q)) mixture over the
+	// probability of a request falling below a bound: tightest after
+	// roughly k requests.
+	quantileConcentration = 1000
+	// maxPhi bounds the serial correlation of the null processes of a mean
+	// metric: stationary AR(1) with |phi| <= maxPhi.
+	maxPhi = 0.95
+)
+
+// plan is a metric's test, prepared once from its policy: the constants of
+// its mixtures and thresholds.
+type plan struct {
+	m         Metric
+	dir       Direction
+	logFail   float64 // log(1 / alpha_m): the evidence needed to fail
+	alphaFail float64
+	passLevel float64 // PassAlpha
+
+	// Count: the test runs on the canary's share of the events; for a
+	// Decrease metric, on the baseline's (the roles swap).
+	rho          float64 // share under no regression
+	p0           float64 // share at the tolerance
+	a0, b0       float64 // Beta prior of the one-sided fail mixture, truncated to (p0, 1)
+	logPriorTail float64 // log P(prior > p0)
+	aP, bP       float64 // Beta prior of the two-sided mixture behind the interval
+	pMargin      float64 // share at the margin
+
+	// Mean: null and margin in the units of the per-interval difference.
+	theta0, thetaM float64
+
+	// Quantile.
+	bounds   []float64
+	qa, qb   float64 // Beta prior of the mixture over P(X <= bound)
+	qLogBeta float64 // log B(qa, qb)
+	scratchC []int64 // cumulative counts, reused
+	scratchB []int64
+}
+
+func newPlan(p Policy, m Metric, alphaFail float64) *plan {
+	pl := &plan{m: m, dir: m.direction(), alphaFail: alphaFail, logFail: math.Log(1 / alphaFail), passLevel: p.passAlpha()}
+	tolRatio, marginRatio := 1+m.tolerance(), 1+m.margin()
+	switch m.Kind {
+	case Count:
+		pl.rho = p.TrafficShare
+		if pl.dir == Decrease {
+			pl.rho = 1 - pl.rho
+		}
+		pl.p0 = shareAt(pl.rho, tolRatio)
+		pl.a0, pl.b0 = countConcentration*pl.p0, countConcentration*(1-pl.p0)
+		pl.logPriorTail = math.Log(betaUpper(pl.p0, pl.a0, pl.b0))
+		pl.aP, pl.bP = countConcentration*pl.rho, countConcentration*(1-pl.rho)
+		pl.pMargin = shareAt(pl.rho, marginRatio)
+	case Mean:
+		if m.Absolute {
+			pl.theta0, pl.thetaM = m.tolerance(), m.margin()
+		} else {
+			pl.theta0, pl.thetaM = math.Log(tolRatio), math.Log(marginRatio)
+		}
+	case Quantile:
+		pl.bounds = m.buckets()
+		q := m.Quantile
+		pl.qa, pl.qb = quantileConcentration*q, quantileConcentration*(1-q)
+		pl.qLogBeta = logBeta(pl.qa, pl.qb)
+		pl.scratchC = make([]int64, len(pl.bounds)+1)
+		pl.scratchB = make([]int64, len(pl.bounds)+1)
+	}
+	return pl
+}
+
+// shareAt is the canary's expected share of the events when its event rate
+// is ratio times the baseline's and its share of the traffic is rho.
+func shareAt(rho, ratio float64) float64 { return ratio * rho / (ratio*rho + 1 - rho) }
+
+// betaUpper returns P(Beta(a, b) > x).
+func betaUpper(x, a, b float64) float64 { return regIncBeta(1-x, b, a) }
+
+// result is what a test concludes at one instant.
+type result struct {
+	noData bool
+	fail   bool
+	pass   bool
+	// estimate and interval of the effect, on the reporting scale (a ratio,
+	// or a difference for absolute means), at level 1 - PassAlpha.
+	estimate, lower, upper float64
+	// logEvidence is the log e-value for a regression beyond the
+	// tolerance; NaN when the test has none (quantiles).
+	logEvidence float64
+}
+
+// ---- Counts ----
+
+// countCounts returns the counts in the orientation of the test: the
+// canary's events first, or the baseline's for a Decrease metric.
+func (pl *plan) countCounts(s *MetricState) (x, y float64) {
+	c := s.Count
+	if pl.dir == Decrease {
+		return float64(c.BaselineEvents), float64(c.CanaryEvents)
+	}
+	return float64(c.CanaryEvents), float64(c.BaselineEvents)
+}
+
+// countLogEvidence is the log Bayes factor of the one-sided mixture: the
+// Beta prior of mean p0 truncated to shares above p0, against the share
+// p0. It is a nonnegative supermartingale under every share at or below p0,
+// so the chance it ever reaches 1/alpha is at most alpha (Ville).
+func (pl *plan) countLogEvidence(x, y float64, quick bool) float64 {
+	base := logBeta(pl.a0+x, pl.b0+y) - logBeta(pl.a0, pl.b0) -
+		x*math.Log(pl.p0) - y*math.Log1p(-pl.p0) - pl.logPriorTail
+	if quick && base < pl.logFail {
+		// The truncation can only lower it further: no need for the
+		// incomplete beta function.
+		return base
+	}
+	return base + math.Log(betaUpper(pl.p0, pl.a0+x, pl.b0+y))
+}
+
+// countLogLik is the log likelihood of share p, up to a constant.
+func countLogLik(x, y, p float64) float64 { return x*math.Log(p) + y*math.Log1p(-p) }
+
+// countLogMarginal is the log marginal likelihood of the two-sided mixture
+// centred on the traffic share, on the same scale as countLogLik.
+func (pl *plan) countLogMarginal(x, y float64) float64 {
+	return logBeta(pl.aP+x, pl.bP+y) - logBeta(pl.aP, pl.bP)
+}
+
+// countPass reports whether the confidence sequence at level 1 - PassAlpha
+// excludes the margin: the shares it keeps are those whose likelihood is
+// at least PassAlpha times the mixture's marginal likelihood (inverting
+// the mixture test), an interval around the observed share.
+func (pl *plan) countPass(x, y float64) bool {
+	n := x + y
+	if n == 0 || x/n >= pl.pMargin {
+		return false
+	}
+	c := pl.countLogMarginal(x, y) - math.Log(1/pl.passLevel)
+	return countLogLik(x, y, pl.pMargin) < c
+}
+
+func (pl *plan) evalCount(s *MetricState, full bool) result {
+	x, y := pl.countCounts(s)
+	r := result{logEvidence: math.NaN()}
+	if x+y == 0 {
+		r.noData = true
+		r.estimate, r.lower, r.upper = math.NaN(), 0, math.Inf(1)
+		return r
+	}
+	r.logEvidence = pl.countLogEvidence(x, y, !full)
+	r.fail = r.logEvidence >= pl.logFail
+	r.pass = pl.countPass(x, y)
+	if !full {
+		return r
+	}
+	// The interval on the share, mapped to the rate ratio. It is solved in
+	// logit space, where the log likelihood is smooth and the bracket
+	// unbounded.
+	c := pl.countLogMarginal(x, y) - math.Log(1/pl.passLevel)
+	f := func(u float64) float64 {
+		// log p = -log(1+e^-u), log(1-p) = -log(1+e^u)
+		return -x*softplus(-u) - y*softplus(u) - c
+	}
+	logitRho := math.Log(pl.rho / (1 - pl.rho))
+	var uHat float64
+	switch {
+	case x == 0:
+		uHat = math.Inf(-1)
+	case y == 0:
+		uHat = math.Inf(1)
+	default:
+		uHat = math.Log(x / y)
+	}
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if x > 0 {
+		lo = logitRoot(f, uHat, -1)
+	}
+	if y > 0 {
+		hi = logitRoot(f, uHat, +1)
+	}
+	r.estimate, r.lower, r.upper = math.Exp(uHat-logitRho), math.Exp(lo-logitRho), math.Exp(hi-logitRho)
+	if pl.dir == Decrease {
+		r.estimate, r.lower, r.upper = 1/r.estimate, 1/r.upper, 1/r.lower
+	}
+	return r
+}
+
+func softplus(u float64) float64 {
+	if u > 30 {
+		return u + math.Log1p(math.Exp(-u))
+	}
+	return math.Log1p(math.Exp(u))
+}
+
+// logitRoot finds where f, positive at the maximum uHat (or, when uHat is
+// infinite, on the finite side), falls to zero in direction dir, widening
+// the bracket until it changes sign. It returns an infinite end when f
+// stays positive (the data cannot exclude that side yet).
+func logitRoot(f func(float64) float64, uHat float64, dir float64) float64 {
+	start := uHat
+	if math.IsInf(start, 0) {
+		// No events on one side: the likelihood is largest at the end of
+		// the line; start far out, where f is positive.
+		start = math.Copysign(40, uHat)
+	}
+	a, fa := start, f(start)
+	if fa <= 0 {
+		// Only possible through rounding at the maximum.
+		return start
+	}
+	step := 1.0
+	for i := 0; i < 60; i++ {
+		b := start + dir*step
+		fb := f(b)
+		if fb <= 0 {
+			if dir < 0 {
+				r, _ := zeroin(f, b, a, fb, fa, 1e-10, 200)
+				return r
+			}
+			r, _ := zeroin(f, a, b, fa, fb, 1e-10, 200)
+			return r
+		}
+		a, fa = b, fb
+		step *= 2
+	}
+	return dir * math.Inf(1)
+}
+
+// ---- Means ----
+
+// MeanState is the state of a Mean metric: sufficient statistics of the
+// per-interval differences d_t (the log ratio canary/baseline, or the
+// difference), kept relative to the first one, e_t = d_t - d_1, so that the
+// sums do not cancel.
+type MeanState struct {
+	// N counts the intervals; Missing counts intervals without a usable
+	// value.
+	N int64 `json:"n"`
+	// Missing: see N.
+	Missing int64 `json:"missing,omitempty"`
+	// First is d_1; Last is the latest e_t.
+	First float64 `json:"first"`
+	// Last: see First.
+	Last float64 `json:"last"`
+	// Sum and SumSq are sums of e_t and e_t^2.
+	Sum float64 `json:"sum"`
+	// SumSq: see Sum.
+	SumSq float64 `json:"sumSq"`
+	// Pairs holds sums over consecutive pairs (e_(t-1), e_t), for the
+	// autoregression; Scored the same over the pairs whose e_t was
+	// predicted (the terms of the likelihood ratio).
+	Pairs PairSums `json:"pairs"`
+	// Scored: see Pairs.
+	Scored PairSums `json:"scored"`
+	// LogAR and LogIID are the log predictive likelihoods of the scored
+	// values under the autoregressive and the independent predictor.
+	LogAR float64 `json:"logAR"`
+	// LogIID: see LogAR.
+	LogIID float64 `json:"logIID"`
+}
+
+// PairSums are the sufficient statistics of the regression of y = e_t on x
+// = e_(t-1).
+type PairSums struct {
+	// N is the number of pairs.
+	N float64 `json:"n"`
+	// X and Y are the sums of x and y.
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+	// XX, YY and XY are the sums of x^2, y^2 and x y.
+	XX float64 `json:"xx"`
+	YY float64 `json:"yy"`
+	XY float64 `json:"xy"`
+}
+
+func (p *PairSums) add(x, y float64) {
+	p.N++
+	p.X += x
+	p.Y += y
+	p.XX += x * x
+	p.YY += y * y
+	p.XY += x * y
+}
+
+// rss returns the smallest residual sum of squares of x_t = phi x_(t-1),
+// |phi| <= maxPhi, for the series shifted by mu (x = e - mu): the fit of
+// the best stationary AR(1) process with mean mu.
+func (p *PairSums) rss(mu float64) float64 {
+	xx := p.XX - 2*mu*p.X + p.N*mu*mu
+	yy := p.YY - 2*mu*p.Y + p.N*mu*mu
+	xy := p.XY - mu*(p.X+p.Y) + p.N*mu*mu
+	phi := 0.0
+	if xx > 0 {
+		phi = math.Max(-maxPhi, math.Min(maxPhi, xy/xx))
+	}
+	return math.Max(yy-2*phi*xy+phi*phi*xx, 0)
+}
+
+// minScored is the number of pairs the autoregression needs before it
+// predicts (and the likelihood ratio starts to count).
+const minScored = 3
+
+// addMean adds one interval's difference, in the orientation of the test
+// (negated for a Decrease metric). Before adding it to the sums, it scores
+// the value under two predictors fitted to the past (their predictive
+// densities are what the evidence compares with the null).
+func (s *MeanState) add(d float64) {
+	if s.N == 0 {
+		s.First, s.Last, s.N = d, 0, 1
+		return
+	}
+	e := d - s.First
+	if s.Pairs.N >= minScored {
+		s.LogAR += s.predictAR(e)
+		s.LogIID += s.predictIID(e)
+		s.Scored.add(s.Last, e)
+	}
+	s.Pairs.add(s.Last, e)
+	s.Sum += e
+	s.SumSq += e * e
+	s.Last = e
+	s.N++
+}
+
+// predictAR is the log predictive density of e under the regression of
+// e_t on e_(t-1) fitted to the past pairs: Student t with m-2 degrees of
+// freedom, the Bayesian predictive under a flat prior.
+func (s *MeanState) predictAR(e float64) float64 {
+	p := &s.Pairs
+	mx, my := p.X/p.N, p.Y/p.N
+	vxx := p.XX - p.N*mx*mx
+	vxy := p.XY - p.N*mx*my
+	vyy := p.YY - p.N*my*my
+	phi := 0.0
+	if vxx > 0 {
+		phi = vxy / vxx
+	}
+	rss := math.Max(vyy-phi*vxy, 0)
+	nu := p.N - 2
+	scale2 := rss / nu
+	lev := 1.0 / p.N
+	if vxx > 0 {
+		lev += (s.Last - mx) * (s.Last - mx) / vxx
+	}
+	return logStudent(e, my+phi*(s.Last-mx), scale2*(1+lev), nu)
+}
+
+// predictIID is the log predictive density of e treating the past values
+// as independent: Student t with n-1 degrees of freedom.
+func (s *MeanState) predictIID(e float64) float64 {
+	n := float64(s.N)
+	m := s.Sum / n
+	v := math.Max(s.SumSq-n*m*m, 0) / (n - 1)
+	return logStudent(e, m, v*(1+1/n), n-1)
+}
+
+// logStudent is the log density of a Student t with nu degrees of freedom,
+// location m and squared scale s2 (floored, so that a run of equal values
+// does not give an infinite density).
+func logStudent(x, m, s2, nu float64) float64 {
+	s2 = math.Max(s2, 1e-24)
+	z := (x - m) * (x - m) / (nu * s2)
+	return lgamma((nu+1)/2) - lgamma(nu/2) - 0.5*math.Log(nu*math.Pi*s2) - (nu+1)/2*math.Log1p(z)
+}
+
+// meanLogEvidence is the log e-value against "the mean difference is mu"
+// (in e units). The numerator averages the two predictors' likelihoods of
+// the scored values; the denominator is the largest likelihood any
+// stationary Gaussian AR(1) process with mean mu (|phi| <= 0.95, any
+// variance) gives the same values. By universal inference (Wasserman,
+// Ramdas and Balakrishnan, 2020) this is an e-process under every such
+// process, whatever its correlation: the chance it ever reaches 1/alpha is
+// at most alpha.
+func (s *MeanState) meanLogEvidence(mu float64) float64 {
+	m := s.Scored.N
+	if m < 1 {
+		return math.Inf(-1)
+	}
+	return logSumExp(s.LogAR, s.LogIID) - math.Log(2) - s.logNull(mu)
+}
+
+func (s *MeanState) logNull(mu float64) float64 {
+	m := s.Scored.N
+	rss := math.Max(s.Scored.rss(mu), 1e-24*m)
+	return -m/2*math.Log(2*math.Pi*rss/m) - m/2
+}
+
+// evalMean judges the per-interval differences. The estimate is their
+// mean; the interval is every mean the evidence has not ruled out at level
+// PassAlpha.
+func (pl *plan) evalMean(st *MetricState, full bool) result {
+	s := st.Mean
+	r := result{lower: math.Inf(-1), upper: math.Inf(1)}
+	if s.N == 0 {
+		r.noData = true
+		r.estimate = math.NaN()
+		r.logEvidence = math.NaN()
+		pl.meanReport(&r)
+		return r
+	}
+	mean := s.Sum / float64(s.N)
+	r.estimate = s.First + mean
+	c0, cm := pl.theta0-s.First, pl.thetaM-s.First
+	r.logEvidence = math.Inf(-1)
+	if mean > c0 {
+		r.logEvidence = s.meanLogEvidence(c0)
+	}
+	r.fail = r.logEvidence >= pl.logFail
+	passThr := math.Log(1 / pl.passLevel)
+	r.pass = mean < cm && s.meanLogEvidence(cm) >= passThr
+	if full && s.Scored.N >= 1 {
+		f := func(mu float64) float64 { return s.meanLogEvidence(mu) - passThr }
+		r.lower = s.First + meanRoot(f, mean, -1)
+		r.upper = s.First + meanRoot(f, mean, +1)
+	}
+	pl.meanReport(&r)
+	return r
+}
+
+// meanRoot finds, from the estimate outwards in direction dir, where the
+// evidence against the mean reaches the threshold (f crosses zero). The
+// step starts at the spread of the data and doubles.
+func meanRoot(f func(float64) float64, from, dir float64) float64 {
+	a, fa := from, f(from)
+	if fa >= 0 {
+		return from // the estimate itself is ruled out: an empty interval
+	}
+	step := 1e-6 + math.Abs(from)*1e-3
+	for i := 0; i < 80; i++ {
+		b := from + dir*step
+		fb := f(b)
+		if fb >= 0 {
+			if dir < 0 {
+				r, _ := zeroin(f, b, a, fb, fa, 1e-12*(1+math.Abs(b)), 200)
+				return r
+			}
+			r, _ := zeroin(f, a, b, fa, fb, 1e-12*(1+math.Abs(b)), 200)
+			return r
+		}
+		a, fa = b, fb
+		step *= 2
+	}
+	return dir * math.Inf(1)
+}
+
+// meanReport turns the estimate and interval from the test's scale (the
+// oriented log ratio or difference) into the reporting scale.
+func (pl *plan) meanReport(r *result) {
+	if pl.dir == Decrease {
+		r.estimate, r.lower, r.upper = -r.estimate, -r.upper, -r.lower
+	}
+	if !pl.m.Absolute {
+		r.estimate, r.lower, r.upper = math.Exp(r.estimate), math.Exp(r.lower), math.Exp(r.upper)
+	}
+}
+
+// ---- Quantiles ----
+
+// bucketOf returns the bucket of a sample: the first bound at or above it,
+// or the overflow bucket.
+func bucketOf(bounds []float64, v float64) int { return sort.SearchFloat64s(bounds, v) }
+
+// quantLogM is the log of the mixture martingale for "P(X <= b) = q" after
+// n samples of which c were at or below b. lgn is lgamma(k + n), shared by
+// every bound at the same n.
+func (pl *plan) quantLogM(c, n, lgn float64) float64 {
+	q := pl.m.Quantile
+	return lgamma(pl.qa+c) + lgamma(pl.qb+n-c) - lgn - pl.qLogBeta - c*math.Log(q) - (n-c)*math.Log1p(-q)
+}
+
+// quantBounds returns the confidence sequence for the q-quantile of one side
+// at level 1 - level, resolved to bucket bounds: the true quantile is above
+// lo and at or below hi (lo 0 and hi +Inf when a side is not yet bounded).
+//
+// The count of samples at or below the true quantile is a Binomial(n, q)
+// process, so the mixture martingale at that count stays below 1/level at
+// all times with probability 1 - level. A bound whose cumulative count
+// already makes the martingale reach 1/level is therefore on the far side
+// of the quantile. The martingale is convex in the count, so each bound is
+// found by galloping out from the empirical quantile's bucket and then
+// bisecting: a handful of evaluations, however many buckets there are.
+func (pl *plan) quantBounds(cum []int64, n int64, level float64) (lo, hi float64) {
+	lo, hi = 0, math.Inf(1)
+	if n == 0 {
+		return lo, hi
+	}
+	k := len(pl.bounds)
+	fn := float64(n)
+	nq := fn * pl.m.Quantile
+	thr := math.Log(1 / level)
+	lgn := lgamma(pl.qa + pl.qb + fn)
+	// First bucket whose cumulative count reaches nq.
+	emp := sort.Search(k, func(i int) bool { return float64(cum[i]) >= nq })
+	// below(i): bucket i's bound is below the quantile. True for small i,
+	// false from some i on; we want the last true one before emp.
+	below := func(i int) bool { return pl.quantLogM(float64(cum[i]), fn, lgn) >= thr }
+	if emp > 0 {
+		// Gallop down from emp-1 to an index where below holds.
+		step, j := 1, emp-1
+		for j > 0 && !below(j) {
+			j = max(emp-1-step, 0)
+			step *= 2
+		}
+		if below(j) {
+			// The answer is in [j, min(j+step, emp-1)].
+			top := min(j+step, emp-1)
+			l := j + sort.Search(top-j+1, func(i int) bool { return !below(j + i) })
+			lo = pl.bounds[l-1]
+		}
+	}
+	// above(i): bucket i's bound is at or above the quantile. False for
+	// small i, true from some i on; we want the first true one from emp.
+	above := func(i int) bool {
+		return float64(cum[i]) > nq && pl.quantLogM(float64(cum[i]), fn, lgn) >= thr
+	}
+	if emp < k {
+		step, j := 1, emp
+		for j < k-1 && !above(j) {
+			j = min(emp+step, k-1)
+			step *= 2
+		}
+		if above(j) {
+			bottom := max(j-step, emp)
+			h := bottom + sort.Search(j-bottom+1, func(i int) bool { return above(bottom + i) })
+			hi = pl.bounds[h]
+		}
+	}
+	return lo, hi
+}
+
+// cumulate fills cum with the cumulative counts of the buckets.
+func cumulate(cum, counts []int64) []int64 {
+	var c int64
+	for i, x := range counts {
+		c += x
+		cum[i] = c
+	}
+	return cum
+}
+
+// quantEstimate interpolates the empirical q-quantile geometrically within
+// its bucket.
+func (pl *plan) quantEstimate(counts []int64, n int64) float64 {
+	if n == 0 {
+		return math.NaN()
+	}
+	nq := float64(n) * pl.m.Quantile
+	var c int64
+	for i, x := range counts {
+		if float64(c+x) >= nq && x > 0 {
+			if i == len(pl.bounds) {
+				return pl.bounds[i-1] // in the overflow bucket: its lower bound
+			}
+			hi := pl.bounds[i]
+			lo := hi / 1.05
+			if i > 0 {
+				lo = pl.bounds[i-1]
+			}
+			f := (nq - float64(c)) / float64(x)
+			return lo * math.Pow(hi/lo, f)
+		}
+		c += x
+	}
+	return pl.bounds[len(pl.bounds)-1]
+}
+
+func (pl *plan) evalQuantile(st *MetricState, full bool) result {
+	s := st.Quantile
+	r := result{logEvidence: math.NaN(), estimate: math.NaN(), lower: 0, upper: math.Inf(1)}
+	if s.CanarySamples == 0 || s.BaselineSamples == 0 {
+		r.noData = true
+		return r
+	}
+	tol, margin := 1+pl.m.tolerance(), 1+pl.m.margin()
+	// Each side's sequence gets half of the metric's error budget.
+	fa, pa := pl.alphaFail/2, pl.passLevel/2
+	cc, cb := cumulate(pl.scratchC, s.CanaryBuckets), cumulate(pl.scratchB, s.BaselineBuckets)
+	cLo, cHi := pl.quantBounds(cc, s.CanarySamples, fa)
+	bLo, bHi := pl.quantBounds(cb, s.BaselineSamples, fa)
+	if pl.dir == Decrease {
+		r.fail = cHi*tol <= bLo
+	} else {
+		r.fail = cLo > 0 && cLo >= tol*bHi
+	}
+	cLo, cHi = pl.quantBounds(cc, s.CanarySamples, pa)
+	bLo, bHi = pl.quantBounds(cb, s.BaselineSamples, pa)
+	if pl.dir == Decrease {
+		r.pass = cLo > 0 && cLo*margin >= bHi
+	} else {
+		r.pass = bLo > 0 && cHi <= margin*bLo
+	}
+	if full {
+		r.estimate = pl.quantEstimate(s.CanaryBuckets, s.CanarySamples) / pl.quantEstimate(s.BaselineBuckets, s.BaselineSamples)
+		r.lower = cLo / bHi
+		r.upper = math.Inf(1)
+		if bLo > 0 {
+			r.upper = cHi / bLo
+		}
+	}
+	return r
+}
