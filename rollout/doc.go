@@ -17,10 +17,13 @@
 //
 //	out, err := st.Step(now, observations...)
 //
-// Step is deterministic: the same state, time and observations always give
-// the same resulting state and output. It starts no goroutine, reads no
-// clock, performs no I/O and never blocks, so a durable workflow engine can
-// replay it, and a unit test can drive it line by line.
+// Step updates the state in place and is deterministic: the same state,
+// time and observations always give the same resulting state and output,
+// and a state that went through JSON ([EncodeState], [DecodeState], or any
+// JSON codec) decides exactly as the original. It starts no goroutine,
+// reads no clock, performs no I/O and never blocks, so a durable workflow
+// engine can replay it, and a unit test can drive it line by line
+// (see the example of [State.Step]).
 //
 // An executor follows this contract:
 //
@@ -48,6 +51,30 @@
 // concurrency and retries with exponential backoff, watches alarms, sleeps
 // with timers, persists through a [Store] under a lease, and accepts pause,
 // resume, abort, approval and override requests from other goroutines.
+//
+// # What a team provides
+//
+// A [Deployer] (two methods: deploy a version to a target, read the
+// version a target runs), optionally a [HealthChecker] and a
+// [FastRollbacker]. The gates are small interfaces too, each with an
+// adapter for the package that implements it: [Blockers] ([BlockerSet] for
+// a blocker.Set), [Alarms] ([CheckAll] for alarm.Checkers), [Evidence]
+// ([Measure] for an alarm.Source and bake requirements) and [Judge]
+// ([SequentialJudge] and [KayentaJudge] for the canary package). The plan
+// comes from the wave planner; the [Policy] (bakes through a
+// bake.Schedule, approvals, reactions, retries) is plain data saved with
+// the state.
+//
+// # Durability
+//
+// A [Store] keeps one saved state per rollout under a lease with a fencing
+// token. [FileStore] writes one file per rollout atomically (write, fsync,
+// rename, fsync the directory) and holds an OS file lock, so a second
+// driver gets [ErrLocked]; [MemoryStore] is for tests. The saved form
+// carries a schema version and a checksum: a damaged file is
+// [ErrCorrupt], one from a newer driver a [*SchemaError], both before any
+// target is touched. Saving is incremental where it matters: the plan is
+// encoded once, and only the targets that changed are encoded again.
 //
 // # Safety
 //

@@ -3,6 +3,7 @@ package rollout
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -76,8 +77,7 @@ func (s *State) encodeBody(prefix []byte) ([]byte, error) {
 	if len(h) < 2 || h[len(h)-1] != '}' {
 		return nil, fmt.Errorf("rollout: encode state: unexpected head %.20q", h)
 	}
-	b := make([]byte, 0, len(prefix)+len(h)+len(e.plan)+size+64)
-	b = append(b, prefix...)
+	b := slices.Grow(prefix, len(h)+len(e.plan)+size+64)
 	b = append(b, h[:len(h)-1]...)
 	b = append(b, `,"plan":`...)
 	b = append(b, e.plan...)

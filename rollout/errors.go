@@ -41,9 +41,11 @@ var (
 
 // SchemaError reports a saved state written with an unknown schema version.
 type SchemaError struct {
+	// Got is the saved state's schema version, Want this package's.
 	Got, Want int
 }
 
+// Error says which versions.
 func (e *SchemaError) Error() string {
 	return fmt.Sprintf("rollout: saved state has schema version %d; this driver reads version %d (upgrade the driver)", e.Got, e.Want)
 }
@@ -57,14 +59,17 @@ func (e *SchemaError) Unwrap() error { return ErrSchema }
 type HaltError struct {
 	// Phase is [RolledBack] or [RollbackFailed].
 	Phase Phase
-	// Signal and Reason say why the rollout stopped.
+	// Signal says why the rollout stopped.
 	Signal Signal
+	// Reason says it in plain words.
 	Reason string
 	// Failed names the targets that could not be rolled back, in the order
 	// they were tried.
 	Failed []string
 }
 
+// Error says how the rollout ended and why, naming the targets left on the
+// new version.
 func (e *HaltError) Error() string {
 	if e.Phase == RollbackFailed {
 		return fmt.Sprintf("rollout: rollback failed: %d target(s) not rolled back (%s); stopped on %s: %s",

@@ -27,6 +27,7 @@ import (
 // Use it as &FileStore{Dir: dir}; the directory must exist. It is safe for
 // concurrent use.
 type FileStore struct {
+	// Dir is the directory of the files; it must exist.
 	Dir string
 
 	mu   sync.Mutex

@@ -15,6 +15,7 @@ import (
 // the stage sleeps until the verdict's Until when every blocker knows when
 // it clears.
 type BlockerSet struct {
+	// Set is the blockers to evaluate.
 	Set blocker.Set
 	// Service names the service for switches scoped to it.
 	Service string
@@ -52,7 +53,9 @@ func (b BlockerSet) Check(ctx context.Context, s Subject, now time.Time) ([]Bloc
 // Anytime-valid tests may be judged at every interval
 // ([CanaryPolicy.Interval]).
 type SequentialJudge struct {
+	// Policy is the judge's policy: metrics, error rates, durations.
 	Policy canary.Policy
+	// Source is where the metrics are read.
 	Source alarm.Source
 	// Queries returns where the judge finds each metric for the stage: the
 	// canary's scope (the stage's targets) and the baseline's.
@@ -94,8 +97,11 @@ func (j SequentialJudge) Judge(ctx context.Context, s Subject, since, now time.T
 // it once, at the end of the bake ([CanaryPolicy.Interval] zero): a
 // fixed-horizon test must not be peeked at.
 type KayentaJudge struct {
-	Policy  canary.KayentaPolicy
-	Source  alarm.Source
+	// Policy is the Kayenta policy: metrics, groups, thresholds.
+	Policy canary.KayentaPolicy
+	// Source is where the metrics are read.
+	Source alarm.Source
+	// Queries returns where the judge finds each metric for the stage.
 	Queries func(s Subject) []canary.Query
 	// Step is the interval of one point. Zero means one minute.
 	Step time.Duration

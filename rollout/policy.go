@@ -124,7 +124,8 @@ type Retry struct {
 	// Initial is the wait before the first retry; it doubles (with 50%
 	// jitter) up to Max.
 	Initial duration.Duration `json:"initial,omitzero"`
-	Max     duration.Duration `json:"max,omitzero"`
+	// Max bounds the wait between two attempts.
+	Max duration.Duration `json:"max,omitzero"`
 }
 
 // BlockerPolicy governs waiting for blockers.
@@ -360,10 +361,12 @@ func (r Retry) validate(ps *problems, prefix string) {
 type FieldError struct {
 	// Path locates the field, for example
 	// "plan.Waves[0].Stages[1].MinHealthy" or "policy.Alarms.Interval".
-	Path    string
+	Path string
+	// Problem says what is wrong, in plain words.
 	Problem string
 }
 
+// Error formats the problem as "rollout: path: problem".
 func (e *FieldError) Error() string { return "rollout: " + e.Path + ": " + e.Problem }
 
 // Unwrap returns [ErrInvalid].

@@ -4,17 +4,22 @@ import "time"
 
 // Progress is a snapshot of a rollout for humans and dashboards.
 type Progress struct {
+	// ID is the rollout's ID, Version the version it deploys.
 	ID      string
 	Version string
-	Phase   Phase
-	DryRun  bool
+	// Phase is where the rollout is in its life.
+	Phase Phase
+	// DryRun is set for a dry run.
+	DryRun bool
 	// Paused is set while the rollout is held; Hold says who and why.
 	Paused bool
 	Hold   *Hold
 	// Stage is the name of the stage in progress ("" once all are done),
 	// Step what it is doing, StageIndex its position among Stages.
-	Stage      string
-	Step       StageStep
+	Stage string
+	// Step is what the stage is doing.
+	Step StageStep
+	// StageIndex is the stage's position, Stages their number.
 	StageIndex int
 	Stages     int
 	// Batch is the batch being deployed.
@@ -23,7 +28,8 @@ type Progress struct {
 	Targets map[TargetStatus]int
 	// Failed names targets whose deploy failed, and Unrolled those whose
 	// rollback failed.
-	Failed   []string
+	Failed []string
+	// Unrolled names the targets whose rollback failed.
 	Unrolled []string
 	// Blocked lists what holds the stage in progress.
 	Blocked []BlockReason
@@ -32,16 +38,20 @@ type Progress struct {
 	// Baked is the stage's bake time so far (pauses excluded), Bake its
 	// minimum, BakeStatus the bake's phase and, once ended, why.
 	Baked, Bake time.Duration
-	BakeStatus  string
+	// BakeStatus is the bake's phase and, once ended, why.
+	BakeStatus string
 	// Evidence is the stage's bake evidence last counted, by requirement.
 	Evidence map[string]float64
 	// Firing describes the alarms last seen not OK.
 	Firing []string
 	// Signal and Reason say why a rollback started.
 	Signal Signal
+	// Reason is the signal's reason, in plain words.
 	Reason string
 	// Timings is the time per activity so far.
 	Timings Timings
+	// Started is when the rollout was created, Updated its last step,
+	// Ended when it reached its final phase (zero before).
 	Started time.Time
 	Updated time.Time
 	Ended   time.Time

@@ -66,6 +66,7 @@ type Runner struct {
 	token   uint64
 	resumed bool
 	obs     *observer
+	buf     []byte // the encoding buffer, reused from save to save
 
 	mu      sync.Mutex
 	st      *State
@@ -239,10 +240,11 @@ func (r *Runner) result() error {
 func (r *Runner) save(ctx context.Context) error {
 	// Only the goroutine that steps the state writes it, so encoding
 	// without the lock races with nothing but readers.
-	data, err := EncodeState(r.st)
+	data, err := appendState(r.buf[:0], r.st)
 	if err != nil {
 		return err
 	}
+	r.buf = data // reused: stores copy what they keep
 	if err := r.store.Save(ctx, r.id, r.token, data); err != nil {
 		return fmt.Errorf("rollout: save %q: %w", r.id, err)
 	}

@@ -83,18 +83,25 @@ const (
 // with [State.Step]. Fields are exported so that the state can be saved,
 // inspected and diffed; an executor must not change them.
 type State struct {
-	Schema  int       `json:"schema"`
-	ID      string    `json:"id"`
-	Version string    `json:"version"`
-	Plan    wave.Plan `json:"plan"`
-	Policy  Policy    `json:"policy"`
+	// Schema is the layout's version, [SchemaVersion] when written.
+	Schema int `json:"schema"`
+	// ID names the rollout; Version is the version it deploys.
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	// Plan is the plan, as given; it never changes.
+	Plan wave.Plan `json:"plan"`
+	// Policy is the policy, as given; it never changes.
+	Policy Policy `json:"policy"`
 
-	Phase   Phase     `json:"phase"`
+	// Phase is where the rollout is in its life.
+	Phase Phase `json:"phase"`
+	// Created is when the rollout was created.
 	Created time.Time `json:"created"`
 	// Updated is the time of the last step; time spent since is charged to
 	// the activity in progress at the next step.
 	Updated time.Time `json:"updated"`
-	Ended   time.Time `json:"ended,omitzero"`
+	// Ended is when the rollout reached its final phase.
+	Ended time.Time `json:"ended,omitzero"`
 	// Round numbers the actions of one output; observations carry it back
 	// and stale ones are ignored.
 	Round uint64 `json:"round"`
@@ -108,6 +115,7 @@ type State struct {
 	// started yet.
 	Abort *AuditEntry `json:"abort,omitempty"`
 
+	// Stages holds every stage of the plan, in order.
 	Stages []StageState `json:"stages"`
 	// Final is the plan's final bake after the last stage, once begun.
 	Final *StageState `json:"final,omitempty"`
@@ -115,7 +123,9 @@ type State struct {
 	// batch, then the batch's order).
 	Targets []TargetState `json:"targets"`
 
-	Watch    Watch          `json:"watch"`
+	// Watch is the alarm watch.
+	Watch Watch `json:"watch"`
+	// Rollback is set once a rollback has started.
 	Rollback *RollbackState `json:"rollback,omitempty"`
 	// Pending lists the gate actions of the current round not yet
 	// answered.
@@ -136,7 +146,9 @@ type State struct {
 
 // TargetState is one target's record.
 type TargetState struct {
-	ID     string       `json:"id"`
+	// ID is the target's ID in the plan.
+	ID string `json:"id"`
+	// Status is where the target is.
 	Status TargetStatus `json:"status"`
 	// Previous is the version the target ran before the rollout deployed
 	// it: what a rollback restores.
@@ -147,7 +159,8 @@ type TargetState struct {
 	Attempted bool `json:"attempted,omitempty"`
 	// Attempts counts the deploy calls the executor made, and
 	// RollbackAttempts the rollback calls.
-	Attempts         int `json:"attempts,omitempty"`
+	Attempts int `json:"attempts,omitempty"`
+	// RollbackAttempts counts the rollback calls.
 	RollbackAttempts int `json:"rollbackAttempts,omitempty"`
 	// Error is the last error, in words.
 	Error string `json:"error,omitempty"`
@@ -155,16 +168,21 @@ type TargetState struct {
 
 // StageState is one stage's record.
 type StageState struct {
+	// Name, Kind and Wave are the plan stage's.
 	Name string         `json:"name"`
 	Kind wave.StageKind `json:"kind"`
 	Wave int            `json:"wave"`
-	Step StageStep      `json:"step"`
+	// Step is what the stage is doing.
+	Step StageStep `json:"step"`
 	// Batch is the batch being deployed while Step is deploying.
 	Batch int `json:"batch"`
 
+	// Started is when the stage began (blockers first), Deployed when its
+	// deploys began, Baking when its bake began, Finished when it was
+	// promoted.
 	Started  time.Time `json:"started,omitzero"`
-	Deployed time.Time `json:"deployed,omitzero"` // when deploying began
-	Baking   time.Time `json:"baking,omitzero"`   // when the bake began
+	Deployed time.Time `json:"deployed,omitzero"`
+	Baking   time.Time `json:"baking,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 	// Deadline is when deploying must be done, or zero.
 	Deadline time.Time `json:"deadline,omitzero"`
@@ -173,9 +191,11 @@ type StageState struct {
 	Next time.Time `json:"next,omitzero"`
 
 	// Blocked is the current blockers while the stage is blocked.
-	Blocked      []BlockReason `json:"blocked,omitempty"`
-	BlockedSince time.Time     `json:"blockedSince,omitzero"`
-	BlockedCheck time.Time     `json:"blockedCheck,omitzero"`
+	Blocked []BlockReason `json:"blocked,omitempty"`
+	// BlockedSince is when the current block began, BlockedCheck when the
+	// blockers were last evaluated.
+	BlockedSince time.Time `json:"blockedSince,omitzero"`
+	BlockedCheck time.Time `json:"blockedCheck,omitzero"`
 	// BlockedBy is the time each blocker held the stage.
 	BlockedBy map[string]duration.Duration `json:"blockedBy,omitempty"`
 
@@ -200,6 +220,8 @@ type StageState struct {
 
 // Hold is a pause.
 type Hold struct {
+	// Actor is who paused ("shepherd" for a pause on a signal), Reason
+	// why, Since when.
 	Actor  string    `json:"actor"`
 	Reason string    `json:"reason"`
 	Since  time.Time `json:"since"`
@@ -211,9 +233,11 @@ type Hold struct {
 // Watch is the alarm-watching record.
 type Watch struct {
 	// Active is set from the first deployed target on.
-	Active bool      `json:"active,omitempty"`
-	Next   time.Time `json:"next,omitzero"`
-	Last   time.Time `json:"last,omitzero"` // last check that was read
+	Active bool `json:"active,omitempty"`
+	// Next is when the alarms are checked next; Last is the last check
+	// that found them readable and not firing.
+	Next time.Time `json:"next,omitzero"`
+	Last time.Time `json:"last,omitzero"`
 	// Unreadable counts consecutive checks that could not be read.
 	Unreadable int `json:"unreadable,omitempty"`
 	// Firing is the last non-OK results, in words.
@@ -222,6 +246,8 @@ type Watch struct {
 
 // RollbackState is the rollback's record.
 type RollbackState struct {
+	// Signal is why the rollback started, Reason in plain words, Started
+	// when.
 	Signal  Signal    `json:"signal"`
 	Reason  string    `json:"reason"`
 	Started time.Time `json:"started"`
@@ -237,11 +263,14 @@ type RollbackState struct {
 
 // BlockReason is one blocker holding a stage.
 type BlockReason struct {
+	// Blocker names the blocker, Reason says why in plain words, Until
+	// is when it may clear (zero when unknown).
 	Blocker string    `json:"blocker"`
 	Reason  string    `json:"reason"`
 	Until   time.Time `json:"until,omitzero"`
 }
 
+// String formats the reason as "blocker: reason (until T)".
 func (b BlockReason) String() string {
 	if b.Until.IsZero() {
 		return fmt.Sprintf("%s: %s", b.Blocker, b.Reason)
@@ -251,16 +280,19 @@ func (b BlockReason) String() string {
 
 // Verdict is a canary judge's answer.
 type Verdict struct {
+	// Outcome is the judge's decision.
 	Outcome VerdictOutcome `json:"outcome"`
 	// Score is the judge's score (0-100 for Kayenta-style judges), if any.
-	Score  float64   `json:"score,omitzero"`
+	Score float64 `json:"score,omitzero"`
+	// Reason explains the verdict; Time is when it was given.
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time,omitzero"`
 }
 
-// VerdictOutcome is a canary judge's outcome.
+// VerdictOutcome is a canary judge's outcome. Only a pass promotes.
 type VerdictOutcome string
 
+// The outcomes of a canary judgement.
 const (
 	VerdictPass         VerdictOutcome = "pass"
 	VerdictMarginal     VerdictOutcome = "marginal"
@@ -270,15 +302,19 @@ const (
 
 // Decision is a gate decision with its reason.
 type Decision struct {
+	// Time is the step's time; Stage the stage decided about, if any.
 	Time    time.Time `json:"time"`
 	Stage   string    `json:"stage,omitempty"`
 	Gate    string    `json:"gate"`    // "blockers", "approval", "alarms", "bake", "canary", "budget", "deadline", "dry-run"
 	Outcome string    `json:"outcome"` // "clear", "blocked", "proceed", "rollback", "pause", "would ..."
-	Reason  string    `json:"reason"`
+	// Reason says why, in plain words.
+	Reason string `json:"reason"`
 }
 
 // AuditEntry records a control request.
 type AuditEntry struct {
+	// Time is when the request was applied; Kind, Actor, Stage and Reason
+	// are the request's.
 	Time   time.Time   `json:"time"`
 	Kind   ControlKind `json:"kind"`
 	Actor  string      `json:"actor"`
@@ -291,6 +327,8 @@ type AuditEntry struct {
 // Activity is what the rollout spends time on.
 type Activity string
 
+// The activities timed: waiting for blockers, for an approval, deploying,
+// baking, waiting for the canary judge, paused, rolling back.
 const (
 	ActivityBlocked     Activity = "blocked"
 	ActivityApproval    Activity = "approval"
@@ -304,6 +342,7 @@ const (
 // Timings is time per activity, so that a team sees where its lead time
 // goes.
 type Timings struct {
+	// Each field is the time spent on the activity of its name.
 	Blocked     duration.Duration `json:"blocked,omitzero"`
 	Approval    duration.Duration `json:"approval,omitzero"`
 	Deploying   duration.Duration `json:"deploying,omitzero"`

@@ -52,8 +52,11 @@ func (k ActionKind) Target() bool {
 
 // Action is one thing the executor must do. It is plain data.
 type Action struct {
-	Kind  ActionKind `json:"kind"`
-	Round uint64     `json:"round"`
+	// Kind says what to do.
+	Kind ActionKind `json:"kind"`
+	// Round numbers the output the action belongs to; its observation
+	// carries it back.
+	Round uint64 `json:"round"`
 	// Stage is the name of the stage the action is for.
 	Stage string `json:"stage"`
 	// Batch is the batch index within the stage, for target actions.
@@ -76,15 +79,20 @@ type Action struct {
 
 // Subject is what a gate is asked about: one stage of one rollout.
 type Subject struct {
-	// Rollout is the rollout's ID; Version the version it deploys.
+	// Rollout is the rollout's ID.
 	Rollout string `json:"rollout"`
+	// Version is the version the rollout deploys.
 	Version string `json:"version"`
-	// Stage, Kind, Wave, Regions and Zones describe the stage.
-	Stage   string         `json:"stage"`
-	Kind    wave.StageKind `json:"kind"`
-	Wave    int            `json:"wave"`
-	Regions []string       `json:"regions,omitempty"`
-	Zones   []string       `json:"zones,omitempty"`
+	// Stage is the stage's name in the plan.
+	Stage string `json:"stage"`
+	// Kind is the stage's kind (one-box, zone, region).
+	Kind wave.StageKind `json:"kind"`
+	// Wave is the index of the stage's wave, from 0.
+	Wave int `json:"wave"`
+	// Regions are the regions the stage touches.
+	Regions []string `json:"regions,omitempty"`
+	// Zones are the zones the stage touches, if the fleet has zones.
+	Zones []string `json:"zones,omitempty"`
 	// Targets are the IDs of the stage's targets; set for canary
 	// judgements (the canary is the stage's targets) and blockers.
 	Targets []string `json:"targets,omitempty"`
@@ -112,8 +120,11 @@ const (
 // Observation is the plain-data result of an action, or a control request.
 // Build them with the Observe functions.
 type Observation struct {
-	Kind  ObservationKind `json:"kind"`
-	Round uint64          `json:"round,omitempty"`
+	// Kind says what the observation reports.
+	Kind ObservationKind `json:"kind"`
+	// Round is the round of the action answered; control requests and
+	// restarts have none.
+	Round uint64 `json:"round,omitempty"`
 	// Target is the target's ID, for target observations.
 	Target string `json:"target,omitempty"`
 	// Version is the version read (ObsVersion) or read back after a deploy
@@ -146,6 +157,9 @@ type Observation struct {
 // ControlKind names a control request.
 type ControlKind string
 
+// The control requests: pause and resume the rollout, abort it (roll
+// back), approve a stage's manual gate, skip a stage's bake (an audited
+// override).
 const (
 	ControlPause    ControlKind = "pause"
 	ControlResume   ControlKind = "resume"
@@ -157,6 +171,7 @@ const (
 // Control is a request from a human (or their tooling) to a running
 // rollout. Every request is recorded in the audit log with its actor.
 type Control struct {
+	// Kind says what is asked.
 	Kind ControlKind `json:"kind"`
 	// Actor is who asks; required.
 	Actor string `json:"actor"`
@@ -289,6 +304,9 @@ func Restarted() Observation { return Observation{Kind: ObsRestarted} }
 // EventKind names an [Event].
 type EventKind string
 
+// The events, in the order a rollout meets them. Target events carry
+// Target and Batch; stage events Stage and StageKind; blocked and signal
+// events a Reason in plain words; events that end something its Duration.
 const (
 	EventStarted          EventKind = "started"
 	EventRestarted        EventKind = "restarted"
@@ -323,18 +341,28 @@ const (
 // Event is something that happened, for callbacks, logs, traces and
 // metrics. It is plain data.
 type Event struct {
-	Kind    EventKind `json:"kind"`
-	Time    time.Time `json:"time"`
-	Rollout string    `json:"rollout"`
-	Stage   string    `json:"stage,omitempty"`
+	// Kind says what happened.
+	Kind EventKind `json:"kind"`
+	// Time is the step's time.
+	Time time.Time `json:"time"`
+	// Rollout is the rollout's ID.
+	Rollout string `json:"rollout"`
+	// Stage is the stage concerned ("final" for the final bake).
+	Stage string `json:"stage,omitempty"`
 	// StageKind is the kind of Stage.
 	StageKind wave.StageKind `json:"stageKind,omitempty"`
-	Batch     int            `json:"batch,omitempty"`
-	Target    string         `json:"target,omitempty"`
-	Version   string         `json:"version,omitempty"`
-	Actor     string         `json:"actor,omitempty"`
-	Signal    Signal         `json:"signal,omitempty"`
-	Reason    string         `json:"reason,omitempty"`
+	// Batch is the batch's index within its stage.
+	Batch int `json:"batch,omitempty"`
+	// Target is the target's ID.
+	Target string `json:"target,omitempty"`
+	// Version is the version a target runs after the event.
+	Version string `json:"version,omitempty"`
+	// Actor is who asked, for control events.
+	Actor string `json:"actor,omitempty"`
+	// Signal is the signal raised or acted on.
+	Signal Signal `json:"signal,omitempty"`
+	// Reason says why, in plain words.
+	Reason string `json:"reason,omitempty"`
 	// Duration is how long the thing that ended took (a stage, a block, a
 	// bake, a rollback).
 	Duration time.Duration `json:"duration,omitempty"`
@@ -345,7 +373,8 @@ type Event struct {
 	Targets int `json:"targets,omitempty"`
 	// Phase is the rollout's final phase (EventSucceeded,
 	// EventRollbackFinished).
-	Phase   Phase    `json:"phase,omitempty"`
+	Phase Phase `json:"phase,omitempty"`
+	// Verdict is the canary judge's answer (EventCanaryVerdict).
 	Verdict *Verdict `json:"verdict,omitempty"`
 	// Timings is the stage's time per activity (EventStagePromoted) or the
 	// rollout's (final events).

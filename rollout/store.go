@@ -22,8 +22,9 @@ import (
 // by several machines, whose leases expire, compares the token in the same
 // transaction as the write, so that a driver that lost its lease (a long GC
 // pause, a partition) cannot overwrite its successor's state. Tokens grow
-// with every lease taken. Save may keep data: its caller never changes it
-// afterwards. Release gives the lease up; it is idempotent.
+// with every lease taken. Save must not keep data after it returns (the
+// driver reuses the buffer): copy it. Release gives the lease up; it is
+// idempotent.
 type Store interface {
 	Load(ctx context.Context, id string) (data []byte, token uint64, err error)
 	Save(ctx context.Context, id string, token uint64, data []byte) error
@@ -43,16 +44,19 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // EncodeState returns the saved form of s: JSON with the schema version and
 // a CRC-32C checksum of the state, which [DecodeState] verifies. It must not
 // run concurrently with [State.Step].
-func EncodeState(s *State) ([]byte, error) {
+func EncodeState(s *State) ([]byte, error) { return appendState(nil, s) }
+
+// appendState appends the saved form of s to buf.
+func appendState(buf []byte, s *State) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	prefix := `{"schema":` + strconv.Itoa(s.Schema) + `,"state":`
-	b, err := s.encodeBody([]byte(prefix))
+	b, err := s.encodeBody(append(buf, prefix...))
 	if err != nil {
 		return nil, fmt.Errorf("rollout: encode state: %w", err)
 	}
-	sum := crc32.Checksum(b[len(prefix):], castagnoli)
+	sum := crc32.Checksum(b[len(buf)+len(prefix):], castagnoli)
 	b = append(b, `,"checksum":"crc32c:`...)
 	b = strconv.AppendUint(b, uint64(sum), 16)
 	return append(b, "\"}\n"...), nil
@@ -127,7 +131,7 @@ func (m *MemoryStore) Save(ctx context.Context, id string, token uint64, data []
 	if h, ok := m.holder[id]; !ok || h != token {
 		return fmt.Errorf("%w: rollout %q", ErrFenced, id)
 	}
-	m.data[id] = data // the caller never changes it afterwards
+	m.data[id] = bytes.Clone(data)
 	return nil
 }
 
