@@ -11,10 +11,19 @@ export SHEPHERD_INTEGRATION := required
 # Debian packages the integration tests start or drive.
 APT_PACKAGES := prometheus chromium
 
-.PHONY: test deps vet unit bench
+.PHONY: test deps vet unit bench temporal
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) temporal
+
+# temporal runs the Temporal module's tests (its own go.mod, so the core never
+# depends on Temporal). A cold build compiles the Temporal server in process
+# (about 1,000 s of CPU with -race; see docs/benchmarks.md). go test's own vet
+# checks run on this module; a separate go vet is left out because it would
+# compile the server's ~1,300 packages a second time without -race.
+temporal:
+	cd temporal && $(GO) test -race -count=1 -timeout 30m ./...
 
 deps:
 	@missing=""; \
