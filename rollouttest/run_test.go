@@ -190,7 +190,7 @@ func TestScenarioErrors(t *testing.T) {
 		"Run": rollouttest.Run, "Simulate": rollouttest.Simulate,
 	} {
 		_, err := run(t.Context(), f, rollouttest.Scenario{Policy: rollout.Policy{Alarms: rollout.AlarmPolicy{Interval: -1}}})
-		for _, w := range []string{"version: empty", "plan.Waves: empty", "policy.Alarms.Interval"} {
+		for _, w := range []string{"version: empty", "plan.Levels: is empty", "plan.Waves: there are no waves", "policy.Alarms.Interval"} {
 			if !errors.Is(err, rollout.ErrInvalid) || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s(invalid scenario) = %v, want %q", name, err, w)
 			}
