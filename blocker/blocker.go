@@ -74,6 +74,11 @@ type Decision struct {
 	// switch), or the zero time when it does not (an alarm clears when it
 	// clears). It is a promise of nothing: callers check again at Until.
 	Until time.Time `json:"until,omitzero"`
+	// Never is true when the blocker knows the block does not clear
+	// within the horizon it searches (a [Calendar] that does not open
+	// within its [Policy.Horizon]; its NextOpen returns [ErrNeverOpen]).
+	// Until is then zero. A driver may give up at once rather than wait.
+	Never bool `json:"never,omitempty"`
 }
 
 // String formats the decision as "name: blocked until T: reason" or

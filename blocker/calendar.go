@@ -2,6 +2,7 @@ package blocker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -269,6 +270,7 @@ func (cal *Calendar) Check(_ context.Context, s Subject, now time.Time) (Decisio
 	next, err := cal.c.nextOpen(zs, now)
 	if err != nil {
 		d.Reason += fmt.Sprintf("; does not open within %s", fmtDays(cal.c.horizon))
+		d.Never = errors.Is(err, ErrNeverOpen)
 	} else {
 		d.Until = next
 	}

@@ -368,7 +368,7 @@ func TestCalendarRegions(t *testing.T) {
 			t.Fatalf("NextOpen err = %v, want ErrNeverOpen", err)
 		}
 		d, err := cal.Check(ctx, Subject{}, now)
-		if err != nil || !d.Blocked || !d.Until.IsZero() || !strings.Contains(d.Reason, "does not open within 366 days") {
+		if err != nil || !d.Blocked || !d.Until.IsZero() || !d.Never || !strings.Contains(d.Reason, "does not open within 366 days") {
 			t.Fatalf("Check = %+v, %v", d, err)
 		}
 	})

@@ -69,7 +69,7 @@ func (s Set) Validate() error {
 type Result struct {
 	// Decision is the blocker's decision, named after its entry. When the
 	// blocker failed, Blocked is true unless the entry fails open, Reason
-	// says it could not be evaluated and Until is zero.
+	// says it could not be evaluated, Until is zero and Never is false.
 	Decision
 	// Error is the blocker's error, if any.
 	Error string `json:"error,omitempty"`
@@ -231,6 +231,7 @@ func evaluate(ctx context.Context, e Entry, subj Subject, now time.Time) Result 
 	}
 	r.Error = err.Error()
 	r.Until = time.Time{}
+	r.Never = false // an error says nothing about when the block clears
 	switch {
 	case d.Blocked:
 		r.Reason = joinReason(d.Reason, "could not be fully evaluated: "+r.Error)

@@ -308,7 +308,10 @@ func TestBadInputTouchesNothing(t *testing.T) {
 	}{
 		{"empty version", good, "", Policy{}, []string{"version: empty"}},
 		{"no waves", wave.Plan{Levels: []string{"region"}}, "v2", Policy{}, []string{"plan.Waves: there are no waves"}},
-		{"no levels", noLevels, "v2", Policy{}, []string{"plan.Levels: empty"}},
+		{"no levels", noLevels, "v2", Policy{}, []string{
+			"plan.Levels: is empty",
+			`plan.Waves[0].Stages[0].Batches[0].Targets[0].Location: [] does not name every level of []`,
+		}},
 		{"duplicate target", dup, "v2", Policy{}, []string{`plan.Waves[0].Stages[1].Batches[0].Targets[0].ID: target "r0-z0-h0" is also at Waves[0].Stages[0].Batches[0].Targets[0]`}},
 		{"min healthy", tight, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[0].Targets: deploys 1 of the stage's 3 targets at once, leaving 2 healthy, below its MinHealthy 3"}},
 		{"empty batch", empty, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[3].Targets: the batch is empty"}},

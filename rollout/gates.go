@@ -13,7 +13,8 @@ import (
 // [blocker.Subject] (the rollout's ID is the change, so overrides granted
 // for the change apply), every blocking result becomes a [BlockReason], and
 // the stage sleeps until the verdict's Until when every blocker knows when
-// it clears.
+// it clears. A blocker that never opens within its horizon
+// ([blocker.Decision] Never) makes the stage give up at once.
 type BlockerSet struct {
 	// Set is the blockers to evaluate.
 	Set blocker.Set
@@ -36,7 +37,7 @@ func (b BlockerSet) Check(ctx context.Context, s Subject, now time.Time) ([]Bloc
 	var out []BlockReason
 	for _, r := range v.Results {
 		if r.Blocking() {
-			out = append(out, BlockReason{Blocker: r.Blocker, Reason: r.Reason, Until: r.Until})
+			out = append(out, BlockReason{Blocker: r.Blocker, Reason: r.Reason, Until: r.Until, Never: r.Never})
 		}
 	}
 	if err != nil {

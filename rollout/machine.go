@@ -862,6 +862,12 @@ func (s *State) onBlockers(now time.Time, si int, o *Observation, out *Output) {
 		s.raise(SignalBlocked, fmt.Sprintf("blocked for %s (limit %s): %s", waited, limit, words))
 		return
 	}
+	// Waiting is futile when a blocker says it clears only after the
+	// limit, or never: give up now instead of days later.
+	if why := hopeless(reasons, o.Until, st.BlockedSince.Add(limit), limit); why != "" {
+		s.raise(SignalBlocked, why+": "+words)
+		return
+	}
 	next := now.Add(s.Policy.recheck())
 	if o.Until.After(now) && o.Err == "" {
 		next = o.Until // sleep until the known opening
@@ -872,13 +878,43 @@ func (s *State) onBlockers(now time.Time, si int, o *Observation, out *Output) {
 	st.Next = next
 }
 
+// hopeless says why the stage cannot start by end, the end of its
+// blocked wait of limit, or returns "": a blocker that never clears within
+// its horizon, or one (or the blockers together) that clears only after
+// end.
+func hopeless(rs []BlockReason, until, end time.Time, limit time.Duration) string {
+	for _, r := range rs {
+		if r.Never {
+			return fmt.Sprintf("blocker %s never clears within its horizon; giving up at once", r.Blocker)
+		}
+	}
+	after := func(who string, at time.Time) string {
+		return fmt.Sprintf("%s at %s, after the maximum blocked wait of %s ends at %s; giving up at once",
+			who, at.Format(time.RFC3339), limit, end.Format(time.RFC3339))
+	}
+	for _, r := range rs {
+		if r.Until.After(end) {
+			return after("blocker "+r.Blocker+" clears", r.Until)
+		}
+	}
+	if until.After(end) {
+		return after("blockers "+strings.Join(blockerNames(rs), ", ")+" clear", until)
+	}
+	return ""
+}
+
+// reasonWords lists the reasons. The time the blockers may clear together
+// is added only when no reason already names it, so that one calendar
+// does not print its opening twice.
 func reasonWords(rs []BlockReason, until time.Time) string {
 	parts := make([]string, len(rs))
+	named := false
 	for i, r := range rs {
 		parts[i] = r.String()
+		named = named || r.Until.Equal(until) || mentions(r.Reason, until)
 	}
 	w := strings.Join(parts, "; ")
-	if !until.IsZero() {
+	if !until.IsZero() && !named {
 		w += " (may clear at " + until.Format(time.RFC3339) + ")"
 	}
 	return w

@@ -24,13 +24,7 @@ func validatePlan(ps *problems, plan wave.Plan) {
 	// The planner's invariants first (one region in the first wave, no two
 	// zones of a region in a stage, MinHealthy respected, ...), then the
 	// driver's own.
-	if len(plan.Levels) == 0 {
-		// wave's validator assumes levels; without them nothing else can
-		// be checked against the topology.
-		ps.add("plan.Levels", "empty: name the location levels (for example [\"region\", \"zone\"])")
-		return
-	}
-	if err := waveValidate(&plan); err != nil {
+	if err := plan.Validate(); err != nil {
 		var ve *wave.ValidationError
 		if !errors.As(err, &ve) {
 			ps.add("plan", "%v", err)
@@ -126,17 +120,6 @@ func validateBakes(ps *problems, plan wave.Plan, p Policy) {
 			}
 		}
 	}
-}
-
-// waveValidate runs the planner's validation, turning a panic on input it
-// did not expect into an error: bad input must not crash a deploy tool.
-func waveValidate(p *wave.Plan) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("the plan could not be validated: %v", r)
-		}
-	}()
-	return p.Validate()
 }
 
 // index is derived from the plan and the targets' statuses; it is rebuilt

@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"path"
 	"sort"
 	"time"
@@ -122,7 +123,9 @@ type Retry struct {
 	// means no retry.
 	MaxAttempts int `json:"maxAttempts,omitzero"`
 	// Initial is the wait before the first retry; it doubles (with 50%
-	// jitter) up to Max.
+	// jitter) up to Max. The jitter is derived from the rollout, the
+	// target and the attempt ([Retry.Wait]), so that a rollout retries
+	// at the same instants every time it is run or simulated.
 	Initial duration.Duration `json:"initial,omitzero"`
 	// Max bounds the wait between two attempts.
 	Max duration.Duration `json:"max,omitzero"`
@@ -242,6 +245,30 @@ func (r Retry) WithDefaults(attempts int) Retry {
 		r.Max = duration.Duration(DefaultRetryMax)
 	}
 	return r
+}
+
+// Wait returns the wait before attempt (2 for the first retry) of a call
+// for target in rollout: Initial doubled for every earlier retry, capped
+// at Max, then scaled by a jitter factor in [0.5, 1.5). The factor comes
+// from a hash of the rollout, the target and the attempt rather than from
+// a random number, so that the retries of different targets spread out
+// (they do not retry in lockstep) while every run of a rollout waits the
+// same: a scenario with flaky deploys is reproducible. Call it on a Retry
+// with its defaults set ([Retry.WithDefaults]); it returns 0 for an
+// attempt below 2.
+func (r Retry) Wait(rollout, target string, attempt int) time.Duration {
+	if attempt < 2 {
+		return 0
+	}
+	base, limit := r.Initial.Std(), r.Max.Std()
+	for i := 2; i < attempt && base < limit; i++ {
+		base *= 2
+	}
+	base = min(base, limit)
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%d", rollout, target, attempt)
+	u := float64(h.Sum64()>>11) / (1 << 53) // uniform in [0, 1)
+	return time.Duration(float64(base) * (0.5 + u))
 }
 
 func orDefault(d duration.Duration, def time.Duration) time.Duration {

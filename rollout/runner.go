@@ -419,15 +419,27 @@ func (r *Runner) gate(ctx context.Context, a Action) Observation {
 	return Observation{Kind: ObsRestarted} // unreachable: every kind is handled
 }
 
-func newBackOff(ctx context.Context, p Retry, attempts int) backoff.BackOff {
+// retryBackOff is a [backoff.BackOff] whose waits are [Retry.Wait]: the
+// exponential backoff of cenkalti/backoff with its jitter taken from a
+// hash instead of math/rand, so that retries are reproducible.
+type retryBackOff struct {
+	p               Retry
+	rollout, target string
+	attempt         int // the call that just failed
+}
+
+// NextBackOff implements [backoff.BackOff].
+func (b *retryBackOff) NextBackOff() time.Duration {
+	b.attempt++
+	return b.p.Wait(b.rollout, b.target, b.attempt+1)
+}
+
+// Reset implements [backoff.BackOff].
+func (b *retryBackOff) Reset() { b.attempt = 0 }
+
+func newBackOff(ctx context.Context, p Retry, attempts int, rollout, target string) backoff.BackOff {
 	p = p.WithDefaults(attempts)
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = p.Initial.Std()
-	b.MaxInterval = p.Max.Std()
-	b.MaxElapsedTime = 0 // bounded by attempts and by the context
-	b.Multiplier = 2
-	b.RandomizationFactor = 0.5
-	b.Reset()
+	b := &retryBackOff{p: p, rollout: rollout, target: target}
 	return backoff.WithContext(backoff.WithMaxRetries(b, uint64(p.MaxAttempts-1)), ctx)
 }
 
@@ -444,7 +456,7 @@ func (r *Runner) retry(ctx context.Context, p Retry, attempts int, a Action, op 
 			return backoff.Permanent(err)
 		}
 		return err
-	}, newBackOff(ctx, p, attempts), func(err error, wait time.Duration) {
+	}, newBackOff(ctx, p, attempts, r.id, a.Target.ID), func(err error, wait time.Duration) {
 		r.obs.retrying(a, n, err, wait)
 	})
 	return n, perm, err

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
@@ -268,14 +269,31 @@ type BlockReason struct {
 	Blocker string    `json:"blocker"`
 	Reason  string    `json:"reason"`
 	Until   time.Time `json:"until,omitzero"`
+	// Never is true when the blocker knows it does not clear within the
+	// horizon it searches (a [blocker.Calendar] that never opens; see
+	// [blocker.ErrNeverOpen]). The stage then gives up at once rather
+	// than wait for [BlockerPolicy.MaxWait], as it does when Until lies
+	// beyond that wait.
+	Never bool `json:"never,omitempty"`
 }
 
-// String formats the reason as "blocker: reason (until T)".
+// String formats the reason as "blocker: reason (until T)", or
+// "blocker: reason (never within the horizon)". The time is left out when
+// the reason already states it (a calendar's freeze "until T"), so that it
+// is said once.
 func (b BlockReason) String() string {
-	if b.Until.IsZero() {
+	switch {
+	case b.Never:
+		return fmt.Sprintf("%s: %s (never within the horizon)", b.Blocker, b.Reason)
+	case b.Until.IsZero() || mentions(b.Reason, b.Until):
 		return fmt.Sprintf("%s: %s", b.Blocker, b.Reason)
 	}
 	return fmt.Sprintf("%s: %s (until %s)", b.Blocker, b.Reason, b.Until.Format(time.RFC3339))
+}
+
+// mentions reports whether s states t in RFC 3339, in t's location or UTC.
+func mentions(s string, t time.Time) bool {
+	return strings.Contains(s, t.Format(time.RFC3339)) || strings.Contains(s, t.UTC().Format(time.RFC3339))
 }
 
 // Verdict is a canary judge's answer.

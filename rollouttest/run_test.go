@@ -63,11 +63,12 @@ func TestGoodVersionEverywhere(t *testing.T) {
 			t.Errorf("%d calls, redeployed %v", len(out.Calls), out.Redeployed())
 		}
 		// 22h of stage bakes and 24 batches of two minutes, then the
-		// plan's final bake of 2h (which the driver does not honour yet:
-		// accept both).
-		least := 22*time.Hour + 24*2*time.Minute
-		if d := out.Duration(); d != least && d != least+plan.FinalBake.Std() {
-			t.Errorf("took %s, want %s (and the final bake of %s)", d, least, plan.FinalBake)
+		// plan's final bake of 2h.
+		if plan.FinalBake.Std() != 2*time.Hour {
+			t.Fatalf("the plan's final bake is %s, want 2h", plan.FinalBake)
+		}
+		if d, want := out.Duration(), 22*time.Hour+24*2*time.Minute+2*time.Hour; d != want {
+			t.Errorf("took %s, want %s", d, want)
 		}
 		if out.Blast.Share <= 0 || out.Blast.Share >= 1 || len(out.Blast.Targets) != 32 {
 			t.Errorf("blast radius of a good version: %s", out.Blast)
@@ -190,7 +191,7 @@ func TestScenarioErrors(t *testing.T) {
 		"Run": rollouttest.Run, "Simulate": rollouttest.Simulate,
 	} {
 		_, err := run(t.Context(), f, rollouttest.Scenario{Policy: rollout.Policy{Alarms: rollout.AlarmPolicy{Interval: -1}}})
-		for _, w := range []string{"version: empty", "plan.Waves: empty", "policy.Alarms.Interval"} {
+		for _, w := range []string{"version: empty", "plan.Levels: is empty", "plan.Waves: there are no waves", "policy.Alarms.Interval"} {
 			if !errors.Is(err, rollout.ErrInvalid) || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s(invalid scenario) = %v, want %q", name, err, w)
 			}

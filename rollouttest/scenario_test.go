@@ -197,17 +197,19 @@ func TestScenarios(t *testing.T) {
 		versions: map[string]rollouttest.Behavior{"v2": bad},
 		faults:   []rollouttest.Fault{{Op: rollouttest.OpRollback, Targets: []string{"ap-south-1a-1"}, FailAlways: true}},
 		start:    monday9,
-		// One attempt: the driver's retries back off with random jitter,
-		// which would make the end of the run, and so the blast radius,
-		// vary from run to run.
-		policy: rollout.Policy{Rollback: rollout.RollbackPolicy{Retry: rollout.Retry{MaxAttempts: 1}}},
+		// Four attempts: the driver's jitter is a hash of the rollout, the
+		// target and the attempt, so the runner and the simulation retry
+		// at the same instants and the blast radius is exact.
+		policy: rollout.Policy{Rollback: rollout.RollbackPolicy{Retry: rollout.Retry{MaxAttempts: 4}}},
 		want: scenarioWant{
 			phase: rollout.RollbackFailed, signal: rollout.SignalAlarm, stage: "w1/one-box/ap-south-1",
 			unrolled: []string{"ap-south-1a-1"},
 			blast: rollouttest.Blast{
 				Version: "v2", Targets: []string{"ap-south-1a-1"},
-				Requests: 2210, Errors: 114, Total: 97846, Share: 2210.0 / 97846,
-				First: at(monday9, "2m"), Last: at(monday9, "7m"), TargetTime: 5 * time.Minute,
+				// Three retries of two minutes each after waits of
+				// about 1s, 2s and 4s (5.32128957s with their jitter).
+				Requests: 4897, Errors: 258, Total: 184278, Share: 4897.0 / 184278,
+				First: at(monday9, "2m"), Last: at(monday9, "13m5.32128957s"), TargetTime: 11*time.Minute + 5321289570*time.Nanosecond,
 			},
 		},
 	}}

@@ -238,12 +238,13 @@ func (s *sim) call(op Op, id, version string, t, deadline time.Time) (time.Time,
 	return end, cp.err
 }
 
-// retry runs op with the policy's attempts and a jitter-free exponential
-// backoff; it returns the end time, the number of attempts and the last
-// error, and whether it was permanent.
-func retry(p rollout.Retry, attempts int, t, deadline time.Time, op func(t time.Time) (time.Time, error)) (time.Time, int, bool, error) {
+// retry runs op with the policy's attempts and the driver's backoff
+// ([rollout.Retry.Wait], whose jitter is a hash of the rollout, the target
+// and the attempt, so the simulation retries when the driver does); it
+// returns the end time, the number of attempts and the last error, and
+// whether it was permanent.
+func retry(p rollout.Retry, attempts int, rolloutID, target string, t, deadline time.Time, op func(t time.Time) (time.Time, error)) (time.Time, int, bool, error) {
 	p = p.WithDefaults(attempts)
-	wait := p.Initial.Std()
 	n := 0
 	for {
 		n++
@@ -259,11 +260,10 @@ func retry(p rollout.Retry, attempts int, t, deadline time.Time, op func(t time.
 		if perm || n >= p.MaxAttempts || errors.Is(err, context.DeadlineExceeded) {
 			return t, n, perm, err
 		}
-		t = t.Add(wait)
+		t = t.Add(p.Wait(rolloutID, target, n+1))
 		if !deadline.IsZero() && t.After(deadline) {
 			return deadline, n, false, err
 		}
-		wait = min(2*wait, p.Max.Std())
 	}
 }
 
@@ -278,7 +278,7 @@ func (s *sim) target(a rollout.Action, t time.Time) (rollout.Observation, time.T
 	switch a.Kind {
 	case rollout.ActionReadVersion:
 		var v string
-		end, _, _, err = retry(pol.Deploy.Retry, rollout.DefaultDeployAttempts, t, time.Time{}, func(t time.Time) (time.Time, error) {
+		end, _, _, err = retry(pol.Deploy.Retry, rollout.DefaultDeployAttempts, s.st.ID, id, t, time.Time{}, func(t time.Time) (time.Time, error) {
 			e, err := s.call(OpVersion, id, "", t, time.Time{})
 			if err == nil {
 				v = s.f.Current(id)
@@ -289,7 +289,7 @@ func (s *sim) target(a rollout.Action, t time.Time) (rollout.Observation, time.T
 	case rollout.ActionDeploy:
 		var n int
 		var perm bool
-		end, n, perm, err = retry(pol.Deploy.Retry, rollout.DefaultDeployAttempts, t, a.Deadline, func(t time.Time) (time.Time, error) {
+		end, n, perm, err = retry(pol.Deploy.Retry, rollout.DefaultDeployAttempts, s.st.ID, id, t, a.Deadline, func(t time.Time) (time.Time, error) {
 			e, err := s.call(OpDeploy, id, a.Version, t, a.Deadline)
 			if err != nil {
 				return e, err
@@ -300,7 +300,7 @@ func (s *sim) target(a rollout.Action, t time.Time) (rollout.Observation, time.T
 		o.Permanent = perm
 	case rollout.ActionRollback:
 		var n int
-		end, n, _, err = retry(pol.Rollback.Retry, rollout.DefaultRollbackAttempts, t, time.Time{}, func(t time.Time) (time.Time, error) {
+		end, n, _, err = retry(pol.Rollback.Retry, rollout.DefaultRollbackAttempts, s.st.ID, id, t, time.Time{}, func(t time.Time) (time.Time, error) {
 			e, err := s.call(OpVersion, id, "", t, time.Time{})
 			if err == nil && s.f.Current(id) == a.Version {
 				return e, nil

@@ -119,3 +119,47 @@ g r3/z1/c2 1
 		}
 	})
 }
+
+// FuzzPlanValidate feeds arbitrary plan JSON to Plan.Validate, as a
+// driver does with a plan read back from storage: it must never panic,
+// and every problem it reports must name its field, wrap ErrPlan and
+// carry the package prefix.
+func FuzzPlanValidate(f *testing.F) {
+	p, err := Policy{}.Plan(grid([]string{"a", "b", "c"}, 2, 3, one))
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := json.Marshal(p)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	// No Levels, and targets with an empty or missing Location.
+	f.Add([]byte(`{"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"region","wave":0,"regions":["r"],"batches":[{"targets":[{"id":"a","location":[]},{"id":"b"}]}]}]}]}`))
+	f.Add([]byte(`{"levels":["region","zone"],"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"zone","wave":0,"regions":["r"],"zones":[],"batches":[{"targets":[{"id":"a","location":["r",""]}]}],"minHealthy":-1}]}]}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{}`))
+
+	f.Fuzz(func(t *testing.T, planJSON []byte) {
+		var p Plan
+		if err := json.Unmarshal(planJSON, &p); err != nil {
+			return
+		}
+		err := p.Validate()
+		if err == nil {
+			return
+		}
+		var ve *ValidationError
+		if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+			t.Fatalf("Validate() error %v is not a *ValidationError with problems", err)
+		}
+		if !errors.Is(err, ErrPlan) {
+			t.Fatalf("Validate() error %v does not wrap ErrPlan", err)
+		}
+		for _, pr := range ve.Problems {
+			if pr.Field == "" || !errors.Is(pr.Err, ErrPlan) || !strings.HasPrefix(pr.Error(), "wave: plan: ") {
+				t.Fatalf("problem without a field or sentinel: %#v", pr)
+			}
+		}
+	})
+}

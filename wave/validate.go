@@ -163,7 +163,11 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 			if w := t.Weight; math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
 				ps.add(ErrPlan, tf+".Weight", "%v is not a finite weight of 0 or more", w)
 			}
-			if len(t.Location) < L || slices.Contains(t.Location[:L], "") {
+			// A location names at least its region, even in a plan whose
+			// Levels are missing (already reported above): without this a
+			// decoded plan with no levels and an empty location would index
+			// past the end.
+			if need := max(L, 1); len(t.Location) < need || slices.Contains(t.Location[:need], "") {
 				ps.add(ErrPlan, tf+".Location", "%q does not name every level of %s", t.Location, levelList(p.Levels))
 				continue
 			}

@@ -155,3 +155,26 @@ func TestPlanJSON(t *testing.T) {
 		t.Errorf("JSON lacks readable bakes or names: %.300s", b)
 	}
 }
+
+// TestPlanValidateNoLevels is the case that once indexed past the end of
+// a location: a decoded plan with no Levels and a target with no
+// Location must get field-named errors, not a panic.
+func TestPlanValidateNoLevels(t *testing.T) {
+	const planJSON = `{"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"region","wave":0,"regions":["r"],"batches":[{"targets":[{"id":"a","location":[]},{"id":"b"}]}]}]}]}`
+	var p Plan
+	if err := json.Unmarshal([]byte(planJSON), &p); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Validate()
+	want := []string{
+		`wave: plan: Levels: is empty`,
+		`wave: plan: Waves[0].Stages[0].Batches[0].Targets[0].Location: [] does not name every level of []`,
+		`wave: plan: Waves[0].Stages[0].Batches[0].Targets[1].Location: [] does not name every level of []`,
+	}
+	if err == nil {
+		t.Fatal("Validate() = nil, want an error")
+	}
+	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
+		t.Errorf("Validate() problems (-want +got):\n%s", diff)
+	}
+}

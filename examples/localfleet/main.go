@@ -236,7 +236,7 @@ func run(ctx context.Context, w io.Writer) error {
 	pr := &runview.Printer{W: w, Start: start, Targets: true}
 	roll := func(version string) error {
 		fmt.Fprintf(w, "\n== rolling out %s\n", version)
-		view := runview.Add(tl, version, plan)
+		view := rollout.NewTimelineRecorder(tl, version, plan)
 		r, err := rollout.New(ctx, "localfleet-"+version, *plan, version, policy, f, rollout.Options{
 			Alarms: alarms,
 			OnEvent: func(e rollout.Event) {
@@ -248,8 +248,8 @@ func run(ctx context.Context, w io.Writer) error {
 			return err
 		}
 		err = r.Run(ctx)
-		if view.Err != nil {
-			fmt.Fprintln(w, "timeline:", view.Err)
+		if err := view.Err(); err != nil {
+			fmt.Fprintln(w, "timeline:", err)
 		}
 		return err
 	}

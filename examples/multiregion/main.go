@@ -158,7 +158,7 @@ func simulate(ctx context.Context, w io.Writer) (*result, error) {
 		return nil, err
 	}
 	tl := &timeline.Timeline{Title: "v2 across six regions (simulated; times in UTC)"}
-	view := runview.Add(tl, "v2", plan)
+	view := rollout.NewTimelineRecorder(tl, "v2", plan)
 	pr := &runview.Printer{W: w, Clock: true}
 	out, err := rollouttest.Simulate(ctx, f, rollouttest.Scenario{
 		ID:      "v2-multiregion",
@@ -180,8 +180,8 @@ func simulate(ctx context.Context, w io.Writer) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if view.Err != nil {
-		return nil, view.Err
+	if err := view.Err(); err != nil {
+		return nil, err
 	}
 	return &result{plan: plan, calendar: cal, fleet: f, outcome: out, timeline: tl}, nil
 }

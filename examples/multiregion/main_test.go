@@ -77,7 +77,7 @@ func TestRolloutRespectsTheCalendar(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"== the outcome: succeeded after 94h48m0s, 4 business days; 72 targets on v2",
+		"== the outcome: succeeded after 96h48m0s, 5 business days; 72 targets on v2",
 		"  blocked       61h36m0s",
 		"v2 · wave 4: us-west-2, us-east-1",
 	} {

@@ -1,6 +1,6 @@
-// Package runview draws rollouts for the examples: it turns a run's
-// events into rows of a timeline, and prints one line per event for a
-// terminal.
+// Package runview prints rollouts for the examples: one line per event
+// for a terminal. (Timelines of a run are drawn by
+// rollout.TimelineRecorder.)
 package runview
 
 import (
@@ -11,100 +11,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/rollout"
-	"github.com/shepherd-go/shepherd/timeline"
-	"github.com/shepherd-go/shepherd/wave"
 )
-
-// Run draws one rollout on a timeline that may hold others: its rows are
-// the plan's stages, named after the rollout ("v2 w1/one-box/eu-west-1").
-type Run struct {
-	tl     *timeline.Timeline
-	prefix string
-	rows   []string // the rollout's rows, in plan order
-	// touched lists the rows that deployed something, in order: a
-	// rollback draws on them.
-	touched []string
-	seen    map[string]bool
-	// Err is the first event the timeline refused, if any.
-	Err error
-}
-
-// Add appends the plan's stages to tl as the rows of the rollout named
-// label, and returns the Run that draws its events there.
-func Add(tl *timeline.Timeline, label string, plan *wave.Plan) *Run {
-	r := &Run{tl: tl, prefix: label + " ", seen: map[string]bool{}}
-	for _, row := range timeline.PlanRows(plan) {
-		row.Name = r.prefix + row.Name
-		row.Group = label + " · " + row.Group
-		tl.Rows = append(tl.Rows, row)
-		r.rows = append(r.rows, row.Name)
-	}
-	return r
-}
-
-func (r *Run) row(stage string) string { return r.prefix + stage }
-
-func (r *Run) try(err error) {
-	if err != nil && r.Err == nil {
-		r.Err = err
-	}
-}
-
-// Event draws one event.
-func (r *Run) Event(e rollout.Event) {
-	row := r.row(e.Stage)
-	switch e.Kind {
-	case rollout.EventBlocked:
-		r.try(r.tl.Open(row, timeline.Blocked, e.Time, e.Reason))
-	case rollout.EventUnblocked:
-		r.try(r.tl.Close(row, e.Time))
-	case rollout.EventAwaitingApproval:
-		r.try(r.tl.Open(row, timeline.WaitingApproval, e.Time, "waiting for approval"))
-	case rollout.EventApproved:
-		r.try(r.tl.Close(row, e.Time))
-		r.try(r.tl.AddMark(row, timeline.Mark{Kind: timeline.Note, Time: e.Time, Label: "approved by " + e.Actor}))
-	case rollout.EventBatchStarted:
-		if !r.seen[row] {
-			r.seen[row] = true
-			r.touched = append(r.touched, row)
-		}
-		r.try(r.tl.Open(row, timeline.Deploying, e.Time, fmt.Sprintf("batch %d: %d target(s)", e.Batch+1, e.Targets)))
-	case rollout.EventBakeStarted:
-		r.try(r.tl.Open(row, timeline.Baking, e.Time, "bake "+e.Duration.String()))
-	case rollout.EventAlarm:
-		r.try(r.tl.AddMark(row, timeline.Mark{Kind: timeline.Alarm, Time: e.Time, Label: e.Reason, Severity: timeline.Warning}))
-	case rollout.EventCanaryVerdict:
-		sev := timeline.Info
-		if e.Verdict != nil && e.Verdict.Outcome == rollout.VerdictFail {
-			sev = timeline.Critical
-		}
-		r.try(r.tl.AddMark(row, timeline.Mark{Kind: timeline.Verdict, Time: e.Time, Label: e.Reason, Severity: sev}))
-	case rollout.EventSignal:
-		r.try(r.tl.AddMark(row, timeline.Mark{Kind: timeline.Alarm, Time: e.Time, Label: string(e.Signal) + ": " + e.Reason, Severity: timeline.Critical}))
-	case rollout.EventPaused, rollout.EventResumed:
-		r.try(r.tl.AddMark(row, timeline.Mark{Kind: timeline.Note, Time: e.Time, Label: string(e.Kind) + " by " + e.Actor}))
-	case rollout.EventStagePromoted:
-		r.try(r.tl.Finish(row, e.Time, timeline.Succeeded))
-	case rollout.EventRollbackStarted:
-		for _, t := range r.touched {
-			r.try(r.tl.Open(t, timeline.RollingBack, e.Time, "rolling back: "+string(e.Signal)))
-		}
-	case rollout.EventRollbackFinished:
-		o := timeline.RolledBack
-		if e.Phase == rollout.RollbackFailed {
-			o = timeline.Failed
-		}
-		for _, t := range r.touched {
-			r.try(r.tl.Finish(t, e.Time, o))
-		}
-		// The stages the rollout never reached will not run.
-		for _, name := range r.rows {
-			if row := r.tl.Row(name); row != nil && len(row.Spans) == 0 && row.Outcome == timeline.Unfinished {
-				row.Outcome = timeline.Skipped
-			}
-		}
-	}
-}
 
 // Printer prints one line per event worth a human's attention, with the
 // time since start.
