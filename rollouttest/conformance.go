@@ -102,13 +102,38 @@ func TestDeployer(ctx context.Context, s DeployerSuite) error {
 	if err != nil {
 		return err
 	}
+	return runChecks(ctx, "deployer", checks)
+}
+
+// runChecks runs every check and joins their failures.
+func runChecks(ctx context.Context, suite string, checks []check) error {
 	var errs []error
 	for _, c := range checks {
 		if err := c.run(ctx); err != nil {
-			errs = append(errs, &CheckError{Suite: "deployer", Check: c.name, Err: err})
+			errs = append(errs, &CheckError{Suite: suite, Check: c.name, Err: err})
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// runSubtests runs every check as a subtest named after it, and reports the
+// optional checks the suite was not configured for as skipped subtests.
+func runSubtests(t *testing.T, checks []check, optional ...string) {
+	t.Helper()
+	names := map[string]bool{}
+	for _, c := range checks {
+		names[c.name] = true
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.run(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, n := range optional {
+		if !names[n] {
+			t.Run(n, func(t *testing.T) { t.Skip("not configured") })
+		}
+	}
 }
 
 // RunDeployer runs every check of the suite as a subtest of t, named
@@ -122,20 +147,7 @@ func RunDeployer(t *testing.T, s DeployerSuite) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := map[string]bool{}
-	for _, c := range checks {
-		names[c.name] = true
-		t.Run(c.name, func(t *testing.T) {
-			if err := c.run(t.Context()); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	for _, n := range []string{"permanent", "transient"} {
-		if !names[n] {
-			t.Run(n, func(t *testing.T) { t.Skip("not configured") })
-		}
-	}
+	runSubtests(t, checks, "permanent", "transient")
 }
 
 func (s *DeployerSuite) timeout() time.Duration {
@@ -526,13 +538,7 @@ func TestSource(ctx context.Context, s SourceSuite) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, c := range checks {
-		if err := c.run(ctx); err != nil {
-			errs = append(errs, &CheckError{Suite: "source", Check: c.name, Err: err})
-		}
-	}
-	return errors.Join(errs...)
+	return runChecks(ctx, "source", checks)
 }
 
 // RunSource runs every check of the suite as a subtest of t (outside a
@@ -543,20 +549,7 @@ func RunSource(t *testing.T, s SourceSuite) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := map[string]bool{}
-	for _, c := range checks {
-		names[c.name] = true
-		t.Run(c.name, func(t *testing.T) {
-			if err := c.run(t.Context()); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	for _, n := range []string{"missing", "bad-query"} {
-		if !names[n] {
-			t.Run(n, func(t *testing.T) { t.Skip("not configured") })
-		}
-	}
+	runSubtests(t, checks, "missing", "bad-query")
 }
 
 func (s *SourceSuite) checks() ([]check, error) {
