@@ -37,12 +37,15 @@ const (
 	// SignalBlocked: blockers kept a stage from starting for longer than
 	// [BlockerPolicy.MaxWait].
 	SignalBlocked Signal = "blocked"
+	// SignalVerify: a stage's verification failed, or could not run
+	// within [VerifyPolicy.Retry]'s attempts.
+	SignalVerify Signal = "verify"
 	// SignalAbort: someone asked to abort. Its reaction is always
 	// [RollBack].
 	SignalAbort Signal = "abort"
 )
 
-var signals = []Signal{SignalAlarm, SignalCanary, SignalFailureBudget, SignalDeadline, SignalBakeInconclusive, SignalBlocked}
+var signals = []Signal{SignalAlarm, SignalCanary, SignalFailureBudget, SignalDeadline, SignalBakeInconclusive, SignalBlocked, SignalVerify}
 
 // Reaction is what the driver does on a [Signal].
 type Reaction string
@@ -81,6 +84,14 @@ type Policy struct {
 	Bake bake.Schedule `json:"bake,omitzero"`
 	// Canary governs the canary judge.
 	Canary CanaryPolicy `json:"canary,omitzero"`
+	// Steps is every stage's pipeline: the kinds of step it runs, in
+	// order. Empty means [DefaultSteps] (blockers, approval, deploy, bake,
+	// judge). A kind whose policy leaves a stage out (an approval the
+	// stage does not need, a judge for a stage kind not judged) passes
+	// at once for that stage.
+	Steps []StepKind `json:"steps,omitempty"`
+	// Verify governs the [StepVerify] step, when Steps has one.
+	Verify VerifyPolicy `json:"verify,omitzero"`
 	// Approvals are patterns ([path.Match] syntax, where "*" does not
 	// cross a "/": "w2/one-box/*" matches every one-box stage of the
 	// planner's wave 2) of the names of stages that wait for a manual

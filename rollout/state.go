@@ -37,17 +37,17 @@ const (
 // Terminal reports whether the phase is final.
 func (p Phase) Terminal() bool { return p == Succeeded || p == RolledBack || p == RollbackFailed }
 
-// StageStep is what a stage is doing.
-type StageStep string
+// StageStep is what a stage is doing: the kind of the step in progress,
+// or [StepPending] before its first step and [StepPromoted] after its last.
+type StageStep = StepKind
 
 const (
-	StepPending   StageStep = "pending"   // not started
-	StepBlockers  StageStep = "blockers"  // waiting for blockers to clear
-	StepApproval  StageStep = "approval"  // waiting for a manual approval
-	StepDeploying StageStep = "deploying" // deploying its batches
-	StepBaking    StageStep = "baking"    // baking, alarms watched
-	StepJudging   StageStep = "judging"   // the canary judge decides
-	StepPromoted  StageStep = "promoted"  // done; the next stage may start
+	StepPending  StepKind = "pending"  // not started
+	StepPromoted StepKind = "promoted" // done; the next stage may start
+
+	StepDeploying = StepDeploy // Deprecated: use StepDeploy.
+	StepBaking    = StepBake   // Deprecated: use StepBake.
+	StepJudging   = StepJudge  // Deprecated: use StepJudge.
 )
 
 // TargetStatus is where one target is.

@@ -42,6 +42,9 @@ const (
 	// baseline from Since to now. Final is set for the judgement that
 	// decides the stage. Answer with [ObserveVerdict].
 	ActionJudgeCanary ActionKind = "judge-canary"
+	// ActionVerify: run the stage's verification ([Verifier]) against
+	// Subject's targets, by Deadline if set. Answer with [ObserveVerify].
+	ActionVerify ActionKind = "verify"
 )
 
 // Target reports whether the action is about one target (and so is
@@ -109,6 +112,7 @@ const (
 	ObsAlarms   ObservationKind = "alarms"   // answers ActionCheckAlarms
 	ObsEvidence ObservationKind = "evidence" // answers ActionReadEvidence
 	ObsVerdict  ObservationKind = "verdict"  // answers ActionJudgeCanary
+	ObsVerify   ObservationKind = "verify"   // answers ActionVerify
 	// ObsControl carries a control request (see [Control]); it needs no
 	// round.
 	ObsControl ObservationKind = "control"
@@ -150,6 +154,8 @@ type Observation struct {
 	Evidence []float64 `json:"evidence,omitempty"`
 	// Verdict is the canary judge's answer (ObsVerdict).
 	Verdict *Verdict `json:"verdict,omitempty"`
+	// Verify is the verifier's answer (ObsVerify).
+	Verify *VerifyResult `json:"verify,omitempty"`
 	// Control is the request (ObsControl).
 	Control *Control `json:"control,omitempty"`
 }
@@ -286,6 +292,17 @@ func ObserveEvidence(a Action, counts []float64, err error) Observation {
 // ObserveVerdict answers an [ActionJudgeCanary].
 func ObserveVerdict(a Action, v Verdict, err error) Observation {
 	o := Observation{Kind: ObsVerdict, Round: a.Round, Verdict: &v}
+	if err != nil {
+		o.Err = err.Error()
+	}
+	return o
+}
+
+// ObserveVerify answers an [ActionVerify]. An error is a verification
+// that could not run (outcome [VerifyError]): it is retried per
+// [VerifyPolicy.Retry] and fails closed when the retries run out.
+func ObserveVerify(a Action, r VerifyResult, err error) Observation {
+	o := Observation{Kind: ObsVerify, Round: a.Round, Verify: &r}
 	if err != nil {
 		o.Err = err.Error()
 	}

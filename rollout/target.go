@@ -166,3 +166,41 @@ type JudgeFunc func(ctx context.Context, s Subject, since, now time.Time) (Verdi
 func (f JudgeFunc) Judge(ctx context.Context, s Subject, since, now time.Time) (Verdict, error) {
 	return f(ctx, s, since, now)
 }
+
+// Verifier runs a stage-level check against a stage's targets once they
+// are deployed: integration or smoke tests, a suite of synthetic
+// transactions (what Cloud Deploy calls verify and Flagger runs as
+// webhooks). A [VerifyPass] lets the stage go on; a [VerifyFail] stops the
+// rollout ([SignalVerify]); an error (or [VerifyError]) means the check
+// could not run: it is retried per [VerifyPolicy.Retry] and fails closed
+// when the retries run out. Verify should honour ctx, which carries the
+// policy's timeout.
+type Verifier interface {
+	Verify(ctx context.Context, s Subject, now time.Time) (VerifyResult, error)
+}
+
+// VerifierFunc adapts a function to [Verifier].
+type VerifierFunc func(ctx context.Context, s Subject, now time.Time) (VerifyResult, error)
+
+// Verify implements [Verifier].
+func (f VerifierFunc) Verify(ctx context.Context, s Subject, now time.Time) (VerifyResult, error) {
+	return f(ctx, s, now)
+}
+
+// VerifyOutcome is a verification's outcome.
+type VerifyOutcome string
+
+// The outcomes of a verification. Only a pass lets the stage go on.
+const (
+	VerifyPass  VerifyOutcome = "pass"
+	VerifyFail  VerifyOutcome = "fail"
+	VerifyError VerifyOutcome = "error" // the check could not run; retried
+)
+
+// VerifyResult is a [Verifier]'s answer.
+type VerifyResult struct {
+	// Outcome is the check's outcome.
+	Outcome VerifyOutcome `json:"outcome"`
+	// Reason says why, in plain words (which test failed, and how).
+	Reason string `json:"reason,omitempty"`
+}
