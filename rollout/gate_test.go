@@ -240,7 +240,7 @@ func TestDryRunTouchesNothing(t *testing.T) {
 		}
 		var words []string
 		for _, d := range r.st.Decisions {
-			words = append(words, d.Stage+" "+d.Gate+" "+d.Outcome)
+			words = append(words, d.Stage+" "+string(d.Gate)+" "+string(d.Outcome))
 		}
 		all := strings.Join(words, "\n")
 		for _, want := range []string{

@@ -1,8 +1,8 @@
 package rollout
 
 import (
-	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -42,13 +42,13 @@ func (s *State) Step(now time.Time, obs ...Observation) (Output, error) {
 		now = s.Updated
 	}
 	s.accrue(now)
-	s.inbox = inbox{}
+	s.inbox = s.inbox[:0]
 	s.sig = nil
 	for i := range obs {
 		s.observe(now, &obs[i], &out)
 	}
 	s.advance(now, &out)
-	s.inbox = inbox{}
+	s.inbox = s.inbox[:0]
 	s.sig = nil
 	return out, nil
 }
@@ -63,6 +63,10 @@ func validObservation(o Observation) error {
 	case ObsVerdict:
 		if o.Verdict == nil && o.Err == "" {
 			return fmt.Errorf("%w: verdict observation without a verdict or an error", ErrInvalid)
+		}
+	case ObsVerify:
+		if o.Verify == nil && o.Err == "" {
+			return fmt.Errorf("%w: verify observation without a result or an error", ErrInvalid)
 		}
 	case ObsControl:
 		if o.Control == nil {
@@ -85,19 +89,8 @@ func (s *State) activity() (Activity, bool) {
 		return ActivityPaused, true
 	}
 	st := s.current()
-	switch st.Step {
-	case StepBlockers:
-		if len(st.Blocked) > 0 {
-			return ActivityBlocked, true
-		}
-	case StepApproval:
-		return ActivityApproval, true
-	case StepDeploying:
-		return ActivityDeploying, true
-	case StepBaking:
-		return ActivityBaking, true
-	case StepJudging:
-		return ActivityJudging, true
+	if k, ok := kinds[st.Step]; ok {
+		return k.activity(st)
 	}
 	return "", false
 }
@@ -124,19 +117,13 @@ func (s *State) event(out *Output, now time.Time, e Event) {
 	out.Events = append(out.Events, e)
 }
 
-func (s *State) stEvent(out *Output, now time.Time, st *StageState, e Event) {
-	e.Stage = st.Name
-	e.StageKind = st.Kind
-	s.event(out, now, e)
-}
-
 func (s *State) stageEvent(out *Output, now time.Time, si int, e Event) {
 	e.Stage = s.Stages[si].Name
 	e.StageKind = s.Stages[si].Kind
 	s.event(out, now, e)
 }
 
-func (s *State) decide(now time.Time, stage, gate, outcome, reason string) {
+func (s *State) decide(now time.Time, stage string, gate Gate, outcome Outcome, reason string) {
 	s.Decisions = append(s.Decisions, Decision{Time: now, Stage: stage, Gate: gate, Outcome: outcome, Reason: reason})
 }
 
@@ -147,13 +134,13 @@ func (s *State) raise(sig Signal, reason string) {
 	}
 }
 
-// current returns the stage in progress, or the final bake after the last
-// stage, or nil.
+// current returns the stage in progress, or nil once every stage is
+// promoted.
 func (s *State) current() *StageState {
 	if s.Stage < len(s.Stages) {
 		return &s.Stages[s.Stage]
 	}
-	return s.Final
+	return nil
 }
 
 func (s *State) curStage() string {
@@ -187,16 +174,11 @@ func (s *State) observe(now time.Time, o *Observation, out *Output) {
 		if o.Round != s.Round || !s.takePending(gateAction(o.Kind)) {
 			return
 		}
-		switch o.Kind {
-		case ObsAlarms:
+		if o.Kind == ObsAlarms {
 			s.onAlarms(now, o, out)
-		case ObsBlockers:
-			s.inbox.blockers = o
-		case ObsEvidence:
-			s.inbox.evidence = o
-		case ObsVerdict:
-			s.inbox.verdict = o
+			return
 		}
+		s.inbox.put(o)
 	}
 }
 
@@ -210,6 +192,8 @@ func gateAction(k ObservationKind) ActionKind {
 		return ActionReadEvidence
 	case ObsVerdict:
 		return ActionJudgeCanary
+	case ObsVerify:
+		return ActionVerify
 	}
 	return ""
 }
@@ -316,7 +300,7 @@ func (s *State) batchOf(si, p int) int {
 func (s *State) onAlarms(now time.Time, o *Observation, out *Output) {
 	s.Watch.Next = now.Add(s.Policy.alarmInterval())
 	if o.Err == "" {
-		s.inbox.alarms = o // for the bake, which judges INSUFFICIENT_DATA
+		s.inbox.put(o) // for the bake, which judges INSUFFICIENT_DATA
 	}
 	if s.Policy.DryRun {
 		return
@@ -380,8 +364,8 @@ func (s *State) restart(now time.Time, out *Output) {
 		s.Watch.Next = now
 	}
 	if st := s.current(); s.Phase == Running && st != nil {
-		if st.Step == StepBlockers || st.Step == StepBaking {
-			st.Next = now
+		if _, ok := kinds[st.Step]; ok {
+			st.Next = now // look again at once: the gate in flight was lost
 		}
 	}
 	if s.inflight() == 0 {
@@ -461,20 +445,9 @@ func (s *State) control(now time.Time, c Control, out *Output) {
 			default:
 				held := now.Sub(s.Hold.Since)
 				s.Hold = nil
-				if st := s.current(); st != nil && st.Bake != nil && st.Bake.Phase == bake.Baking {
-					st.Bake.Resume(now)
-					st.Next = now
-				}
-				if s.Stage < len(s.Stages) {
-					st := &s.Stages[s.Stage]
-					if st.Step == StepDeploying && s.Policy.Deploy.StageDeadline > 0 {
-						// A pause stops the deadline's clock: resume grants
-						// a fresh deadline.
-						st.Deadline = now.Add(s.Policy.Deploy.StageDeadline.Std())
-					}
-					if st.Step == StepBlockers && len(st.Blocked) > 0 {
-						// Likewise a fresh wait for blockers.
-						st.BlockedSince = now
+				if st := s.current(); st != nil {
+					if k, ok := kinds[st.Step]; ok {
+						k.resumed(s, now, s.Stage)
 					}
 				}
 				s.event(out, now, Event{Kind: EventResumed, Actor: c.Actor, Duration: held, Stage: s.curStage()})
@@ -553,13 +526,8 @@ func (s *State) advance(now time.Time, out *Output) {
 			return
 		}
 		if s.Stage >= len(s.Stages) {
-			if !s.finalStep(now, out) {
-				if len(out.Actions) == 0 && !out.Done {
-					s.wake(out, s.watchWake())
-				}
-				return
-			}
-			continue
+			s.succeed(now, out)
+			return
 		}
 		if !s.stageStep(now, out) {
 			if len(out.Actions) == 0 {
@@ -582,14 +550,11 @@ func (s *State) baking() *bake.Tracker {
 	if s.Phase != Running {
 		return nil
 	}
-	st := s.Final
-	if s.Stage < len(s.Stages) {
-		st = &s.Stages[s.Stage]
-	}
+	st := s.current()
 	if st == nil {
 		return nil
 	}
-	if st.Step != StepBaking || st.Bake == nil || st.Bake.Phase != bake.Baking || st.SkipBake != nil || s.Policy.DryRun {
+	if st.Step != StepBake || st.Bake == nil || st.Bake.Phase != bake.Baking || st.SkipBake != nil || s.Policy.DryRun {
 		return nil
 	}
 	return st.Bake
@@ -605,10 +570,7 @@ func (s *State) pollRound(now time.Time, out *Output) {
 	si := s.stageForGates()
 	acts := []Action{s.gateAction(ActionCheckAlarms, si)}
 	if tr := s.baking(); tr != nil {
-		st := s.Final
-		if s.Stage < len(s.Stages) {
-			st = &s.Stages[si]
-		}
+		st := &s.Stages[si]
 		if len(tr.Policy.Evidence) > 0 {
 			a := s.gateAction(ActionReadEvidence, si)
 			a.Since = tr.Started
@@ -666,7 +628,7 @@ func (s *State) emitGates(out *Output, acts ...Action) {
 func (s *State) react(now time.Time, sig *pending, out *Output) {
 	stage := s.curStage()
 	if s.Policy.DryRun {
-		s.decide(now, stage, string(sig.signal), "would "+string(s.Policy.Reaction(sig.signal)), sig.reason)
+		s.decide(now, stage, Gate(sig.signal), Outcome("would "+string(s.Policy.Reaction(sig.signal))), sig.reason)
 		s.event(out, now, Event{Kind: EventDryRun, Stage: stage, Signal: sig.signal, Reason: "would " + string(s.Policy.Reaction(sig.signal)) + ": " + sig.reason})
 		out.Persist = true
 		return
@@ -678,7 +640,7 @@ func (s *State) react(now time.Time, sig *pending, out *Output) {
 	if r == Pause && s.Hold != nil && s.Hold.Signal != "" {
 		return // already paused on a signal, waiting for a human
 	}
-	s.decide(now, stage, string(sig.signal), string(r), sig.reason)
+	s.decide(now, stage, Gate(sig.signal), Outcome(r), sig.reason)
 	s.event(out, now, Event{Kind: EventSignal, Stage: stage, Signal: sig.signal, Reason: sig.reason})
 	out.Persist = true
 	if r == Pause {
@@ -690,42 +652,6 @@ func (s *State) react(now time.Time, sig *pending, out *Output) {
 	s.startRollback(now, sig.signal, sig.reason, out)
 }
 
-// finalStep keeps watching after the last stage for the plan's final bake,
-// then declares success.
-func (s *State) finalStep(now time.Time, out *Output) bool {
-	last := len(s.Stages) - 1
-	if s.Plan.FinalBake <= 0 {
-		s.succeed(now, out)
-		return false
-	}
-	if s.Final == nil {
-		st := &StageState{Name: "final", Wave: s.Stages[last].Wave, Step: StepBaking, Started: now, Baking: now, Next: now}
-		if !s.Policy.DryRun {
-			bp, _ := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), "", s.Plan.FinalBake)
-			tr, err := bake.Start(bp, now)
-			if err != nil {
-				s.raise(SignalBakeInconclusive, fmt.Sprintf("the final bake cannot start: %v", err))
-				return true
-			}
-			st.Bake = &tr
-			s.Watch.Next = now
-		}
-		s.Final = st
-		s.stEvent(out, now, st, Event{Kind: EventBakeStarted, Duration: s.Plan.FinalBake.Std(), Reason: "the change is everywhere; still watched"})
-		out.Persist = true
-		return true
-	}
-	if s.Final.Step == StepPromoted {
-		s.succeed(now, out)
-		return false
-	}
-	return s.bake(now, s.Final, last, out, func() {
-		s.Final.Step = StepPromoted
-		s.Final.Finished = now
-		out.Persist = true
-	})
-}
-
 func (s *State) succeed(now time.Time, out *Output) {
 	s.Phase = Succeeded
 	s.Ended = now
@@ -734,558 +660,10 @@ func (s *State) succeed(now time.Time, out *Output) {
 	if s.Policy.DryRun {
 		reason = "dry run: every gate evaluated, nothing deployed"
 	}
-	s.decide(now, "", "rollout", "succeeded", reason)
+	s.decide(now, "", GateRollout, OutcomeSucceeded, reason)
 	s.event(out, now, Event{Kind: EventSucceeded, Phase: Succeeded, Version: s.Version, Duration: now.Sub(s.Created), Timings: &tm, Reason: reason, Targets: s.ix.count[TargetDeployed]})
 	out.Persist = true
 	out.Done = true
-}
-
-func (s *State) stageStep(now time.Time, out *Output) bool {
-	si := s.Stage
-	st := &s.Stages[si]
-	switch st.Step {
-	case StepPending:
-		if si == 0 {
-			s.event(out, now, Event{Kind: EventStarted, Version: s.Version, Targets: len(s.Targets)})
-		}
-		st.Step = StepBlockers
-		st.Started = now
-		st.Next = now
-		s.stageEvent(out, now, si, Event{Kind: EventStageStarted, Targets: s.ix.size(si), Reason: s.ix.stages[si].Reason})
-		out.Persist = true
-		return true
-	case StepBlockers:
-		if o := s.inbox.blockers; o != nil {
-			s.inbox.blockers = nil
-			s.onBlockers(now, si, o, out)
-			return true
-		}
-		if !now.Before(st.Next) {
-			s.emitGates(out, s.gateAction(ActionCheckBlockers, si))
-			return false
-		}
-		s.wake(out, st.Next)
-		return false
-	case StepApproval:
-		if !s.Policy.NeedsApproval(st.Name) || st.Approval != nil || s.Policy.DryRun {
-			switch {
-			case st.Approval != nil:
-				s.decide(now, st.Name, "approval", "proceed", fmt.Sprintf("approved by %s", st.Approval.Actor))
-			case s.Policy.NeedsApproval(st.Name):
-				s.decide(now, st.Name, "approval", "would wait", "the stage needs a manual approval")
-				s.stageEvent(out, now, si, Event{Kind: EventDryRun, Reason: "would wait for a manual approval"})
-			}
-			st.Step = StepDeploying
-			st.Deployed = now
-			st.Batch = 0
-			if d := s.Policy.Deploy.StageDeadline; d > 0 {
-				st.Deadline = now.Add(d.Std())
-			}
-			out.Persist = true
-			return true
-		}
-		if st.AskedAt.IsZero() {
-			st.AskedAt = now
-			s.decide(now, st.Name, "approval", "wait", "the stage needs a manual approval")
-			s.stageEvent(out, now, si, Event{Kind: EventAwaitingApproval})
-			out.Persist = true
-		}
-		return false
-	case StepDeploying:
-		return s.deployStep(now, si, out)
-	case StepBaking:
-		return s.bakeStep(now, si, out)
-	case StepJudging:
-		return s.judgeStep(now, si, out)
-	default: // StepPromoted: cannot be the current stage
-		s.Stage++
-		return true
-	}
-}
-
-func (s *State) onBlockers(now time.Time, si int, o *Observation, out *Output) {
-	st := &s.Stages[si]
-	reasons := append([]BlockReason(nil), o.Blocked...)
-	if o.Err != "" {
-		reasons = append(reasons, BlockReason{Blocker: "error", Reason: "blockers could not be evaluated: " + o.Err})
-	}
-	// Charge the time since the last check to the blockers that held the
-	// stage then.
-	if len(st.Blocked) > 0 && !st.BlockedCheck.IsZero() {
-		d := duration.Duration(now.Sub(st.BlockedCheck))
-		if st.BlockedBy == nil {
-			st.BlockedBy = map[string]duration.Duration{}
-		}
-		for _, name := range blockerNames(st.Blocked) {
-			st.BlockedBy[name] += d
-		}
-	}
-	st.BlockedCheck = now
-	if len(reasons) == 0 {
-		if len(st.Blocked) > 0 {
-			by := map[string]time.Duration{}
-			for k, v := range st.BlockedBy {
-				by[k] = v.Std()
-			}
-			s.stageEvent(out, now, si, Event{Kind: EventUnblocked, Duration: now.Sub(st.BlockedSince), Blockers: by})
-		}
-		s.decide(now, st.Name, "blockers", "clear", "no blocker holds the stage")
-		st.Blocked = nil
-		st.BlockedSince = time.Time{}
-		st.Step = StepApproval
-		out.Persist = true
-		return
-	}
-	words := reasonWords(reasons, o.Until)
-	if s.Policy.DryRun {
-		s.decide(now, st.Name, "blockers", "would wait", words)
-		s.stageEvent(out, now, si, Event{Kind: EventDryRun, Reason: "would wait: " + words})
-		st.Step = StepApproval
-		out.Persist = true
-		return
-	}
-	if len(st.Blocked) == 0 {
-		st.BlockedSince = now
-	}
-	if !sameBlockers(st.Blocked, reasons) {
-		by := map[string]time.Duration{}
-		for _, n := range blockerNames(reasons) {
-			by[n] = 0
-		}
-		s.decide(now, st.Name, "blockers", "blocked", words)
-		s.stageEvent(out, now, si, Event{Kind: EventBlocked, Reason: words, Blockers: by})
-		out.Persist = true
-	}
-	st.Blocked = reasons
-	limit := s.Policy.maxBlocked()
-	if waited := now.Sub(st.BlockedSince); waited >= limit {
-		s.raise(SignalBlocked, fmt.Sprintf("blocked for %s (limit %s): %s", waited, limit, words))
-		return
-	}
-	// Waiting is futile when a blocker says it clears only after the
-	// limit, or never: give up now instead of days later.
-	if why := hopeless(reasons, o.Until, st.BlockedSince.Add(limit), limit); why != "" {
-		s.raise(SignalBlocked, why+": "+words)
-		return
-	}
-	next := now.Add(s.Policy.recheck())
-	if o.Until.After(now) && o.Err == "" {
-		next = o.Until // sleep until the known opening
-	}
-	if end := st.BlockedSince.Add(limit); next.After(end) {
-		next = end
-	}
-	st.Next = next
-}
-
-// hopeless says why the stage cannot start by end, the end of its
-// blocked wait of limit, or returns "": a blocker that never clears within
-// its horizon, or one (or the blockers together) that clears only after
-// end.
-func hopeless(rs []BlockReason, until, end time.Time, limit time.Duration) string {
-	for _, r := range rs {
-		if r.Never {
-			return fmt.Sprintf("blocker %s never clears within its horizon; giving up at once", r.Blocker)
-		}
-	}
-	after := func(who string, at time.Time) string {
-		return fmt.Sprintf("%s at %s, after the maximum blocked wait of %s ends at %s; giving up at once",
-			who, at.Format(time.RFC3339), limit, end.Format(time.RFC3339))
-	}
-	for _, r := range rs {
-		if r.Until.After(end) {
-			return after("blocker "+r.Blocker+" clears", r.Until)
-		}
-	}
-	if until.After(end) {
-		return after("blockers "+strings.Join(blockerNames(rs), ", ")+" clear", until)
-	}
-	return ""
-}
-
-// reasonWords lists the reasons. The time the blockers may clear together
-// is added only when no reason already names it, so that one calendar
-// does not print its opening twice.
-func reasonWords(rs []BlockReason, until time.Time) string {
-	parts := make([]string, len(rs))
-	named := false
-	for i, r := range rs {
-		parts[i] = r.String()
-		named = named || r.Until.Equal(until) || mentions(r.Reason, until)
-	}
-	w := strings.Join(parts, "; ")
-	if !until.IsZero() && !named {
-		w += " (may clear at " + until.Format(time.RFC3339) + ")"
-	}
-	return w
-}
-
-func blockerNames(rs []BlockReason) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, r := range rs {
-		if !seen[r.Blocker] {
-			seen[r.Blocker] = true
-			out = append(out, r.Blocker)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sameBlockers(a, b []BlockReason) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Blocker != b[i].Blocker || a[i].Reason != b[i].Reason {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *State) deployStep(now time.Time, si int, out *Output) bool {
-	st := &s.Stages[si]
-	sp := s.ix.stages[si]
-	dry := s.Policy.DryRun
-	if !dry && !st.Deadline.IsZero() && !now.Before(st.Deadline) {
-		s.raise(SignalDeadline, fmt.Sprintf("stage %s did not finish deploying by its deadline %s (%s after it began)",
-			st.Name, st.Deadline.Format(time.RFC3339), s.Policy.Deploy.StageDeadline))
-		return true
-	}
-	if st.Batch >= len(sp.Batches) {
-		if !dry && s.ix.ok[si] == 0 && s.ix.failed[si] > 0 {
-			s.raise(SignalFailureBudget, fmt.Sprintf("no target of stage %s could be deployed (%d failed)", st.Name, s.ix.failed[si]))
-			return true
-		}
-		st.Step = StepBaking
-		st.Baking = now
-		st.Next = now
-		if bp, ok := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, sp.Bake); ok && !dry {
-			tr, err := bake.Start(bp, now)
-			if err != nil {
-				// NewState validated every stage's policy; a time outside
-				// the bake's range is all that is left.
-				s.raise(SignalBakeInconclusive, fmt.Sprintf("stage %s cannot bake: %v", st.Name, err))
-				return true
-			}
-			st.Bake = &tr
-			s.Watch.Next = now // the bake's first look
-		}
-		if s.Policy.Canary.Interval > 0 {
-			st.NextJudge = now.Add(s.Policy.Canary.Interval.Std())
-		}
-		s.stageEvent(out, now, si, Event{Kind: EventBakeStarted, Duration: sp.Bake.Std()})
-		out.Persist = true
-		return true
-	}
-	b := st.Batch
-	lo, hi := s.ix.batchLo[si][b], s.ix.batchLo[si][b+1]
-	if dry {
-		s.decide(now, st.Name, "dry-run", "would deploy", fmt.Sprintf("batch %d: %d target(s)", b, hi-lo))
-		s.stageEvent(out, now, si, Event{Kind: EventDryRun, Batch: b, Targets: hi - lo, Reason: fmt.Sprintf("would deploy %s to %d target(s)", s.Version, hi-lo)})
-		st.Batch++
-		out.Persist = true
-		return true
-	}
-	var pendingPos, readyPos []int
-	for p := lo; p < hi; p++ {
-		switch s.Targets[p].Status {
-		case TargetPending:
-			pendingPos = append(pendingPos, p)
-		case TargetReady:
-			readyPos = append(readyPos, p)
-		}
-	}
-	if len(pendingPos) > 0 {
-		// Read what the targets run before touching them: that is what a
-		// rollback restores. Reads are idempotent; no need to save first.
-		s.Round++
-		for _, p := range pendingPos {
-			s.setStatus(p, TargetReading)
-			out.Actions = append(out.Actions, s.targetAction(ActionReadVersion, p, ""))
-		}
-		out.Concurrency = s.Policy.Deploy.Concurrency
-		if len(pendingPos) == hi-lo {
-			s.stageEvent(out, now, si, Event{Kind: EventBatchStarted, Batch: b, Targets: hi - lo})
-		}
-		return false
-	}
-	if len(readyPos) > 0 {
-		size, failed := s.ix.size(si), s.ix.failed[si]
-		if healthy := size - failed - len(readyPos); healthy < sp.MinHealthy {
-			s.raise(SignalFailureBudget, fmt.Sprintf("stage %s: %d target(s) failed; deploying %d more would leave %d of %d healthy, below the minimum of %d",
-				st.Name, failed, len(readyPos), healthy, size, sp.MinHealthy))
-			return true
-		}
-		// The intent to deploy is saved before any deploy is issued: after
-		// a crash these targets are read again, never blindly redeployed.
-		s.Round++
-		for _, p := range readyPos {
-			s.setStatus(p, TargetDeploying)
-			s.Targets[p].Attempted = true
-			s.touch(p)
-			out.Actions = append(out.Actions, s.targetAction(ActionDeploy, p, s.Version))
-		}
-		out.Concurrency = s.Policy.Deploy.Concurrency
-		out.Persist = true
-		return false
-	}
-	failed := 0
-	for p := lo; p < hi; p++ {
-		if s.Targets[p].Status == TargetFailed {
-			failed++
-		}
-	}
-	s.stageEvent(out, now, si, Event{Kind: EventBatchFinished, Batch: b, Targets: hi - lo,
-		Reason: fmt.Sprintf("%d ok, %d failed", hi-lo-failed, failed)})
-	st.Batch++
-	if s.Watch.Active {
-		s.Watch.Next = now // watch the alarms after every batch
-	}
-	out.Persist = true
-	return true
-}
-
-func (s *State) bakeStep(now time.Time, si int, out *Output) bool {
-	st := &s.Stages[si]
-	judged := s.Policy.Canary.Judged(st.Kind)
-	return s.bake(now, st, si, out, func() {
-		if judged {
-			st.Step = StepJudging
-		} else {
-			s.promote(now, si, out)
-		}
-		out.Persist = true
-	})
-}
-
-// bake advances the bake of st (a stage, or the final bake after the last
-// stage); si is the stage whose subject the gates are asked about. next
-// moves on once the bake is done.
-func (s *State) bake(now time.Time, st *StageState, si int, out *Output, next func()) bool {
-	if st.SkipBake != nil {
-		s.decide(now, st.Name, "bake", "skipped", fmt.Sprintf("override by %s: %s", st.SkipBake.Actor, st.SkipBake.Reason))
-		s.stEvent(out, now, st, Event{Kind: EventBakeSkipped, Actor: st.SkipBake.Actor, Reason: st.SkipBake.Reason, Duration: now.Sub(st.Baking)})
-		next()
-		return true
-	}
-	if s.Policy.DryRun {
-		return s.dryBake(now, st, si, out, next)
-	}
-	if o := s.inbox.verdict; o != nil {
-		s.inbox.verdict = nil
-		v := verdictOf(o, now)
-		st.Verdict = &v
-		s.stEvent(out, now, st, Event{Kind: EventCanaryVerdict, Verdict: &v, Reason: v.Reason})
-		if v.Outcome == VerdictFail {
-			s.raise(SignalCanary, "canary failed during the bake: "+v.Reason)
-			return true
-		}
-	}
-	tr := st.Bake
-	if tr == nil {
-		s.decide(now, st.Name, "bake", "done", "the plan gives the stage no bake")
-		next()
-		return true
-	}
-	if tr.Phase == bake.Baking {
-		var status bake.Status
-		var err error
-		updated := true
-		readErrors := tr.ReadErrors
-		switch a, e := s.inbox.alarms, s.inbox.evidence; {
-		case e != nil && e.Err != "":
-			status, err = tr.ReadFailed(now, errors.New(e.Err))
-		case a != nil && (e != nil || len(tr.Policy.Evidence) == 0):
-			var counts []float64
-			if e != nil {
-				counts = e.Evidence
-			}
-			if status, err = tr.Update(now, counts, a.Alarms); err != nil {
-				status, err = tr.ReadFailed(now, err)
-			}
-		default:
-			updated = false
-		}
-		if err != nil {
-			// Only a time outside the bake's range gets here.
-			s.raise(SignalBakeInconclusive, fmt.Sprintf("stage %s: bake: %v", st.Name, err))
-			return true
-		}
-		if updated && tr.Phase == bake.Baking {
-			st.Next = status.NextCheck
-			// Report (and save) what changes the bake's standing, not
-			// every look at it.
-			if note := status.Reason; note != st.BakeNote || !slices.Equal(counts(s.inbox.evidence), st.Evidence) {
-				st.BakeNote = note
-				s.stEvent(out, now, st, Event{Kind: EventBakeProgress, Duration: status.Baked, Reason: status.String()})
-			}
-			if tr.ReadErrors != readErrors {
-				out.Persist = true
-			}
-		}
-		if tr.Phase != bake.Baking {
-			out.Persist = true
-		}
-		if e := s.inbox.evidence; e != nil && e.Err == "" {
-			st.Evidence = e.Evidence
-		}
-		s.inbox.alarms, s.inbox.evidence = nil, nil
-	}
-	switch tr.Phase {
-	case bake.Done:
-		s.decide(now, st.Name, "bake", "done", tr.Reason)
-		next()
-		return true
-	case bake.Failed:
-		s.raise(SignalAlarm, fmt.Sprintf("stage %s: bake failed: %s", st.Name, tr.Reason))
-		return true
-	case bake.Inconclusive:
-		reason := fmt.Sprintf("stage %s: bake inconclusive: %s", st.Name, tr.Reason)
-		switch tr.Policy.OnInconclusive {
-		case bake.Pass:
-			s.decide(now, st.Name, "bake", "pass", reason+" (the policy passes inconclusive bakes)")
-			next()
-		case bake.Hold:
-			// Only an audited bake skip, or an abort, moves it on.
-			s.sig = &pending{signal: SignalBakeInconclusive, reason: reason + "; skip the bake or abort", hold: true}
-		default:
-			s.raise(SignalBakeInconclusive, reason)
-		}
-		return true
-	}
-	// Still baking: look again when the tracker says.
-	if s.Hold == nil && !now.Before(st.Next) && s.Watch.Next.After(now) {
-		s.Watch.Next = now
-		return true
-	}
-	s.wake(out, st.Next)
-	return false
-}
-
-// dryBake looks at a stage's bake once: alarms and evidence now, over the
-// last bake period.
-func (s *State) dryBake(now time.Time, st *StageState, si int, out *Output, next func()) bool {
-	d := s.ix.stages[si].Bake
-	if st != &s.Stages[si] {
-		d = s.Plan.FinalBake
-	}
-	bp, bakes := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, d)
-	if !st.Polled {
-		st.Polled = true
-		acts := []Action{s.gateAction(ActionCheckAlarms, si)}
-		if bakes && len(bp.Evidence) > 0 {
-			a := s.gateAction(ActionReadEvidence, si)
-			a.Since = now.Add(-d.Std())
-			a.Requirements = bp.Evidence
-			acts = append(acts, a)
-		}
-		s.emitGates(out, acts...)
-		return false
-	}
-	words := "would not bake (the plan gives the stage no bake)"
-	if bakes {
-		words = fmt.Sprintf("would bake at least %s, at most %s", bp.WithDefaults().MinDuration, bp.WithDefaults().MaxDuration)
-	}
-	if o := s.inbox.alarms; o != nil {
-		if f := alarmWords(o.Alarms); len(f) > 0 {
-			words += "; alarms not OK now: " + strings.Join(f, "; ")
-		} else {
-			words += "; alarms OK now"
-		}
-	} else {
-		words += "; alarms could not be read now"
-	}
-	if o := s.inbox.evidence; o != nil {
-		if o.Err != "" {
-			words += "; evidence could not be read: " + o.Err
-		} else {
-			st.Evidence = o.Evidence
-			var parts []string
-			for i, r := range bp.Evidence {
-				have := 0.0
-				if i < len(o.Evidence) {
-					have = o.Evidence[i]
-				}
-				name := r.Name
-				if name == "" {
-					name = r.Query
-				}
-				parts = append(parts, fmt.Sprintf("%s %g of %g", name, have, r.Min))
-			}
-			words += "; evidence over the last bake period: " + strings.Join(parts, ", ")
-		}
-	}
-	s.inbox.alarms, s.inbox.evidence = nil, nil
-	s.decide(now, st.Name, "bake", "would bake", words)
-	s.stEvent(out, now, st, Event{Kind: EventDryRun, Reason: words, Duration: d.Std()})
-	next()
-	return true
-}
-
-func counts(o *Observation) []float64 {
-	if o == nil || o.Err != "" {
-		return nil
-	}
-	return o.Evidence
-}
-
-func verdictOf(o *Observation, now time.Time) Verdict {
-	if o.Err != "" {
-		return Verdict{Outcome: VerdictInconclusive, Reason: "the judge failed: " + o.Err, Time: now}
-	}
-	v := *o.Verdict
-	if v.Time.IsZero() {
-		v.Time = now
-	}
-	switch v.Outcome {
-	case VerdictPass, VerdictMarginal, VerdictFail, VerdictInconclusive:
-	default:
-		v.Reason = fmt.Sprintf("unknown verdict %q: %s", v.Outcome, v.Reason)
-		v.Outcome = VerdictInconclusive
-	}
-	return v
-}
-
-func (s *State) judgeStep(now time.Time, si int, out *Output) bool {
-	st := &s.Stages[si]
-	o := s.inbox.verdict
-	if o == nil {
-		a := s.gateAction(ActionJudgeCanary, si)
-		a.Since = st.Baking
-		a.Final = true
-		s.emitGates(out, a)
-		return false
-	}
-	s.inbox.verdict = nil
-	v := verdictOf(o, now)
-	st.Verdict = &v
-	s.stageEvent(out, now, si, Event{Kind: EventCanaryVerdict, Verdict: &v, Reason: v.Reason})
-	out.Persist = true
-	if s.Policy.DryRun {
-		s.decide(now, st.Name, "canary", "would "+string(v.Outcome), v.Reason)
-		s.promote(now, si, out)
-		return true
-	}
-	if v.Outcome != VerdictPass {
-		s.raise(SignalCanary, fmt.Sprintf("canary verdict %s: %s", v.Outcome, v.Reason))
-		return true
-	}
-	s.decide(now, st.Name, "canary", "pass", v.Reason)
-	s.promote(now, si, out)
-	return true
-}
-
-func (s *State) promote(now time.Time, si int, out *Output) {
-	st := &s.Stages[si]
-	st.Step = StepPromoted
-	st.Finished = now
-	tm := st.Timings
-	s.stageEvent(out, now, si, Event{Kind: EventStagePromoted, Duration: now.Sub(st.Started), Timings: &tm})
-	s.Stage = si + 1
-	out.Persist = true
 }
 
 // ---- rollback
@@ -1348,7 +726,7 @@ func (s *State) rollbackStep(now time.Time, out *Output) {
 		}
 		s.Ended = now
 		tm := s.Timings
-		s.decide(now, "", "rollback", string(s.Phase), outcome)
+		s.decide(now, "", GateRollback, Outcome(s.Phase), outcome)
 		s.event(out, now, Event{Kind: EventRollbackFinished, Phase: s.Phase, Signal: rb.Signal, Reason: outcome, Duration: now.Sub(rb.Started), Targets: rb.Done, Timings: &tm})
 		out.Persist = true
 		out.Done = true
@@ -1373,3 +751,9 @@ func (s *State) rollbackStep(now time.Time, out *Output) {
 	out.Concurrency = limit
 	out.Persist = true
 }
+
+// badFloat reports whether x is NaN or infinite: no count, score or value
+// an outside call returns may be either (the state could not be saved).
+func badFloat(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+
+func durationOf(d time.Duration) duration.Duration { return duration.Duration(d) }

@@ -140,6 +140,9 @@ type index struct {
 	failed   []int
 	ok       []int
 	subjects []*Subject
+	// final is the plan stage of the final bake, when the plan has one:
+	// no targets, the plan's FinalBake.
+	final wave.Stage
 }
 
 func newIndex(plan *wave.Plan) *index {
@@ -164,6 +167,17 @@ func newIndex(plan *wave.Plan) *index {
 			}
 			ix.batchLo = append(ix.batchLo, append(lo, p))
 		}
+	}
+	if plan.FinalBake > 0 && len(ix.stages) > 0 {
+		// The final bake is a stage with no targets, so that it runs
+		// through the same pipeline as any other.
+		last := ix.stages[len(ix.stages)-1]
+		ix.final = wave.Stage{Name: FinalStage, Kind: KindFinal, Regions: last.Regions, Zones: last.Zones, Bake: plan.FinalBake,
+			Reason: "the change is everywhere; it stays watched for the final bake"}
+		ix.byName[FinalStage] = len(ix.stages)
+		ix.stages = append(ix.stages, &ix.final)
+		ix.stageLo = append(ix.stageLo, p)
+		ix.batchLo = append(ix.batchLo, []int{p})
 	}
 	ix.stageLo = append(ix.stageLo, p)
 	ix.failed = make([]int, len(ix.stages))
@@ -216,6 +230,9 @@ func NewState(id string, plan wave.Plan, version string, policy Policy, now time
 		for _, st := range w.Stages {
 			s.Stages = append(s.Stages, StageState{Name: st.Name, Kind: st.Kind, Wave: wi, Step: StepPending})
 		}
+	}
+	if len(ix.stages) > len(s.Stages) {
+		s.Stages = append(s.Stages, StageState{Name: FinalStage, Kind: KindFinal, Wave: len(plan.Waves) - 1, Step: StepPending})
 	}
 	s.ix = ix
 	s.recount()
@@ -346,6 +363,12 @@ func (s *State) subject(si int) *Subject {
 		return sub
 	}
 	st := s.ix.stages[si]
+	if st.Kind == KindFinal {
+		// The final bake watches what the last stage watched.
+		sub := *s.subject(si - 1)
+		s.ix.subjects[si] = &sub
+		return &sub
+	}
 	sub := &Subject{
 		Rollout: s.ID,
 		Version: s.Version,

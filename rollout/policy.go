@@ -355,6 +355,8 @@ func (p Policy) validate(ps *problems, prefix string) {
 			ps.add(fmt.Sprintf("%s.Approvals[%d]", prefix, i), "bad pattern %q: %v", pat, err)
 		}
 	}
+	validateSteps(ps, prefix+".Steps", p.Steps)
+	p.Verify.validate(ps, prefix+".Verify")
 	keys := make([]string, 0, len(p.Reactions))
 	for k := range p.Reactions {
 		keys = append(keys, string(k))

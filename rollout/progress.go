@@ -92,9 +92,7 @@ func (s *State) Progress() Progress {
 		}
 	}
 	p.StageIndex = s.Stage
-	// A final bake that has ended is not in progress: once it is over
-	// every stage is done.
-	if st := s.current(); st != nil && (st != s.Final || st.Step != StepPromoted) {
+	if st := s.current(); st != nil {
 		p.Stage, p.Step, p.Batch = st.Name, st.Step, st.Batch
 		p.Blocked = append([]BlockReason(nil), st.Blocked...)
 		p.AwaitingApproval = st.Step == StepApproval && !st.AskedAt.IsZero() && st.Approval == nil

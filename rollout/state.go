@@ -116,10 +116,9 @@ type State struct {
 	// started yet.
 	Abort *AuditEntry `json:"abort,omitempty"`
 
-	// Stages holds every stage of the plan, in order.
+	// Stages holds every stage of the plan, in order, then the
+	// [FinalStage] when the plan has a final bake.
 	Stages []StageState `json:"stages"`
-	// Final is the plan's final bake after the last stage, once begun.
-	Final *StageState `json:"final,omitempty"`
 	// Targets holds every target of the plan, in plan order (wave, stage,
 	// batch, then the batch's order).
 	Targets []TargetState `json:"targets"`
@@ -173,8 +172,11 @@ type StageState struct {
 	Name string         `json:"name"`
 	Kind wave.StageKind `json:"kind"`
 	Wave int            `json:"wave"`
-	// Step is what the stage is doing.
+	// Step is what the stage is doing: the kind of the step in progress,
+	// or [StepPending] or [StepPromoted]. Pos is its position in the
+	// stage's pipeline ([Policy.Steps]).
 	Step StageStep `json:"step"`
+	Pos  int       `json:"pos,omitempty"`
 	// Batch is the batch being deployed while Step is deploying.
 	Batch int `json:"batch"`
 
@@ -215,6 +217,8 @@ type StageState struct {
 	Polled    bool      `json:"polled,omitempty"`
 	NextJudge time.Time `json:"nextJudge,omitzero"`
 	Verdict   *Verdict  `json:"verdict,omitempty"`
+	// Verify is the verify step's record, once begun.
+	Verify *VerifyState `json:"verify,omitempty"`
 
 	Timings Timings `json:"timings"`
 }
@@ -321,13 +325,53 @@ const (
 // Decision is a gate decision with its reason.
 type Decision struct {
 	// Time is the step's time; Stage the stage decided about, if any.
-	Time    time.Time `json:"time"`
-	Stage   string    `json:"stage,omitempty"`
-	Gate    string    `json:"gate"`    // "blockers", "approval", "alarms", "bake", "canary", "budget", "deadline", "dry-run"
-	Outcome string    `json:"outcome"` // "clear", "blocked", "proceed", "rollback", "pause", "would ..."
+	Time  time.Time `json:"time"`
+	Stage string    `json:"stage,omitempty"`
+	// Gate is what decided: a step's gate, or the [Signal] acted on.
+	Gate Gate `json:"gate"`
+	// Outcome is what it decided.
+	Outcome Outcome `json:"outcome"`
 	// Reason says why, in plain words.
 	Reason string `json:"reason"`
 }
+
+// Gate names what made a [Decision]: one of the constants, or a [Signal]
+// (Gate(SignalAlarm)) when the decision is the reaction to it.
+type Gate string
+
+// The gates.
+const (
+	GateBlockers Gate = "blockers"
+	GateApproval Gate = "approval"
+	GateBake     Gate = "bake"
+	GateCanary   Gate = "canary"
+	GateVerify   Gate = "verify"
+	GateDryRun   Gate = "dry-run"
+	GateRollout  Gate = "rollout"
+	GateRollback Gate = "rollback"
+)
+
+// Outcome is what a gate decided: one of the constants; a dry run's
+// outcomes start with "would"; a reaction is the [Reaction]'s name; a
+// rollback's end is the [Phase].
+type Outcome string
+
+// The outcomes.
+const (
+	OutcomeClear       Outcome = "clear"
+	OutcomeBlocked     Outcome = "blocked"
+	OutcomeWait        Outcome = "wait"
+	OutcomeProceed     Outcome = "proceed"
+	OutcomeDone        Outcome = "done"
+	OutcomeSkipped     Outcome = "skipped"
+	OutcomePass        Outcome = "pass"
+	OutcomeFail        Outcome = "fail"
+	OutcomeSucceeded   Outcome = "succeeded"
+	OutcomeWouldWait   Outcome = "would wait"
+	OutcomeWouldDeploy Outcome = "would deploy"
+	OutcomeWouldBake   Outcome = "would bake"
+	OutcomeWouldVerify Outcome = "would verify"
+)
 
 // AuditEntry records a control request.
 type AuditEntry struct {
@@ -353,6 +397,7 @@ const (
 	ActivityDeploying   Activity = "deploying"
 	ActivityBaking      Activity = "baking"
 	ActivityJudging     Activity = "judging"
+	ActivityVerifying   Activity = "verifying"
 	ActivityPaused      Activity = "paused"
 	ActivityRollingBack Activity = "rolling-back"
 )
@@ -366,6 +411,7 @@ type Timings struct {
 	Deploying   duration.Duration `json:"deploying,omitzero"`
 	Baking      duration.Duration `json:"baking,omitzero"`
 	Judging     duration.Duration `json:"judging,omitzero"`
+	Verifying   duration.Duration `json:"verifying,omitzero"`
 	Paused      duration.Duration `json:"paused,omitzero"`
 	RollingBack duration.Duration `json:"rollingBack,omitzero"`
 }
@@ -383,6 +429,8 @@ func (t *Timings) add(a Activity, d time.Duration) {
 		t.Baking += dd
 	case ActivityJudging:
 		t.Judging += dd
+	case ActivityVerifying:
+		t.Verifying += dd
 	case ActivityPaused:
 		t.Paused += dd
 	case ActivityRollingBack:
@@ -403,6 +451,8 @@ func (t Timings) Get(a Activity) time.Duration {
 		return t.Baking.Std()
 	case ActivityJudging:
 		return t.Judging.Std()
+	case ActivityVerifying:
+		return t.Verifying.Std()
 	case ActivityPaused:
 		return t.Paused.Std()
 	case ActivityRollingBack:
@@ -412,14 +462,23 @@ func (t Timings) Get(a Activity) time.Duration {
 }
 
 // Activities lists every activity, in the order a stage goes through them.
-var Activities = []Activity{ActivityBlocked, ActivityApproval, ActivityDeploying, ActivityBaking, ActivityJudging, ActivityPaused, ActivityRollingBack}
+var Activities = []Activity{ActivityBlocked, ActivityApproval, ActivityDeploying, ActivityVerifying, ActivityBaking, ActivityJudging, ActivityPaused, ActivityRollingBack}
 
-// inbox holds gate observations between observe and advance in one step.
-type inbox struct {
-	blockers *Observation
-	evidence *Observation
-	verdict  *Observation
-	alarms   *Observation // a readable alarm check, for the bake
+// inbox holds the gate observations of the step in progress until the
+// step kind that asked for them takes them.
+type inbox []*Observation
+
+func (in *inbox) put(o *Observation) { *in = append(*in, o) }
+
+// take removes and returns the observation of kind k, or nil.
+func (in *inbox) take(k ObservationKind) *Observation {
+	for i, o := range *in {
+		if o.Kind == k {
+			*in = append((*in)[:i], (*in)[i+1:]...)
+			return o
+		}
+	}
+	return nil
 }
 
 type pending struct {

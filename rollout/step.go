@@ -342,6 +342,8 @@ const (
 	EventBakeSkipped      EventKind = "bake-skipped"
 	EventAlarm            EventKind = "alarm"
 	EventCanaryVerdict    EventKind = "canary-verdict"
+	EventVerifyStarted    EventKind = "verify-started"
+	EventVerifyResult     EventKind = "verify-result" // Reason starts with the outcome
 	EventStagePromoted    EventKind = "stage-promoted"
 	EventPaused           EventKind = "paused"
 	EventResumed          EventKind = "resumed"

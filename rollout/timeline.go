@@ -8,11 +8,6 @@ import (
 	"github.com/shepherd-go/shepherd/wave"
 )
 
-// FinalStage is the stage name of a rollout's final bake in its events
-// ([wave.Plan.FinalBake]): the bake after the last stage, while the change
-// is everywhere and still watched.
-const FinalStage = "final"
-
 // TimelineRecorder draws a rollout's events on a [timeline.Timeline], as
 // they happen: pass its Event method as [Options.OnEvent] (directly or
 // with others). Its rows are the plan's stages ([timeline.PlanRows]), plus

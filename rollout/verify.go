@@ -1,6 +1,9 @@
 package rollout
 
 import (
+	"fmt"
+	"path"
+
 	"github.com/shepherd-go/shepherd/duration"
 )
 
@@ -19,4 +22,18 @@ type VerifyPolicy struct {
 	// [VerifyError]) is tried again. Zero values: 3 attempts, 10s initial
 	// interval, 1m maximum interval. A [VerifyFail] is never retried.
 	Retry Retry `json:"retry,omitzero"`
+}
+
+func (p VerifyPolicy) validate(ps *problems, prefix string) {
+	for i, pat := range p.Stages {
+		if pat == "" {
+			ps.add(fmt.Sprintf("%s.Stages[%d]", prefix, i), "empty pattern")
+		} else if _, err := path.Match(pat, ""); err != nil {
+			ps.add(fmt.Sprintf("%s.Stages[%d]", prefix, i), "bad pattern %q: %v", pat, err)
+		}
+	}
+	if p.Timeout < 0 {
+		ps.add(prefix+".Timeout", "%s is negative", p.Timeout)
+	}
+	p.Retry.validate(ps, prefix+".Retry")
 }

@@ -52,8 +52,9 @@ func TestGoodVersionEverywhere(t *testing.T) {
 		if out.Err != nil || out.Phase != rollout.Succeeded || out.Stage != "" {
 			t.Fatalf("outcome: %v\n%s", out.Err, out)
 		}
-		if len(out.Reached) != 9 || len(out.Promoted) != 9 {
-			t.Errorf("reached %d and promoted %d stages, want 9 and 9", len(out.Reached), len(out.Promoted))
+		// Nine stages of the plan, then the final bake's stage.
+		if len(out.Reached) != 10 || len(out.Promoted) != 10 || out.Promoted[9] != rollout.FinalStage {
+			t.Errorf("reached %d and promoted %v, want the 9 stages of the plan and %q", len(out.Reached), out.Promoted, rollout.FinalStage)
 		}
 		if got := out.Running("v2"); len(got) != len(scenarioTargets) {
 			t.Errorf("%d targets run v2, want all %d", len(got), len(scenarioTargets))
