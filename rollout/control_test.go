@@ -353,7 +353,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		want error
 	}{
 		{"corrupt", append(data[:len(data)-20:len(data)-20], "garbage!}"...), ErrCorrupt},
-		{"newer schema", []byte(strings.Replace(string(data), `{"schema":1,`, `{"schema":9,`, 1)), ErrSchema},
+		{"newer schema", []byte(strings.Replace(string(data), fmt.Sprintf(`{"schema":%d,`, SchemaVersion), `{"schema":9,`, 1)), ErrSchema},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFleet(good, "v1")

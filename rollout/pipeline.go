@@ -78,8 +78,10 @@ var kinds = map[StepKind]stepper{
 }
 
 // steps returns the pipeline of stage si.
-func (s *State) steps(si int) []StepKind {
-	if s.Stages[si].Kind == KindFinal {
+func (s *State) steps(si int) []StepKind { return s.steps0(si, s.Stages[si].Kind) }
+
+func (s *State) steps0(si int, k wave.StageKind) []StepKind {
+	if k == KindFinal {
 		return finalSteps
 	}
 	if len(s.Policy.Steps) > 0 {

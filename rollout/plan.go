@@ -56,6 +56,8 @@ func validatePlan(ps *problems, plan wave.Plan) {
 				ps.add(sp+".Name", "empty")
 			case stages[st.Name] != "":
 				ps.add(sp+".Name", "%q is also the name of %s", st.Name, stages[st.Name])
+			case st.Name == FinalStage && plan.FinalBake > 0:
+				ps.add(sp+".Name", "%q names the final bake's stage; rename the stage", st.Name)
 			default:
 				stages[st.Name] = sp
 			}
@@ -298,6 +300,19 @@ func (s *State) check() error {
 	}
 	if s.Stage < 0 || s.Stage > len(s.Stages) {
 		return fmt.Errorf("%w: stage cursor %d is outside [0, %d]", ErrCorrupt, s.Stage, len(s.Stages))
+	}
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		if st.Name != ix.stages[i].Name {
+			return fmt.Errorf("%w: stage %d is %q in the state, %q in the plan", ErrCorrupt, i, st.Name, ix.stages[i].Name)
+		}
+		if st.Step == StepPending || st.Step == StepPromoted {
+			continue
+		}
+		steps := s.steps0(i, st.Kind)
+		if st.Pos < 0 || st.Pos >= len(steps) || steps[st.Pos] != st.Step {
+			return fmt.Errorf("%w: stage %q is at step %q (position %d), which its pipeline %v does not have there", ErrCorrupt, st.Name, st.Step, st.Pos, steps)
+		}
 	}
 	switch s.Phase {
 	case Running, RollingBack, Succeeded, RolledBack, RollbackFailed:

@@ -12,8 +12,14 @@ import (
 )
 
 // SchemaVersion is the version of the [State] layout this package writes.
-// A state with a higher version is refused with a [*SchemaError].
-const SchemaVersion = 1
+// A state with a higher version is refused with a [*SchemaError]; one
+// with a lower version is migrated when decoded ([DecodeState]).
+//
+// Version 2 made the final bake a trailing stage ([FinalStage]) instead of
+// a field of its own, named steps by their kinds ("deploy", "bake",
+// "judge" instead of "deploying", "baking", "judging") with their position
+// in the pipeline, and added the verify step.
+const SchemaVersion = 2
 
 // Phase is where a rollout is in its life.
 type Phase string

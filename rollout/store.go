@@ -72,7 +72,12 @@ func DecodeState(data []byte) (*State, error) {
 	if err := json.Unmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if env.Schema > SchemaVersion || env.Schema < 1 {
+	if env.Schema < 1 || len(env.State) == 0 || string(env.State) == "null" {
+		// No driver ever wrote schema 0 or a state-less envelope: the
+		// bytes are damaged, not from the future.
+		return nil, fmt.Errorf("%w: no schema version or no state (schema %d)", ErrCorrupt, env.Schema)
+	}
+	if env.Schema > SchemaVersion {
 		return nil, &SchemaError{Got: env.Schema, Want: SchemaVersion}
 	}
 	want := "crc32c:" + strconv.FormatUint(uint64(crc32.Checksum(env.State, castagnoli)), 16)
@@ -85,6 +90,11 @@ func DecodeState(data []byte) (*State, error) {
 	}
 	if s.Schema != env.Schema {
 		return nil, fmt.Errorf("%w: envelope schema %d, state schema %d", ErrCorrupt, env.Schema, s.Schema)
+	}
+	if s.Schema < SchemaVersion {
+		if err := migrate(&s, env.State); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.check(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +60,7 @@ func TestDecodeStateErrors(t *testing.T) {
 	flip := bytes.Clone(good)
 	i := bytes.Index(flip, []byte(`"version":"v2"`))
 	flip[i+len(`"version":"v`)] = '3' // same length, different content
-	newer := bytes.Replace(good, []byte(`{"schema":1,`), []byte(`{"schema":2,`), 1)
+	newer := bytes.Replace(good, []byte(fmt.Sprintf(`{"schema":%d,`, SchemaVersion)), []byte(fmt.Sprintf(`{"schema":%d,`, SchemaVersion+1)), 1)
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -70,7 +71,9 @@ func TestDecodeStateErrors(t *testing.T) {
 		{"not json", []byte("hello"), ErrCorrupt},
 		{"empty", nil, ErrCorrupt},
 		{"newer schema", newer, ErrSchema},
-		{"zero schema", []byte(`{"schema":0,"checksum":"","state":{}}`), ErrSchema},
+		{"zero schema", []byte(`{"schema":0,"checksum":"","state":{}}`), ErrCorrupt},
+		{"null", []byte(`null`), ErrCorrupt},
+		{"null state", []byte(`{"schema":2,"checksum":"","state":null}`), ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeState(tc.data)
