@@ -517,7 +517,10 @@ func (s *State) advance(now time.Time, out *Output) {
 			s.react(now, sig, out)
 			continue
 		}
-		if s.watching() && !now.Before(s.Watch.Next) {
+		// A step's answer is taken before the alarms are looked at
+		// again: dropping it for the poll would ask again, and a check
+		// slower than the alarm interval would never be heard.
+		if s.watching() && !now.Before(s.Watch.Next) && !s.inbox.answers() {
 			s.pollRound(now, out)
 			return
 		}

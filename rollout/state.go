@@ -476,6 +476,17 @@ type inbox []*Observation
 
 func (in *inbox) put(o *Observation) { *in = append(*in, o) }
 
+// answers reports whether the inbox holds a step's answer (anything but
+// the alarms a bake reads).
+func (in inbox) answers() bool {
+	for _, o := range in {
+		if o.Kind != ObsAlarms {
+			return true
+		}
+	}
+	return false
+}
+
 // take removes and returns the observation of kind k, or nil.
 func (in *inbox) take(k ObservationKind) *Observation {
 	for i, o := range *in {

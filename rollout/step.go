@@ -1,7 +1,9 @@
 package rollout
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
@@ -398,4 +400,71 @@ type Event struct {
 	// Timings is the stage's time per activity (EventStagePromoted) or the
 	// rollout's (final events).
 	Timings *Timings `json:"timings,omitempty"`
+}
+
+// eventAlias has Event's fields without its methods.
+type eventAlias Event
+
+// MarshalJSON writes the durations in readable form ("1h30m0s"), as the
+// rest of the saved state does.
+func (e Event) MarshalJSON() ([]byte, error) {
+	j := struct {
+		eventAlias
+		Duration string            `json:"duration,omitempty"`
+		Blockers map[string]string `json:"blockers,omitempty"`
+	}{eventAlias: eventAlias(e)}
+	if e.Duration != 0 {
+		j.Duration = e.Duration.String()
+	}
+	if e.Blockers != nil {
+		j.Blockers = make(map[string]string, len(e.Blockers))
+		for k, v := range e.Blockers {
+			j.Blockers[k] = v.String()
+		}
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads durations written either way: readable strings, or
+// the integer nanoseconds of events written before they were readable.
+func (e *Event) UnmarshalJSON(data []byte) error {
+	var j struct {
+		*eventAlias
+		Duration json.RawMessage            `json:"duration,omitempty"`
+		Blockers map[string]json.RawMessage `json:"blockers,omitempty"`
+	}
+	j.eventAlias = (*eventAlias)(e)
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	var err error
+	if e.Duration, err = eventDuration(j.Duration); err != nil {
+		return fmt.Errorf("rollout: event duration: %w", err)
+	}
+	e.Blockers = nil
+	if j.Blockers != nil {
+		e.Blockers = make(map[string]time.Duration, len(j.Blockers))
+		for k, raw := range j.Blockers {
+			if e.Blockers[k], err = eventDuration(raw); err != nil {
+				return fmt.Errorf("rollout: event blockers[%q]: %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+func eventDuration(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, err
+		}
+		return time.ParseDuration(s)
+	}
+	var n int64
+	err := json.Unmarshal(raw, &n)
+	return time.Duration(n), err
 }

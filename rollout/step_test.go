@@ -29,6 +29,8 @@ type pureFleet struct {
 	newV     string
 	calls    int
 	unreadOK bool
+	// verify answers verify actions; nil passes them.
+	verify func(a Action, now time.Time) Observation
 }
 
 func newPureFleet(p wave.Plan) *pureFleet {
@@ -71,6 +73,11 @@ func (f *pureFleet) answer(a Action, now time.Time) Observation {
 		return ObserveVerdict(a, Verdict{Outcome: VerdictPass, Reason: "fine"}, nil)
 	case ActionReadEvidence:
 		return ObserveEvidence(a, make([]float64, len(a.Requirements)), nil)
+	case ActionVerify:
+		if f.verify != nil {
+			return f.verify(a, now)
+		}
+		return ObserveVerify(a, VerifyResult{Outcome: VerifyPass, Reason: "smoke tests pass"}, nil)
 	}
 	panic("unknown action " + a.Kind)
 }
