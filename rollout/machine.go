@@ -299,9 +299,10 @@ func (s *State) batchOf(si, p int) int {
 
 func (s *State) onAlarms(now time.Time, o *Observation, out *Output) {
 	s.Watch.Next = now.Add(s.Policy.alarmInterval())
-	if o.Err == "" {
-		s.inbox.put(o) // for the bake, which judges INSUFFICIENT_DATA
-	}
+	// The bake reads the results too: it judges INSUFFICIENT_DATA, and
+	// counts an unreadable check against its own limit, paced at its
+	// interval.
+	s.inbox.put(o)
 	if s.Policy.DryRun {
 		return
 	}

@@ -92,6 +92,8 @@ func (bakeStep) run(s *State, now time.Time, si int, out *Output) bool {
 		switch a := s.inbox.take(ObsAlarms); {
 		case evidence != nil && evidence.Err != "":
 			status, err = tr.ReadFailed(now, errors.New(evidence.Err))
+		case a != nil && a.Err != "":
+			status, err = tr.ReadFailed(now, errors.New("alarms: "+a.Err))
 		case a != nil && (evidence != nil || len(tr.Policy.Evidence) == 0):
 			var counts []float64
 			if evidence != nil {

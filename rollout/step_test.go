@@ -29,6 +29,9 @@ type pureFleet struct {
 	newV     string
 	calls    int
 	unreadOK bool
+	// alarmsDown, if set, makes the alarm check fail at the times it
+	// says.
+	alarmsDown func(now time.Time) bool
 	// verify answers verify actions; nil passes them.
 	verify func(a Action, now time.Time) Observation
 }
@@ -63,6 +66,9 @@ func (f *pureFleet) answer(a Action, now time.Time) Observation {
 	case ActionCheckBlockers:
 		return ObserveBlockers(a, nil, time.Time{}, nil)
 	case ActionCheckAlarms:
+		if f.alarmsDown != nil && f.alarmsDown(now) {
+			return ObserveAlarms(a, nil, errors.New("metrics server: connection refused"))
+		}
 		for id := range f.bad {
 			if f.v[id] == f.newV {
 				return ObserveAlarms(a, []alarm.Result{{Name: "errors", State: alarm.Alarm, Reason: "high", Time: now}}, nil)
