@@ -24,6 +24,15 @@ import (
 // [ErrLocked]. The lock file also holds the fencing counter. (Locks on
 // network file systems are only as good as the file system's.)
 //
+// The lock file also remembers that a state was saved: if the state file
+// goes missing while its lock file says it was saved, Load refuses with
+// [ErrCorrupt] instead of letting [New] start the same rollout from
+// scratch (delete the lock file to start afresh on purpose). A lock file
+// whose counter cannot be read is refused the same way, never reset: a
+// reset counter would hand out fencing tokens that were used before.
+// Temporary files left by a save that was interrupted are removed when
+// the next driver takes the lease.
+//
 // Use it as &FileStore{Dir: dir}; the directory must exist. It is safe for
 // concurrent use.
 type FileStore struct {
@@ -37,6 +46,7 @@ type FileStore struct {
 type heldLock struct {
 	f     *os.File
 	token uint64
+	saved bool // the lock file says a state was saved
 }
 
 func validFileID(id string) error {
@@ -78,42 +88,91 @@ func (f *FileStore) Load(ctx context.Context, id string) ([]byte, uint64, error)
 		}
 		return nil, 0, fmt.Errorf("rollout: file store: lock: %w", err)
 	}
-	token, err := bumpToken(lf)
-	if err == nil {
-		var data []byte
-		data, err = os.ReadFile(f.path(id, ".json"))
-		if errors.Is(err, fs.ErrNotExist) {
-			data, err = nil, nil
-		}
-		if err == nil {
-			if f.held == nil {
-				f.held = map[string]*heldLock{}
-			}
-			f.held[id] = &heldLock{f: lf, token: token}
-			return data, token, nil
-		}
+	fail := func(err error) ([]byte, uint64, error) {
+		unlockFile(lf)
+		lf.Close()
+		return nil, 0, err
 	}
-	unlockFile(lf)
-	lf.Close()
-	return nil, 0, fmt.Errorf("rollout: file store: %w", err)
+	prev, saved, err := readLock(lf)
+	if err != nil {
+		return fail(fmt.Errorf("%w: rollout %q: lock file %s: %v (its fencing counter cannot be trusted; refusing rather than resetting it)", ErrCorrupt, id, lf.Name(), err))
+	}
+	data, err := os.ReadFile(f.path(id, ".json"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if saved {
+			return fail(fmt.Errorf("%w: rollout %q: the state file is missing but lock file %s says a state was saved; "+
+				"refusing to start the rollout again from scratch (delete the lock file to do that on purpose)", ErrCorrupt, id, lf.Name()))
+		}
+		data = nil
+	case err != nil:
+		return fail(fmt.Errorf("rollout: file store: %w", err))
+	}
+	token := prev + 1
+	if err := writeLock(lf, token, saved); err != nil {
+		return fail(fmt.Errorf("rollout: file store: %w", err))
+	}
+	f.removeTemps(id)
+	if f.held == nil {
+		f.held = map[string]*heldLock{}
+	}
+	f.held[id] = &heldLock{f: lf, token: token, saved: saved}
+	return data, token, nil
 }
 
-// bumpToken increments the fencing counter kept in the lock file.
-func bumpToken(lf *os.File) (uint64, error) {
-	buf := make([]byte, 32)
+// readLock reads the lock file: the fencing counter, and whether a state
+// was saved ("7 saved"). An empty file is a new one.
+func readLock(lf *os.File) (token uint64, saved bool, err error) {
+	buf := make([]byte, 64)
 	n, err := lf.ReadAt(buf, 0)
-	if err != nil && n == 0 && !errors.Is(err, errEOF) {
-		return 0, err
+	if err != nil && !errors.Is(err, errEOF) {
+		return 0, false, err
 	}
-	prev, _ := strconv.ParseUint(strings.TrimSpace(string(buf[:n])), 10, 64)
-	token := prev + 1
+	fields := strings.Fields(string(buf[:n]))
+	if len(fields) == 0 {
+		return 0, false, nil
+	}
+	token, err = strconv.ParseUint(fields[0], 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("bad counter %q", fields[0])
+	}
+	switch {
+	case len(fields) == 1:
+	case len(fields) == 2 && fields[1] == "saved":
+		saved = true
+	default:
+		return 0, false, fmt.Errorf("unexpected content %q", string(buf[:n]))
+	}
+	return token, saved, nil
+}
+
+// writeLock replaces the lock file's content and syncs it.
+func writeLock(lf *os.File, token uint64, saved bool) error {
+	line := strconv.FormatUint(token, 10)
+	if saved {
+		line += " saved"
+	}
 	if err := lf.Truncate(0); err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := lf.WriteAt([]byte(strconv.FormatUint(token, 10)+"\n"), 0); err != nil {
-		return 0, err
+	if _, err := lf.WriteAt([]byte(line+"\n"), 0); err != nil {
+		return err
 	}
-	return token, lf.Sync()
+	return lf.Sync()
+}
+
+// removeTemps removes the temporary files of interrupted saves of id. Only
+// the lease holder writes them, and the caller holds the lease now.
+func (f *FileStore) removeTemps(id string) {
+	names, _ := filepath.Glob(filepath.Join(f.Dir, "."+id+".*.tmp"))
+	for _, n := range names {
+		// The pattern's "*" may match dots: make sure the file is this
+		// rollout's and not one whose ID extends it.
+		mid := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(n), "."+id+"."), ".tmp")
+		if mid != "" && !strings.Contains(mid, ".") {
+			os.Remove(n)
+		}
+	}
 }
 
 // Save implements [Store].
@@ -152,6 +211,14 @@ func (f *FileStore) Save(ctx context.Context, id string, token uint64, data []by
 		if err != nil {
 			return fmt.Errorf("rollout: file store: sync directory: %w", err)
 		}
+	}
+	if !h.saved {
+		// From now on a missing state file is a lost state, not a new
+		// rollout.
+		if err := writeLock(h.f, h.token, true); err != nil {
+			return fmt.Errorf("rollout: file store: %w", err)
+		}
+		h.saved = true
 	}
 	return nil
 }
