@@ -18,8 +18,6 @@ var (
 	ErrCycle = errors.New("alarm: composite cycle")
 	// ErrSyntax is wrapped by every [SyntaxError].
 	ErrSyntax = errors.New("alarm: syntax error")
-	// ErrClosed is returned by [Monitor.Run] after [Monitor.Close].
-	ErrClosed = errors.New("alarm: monitor closed")
 )
 
 // FieldError is one problem with one field of a rule, named by its path from
