@@ -9,6 +9,11 @@ import (
 	"github.com/shepherd-go/shepherd/wave"
 )
 
+// FinalStage is the stage name of a rollout's final bake in its events
+// ([wave.Plan.FinalBake]): the bake after the last stage, while the change
+// is everywhere and still watched.
+const FinalStage = "final"
+
 // ValidatePlan reports every problem that keeps the driver from running
 // plan, each with its field path: every invariant of [wave.Plan.Validate]
 // (no waves, unnamed or duplicate stages, empty batches, duplicate target
