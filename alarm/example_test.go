@@ -134,8 +134,8 @@ func ExampleNewSet_errors() {
 	)
 	fmt.Println(err)
 	// Output:
-	// alarm: rule "a": Composite.Expression: unknown alarm "c"
-	// alarm: rule "a": Composite.Expression: cycle: a -> b -> a
+	// alarm: rules["a"].Composite.Expression: unknown alarm "c"
+	// alarm: rules["a"].Composite.Expression: cycle: a -> b -> a
 }
 
 func ExamplePercentileMinSamples() {
