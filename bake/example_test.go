@@ -81,7 +81,7 @@ func ExampleWait() {
 	fmt.Println(st.Phase, "->", st.Consequence)
 	fmt.Println(st.Reason)
 	// Output:
-	// failed -> roll-back
+	// failed -> rollback
 	// alarm "high-severity" is in ALARM: fault rate 4.2% > 1% in 3 of 3 periods
 }
 

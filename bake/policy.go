@@ -35,22 +35,43 @@ const (
 )
 
 // Consequence is what a bake's outcome means for the change: what a driver
-// does next. [Status.Consequence] reports it for every finished bake.
+// does next. [Status.Consequence] reports it for every finished bake. Its
+// words are the rollout driver's (rollout.Reaction): "rollback", "pause".
 type Consequence string
 
 const (
 	// RollBack rolls the change back. It is the consequence of a failed
 	// bake and, by default, of an inconclusive one: a stage that never
 	// gathered its evidence has not shown that the change is safe.
-	RollBack Consequence = "roll-back"
+	RollBack Consequence = "rollback"
 	// Pass promotes the change to the next stage. It is the consequence of
 	// a bake that is done, and may be configured for an inconclusive one
 	// where low traffic is expected and accepted.
 	Pass Consequence = "pass"
-	// Hold stops the rollout where it is, neither promoting nor rolling
-	// back, until a human decides.
-	Hold Consequence = "hold"
+	// Pause stops the rollout where it is, neither promoting nor rolling
+	// back, until a human decides (rollout.Pause).
+	Pause Consequence = "pause"
+	// Hold is the former name of [Pause].
+	//
+	// Deprecated: use [Pause]; "hold" in JSON still decodes as Pause.
+	Hold = Pause
 )
+
+// UnmarshalText decodes a consequence, accepting the former spellings
+// "roll-back" (for [RollBack]) and "hold" (for [Pause]) so that policies
+// and saved bakes written before the words were unified keep their
+// meaning. Any other word is kept as it is, for Validate to report.
+func (c *Consequence) UnmarshalText(b []byte) error {
+	switch w := Consequence(b); w {
+	case "roll-back":
+		*c = RollBack
+	case "hold":
+		*c = Pause
+	default:
+		*c = w
+	}
+	return nil
+}
 
 // words says what the consequence does in plain words.
 func (c Consequence) words() string {
@@ -59,8 +80,8 @@ func (c Consequence) words() string {
 		return "roll back"
 	case Pass:
 		return "pass"
-	case Hold:
-		return "hold for a human"
+	case Pause:
+		return "pause for a human"
 	}
 	return string(c)
 }
@@ -311,9 +332,9 @@ func (p Policy) fields(ps *problems, prefix string) {
 		ps.add(join(prefix, "MaxReadErrors"), "%d is negative", p.MaxReadErrors)
 	}
 	switch p.OnInconclusive {
-	case "", RollBack, Pass, Hold:
+	case "", RollBack, Pass, Pause:
 	default:
-		ps.add(join(prefix, "OnInconclusive"), "%q is not one of %q, %q or %q", p.OnInconclusive, RollBack, Pass, Hold)
+		ps.add(join(prefix, "OnInconclusive"), "%q is not one of %q, %q or %q", p.OnInconclusive, RollBack, Pass, Pause)
 	}
 	switch p.OnInsufficientData {
 	case "", WaitForData, FailWithoutData, IgnoreMissingData:

@@ -81,7 +81,7 @@ func TestPolicyValidate(t *testing.T) {
 			},
 			want: []string{
 				"bake: MaxReadErrors: -1 is negative",
-				`bake: OnInconclusive: "shrug" is not one of "roll-back", "pass" or "hold"`,
+				`bake: OnInconclusive: "shrug" is not one of "rollback", "pass" or "pause"`,
 				`bake: OnInsufficientData: "panic" is not one of "wait", "fail" or "ignore"`,
 				"bake: Evidence[0].Min: 0 must be positive",
 				"bake: Evidence[1].Min: NaN is not a finite number",
@@ -163,7 +163,7 @@ func TestPolicyJSON(t *testing.T) {
 	}
 	const good = `{"minDuration":"12h0m0s","maxDuration":"24h0m0s",` +
 		`"evidence":[{"name":"create-requests","query":"create","min":100,"count":"samples","step":"30s"}],` +
-		`"alarms":["sev2"],"onInconclusive":"hold","pollInterval":"30s","maxReadErrors":1}`
+		`"alarms":["sev2"],"onInconclusive":"pause","pollInterval":"30s","maxReadErrors":1}`
 	p = bake.Policy{}
 	if err := json.Unmarshal([]byte(good), &p); err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestPolicyJSON(t *testing.T) {
 		MaxDuration:    duration.Duration(24 * time.Hour),
 		Evidence:       []bake.Requirement{{Name: "create-requests", Query: "create", Min: 100, Count: bake.CountSamples, Step: duration.Duration(30 * time.Second)}},
 		Alarms:         []string{"sev2"},
-		OnInconclusive: bake.Hold,
+		OnInconclusive: bake.Pause,
 		PollInterval:   duration.Duration(30 * time.Second),
 		MaxReadErrors:  1,
 	}
@@ -190,5 +190,38 @@ func TestPolicyJSON(t *testing.T) {
 	// The zero policy encodes as an empty object: defaults are not written.
 	if out, _ := json.Marshal(bake.Policy{}); string(out) != "{}" {
 		t.Errorf("zero policy encodes as %s", out)
+	}
+}
+
+// One vocabulary with the rollout driver: "rollback" and "pause". The
+// former spellings still decode, so old policy files and saved bakes keep
+// their meaning.
+func TestConsequenceSpellings(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bake.Consequence
+	}{
+		{`"rollback"`, bake.RollBack},
+		{`"roll-back"`, bake.RollBack},
+		{`"pause"`, bake.Pause},
+		{`"hold"`, bake.Pause},
+		{`"pass"`, bake.Pass},
+		{`"shrug"`, "shrug"}, // kept for Validate to report
+	}
+	for _, tt := range tests {
+		var p bake.Policy
+		if err := json.Unmarshal([]byte(`{"onInconclusive":`+tt.in+`}`), &p); err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		if p.OnInconclusive != tt.want {
+			t.Errorf("%s decodes as %q, want %q", tt.in, p.OnInconclusive, tt.want)
+		}
+	}
+	b, err := json.Marshal(bake.Policy{OnInconclusive: bake.Hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"onInconclusive":"pause"}`; got != want {
+		t.Errorf("Marshal = %s, want %s", got, want)
 	}
 }

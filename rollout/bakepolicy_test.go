@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -136,5 +137,23 @@ func TestNewStatePassesPlanErrorsThrough(t *testing.T) {
 	var we *wave.FieldError
 	if !errors.As(err, &we) || !strings.HasPrefix(err.Error(), "wave: plan: ") {
 		t.Errorf("NewState = %v, want wave's own field errors", err)
+	}
+}
+
+// One vocabulary for policy data: a reaction is "rollback" or "pause",
+// the same words as bake's consequences, and bake's former spellings
+// decode too.
+func TestReactionSpellings(t *testing.T) {
+	var p Policy
+	in := `{"reactions": {"alarm": "roll-back", "canary": "hold", "deadline": "pause", "blocked": "rollback"}}`
+	if err := json.Unmarshal([]byte(in), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := map[Signal]Reaction{SignalAlarm: RollBack, SignalCanary: Pause, SignalDeadline: Pause, SignalBlocked: RollBack}
+	if diff := cmp.Diff(want, p.Reactions); diff != "" {
+		t.Errorf("reactions (-want +got):\n%s", diff)
+	}
+	if string(RollBack) != string(bake.RollBack) || string(Pause) != string(bake.Pause) {
+		t.Errorf("rollout says %q and %q, bake %q and %q", RollBack, Pause, bake.RollBack, bake.Pause)
 	}
 }

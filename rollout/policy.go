@@ -55,9 +55,26 @@ const (
 	// It is the default for every signal.
 	RollBack Reaction = "rollback"
 	// Pause holds the rollout where it is (alarms are still watched) until
-	// a human resumes it or aborts it.
+	// a human resumes it or aborts it. It is bake.Pause, the consequence
+	// of an inconclusive bake configured to wait for a human.
 	Pause Reaction = "pause"
 )
+
+// UnmarshalText decodes a reaction. It accepts bake's former spellings,
+// "roll-back" for [RollBack] and "hold" for [Pause], so that one
+// vocabulary reads both kinds of policy file; any other word is kept as
+// it is, for Validate to report.
+func (r *Reaction) UnmarshalText(b []byte) error {
+	switch w := Reaction(b); w {
+	case "roll-back":
+		*r = RollBack
+	case "hold":
+		*r = Pause
+	default:
+		*r = w
+	}
+	return nil
+}
 
 // Policy is how a rollout behaves. It is plain data, saved in the [State]
 // with the plan; its zero value is the documented default everywhere.
