@@ -361,8 +361,12 @@ func (p Policy) maxUnreadable() int {
 	return p.Alarms.MaxUnreadable
 }
 
-// Validate reports every problem of the policy, each with its field path,
-// joined with [errors.Join]. Each problem is a [*FieldError].
+// Validate reports every problem of the policy, each a [*FieldError] with
+// its field path, joined; the error wraps [ErrInvalid]. The bake
+// schedule's own problems are bake's, under "policy.Bake" (they wrap
+// bake.ErrInvalid too). A MinDuration anywhere in the bake schedule is a
+// problem: the plan says how long stages bake. Maximum durations are
+// compared with the plan's bakes by [NewState], which has the plan.
 func (p Policy) Validate() error {
 	var ps problems
 	p.validate(&ps, "policy")
