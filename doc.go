@@ -12,8 +12,10 @@
 //
 //   - [github.com/shepherd-go/shepherd/alarm]: metric sources and series;
 //     alarm rules with CloudWatch semantics (threshold with M of N and
-//     missing-data treatment, composite expressions, relative to a baseline);
-//     a monitor that polls them. alarm/prometheus reads a real Prometheus.
+//     missing-data treatment, composite expressions, relative to a baseline).
+//     alarm/monitor polls them (with OpenTelemetry and Prometheus
+//     instrumentation, kept out of alarm itself); alarm/prometheus reads a
+//     real Prometheus.
 //   - [github.com/shepherd-go/shepherd/wave]: targets and their topology, the
 //     wave planner that never hurts two regions or two zones at once, plans
 //     and their explanation.

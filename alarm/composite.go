@@ -49,7 +49,14 @@ func (c Composite) Validate() error {
 
 func (c *Composite) validate(p *problems) {
 	if _, err := ParseExpression(c.Expression); err != nil {
-		p.errs = append(p.errs, &FieldError{Rule: p.rule, Field: p.prefix + "Expression", Problem: err.Error(), Err: err})
+		// The syntax error is the sentinel, so that errors.As finds its
+		// position; the problem says it without the package prefix the
+		// field error already prints.
+		problem := err.Error()
+		if se, ok := err.(*SyntaxError); ok {
+			problem = fmt.Sprintf("syntax error at position %d: %s", se.Pos, se.Msg)
+		}
+		p.list.Merge(&FieldError{Path: p.base + p.prefix + "Expression", Problem: problem, Err: err})
 	}
 }
 

@@ -139,7 +139,7 @@ func TestCompositeEvaluate(t *testing.T) {
 	}
 	bad := Composite{Expression: "ALARM("}
 	var fe *FieldError
-	if err := bad.Validate(); !errors.As(err, &fe) || fe.Field != "Composite.Expression" || !errors.Is(err, ErrSyntax) {
+	if err := bad.Validate(); !errors.As(err, &fe) || fe.Path != "Composite.Expression" || !errors.Is(err, ErrSyntax) {
 		t.Errorf("Validate = %v", err)
 	}
 	if got := bad.Evaluate(t0, nil); got.State != InsufficientData {

@@ -15,8 +15,10 @@
 //     [Composite] (an expression such as ALARM(a) OR (ALARM(b) AND NOT
 //     OK(c)) over other alarms).
 //   - Wiring: a [Set] binds named rules ([Rule]) to a source and implements
-//     [Checker] for each of them; a [Monitor] polls a set on an interval,
-//     keeps the latest result of every alarm and reports transitions.
+//     [Checker] for each of them. The sub-package alarm/monitor polls a set
+//     on an interval, keeps the latest result of every alarm, reports
+//     transitions and instruments the polls; it lives apart so that this
+//     package imports no Prometheus or OpenTelemetry package.
 //
 // # How a threshold rule decides
 //
@@ -57,8 +59,8 @@
 //
 // A source that cannot answer returns an error, never an empty series, and
 // [Set.Check] returns that error: an alarm that cannot be read is never OK.
-// A [Monitor] turns such an error into its own configured outcome (ALARM by
-// default). Callers that gate deployments should treat INSUFFICIENT_DATA as
+// The monitor of alarm/monitor turns such an error into its own configured
+// outcome (ALARM by default). Callers that gate deployments should treat INSUFFICIENT_DATA as
 // a reason to stop, as config-deployment systems do: missing evidence is not
 // good evidence.
 package alarm

@@ -2,7 +2,8 @@ package alarm
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // Sentinel errors. Validation and parse errors wrap one of them, so that
@@ -18,60 +19,31 @@ var (
 	ErrCycle = errors.New("alarm: composite cycle")
 	// ErrSyntax is wrapped by every [SyntaxError].
 	ErrSyntax = errors.New("alarm: syntax error")
-	// ErrClosed is returned by [Monitor.Run] after [Monitor.Close].
-	ErrClosed = errors.New("alarm: monitor closed")
 )
 
-// FieldError is one problem with one field of a rule, named by its path from
-// the value being validated, for example "Threshold.DatapointsToAlarm".
-// Validate methods report every problem they find, joined with
-// [errors.Join].
-type FieldError struct {
-	// Rule is the name of the rule the field belongs to, when known.
-	Rule string
-	// Field is the field's path, in Go field names.
-	Field string
-	// Problem says what is wrong, with the offending value.
-	Problem string
-	// Err is the sentinel the error wraps: [ErrInvalid], [ErrUnknownAlarm],
-	// [ErrCycle] or [ErrSyntax].
-	Err error
-}
+// FieldError is one problem with one field of a rule or a set, named by
+// its path from the value validated, for example "Threshold.Period" for a
+// rule on its own or `rules["latency"].Threshold.Period` in [NewSet].
+// Its Err is the sentinel: [ErrInvalid], [ErrUnknownAlarm], [ErrCycle], or
+// a [*SyntaxError] (which wraps [ErrSyntax]). Validate methods and NewSet
+// report every problem they find, joined with [errors.Join]. It is the one
+// shape of a validation problem in shepherd, [field.Error].
+type FieldError = field.Error
 
-// Error formats the error as `alarm: rule "name": Field: problem`.
-func (e *FieldError) Error() string {
-	if e.Rule != "" {
-		return fmt.Sprintf("alarm: rule %q: %s: %s", e.Rule, e.Field, e.Problem)
-	}
-	return fmt.Sprintf("alarm: %s: %s", e.Field, e.Problem)
-}
-
-// Unwrap returns the sentinel error (ErrInvalid when none was set).
-func (e *FieldError) Unwrap() error {
-	if e.Err == nil {
-		return ErrInvalid
-	}
-	return e.Err
-}
-
-// problems collects field errors under a path prefix.
+// problems collects field errors under a path: base (which rule of a set)
+// and prefix (which part of the rule).
 type problems struct {
-	rule   string
+	base   string
 	prefix string
-	errs   []error
+	list   field.List
 }
 
-func (p *problems) add(field, format string, args ...any) {
-	p.addErr(field, ErrInvalid, format, args...)
+func (p *problems) add(name, format string, args ...any) {
+	p.addErr(name, ErrInvalid, format, args...)
 }
 
-func (p *problems) addErr(field string, sentinel error, format string, args ...any) {
-	p.errs = append(p.errs, &FieldError{
-		Rule:    p.rule,
-		Field:   p.prefix + field,
-		Problem: fmt.Sprintf(format, args...),
-		Err:     sentinel,
-	})
+func (p *problems) addErr(name string, sentinel error, format string, args ...any) {
+	p.list.Add(sentinel, p.base+p.prefix+name, format, args...)
 }
 
-func (p *problems) err() error { return errors.Join(p.errs...) }
+func (p *problems) err() error { return p.list.Err() }

@@ -122,7 +122,7 @@ func TestRelativeValidate(t *testing.T) {
 		r := oneBox()
 		tt.edit(&r)
 		var fe *FieldError
-		if err := r.Validate(); !errors.As(err, &fe) || fe.Field != tt.field {
+		if err := r.Validate(); !errors.As(err, &fe) || fe.Path != tt.field {
 			t.Errorf("%s: got %v, want a FieldError for %s", tt.name, err, tt.field)
 		}
 		if got := r.Evaluate(t0, s, b); got.State != InsufficientData || !strings.HasPrefix(got.Reason, "rule is invalid") {

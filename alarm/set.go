@@ -26,9 +26,10 @@ type Rule struct {
 }
 
 // Validate reports every problem with the rule on its own, each as a
-// [*FieldError]. Names that a composite refers to are checked by [NewSet].
+// [*FieldError] whose path starts at the rule ("Threshold.Period").
+// Names that a composite refers to are checked by [NewSet].
 func (r Rule) Validate() error {
-	p := problems{rule: r.Name}
+	var p problems
 	r.validate(&p)
 	return p.err()
 }
@@ -90,17 +91,13 @@ const maxConcurrentQueries = 8
 // rule is a composite.
 func NewSet(src Source, rules ...Rule) (*Set, error) {
 	s := &Set{src: src, index: make(map[string]int, len(rules))}
-	var errs []error
+	var p problems
 	for i, r := range rules {
-		p := problems{rule: r.Name}
-		if r.Name == "" {
-			p.prefix = fmt.Sprintf("rules[%d].", i)
-		}
+		p.base = rulePath(i, r.Name)
 		r.validate(&p)
-		errs = append(errs, p.errs...)
 		if r.Name != "" {
 			if _, dup := s.index[r.Name]; dup {
-				errs = append(errs, &FieldError{Rule: r.Name, Field: "Name", Problem: "duplicate name", Err: ErrInvalid})
+				p.add("Name", "duplicate name")
 				continue
 			}
 			s.index[r.Name] = len(s.rules)
@@ -110,28 +107,40 @@ func NewSet(src Source, rules ...Rule) (*Set, error) {
 			c.expr, _ = ParseExpression(r.Composite.Expression)
 		}
 		if (r.Threshold != nil || r.Relative != nil) && src == nil {
-			errs = append(errs, &FieldError{Rule: r.Name, Field: "Name", Problem: "the set has no source to query", Err: ErrInvalid})
+			p.add("Name", "the set has no source to query")
 		}
 		s.rules = append(s.rules, c)
 	}
 	// Resolve composite references.
+	p.base, p.prefix = "", ""
 	for _, c := range s.rules {
 		if c.expr == nil {
 			continue
 		}
 		for _, n := range c.expr.names {
 			if _, ok := s.index[n]; !ok {
-				errs = append(errs, &FieldError{Rule: c.Name, Field: "Composite.Expression",
-					Problem: fmt.Sprintf("unknown alarm %q", n), Err: ErrUnknownAlarm})
+				p.addErr(rulePath(-1, c.Name)+"Composite.Expression", ErrUnknownAlarm, "unknown alarm %q", n)
 			}
 		}
 	}
-	errs = append(errs, s.sort()...)
-	if err := errors.Join(errs...); err != nil {
+	for _, err := range s.sort() {
+		p.list.Merge(err)
+	}
+	if err := p.err(); err != nil {
 		return nil, err
 	}
 	s.prev = make([]State, len(s.rules))
 	return s, nil
+}
+
+// rulePath is the path of rule i of a set, ending in a dot: by its name
+// (`rules["latency"].`), which a reader finds in the file, or by its
+// index when it has none.
+func rulePath(i int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("rules[%d].", i)
+	}
+	return fmt.Sprintf("rules[%q].", name)
 }
 
 // sort orders the rules so that every composite comes after the alarms it
@@ -153,7 +162,7 @@ func (s *Set) sort() []error {
 		case visiting:
 			start := slices.Index(stack, s.rules[i].Name)
 			cycle := append(slices.Clone(stack[start:]), s.rules[i].Name)
-			errs = append(errs, &FieldError{Rule: s.rules[i].Name, Field: "Composite.Expression",
+			errs = append(errs, &FieldError{Path: rulePath(-1, s.rules[i].Name) + "Composite.Expression",
 				Problem: fmt.Sprintf("cycle: %s", joinArrows(cycle)), Err: ErrCycle})
 			return
 		}

@@ -28,10 +28,10 @@ func TestNewSetRejects(t *testing.T) {
 		{"unknown alarm", []Rule{
 			{Name: "a", Threshold: minuteRule("q", 1)},
 			{Name: "agg", Composite: &Composite{Expression: "ALARM(a) OR ALARM(b)"}},
-		}, ErrUnknownAlarm, []string{`alarm: rule "agg": Composite.Expression: unknown alarm "b"`}},
+		}, ErrUnknownAlarm, []string{`alarm: rules["agg"].Composite.Expression: unknown alarm "b"`}},
 		{"self cycle", []Rule{
 			{Name: "x", Composite: &Composite{Expression: "ALARM(x)"}},
-		}, ErrCycle, []string{`rule "x": Composite.Expression: cycle: x -> x`}},
+		}, ErrCycle, []string{`rules["x"].Composite.Expression: cycle: x -> x`}},
 		{"longer cycle", []Rule{
 			{Name: "leaf", Threshold: minuteRule("q", 1)},
 			{Name: "a", Composite: &Composite{Expression: "ALARM(b) OR ALARM(leaf)"}},
@@ -41,7 +41,7 @@ func TestNewSetRejects(t *testing.T) {
 		{"duplicate", []Rule{
 			{Name: "a", Threshold: minuteRule("q", 1)},
 			{Name: "a", Threshold: minuteRule("r", 1)},
-		}, ErrInvalid, []string{`rule "a": Name: duplicate name`}},
+		}, ErrInvalid, []string{`rules["a"].Name: duplicate name`}},
 		{"every problem at once", []Rule{
 			{Name: "a", Threshold: &Threshold{Query: "", Comparison: "!=", Evaluation: Evaluation{EvaluationPeriods: 2, DatapointsToAlarm: 3}}},
 			{Threshold: minuteRule("q", 1)},
@@ -49,14 +49,14 @@ func TestNewSetRejects(t *testing.T) {
 			{Name: "none"},
 			{Name: "bad", Composite: &Composite{Expression: "ALARM(a) OR"}},
 		}, ErrInvalid, []string{
-			`rule "a": Threshold.Query: must not be empty`,
-			`rule "a": Threshold.Comparison: unknown comparison "!="`,
-			`rule "a": Threshold.Period: must be positive`,
-			`rule "a": Threshold.DatapointsToAlarm: 3 is outside [1, EvaluationPeriods=2]`,
+			`rules["a"].Threshold.Query: must not be empty`,
+			`rules["a"].Threshold.Comparison: unknown comparison "!="`,
+			`rules["a"].Threshold.Period: must be positive`,
+			`rules["a"].Threshold.DatapointsToAlarm: 3 is outside [1, EvaluationPeriods=2]`,
 			`alarm: rules[1].Name: must not be empty`,
-			`rule "two": Threshold: exactly one of Threshold, Relative and Composite must be set, got 2`,
-			`rule "none": Threshold: exactly one of Threshold, Relative and Composite must be set, got 0`,
-			`rule "bad": Composite.Expression: alarm: composite expression: position 12: expression ends`,
+			`rules["two"].Threshold: exactly one of Threshold, Relative and Composite must be set, got 2`,
+			`rules["none"].Threshold: exactly one of Threshold, Relative and Composite must be set, got 0`,
+			`rules["bad"].Composite.Expression: syntax error at position 12: expression ends`,
 		}},
 	}
 	for _, tt := range tests {

@@ -388,7 +388,7 @@ func TestThresholdValidate(t *testing.T) {
 		tt.edit(&r)
 		err := r.Validate()
 		var fe *FieldError
-		if !errors.As(err, &fe) || fe.Field != tt.field || !errors.Is(err, ErrInvalid) {
+		if !errors.As(err, &fe) || fe.Path != tt.field || !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: got %v, want a FieldError for %s", tt.name, err, tt.field)
 		}
 		// An invalid rule never evaluates to OK or ALARM.
@@ -401,7 +401,7 @@ func TestThresholdValidate(t *testing.T) {
 	err := Threshold{}.Validate()
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		fields = append(fields, e.(*FieldError).Field)
+		fields = append(fields, e.(*FieldError).Path)
 	}
 	want := []string{"Threshold.Query", "Threshold.Comparison", "Threshold.Period", "Threshold.EvaluationPeriods"}
 	if diff := cmp.Diff(want, fields); diff != "" {

@@ -8,9 +8,12 @@
 // least 100 requests to the Create API", and bounds the wait with a maximum
 // duration after which the bake ends [Inconclusive] with a configured
 // [Consequence] (roll back by default: no evidence is not good evidence).
-// A [Schedule] picks a policy per wave, with the published defaults: 1 hour
-// after a one-box stage, 12 hours after the first regional wave, 2 hours
-// after each later wave.
+// A [Schedule] picks a policy per class of stage and per wave, and one for
+// the final bake after the last stage. How long each stage bakes at least
+// is the planner's (package wave) to say: a rollout bakes each stage for
+// its plan's duration. Used without a plan, a schedule takes the planner's
+// published defaults: 1 hour after a one-box stage, 12 hours after the
+// first regional wave, 2 hours after each later wave and at the end.
 //
 // The package has three layers, from pure to blocking:
 //

@@ -81,26 +81,32 @@ func ExampleWait() {
 	fmt.Println(st.Phase, "->", st.Consequence)
 	fmt.Println(st.Reason)
 	// Output:
-	// failed -> roll-back
+	// failed -> rollback
 	// alarm "high-severity" is in ALARM: fault rate 4.2% > 1% in 3 of 3 periods
 }
 
-// The published schedule: an hour after each one-box, 12 hours after the
-// first wave, 2 hours after the later ones; here the last wave bakes a day.
+// Used without a plan, a schedule bakes for the planner's published
+// defaults: an hour after each one-box, 12 hours after the first wave, 2
+// hours after the later ones; here the final bake, after the last stage,
+// lasts a day and the later waves wait for evidence.
 func ExampleSchedule_For() {
 	var s bake.Schedule
-	_ = json.Unmarshal([]byte(`{"final": {"minDuration": "24h"}}`), &s)
-	const waves = 4
-	fmt.Println("one-box:", s.For(0, waves, true).MinDuration)
-	for w := range waves {
-		fmt.Printf("wave %d: %s\n", w, s.For(w, waves, false).MinDuration)
+	_ = json.Unmarshal([]byte(`{
+		"laterWaves": {"evidence": [{"query": "requests", "min": 1000}]},
+		"final": {"minDuration": "24h"}
+	}`), &s)
+	fmt.Println("one-box:", s.For(0, true).MinDuration)
+	for w := range 3 {
+		p := s.For(w, false)
+		fmt.Printf("wave %d: %s, %d evidence requirement(s)\n", w, p.MinDuration, len(p.Evidence))
 	}
+	fmt.Println("final bake:", s.ForFinal().MinDuration)
 	// Output:
 	// one-box: 1h0m0s
-	// wave 0: 12h0m0s
-	// wave 1: 2h0m0s
-	// wave 2: 2h0m0s
-	// wave 3: 24h0m0s
+	// wave 0: 12h0m0s, 0 evidence requirement(s)
+	// wave 1: 2h0m0s, 1 evidence requirement(s)
+	// wave 2: 2h0m0s, 1 evidence requirement(s)
+	// final bake: 24h0m0s
 }
 
 // Validate reports every problem, each with its field.
@@ -114,7 +120,7 @@ func ExamplePolicy_Validate() {
 	}`), &p)
 	fmt.Println(p.Validate())
 	// Output:
-	// bake: policy: PollInterval: -1m0s is negative
-	// bake: policy: Evidence[0].Query: empty; a requirement needs a query to count its evidence
-	// bake: policy: MaxDuration: 6h0m0s is less than MinDuration 12h0m0s
+	// bake: PollInterval: -1m0s is negative
+	// bake: Evidence[0].Query: empty; a requirement needs a query to count its evidence
+	// bake: MaxDuration: 6h0m0s is less than MinDuration 12h0m0s
 }

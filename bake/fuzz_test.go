@@ -177,14 +177,15 @@ func FuzzScheduleJSON(f *testing.F) {
 		if s.Validate() != nil {
 			return
 		}
-		for _, waves := range []int{1, 2, 5} {
-			for wave := -1; wave <= waves; wave++ {
-				for _, oneBox := range []bool{false, true} {
-					if err := s.For(wave, waves, oneBox).Validate(); err != nil {
-						t.Fatalf("For(%d, %d, %t) of a valid schedule is invalid: %v", wave, waves, oneBox, err)
-					}
+		for wave := -1; wave <= 5; wave++ {
+			for _, oneBox := range []bool{false, true} {
+				if err := s.For(wave, oneBox).Validate(); err != nil {
+					t.Fatalf("For(%d, %t) of a valid schedule is invalid: %v", wave, oneBox, err)
 				}
 			}
+		}
+		if err := s.ForFinal().Validate(); err != nil {
+			t.Fatalf("ForFinal() of a valid schedule is invalid: %v", err)
 		}
 	})
 }

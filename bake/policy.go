@@ -2,21 +2,23 @@ package bake
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 // Defaults used where a [Policy] or [Requirement] leaves a field zero.
 const (
 	// DefaultMinDuration is the minimum bake of a policy that names none:
-	// the published minimum after a one-box stage, the shortest bake the
-	// brief recommends anywhere.
-	DefaultMinDuration = time.Hour
+	// the published minimum after a one-box stage
+	// ([wave.DefaultOneBoxBake]), the shortest bake the brief recommends
+	// anywhere.
+	DefaultMinDuration = wave.DefaultOneBoxBake
 	// DefaultPollInterval is how often [Wait] reads evidence and alarms.
 	// One minute matches the period of standard request metrics and of
 	// continuous canaries.
@@ -33,22 +35,43 @@ const (
 )
 
 // Consequence is what a bake's outcome means for the change: what a driver
-// does next. [Status.Consequence] reports it for every finished bake.
+// does next. [Status.Consequence] reports it for every finished bake. Its
+// words are the rollout driver's (rollout.Reaction): "rollback", "pause".
 type Consequence string
 
 const (
 	// RollBack rolls the change back. It is the consequence of a failed
 	// bake and, by default, of an inconclusive one: a stage that never
 	// gathered its evidence has not shown that the change is safe.
-	RollBack Consequence = "roll-back"
+	RollBack Consequence = "rollback"
 	// Pass promotes the change to the next stage. It is the consequence of
 	// a bake that is done, and may be configured for an inconclusive one
 	// where low traffic is expected and accepted.
 	Pass Consequence = "pass"
-	// Hold stops the rollout where it is, neither promoting nor rolling
-	// back, until a human decides.
-	Hold Consequence = "hold"
+	// Pause stops the rollout where it is, neither promoting nor rolling
+	// back, until a human decides (rollout.Pause).
+	Pause Consequence = "pause"
+	// Hold is the former name of [Pause].
+	//
+	// Deprecated: use [Pause]; "hold" in JSON still decodes as Pause.
+	Hold = Pause
 )
+
+// UnmarshalText decodes a consequence, accepting the former spellings
+// "roll-back" (for [RollBack]) and "hold" (for [Pause]) so that policies
+// and saved bakes written before the words were unified keep their
+// meaning. Any other word is kept as it is, for Validate to report.
+func (c *Consequence) UnmarshalText(b []byte) error {
+	switch w := Consequence(b); w {
+	case "roll-back":
+		*c = RollBack
+	case "hold":
+		*c = Pause
+	default:
+		*c = w
+	}
+	return nil
+}
 
 // words says what the consequence does in plain words.
 func (c Consequence) words() string {
@@ -57,8 +80,8 @@ func (c Consequence) words() string {
 		return "roll back"
 	case Pass:
 		return "pass"
-	case Hold:
-		return "hold for a human"
+	case Pause:
+		return "pause for a human"
 	}
 	return string(c)
 }
@@ -259,35 +282,27 @@ func defaultMax(min time.Duration) time.Duration {
 	return 2 * min
 }
 
+// ErrInvalid is wrapped by every [FieldError]: a policy, a schedule or a
+// tracker's state is malformed.
+var ErrInvalid = errors.New("bake: invalid")
+
 // FieldError is one problem with one field of a policy, a schedule or a
-// tracker's state. Validate methods return every problem they find, joined
-// with [errors.Join]; use [errors.As] to get the first, or unwrap the
-// joined error to list them all.
-type FieldError struct {
-	// In names what was validated: "policy", "schedule" or "tracker".
-	In string
-	// Field is the field's path, for example "Evidence[0].Query".
-	Field string
-	// Problem says what is wrong in plain words.
-	Problem string
+// tracker's state, with its path from the value validated (for example
+// "Evidence[0].Query", or "FirstWave.MaxDuration" in a schedule); its Err
+// is [ErrInvalid]. Validate methods return every problem they find, joined
+// with [errors.Join]; use [errors.As] to get the first, or
+// [field.All] to list them. It is the one shape of a validation problem in
+// shepherd, [field.Error].
+type FieldError = field.Error
+
+// problems collects the problems of one validation.
+type problems struct{ list field.List }
+
+func (ps *problems) add(path, format string, args ...any) {
+	ps.list.Add(ErrInvalid, path, format, args...)
 }
 
-// Error formats the problem as "bake: policy: Evidence[0].Query: empty".
-func (e *FieldError) Error() string {
-	return "bake: " + e.In + ": " + e.Field + ": " + e.Problem
-}
-
-// problems collects FieldErrors under a path prefix.
-type problems struct {
-	in   string
-	errs []error
-}
-
-func (ps *problems) add(field, format string, args ...any) {
-	ps.errs = append(ps.errs, &FieldError{In: ps.in, Field: field, Problem: fmt.Sprintf(format, args...)})
-}
-
-func (ps *problems) err() error { return errors.Join(ps.errs...) }
+func (ps *problems) err() error { return ps.list.Err() }
 
 // join builds a field path from a prefix and a field name.
 func join(prefix, field string) string {
@@ -298,11 +313,11 @@ func join(prefix, field string) string {
 }
 
 // Validate reports every problem with p, each as a [*FieldError] naming its
-// field, for example "bake: policy: MaxDuration: 1h0m0s is less than
-// MinDuration 12h0m0s". Defaults are applied before the durations are
-// compared, so a MaxDuration below the default minimum is reported too.
+// field, for example "bake: MaxDuration: 1h0m0s is less than MinDuration
+// 12h0m0s". Defaults are applied before the durations are compared, so a
+// MaxDuration below the default minimum is reported too.
 func (p Policy) Validate() error {
-	ps := problems{in: "policy"}
+	var ps problems
 	p.fields(&ps, "")
 	p.bounds(&ps, "", "")
 	return ps.err()
@@ -317,9 +332,9 @@ func (p Policy) fields(ps *problems, prefix string) {
 		ps.add(join(prefix, "MaxReadErrors"), "%d is negative", p.MaxReadErrors)
 	}
 	switch p.OnInconclusive {
-	case "", RollBack, Pass, Hold:
+	case "", RollBack, Pass, Pause:
 	default:
-		ps.add(join(prefix, "OnInconclusive"), "%q is not one of %q, %q or %q", p.OnInconclusive, RollBack, Pass, Hold)
+		ps.add(join(prefix, "OnInconclusive"), "%q is not one of %q, %q or %q", p.OnInconclusive, RollBack, Pass, Pause)
 	}
 	switch p.OnInsufficientData {
 	case "", WaitForData, FailWithoutData, IgnoreMissingData:

@@ -35,35 +35,35 @@ func TestPolicyValidate(t *testing.T) {
 		{
 			name:   "empty requirement query",
 			policy: bake.Policy{Evidence: []bake.Requirement{{Name: "create-requests", Min: 100}}},
-			want:   []string{"bake: policy: Evidence[0].Query: empty; a requirement needs a query to count its evidence"},
+			want:   []string{"bake: Evidence[0].Query: empty; a requirement needs a query to count its evidence"},
 		},
 		{
 			name: "negative durations",
 			policy: bake.Policy{MinDuration: h(-1), MaxDuration: h(-2), PollInterval: -duration.Duration(time.Second),
 				Evidence: []bake.Requirement{{Query: "q", Min: 1, Step: -duration.Duration(time.Minute)}}},
 			want: []string{
-				"bake: policy: MinDuration: -1h0m0s is negative",
-				"bake: policy: MaxDuration: -2h0m0s is negative",
-				"bake: policy: PollInterval: -1s is negative",
-				"bake: policy: Evidence[0].Step: -1m0s is negative",
+				"bake: MinDuration: -1h0m0s is negative",
+				"bake: MaxDuration: -2h0m0s is negative",
+				"bake: PollInterval: -1s is negative",
+				"bake: Evidence[0].Step: -1m0s is negative",
 			},
 		},
 		{
 			name:   "MinDuration above MaxDuration",
 			policy: bake.Policy{MinDuration: h(12), MaxDuration: h(1)},
-			want:   []string{"bake: policy: MaxDuration: 1h0m0s is less than MinDuration 12h0m0s"},
+			want:   []string{"bake: MaxDuration: 1h0m0s is less than MinDuration 12h0m0s"},
 		},
 		{
 			name:   "MaxDuration below the default minimum",
 			policy: bake.Policy{MaxDuration: h(0.5)},
-			want:   []string{"bake: policy: MaxDuration: 30m0s is less than MinDuration 1h0m0s (the default)"},
+			want:   []string{"bake: MaxDuration: 30m0s is less than MinDuration 1h0m0s (the default)"},
 		},
 		{
 			name:   "longer than a year",
 			policy: bake.Policy{MinDuration: h(9000), MaxDuration: h(9001)},
 			want: []string{
-				"bake: policy: MinDuration: 9000h0m0s is longer than a year (8760h0m0s)",
-				"bake: policy: MaxDuration: 9001h0m0s is longer than a year (8760h0m0s)",
+				"bake: MinDuration: 9000h0m0s is longer than a year (8760h0m0s)",
+				"bake: MaxDuration: 9001h0m0s is longer than a year (8760h0m0s)",
 			},
 		},
 		{
@@ -80,16 +80,16 @@ func TestPolicyValidate(t *testing.T) {
 				Alarms: []string{"sev2", "", "sev2"},
 			},
 			want: []string{
-				"bake: policy: MaxReadErrors: -1 is negative",
-				`bake: policy: OnInconclusive: "shrug" is not one of "roll-back", "pass" or "hold"`,
-				`bake: policy: OnInsufficientData: "panic" is not one of "wait", "fail" or "ignore"`,
-				"bake: policy: Evidence[0].Min: 0 must be positive",
-				"bake: policy: Evidence[1].Min: NaN is not a finite number",
-				`bake: policy: Evidence[1].Count: "median" is not one of "values" or "samples"`,
-				`bake: policy: Evidence[1].Name: "a" is already the name of Evidence[0]`,
-				"bake: policy: Evidence[2].Min: -5 must be positive",
-				"bake: policy: Alarms[1]: empty alarm name",
-				`bake: policy: Alarms[2]: "sev2" is already Alarms[0]`,
+				"bake: MaxReadErrors: -1 is negative",
+				`bake: OnInconclusive: "shrug" is not one of "rollback", "pass" or "pause"`,
+				`bake: OnInsufficientData: "panic" is not one of "wait", "fail" or "ignore"`,
+				"bake: Evidence[0].Min: 0 must be positive",
+				"bake: Evidence[1].Min: NaN is not a finite number",
+				`bake: Evidence[1].Count: "median" is not one of "values" or "samples"`,
+				`bake: Evidence[1].Name: "a" is already the name of Evidence[0]`,
+				"bake: Evidence[2].Min: -5 must be positive",
+				"bake: Alarms[1]: empty alarm name",
+				`bake: Alarms[2]: "sev2" is already Alarms[0]`,
 			},
 		},
 	}
@@ -101,7 +101,7 @@ func TestPolicyValidate(t *testing.T) {
 			}
 			if err != nil {
 				var fe *bake.FieldError
-				if !errors.As(err, &fe) || fe.In != "policy" || fe.Field == "" {
+				if !errors.As(err, &fe) || fe.Path == "" || !errors.Is(err, bake.ErrInvalid) {
 					t.Errorf("errors.As(%v) = %+v, want a *FieldError", err, fe)
 				}
 			}
@@ -163,7 +163,7 @@ func TestPolicyJSON(t *testing.T) {
 	}
 	const good = `{"minDuration":"12h0m0s","maxDuration":"24h0m0s",` +
 		`"evidence":[{"name":"create-requests","query":"create","min":100,"count":"samples","step":"30s"}],` +
-		`"alarms":["sev2"],"onInconclusive":"hold","pollInterval":"30s","maxReadErrors":1}`
+		`"alarms":["sev2"],"onInconclusive":"pause","pollInterval":"30s","maxReadErrors":1}`
 	p = bake.Policy{}
 	if err := json.Unmarshal([]byte(good), &p); err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestPolicyJSON(t *testing.T) {
 		MaxDuration:    duration.Duration(24 * time.Hour),
 		Evidence:       []bake.Requirement{{Name: "create-requests", Query: "create", Min: 100, Count: bake.CountSamples, Step: duration.Duration(30 * time.Second)}},
 		Alarms:         []string{"sev2"},
-		OnInconclusive: bake.Hold,
+		OnInconclusive: bake.Pause,
 		PollInterval:   duration.Duration(30 * time.Second),
 		MaxReadErrors:  1,
 	}
@@ -190,5 +190,38 @@ func TestPolicyJSON(t *testing.T) {
 	// The zero policy encodes as an empty object: defaults are not written.
 	if out, _ := json.Marshal(bake.Policy{}); string(out) != "{}" {
 		t.Errorf("zero policy encodes as %s", out)
+	}
+}
+
+// One vocabulary with the rollout driver: "rollback" and "pause". The
+// former spellings still decode, so old policy files and saved bakes keep
+// their meaning.
+func TestConsequenceSpellings(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bake.Consequence
+	}{
+		{`"rollback"`, bake.RollBack},
+		{`"roll-back"`, bake.RollBack},
+		{`"pause"`, bake.Pause},
+		{`"hold"`, bake.Pause},
+		{`"pass"`, bake.Pass},
+		{`"shrug"`, "shrug"}, // kept for Validate to report
+	}
+	for _, tt := range tests {
+		var p bake.Policy
+		if err := json.Unmarshal([]byte(`{"onInconclusive":`+tt.in+`}`), &p); err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		if p.OnInconclusive != tt.want {
+			t.Errorf("%s decodes as %q, want %q", tt.in, p.OnInconclusive, tt.want)
+		}
+	}
+	b, err := json.Marshal(bake.Policy{OnInconclusive: bake.Hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"onInconclusive":"pause"}`; got != want {
+		t.Errorf("Marshal = %s, want %s", got, want)
 	}
 }

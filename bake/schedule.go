@@ -7,50 +7,48 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
-// Default minimum bakes of a [Schedule], from the published practice of the
-// most careful operators: at least an hour after each one-box stage, at
-// least 12 hours after the first regional wave, 2 to 4 hours after each
-// later wave (the lower end: bake time should shrink as confidence grows).
-const (
-	DefaultOneBoxBake    = time.Hour
-	DefaultFirstWaveBake = 12 * time.Hour
-	DefaultLaterWaveBake = 2 * time.Hour
-	// DefaultFinalBake is the bake after the last wave, when the change is
-	// everywhere; it keeps the rollout eligible for automatic rollback for a
-	// while. No figure is published; it defaults to the later-wave bake.
-	// Raise it (up to a day is common) when problems tend to show late.
-	DefaultFinalBake = DefaultLaterWaveBake
-)
-
-// Schedule chooses the bake policy of each stage of a rollout: longer early,
-// shorter later, each wave overridable. The zero value is the published
-// schedule with no evidence requirements and no alarms.
+// Schedule chooses the bake policy of each stage of a rollout: the
+// evidence, the watched alarms, the maximum duration and the consequences,
+// each class of stage and each wave overridable. The zero value bakes on
+// time and alarms alone and rolls back an inconclusive bake.
+//
+// How long a stage bakes at least is the planner's to say: a rollout bakes
+// each stage for its plan's [wave.Stage.Bake] and the final bake for
+// [wave.Plan.FinalBake], and its driver rejects a schedule that sets a
+// MinDuration (rollout.Policy.Validate). Used on its own, without a plan,
+// a schedule's MinDuration that is still zero after the layers takes the
+// planner's published default for the class ([wave.DefaultOneBoxBake],
+// [wave.DefaultFirstWaveBake], [wave.DefaultLaterWaveBake],
+// [wave.DefaultFinalBake]): those constants are the only copy of the
+// published numbers.
 //
 // The policy of a stage is built in layers, each non-zero field of a layer
-// replacing the one below: Base, then the stage's class (OneBox, FirstWave,
-// LaterWaves or Final), then Waves[i] for a stage of wave i that is not a
-// one-box. A MinDuration still zero after that takes the class's default.
-// An Evidence or Alarms list replaces the lower one entirely when it is not
+// replacing the one below: Base, then the stage's class (OneBox, FirstWave
+// or LaterWaves), then Waves[i] for a stage of wave i that is not a
+// one-box. The final bake, after the last stage, takes Base then Final. An
+// Evidence or Alarms list replaces the lower one entirely when it is not
 // nil, so an explicit empty list in JSON ("evidence": []) clears it.
 type Schedule struct {
 	// Base holds what every stage shares: typically the watched alarms,
 	// the evidence requirements and the consequences.
 	Base Policy `json:"base,omitzero"`
-	// OneBox is the bake after a one-box stage ([DefaultOneBoxBake]).
+	// OneBox is the bake after a one-box stage.
 	OneBox Policy `json:"oneBox,omitzero"`
-	// FirstWave is the bake after each stage of the first wave
-	// ([DefaultFirstWaveBake]).
+	// FirstWave is the bake after each stage of the first wave.
 	FirstWave Policy `json:"firstWave,omitzero"`
-	// LaterWaves is the bake after each stage of the waves between the
-	// first and the last ([DefaultLaterWaveBake]).
+	// LaterWaves is the bake after each stage of every later wave, the
+	// last one included.
 	LaterWaves Policy `json:"laterWaves,omitzero"`
-	// Final is the bake after each stage of the last wave of a plan with
-	// more than one wave ([DefaultFinalBake]).
+	// Final is the final bake: the watch after the last stage, while the
+	// change is everywhere and still rolled back on alarm
+	// ([wave.Plan.FinalBake]). It is the only meaning of "final" in a
+	// rollout.
 	Final Policy `json:"final,omitzero"`
 	// Waves overrides the policy of the stages of a wave, by wave index
-	// from 0 (one-box stages keep OneBox).
+	// from 0 (one-box stages keep OneBox, and the final bake Final).
 	Waves map[int]Policy `json:"waves,omitempty"`
 }
 
@@ -61,33 +59,44 @@ type class struct {
 	def  time.Duration
 }
 
-func (s Schedule) class(wave, waves int, oneBox bool) class {
+func (s Schedule) class(w int, oneBox bool) class {
 	switch {
 	case oneBox:
-		return class{"OneBox", s.OneBox, DefaultOneBoxBake}
-	case wave <= 0:
-		return class{"FirstWave", s.FirstWave, DefaultFirstWaveBake}
-	case wave >= waves-1:
-		return class{"Final", s.Final, DefaultFinalBake}
+		return class{"OneBox", s.OneBox, wave.DefaultOneBoxBake}
+	case w <= 0:
+		return class{"FirstWave", s.FirstWave, wave.DefaultFirstWaveBake}
 	}
-	return class{"LaterWaves", s.LaterWaves, DefaultLaterWaveBake}
+	return class{"LaterWaves", s.LaterWaves, wave.DefaultLaterWaveBake}
 }
 
-// For returns the bake policy of a stage of wave wave (from 0) in a plan of
-// waves waves; oneBox says the stage is a one-box stage. A wave index below
-// 0 counts as the first wave, and one at or beyond the last as the last.
-// The first wave of a plan takes FirstWave even when it is also the last.
+func (s Schedule) final() class { return class{"Final", s.Final, wave.DefaultFinalBake} }
+
+// For returns the bake policy of a stage of wave w (from 0); oneBox says
+// the stage is a one-box stage. A wave index below 0 counts as the first
+// wave. The final bake has its own policy ([Schedule.ForFinal]).
 //
-// The returned policy has the class's default MinDuration filled in; its
+// The returned policy has the class's default MinDuration filled in (see
+// [Schedule]); a driver with a plan replaces it with the stage's bake. Its
 // other zero fields keep [Policy]'s defaults.
-func (s Schedule) For(wave, waves int, oneBox bool) Policy {
-	c := s.class(wave, waves, oneBox)
+func (s Schedule) For(w int, oneBox bool) Policy {
+	c := s.class(w, oneBox)
 	p := overlay(s.Base, c.p)
-	if o, ok := s.Waves[wave]; ok && !oneBox {
+	if o, ok := s.Waves[w]; ok && !oneBox {
 		p = overlay(p, o)
 	}
+	return withMin(p, c.def)
+}
+
+// ForFinal returns the policy of the final bake: Base, then Final, with
+// [wave.DefaultFinalBake] as the default MinDuration.
+func (s Schedule) ForFinal() Policy {
+	c := s.final()
+	return withMin(overlay(s.Base, c.p), c.def)
+}
+
+func withMin(p Policy, def time.Duration) Policy {
 	if p.MinDuration == 0 {
-		p.MinDuration = duration.Duration(c.def)
+		p.MinDuration = duration.Duration(def)
 	}
 	return p
 }
@@ -122,52 +131,48 @@ func overlay(base, top Policy) Policy {
 }
 
 // Validate reports every problem with s, each as a [*FieldError] with its
-// path (for example "bake: schedule: FirstWave.Evidence[0].Query: empty").
-// Besides each layer's own fields it checks the policies in effect: a Base
+// path (for example "bake: FirstWave.Evidence[0].Query: empty"). Besides
+// each layer's own fields ([Schedule.ValidateFields]) it checks the
+// policies in effect when the schedule is used on its own: a Base
 // MaxDuration of 1h is reported against the 12h first-wave default.
 func (s Schedule) Validate() error {
-	ps := problems{in: "schedule"}
-	s.Base.fields(&ps, "Base")
-	classes := []class{
-		{"OneBox", s.OneBox, DefaultOneBoxBake},
-		{"FirstWave", s.FirstWave, DefaultFirstWaveBake},
-		{"LaterWaves", s.LaterWaves, DefaultLaterWaveBake},
-		{"Final", s.Final, DefaultFinalBake},
-	}
+	var ps problems
+	s.fields(&ps)
+	classes := []class{s.class(0, true), s.class(0, false), s.class(1, false), s.final()}
+	// The policies in effect, with the class defaults filled in.
 	for _, c := range classes {
-		c.p.fields(&ps, c.name)
+		withMin(overlay(s.Base, c.p), c.def).bounds(&ps, c.name, " (in effect)")
 	}
-	waves := slices.Sorted(maps.Keys(s.Waves))
-	for _, w := range waves {
+	for _, w := range slices.Sorted(maps.Keys(s.Waves)) {
+		c := s.class(w, false)
+		p := withMin(overlay(overlay(s.Base, c.p), s.Waves[w]), c.def)
+		p.bounds(&ps, "Waves["+strconv.Itoa(w)+"]", " (in effect as "+c.name+")")
+	}
+	return ps.err()
+}
+
+// ValidateFields reports the problems of each layer's fields on their own,
+// each as a [*FieldError], without comparing durations across layers or
+// with defaults. It is the check for a schedule whose minimum durations
+// come from elsewhere: a driver whose plan sets them (rollout) compares
+// the maximum durations with the plan's bakes itself.
+func (s Schedule) ValidateFields() error {
+	var ps problems
+	s.fields(&ps)
+	return ps.err()
+}
+
+func (s Schedule) fields(ps *problems) {
+	s.Base.fields(ps, "Base")
+	s.OneBox.fields(ps, "OneBox")
+	s.FirstWave.fields(ps, "FirstWave")
+	s.LaterWaves.fields(ps, "LaterWaves")
+	s.Final.fields(ps, "Final")
+	for _, w := range slices.Sorted(maps.Keys(s.Waves)) {
 		at := "Waves[" + strconv.Itoa(w) + "]"
 		if w < 0 {
 			ps.add(at, "wave index %d is negative", w)
 		}
-		s.Waves[w].fields(&ps, at)
+		s.Waves[w].fields(ps, at)
 	}
-	// The policies in effect, with the class defaults filled in.
-	for _, c := range classes {
-		p := overlay(s.Base, c.p)
-		if p.MinDuration == 0 {
-			p.MinDuration = duration.Duration(c.def)
-		}
-		p.bounds(&ps, c.name, " (in effect)")
-	}
-	for _, w := range waves {
-		at := "Waves[" + strconv.Itoa(w) + "]"
-		// A wave after the first is a later wave or the final one,
-		// depending on the plan's length: check both.
-		cs := []class{classes[1]}
-		if w > 0 {
-			cs = []class{classes[2], classes[3]}
-		}
-		for _, c := range cs {
-			p := overlay(overlay(s.Base, c.p), s.Waves[w])
-			if p.MinDuration == 0 {
-				p.MinDuration = duration.Duration(c.def)
-			}
-			p.bounds(&ps, at, " (in effect as "+c.name+")")
-		}
-	}
-	return ps.err()
 }

@@ -2,6 +2,7 @@ package bake_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 func TestScheduleDefaults(t *testing.T) {
@@ -17,28 +20,33 @@ func TestScheduleDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		wave, waves int
-		oneBox      bool
-		want        time.Duration
+		wave   int
+		oneBox bool
+		want   time.Duration
 	}{
-		{0, 4, true, time.Hour},
-		{0, 4, false, 12 * time.Hour},
-		{1, 4, true, time.Hour},
-		{1, 4, false, 2 * time.Hour},
-		{2, 4, false, 2 * time.Hour},
-		{3, 4, false, 2 * time.Hour}, // the final bake
-		{9, 4, false, 2 * time.Hour}, // beyond the last counts as the last
-		{-1, 4, false, 12 * time.Hour},
-		{0, 1, false, 12 * time.Hour}, // a single wave is the first
+		{0, true, wave.DefaultOneBoxBake},
+		{0, false, wave.DefaultFirstWaveBake},
+		{1, true, wave.DefaultOneBoxBake},
+		{1, false, wave.DefaultLaterWaveBake},
+		{3, false, wave.DefaultLaterWaveBake}, // the last wave is a later wave
+		{-1, false, wave.DefaultFirstWaveBake},
 	}
 	for _, tt := range tests {
-		got := s.For(tt.wave, tt.waves, tt.oneBox)
+		got := s.For(tt.wave, tt.oneBox)
 		if got.MinDuration.Std() != tt.want {
-			t.Errorf("For(%d, %d, %t).MinDuration = %v, want %v", tt.wave, tt.waves, tt.oneBox, got.MinDuration, tt.want)
+			t.Errorf("For(%d, %t).MinDuration = %v, want %v", tt.wave, tt.oneBox, got.MinDuration, tt.want)
 		}
 		if err := got.Validate(); err != nil {
-			t.Errorf("For(%d, %d, %t) is invalid: %v", tt.wave, tt.waves, tt.oneBox, err)
+			t.Errorf("For(%d, %t) is invalid: %v", tt.wave, tt.oneBox, err)
 		}
+	}
+	if got := s.ForFinal(); got.MinDuration.Std() != wave.DefaultFinalBake {
+		t.Errorf("ForFinal().MinDuration = %v, want %v", got.MinDuration, wave.DefaultFinalBake)
+	}
+	// The bake defaults are the planner's: one copy of the published
+	// numbers.
+	if bake.DefaultMinDuration != wave.DefaultOneBoxBake {
+		t.Errorf("DefaultMinDuration = %v, want the planner's one-box bake %v", bake.DefaultMinDuration, wave.DefaultOneBoxBake)
 	}
 }
 
@@ -59,29 +67,35 @@ func TestScheduleLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name        string
-		wave, waves int
-		oneBox      bool
-		want        bake.Policy
+		name   string
+		wave   int
+		oneBox bool
+		want   bake.Policy
 	}{
-		{"one-box keeps its own alarms", 2, 5, true,
+		{"one-box keeps its own alarms", 2, true,
 			bake.Policy{MinDuration: d(90 * time.Minute), Evidence: create, Alarms: []string{"sev2", "one-box"}}},
-		{"first wave inherits the base", 0, 5, false,
+		{"first wave inherits the base", 0, false,
 			bake.Policy{MinDuration: d(12 * time.Hour), Evidence: create, Alarms: []string{"sev2"}}},
-		{"a later wave", 1, 5, false,
+		{"a later wave", 1, false,
 			bake.Policy{MinDuration: d(2 * time.Hour), Evidence: create, Alarms: []string{"sev2"}}},
-		{"wave 2 overridden, evidence cleared", 2, 5, false,
+		{"wave 2 overridden, evidence cleared", 2, false,
 			bake.Policy{MinDuration: d(4 * time.Hour), Evidence: []bake.Requirement{}, Alarms: []string{"sev2"}, OnInconclusive: bake.Pass}},
-		{"the final wave", 4, 5, false,
-			bake.Policy{MinDuration: d(24 * time.Hour), MaxDuration: d(48 * time.Hour), Evidence: create, Alarms: []string{"sev2"}}},
+		{"the last wave is a later wave", 4, false,
+			bake.Policy{MinDuration: d(2 * time.Hour), Evidence: create, Alarms: []string{"sev2"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, s.For(tt.wave, tt.waves, tt.oneBox)); diff != "" {
+			if diff := cmp.Diff(tt.want, s.For(tt.wave, tt.oneBox)); diff != "" {
 				t.Errorf("For (-want +got):\n%s", diff)
 			}
 		})
 	}
+	t.Run("the final bake", func(t *testing.T) {
+		want := bake.Policy{MinDuration: d(24 * time.Hour), MaxDuration: d(48 * time.Hour), Evidence: create, Alarms: []string{"sev2"}}
+		if diff := cmp.Diff(want, s.ForFinal()); diff != "" {
+			t.Errorf("ForFinal (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestScheduleValidate(t *testing.T) {
@@ -94,16 +108,26 @@ func TestScheduleValidate(t *testing.T) {
 			3:  {MinDuration: duration.Duration(5 * time.Hour)},
 		},
 	}
-	want := []string{
-		"bake: schedule: FirstWave.Evidence[0].Query: empty; a requirement needs a query to count its evidence",
-		"bake: schedule: Final.MinDuration: -1h0m0s is negative",
-		"bake: schedule: Waves[-1]: wave index -1 is negative",
-		"bake: schedule: FirstWave.MaxDuration: 3h0m0s is less than MinDuration 12h0m0s (in effect)",
-		"bake: schedule: Waves[-1].MaxDuration: 3h0m0s is less than MinDuration 12h0m0s (in effect as FirstWave)",
-		"bake: schedule: Waves[3].MaxDuration: 3h0m0s is less than MinDuration 5h0m0s (in effect as LaterWaves)",
-		"bake: schedule: Waves[3].MaxDuration: 3h0m0s is less than MinDuration 5h0m0s (in effect as Final)",
+	fields := []string{
+		"bake: FirstWave.Evidence[0].Query: empty; a requirement needs a query to count its evidence",
+		"bake: Final.MinDuration: -1h0m0s is negative",
+		"bake: Waves[-1]: wave index -1 is negative",
 	}
+	want := append(fields,
+		"bake: FirstWave.MaxDuration: 3h0m0s is less than MinDuration 12h0m0s (in effect)",
+		"bake: Waves[-1].MaxDuration: 3h0m0s is less than MinDuration 12h0m0s (in effect as FirstWave)",
+		"bake: Waves[3].MaxDuration: 3h0m0s is less than MinDuration 5h0m0s (in effect as LaterWaves)",
+	)
 	if diff := cmp.Diff(want, errorLines(s.Validate())); diff != "" {
 		t.Errorf("Validate (-want +got):\n%s", diff)
+	}
+	// Without the defaults in effect, only the fields themselves.
+	if diff := cmp.Diff(fields, errorLines(s.ValidateFields())); diff != "" {
+		t.Errorf("ValidateFields (-want +got):\n%s", diff)
+	}
+	for _, fe := range field.All(s.Validate()) {
+		if !errors.Is(fe, bake.ErrInvalid) {
+			t.Errorf("%v does not wrap ErrInvalid", fe)
+		}
 	}
 }

@@ -609,7 +609,7 @@ func inconclusiveReason(st Status, p *Policy, results []alarm.Result) string {
 // the start, evidence counts that do not fit the policy). Decoding a
 // tracker from JSON runs it.
 func (t Tracker) Validate() error {
-	ps := problems{in: "tracker"}
+	var ps problems
 	t.Policy.fields(&ps, "Policy")
 	t.Policy.bounds(&ps, "Policy", "")
 	if !t.Phase.valid() {

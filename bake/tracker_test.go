@@ -108,10 +108,10 @@ func TestTrackerUpdate(t *testing.T) {
 			want:  bake.Inconclusive, reason: "no conclusion after 24h0m0s of bake (the maximum); evidence short: create-requests 72 of 100 (28 to go); consequence: roll back", consequence: bake.RollBack,
 		},
 		{
-			name:   "inconclusive may hold for a human",
-			policy: func(p *bake.Policy) { p.OnInconclusive = bake.Hold },
+			name:   "inconclusive may pause for a human",
+			policy: func(p *bake.Policy) { p.OnInconclusive = bake.Pause },
 			steps:  []step{{24 * time.Hour, 72, []alarm.Result{ok("sev2")}}},
-			want:   bake.Inconclusive, reason: "consequence: hold for a human", consequence: bake.Hold,
+			want:   bake.Inconclusive, reason: "consequence: pause for a human", consequence: bake.Pause,
 		},
 		{
 			name:  "a late update that finds everything met is done",
@@ -375,7 +375,7 @@ func TestTrackerJSONRoundTrip(t *testing.T) {
 	}
 	// The readable form a reviewer sees in a persisted state.
 	for _, s := range []string{`"phase":"baking"`, `"minDuration":"12h0m0s"`, `"pausedFor":"1h0m0s"`,
-		`"pausedAt":"2025-03-03T14:00:00Z"`, `"readErrors":1`, `"onInconclusive":"roll-back"`} {
+		`"pausedAt":"2025-03-03T14:00:00Z"`, `"readErrors":1`, `"onInconclusive":"rollback"`} {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("JSON %s lacks %s", b, s)
 		}

@@ -171,7 +171,7 @@ func TestWaitLowTrafficEndsInconclusive(t *testing.T) {
 		{on: "", want: bake.RollBack, word: "consequence: roll back"},
 		{on: bake.RollBack, want: bake.RollBack, word: "consequence: roll back"},
 		{on: bake.Pass, want: bake.Pass, word: "consequence: pass"},
-		{on: bake.Hold, want: bake.Hold, word: "consequence: hold for a human"},
+		{on: bake.Pause, want: bake.Pause, word: "consequence: pause for a human"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.want)+"/"+string(tt.on), func(t *testing.T) {

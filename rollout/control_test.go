@@ -305,16 +305,19 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		version string
 		policy  Policy
 		want    []string
+		// sentinel is the sentinel the problems wrap besides ErrInvalid:
+		// the planner's own, passed on as it reported them.
+		sentinel error
 	}{
-		{"empty version", good, "", Policy{}, []string{"version: empty"}},
-		{"no waves", wave.Plan{Levels: []string{"region"}}, "v2", Policy{}, []string{"plan.Waves: there are no waves"}},
+		{"empty version", good, "", Policy{}, []string{"rollout: version: empty"}, ErrInvalid},
+		{"no waves", wave.Plan{Levels: []string{"region"}}, "v2", Policy{}, []string{"wave: plan: Waves: there are no waves"}, wave.ErrPlan},
 		{"no levels", noLevels, "v2", Policy{}, []string{
-			"plan.Levels: is empty",
-			`plan.Waves[0].Stages[0].Batches[0].Targets[0].Location: [] does not name every level of []`,
-		}},
-		{"duplicate target", dup, "v2", Policy{}, []string{`plan.Waves[0].Stages[1].Batches[0].Targets[0].ID: target "r0-z0-h0" is also at Waves[0].Stages[0].Batches[0].Targets[0]`}},
-		{"min healthy", tight, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[0].Targets: deploys 1 of the stage's 3 targets at once, leaving 2 healthy, below its MinHealthy 3"}},
-		{"empty batch", empty, "v2", Policy{}, []string{"plan.Waves[0].Stages[1].Batches[3].Targets: the batch is empty"}},
+			"wave: plan: Levels: is empty",
+			`wave: plan: Waves[0].Stages[0].Batches[0].Targets[0].Location: [] does not name every level of []`,
+		}, wave.ErrPlan},
+		{"duplicate target", dup, "v2", Policy{}, []string{`wave: plan: Waves[0].Stages[1].Batches[0].Targets[0].ID: target "r0-z0-h0" is also at Waves[0].Stages[0].Batches[0].Targets[0]`}, wave.ErrPlan},
+		{"min healthy", tight, "v2", Policy{}, []string{"wave: plan: Waves[0].Stages[1].Batches[0].Targets: deploys 1 of the stage's 3 targets at once, leaving 2 healthy, below its MinHealthy 3"}, wave.ErrPlan},
+		{"empty batch", empty, "v2", Policy{}, []string{"wave: plan: Waves[0].Stages[1].Batches[3].Targets: the batch is empty"}, wave.ErrPlan},
 		{"bad policy, every problem", good, "v2", Policy{
 			Deploy:    DeployPolicy{Concurrency: -1},
 			Approvals: []string{"[bad"},
@@ -325,14 +328,14 @@ func TestBadInputTouchesNothing(t *testing.T) {
 			`policy.Reactions["abort"]: abort always rolls back`,
 			`policy.Reactions["nope"]: unknown signal`,
 			`policy.Reactions["nope"]: unknown reaction "explode"`,
-		}},
+		}, ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFleet(good, "v1")
 			store := new(MemoryStore)
 			_, err := New(context.Background(), "bad", tc.plan, tc.version, tc.policy, f, Options{Store: store})
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("New = %v, want ErrInvalid", err)
+			if !errors.Is(err, ErrInvalid) || !errors.Is(err, tc.sentinel) {
+				t.Fatalf("New = %v, want ErrInvalid and %v", err, tc.sentinel)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {

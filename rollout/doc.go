@@ -58,12 +58,12 @@
 // version a target runs), optionally a [HealthChecker] and a
 // [FastRollbacker]. The gates are small interfaces too, each with an
 // adapter for the package that implements it: [Blockers] ([BlockerSet] for
-// a blocker.Set), [Alarms] ([CheckAll] for alarm.Checkers), [Evidence]
+// a blocker.Set), [Alarms] ([AlarmRules] for alarm rules chosen per stage), [Evidence]
 // ([Measure] for an alarm.Source and bake requirements) and [Judge]
 // ([SequentialJudge] and [KayentaJudge] for the canary package). The plan
-// comes from the wave planner; the [Policy] (bakes through a
-// bake.Schedule, approvals, reactions, retries) is plain data saved with
-// the state.
+// comes from the wave planner, and with it how long every stage bakes; the
+// [Policy] (what a bake waits for and watches through a bake.Schedule,
+// approvals, reactions, retries) is plain data saved with the state.
 //
 // # Durability
 //

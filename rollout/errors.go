@@ -7,8 +7,11 @@ import (
 )
 
 var (
-	// ErrInvalid is wrapped by every [FieldError]: a plan, a policy, a
-	// version or a request is malformed. Nothing was touched.
+	// ErrInvalid is wrapped by every [FieldError] of this package and by
+	// every validation error it returns, including those that pass on
+	// another package's problems (a plan's, which wrap wave's sentinels):
+	// a plan, a policy, a version or a request is malformed. Nothing was
+	// touched.
 	ErrInvalid = errors.New("rollout: invalid input")
 	// ErrLocked means another driver holds the lease on the rollout.
 	ErrLocked = errors.New("rollout: locked by another driver")

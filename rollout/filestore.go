@@ -51,12 +51,12 @@ type heldLock struct {
 
 func validFileID(id string) error {
 	if id == "" || id == "." || id == ".." || strings.HasPrefix(id, ".") {
-		return &FieldError{Path: "id", Problem: fmt.Sprintf("%q cannot name a file", id)}
+		return &FieldError{Path: "id", Problem: fmt.Sprintf("%q cannot name a file", id), Err: ErrInvalid}
 	}
 	for _, r := range id {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
 		if !ok {
-			return &FieldError{Path: "id", Problem: fmt.Sprintf("%q: a file store takes letters, digits, '-', '_' and '.' only", id)}
+			return &FieldError{Path: "id", Problem: fmt.Sprintf("%q: a file store takes letters, digits, '-', '_' and '.' only", id), Err: ErrInvalid}
 		}
 	}
 	return nil

@@ -156,7 +156,7 @@ func TestBakeEvidence(t *testing.T) {
 		{"enough evidence", "", 30, nil, false},
 		{"too little evidence rolls back", "", 1000, ErrRolledBack, false},
 		{"too little evidence, policy passes", bake.Pass, 1000, nil, false},
-		{"too little evidence, policy holds", bake.Hold, 1000, nil, true},
+		{"too little evidence, policy pauses", bake.Pause, 1000, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

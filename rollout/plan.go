@@ -1,11 +1,12 @@
 package rollout
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/shepherd-go/shepherd/bake"
+	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -24,18 +25,10 @@ func validatePlan(ps *problems, plan wave.Plan) {
 	// The planner's invariants first (one region in the first wave, no two
 	// zones of a region in a stage, MinHealthy respected, ...), then the
 	// driver's own.
+	// wave's problems are passed on as wave reports them, so that
+	// errors.Is(err, wave.ErrPlan) holds for the caller.
 	if err := plan.Validate(); err != nil {
-		var ve *wave.ValidationError
-		if !errors.As(err, &ve) {
-			ps.add("plan", "%v", err)
-			return
-		}
-		for _, p := range ve.Problems {
-			ps.add("plan."+p.Field, "%s", p.Detail)
-		}
-		if ve.Omitted > 0 {
-			ps.add("plan", "and %d more problems", ve.Omitted)
-		}
+		ps.merge("", err)
 		return
 	}
 	if len(plan.Waves) == 0 {
@@ -105,23 +98,42 @@ func validatePlan(ps *problems, plan wave.Plan) {
 	}
 }
 
-// validateBakes checks the bake policy of every stage: the schedule's
-// layers with the plan's duration.
+// validateBakes checks the bake policy of every stage, and of the final
+// bake, against the plan's durations: a maximum duration shorter than the
+// bake the plan gives a stage is reported once per layer of the schedule
+// that sets it, naming the first stage it is too short for.
 func validateBakes(ps *problems, plan wave.Plan, p Policy) {
-	if len(*ps) > 0 {
+	if ps.len() > 0 {
 		return // the plan or the schedule is already wrong
+	}
+	reported := map[string]bool{}
+	check := func(path, what string, wi int, kind wave.StageKind, d duration.Duration) {
+		bp, ok := p.stageBake(wi, kind, d)
+		if !ok {
+			return
+		}
+		if d.Std() > bake.MaxBake {
+			ps.add(path, "%s is longer than a bake may last (%s)", d, bake.MaxBake)
+			return
+		}
+		if bp.MaxDuration != 0 && bp.MaxDuration < d {
+			layer := "policy.Bake." + p.maxDurationFrom(wi, kind) + ".MaxDuration"
+			if !reported[layer] {
+				reported[layer] = true
+				ps.add(layer, "%s is less than the %s bake of %s (%s)", bp.MaxDuration, d, what, path)
+			}
+			return
+		}
+		// Every field was checked on its own and the bounds above: what
+		// is left would be a bug here, reported rather than run.
+		ps.merge("policy.Bake", bp.Validate())
 	}
 	for wi, w := range plan.Waves {
 		for si, st := range w.Stages {
-			bp, ok := p.stageBake(wi, len(plan.Waves), st.Kind, st.Bake)
-			if !ok {
-				continue
-			}
-			if err := bp.Validate(); err != nil {
-				ps.add(fmt.Sprintf("policy.Bake (stage %s, plan.Waves[%d].Stages[%d])", st.Name, wi, si), "%v", err)
-			}
+			check(fmt.Sprintf("plan.Waves[%d].Stages[%d].Bake", wi, si), fmt.Sprintf("stage %q", st.Name), wi, st.Kind, st.Bake)
 		}
 	}
+	check("plan.FinalBake", "the final bake", len(plan.Waves)-1, "", plan.FinalBake)
 }
 
 // index is derived from the plan and the targets' statuses; it is rebuilt

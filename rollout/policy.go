@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"path"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -55,9 +55,26 @@ const (
 	// It is the default for every signal.
 	RollBack Reaction = "rollback"
 	// Pause holds the rollout where it is (alarms are still watched) until
-	// a human resumes it or aborts it.
+	// a human resumes it or aborts it. It is bake.Pause, the consequence
+	// of an inconclusive bake configured to wait for a human.
 	Pause Reaction = "pause"
 )
+
+// UnmarshalText decodes a reaction. It accepts bake's former spellings,
+// "roll-back" for [RollBack] and "hold" for [Pause], so that one
+// vocabulary reads both kinds of policy file; any other word is kept as
+// it is, for Validate to report.
+func (r *Reaction) UnmarshalText(b []byte) error {
+	switch w := Reaction(b); w {
+	case "roll-back":
+		*r = RollBack
+	case "hold":
+		*r = Pause
+	default:
+		*r = w
+	}
+	return nil
+}
 
 // Policy is how a rollout behaves. It is plain data, saved in the [State]
 // with the plan; its zero value is the documented default everywhere.
@@ -75,12 +92,16 @@ type Policy struct {
 	Blockers BlockerPolicy `json:"blockers,omitzero"`
 	// Alarms governs alarm watching.
 	Alarms AlarmPolicy `json:"alarms,omitzero"`
-	// Bake chooses each stage's bake policy: evidence requirements, watched
-	// alarms, maximum duration, what an inconclusive bake means. The
-	// minimum duration is the plan's (its Stage.Bake, which the planner
-	// took from its own schedule), so that the reviewed plan is what
-	// runs; a stage whose plan says no bake does not bake. The zero value
-	// bakes on time and alarms alone and rolls back an inconclusive bake.
+	// Bake chooses each stage's bake policy, and the final bake's (its
+	// Final layer): evidence requirements, watched alarms, maximum
+	// duration, what an inconclusive bake means. How long a stage bakes
+	// at least is the plan's alone (its Stage.Bake and FinalBake, which
+	// the planner took from [wave.Policy.Bake]), so that the reviewed plan
+	// is what runs: [Policy.Validate] rejects a MinDuration here rather
+	// than ignore it, and [NewState] rejects a MaxDuration shorter than a
+	// bake of the plan it applies to. A stage whose plan says no bake does
+	// not bake. The zero value bakes on time and alarms alone and rolls
+	// back an inconclusive bake.
 	Bake bake.Schedule `json:"bake,omitzero"`
 	// Canary governs the canary judge.
 	Canary CanaryPolicy `json:"canary,omitzero"`
@@ -232,15 +253,50 @@ func (c CanaryPolicy) Judged(k wave.StageKind) bool {
 	return false
 }
 
-// stageBake returns the bake policy of a stage of wave w (of waves) whose
-// plan asks for a bake of d; ok is false when the stage does not bake.
-func (p Policy) stageBake(w, waves int, kind wave.StageKind, d duration.Duration) (bake.Policy, bool) {
+// stageBake returns the bake policy of a stage of kind kind in wave w whose
+// plan asks for a bake of d: the schedule's layers for the stage, with the
+// plan's d as the minimum. The [KindFinal] kind (or an empty one) is the
+// final bake after the last stage (the schedule's Final layer, d the
+// plan's FinalBake). ok is false when the stage does not bake.
+func (p Policy) stageBake(w int, kind wave.StageKind, d duration.Duration) (bake.Policy, bool) {
 	if d <= 0 {
 		return bake.Policy{}, false
 	}
-	bp := p.Bake.For(w, waves, kind == wave.OneBox)
+	var bp bake.Policy
+	if kind == "" || kind == KindFinal {
+		bp = p.Bake.ForFinal()
+	} else {
+		bp = p.Bake.For(w, kind == wave.OneBox)
+	}
 	bp.MinDuration = d
 	return bp, true
+}
+
+// maxDurationFrom names the layer of the bake schedule whose MaxDuration a
+// stage of kind kind in wave w takes (kind "" for the final bake), as a
+// field path under policy.Bake.
+func (p Policy) maxDurationFrom(w int, kind wave.StageKind) string {
+	s := p.Bake
+	if kind == "" || kind == KindFinal {
+		if s.Final.MaxDuration != 0 {
+			return "Final"
+		}
+		return "Base"
+	}
+	if o, ok := s.Waves[w]; ok && kind != wave.OneBox && o.MaxDuration != 0 {
+		return fmt.Sprintf("Waves[%d]", w)
+	}
+	layer, lp := "LaterWaves", s.LaterWaves
+	switch {
+	case kind == wave.OneBox:
+		layer, lp = "OneBox", s.OneBox
+	case w <= 0:
+		layer, lp = "FirstWave", s.FirstWave
+	}
+	if lp.MaxDuration != 0 {
+		return layer
+	}
+	return "Base"
 }
 
 // WithDefaults returns r with its zero fields set to the defaults for
@@ -303,8 +359,12 @@ func (p Policy) maxUnreadable() int {
 	return p.Alarms.MaxUnreadable
 }
 
-// Validate reports every problem of the policy, each with its field path,
-// joined with [errors.Join]. Each problem is a [*FieldError].
+// Validate reports every problem of the policy, each a [*FieldError] with
+// its field path, joined; the error wraps [ErrInvalid]. The bake
+// schedule's own problems are bake's, under "policy.Bake" (they wrap
+// bake.ErrInvalid too). A MinDuration anywhere in the bake schedule is a
+// problem: the plan says how long stages bake. Maximum durations are
+// compared with the plan's bakes by [NewState], which has the plan.
 func (p Policy) Validate() error {
 	var ps problems
 	p.validate(&ps, "policy")
@@ -335,9 +395,11 @@ func (p Policy) validate(ps *problems, prefix string) {
 	if p.Alarms.MaxUnreadable < 0 {
 		ps.add(prefix+".Alarms.MaxUnreadable", "%d is negative", p.Alarms.MaxUnreadable)
 	}
-	if err := p.Bake.Validate(); err != nil {
-		ps.add(prefix+".Bake", "%v", err)
-	}
+	// The schedule's own fields, as bake reports them. Its maximum
+	// durations are compared with the bakes of a plan by NewState, not
+	// with bake's defaults, which a rollout never uses.
+	ps.merge(prefix+".Bake", p.Bake.ValidateFields())
+	p.validateBakeMinimums(ps, prefix+".Bake")
 	for i, k := range p.Canary.Kinds {
 		switch k {
 		case wave.OneBox, wave.Zone, wave.Region:
@@ -381,6 +443,37 @@ func (p Policy) validate(ps *problems, prefix string) {
 	}
 }
 
+// validateBakeMinimums rejects a minimum duration in any layer of the bake
+// schedule: the plan says how long each stage bakes, and a setting that
+// would be ignored is an error, not a surprise.
+func (p Policy) validateBakeMinimums(ps *problems, prefix string) {
+	s := p.Bake
+	layers := []struct {
+		name string
+		p    bake.Policy
+	}{{"Base", s.Base}, {"OneBox", s.OneBox}, {"FirstWave", s.FirstWave}, {"LaterWaves", s.LaterWaves}, {"Final", s.Final}}
+	for _, w := range sortedInts(s.Waves) {
+		layers = append(layers, struct {
+			name string
+			p    bake.Policy
+		}{fmt.Sprintf("Waves[%d]", w), s.Waves[w]})
+	}
+	for _, l := range layers {
+		if l.p.MinDuration != 0 {
+			ps.add(prefix+"."+l.name+".MinDuration", "%s: the plan sets how long each stage bakes (its Stage.Bake and FinalBake, from wave.Policy.Bake); leave it zero here", l.p.MinDuration)
+		}
+	}
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
+}
+
 func (r Retry) validate(ps *problems, prefix string) {
 	if r.MaxAttempts < 0 {
 		ps.add(prefix+".MaxAttempts", "%d is negative", r.MaxAttempts)
@@ -397,28 +490,64 @@ func (r Retry) validate(ps *problems, prefix string) {
 }
 
 // FieldError is one problem of a plan, a policy or a request, with the path
-// of the field at fault.
-type FieldError struct {
-	// Path locates the field, for example
-	// "plan.Waves[0].Stages[1].MinHealthy" or "policy.Alarms.Interval".
-	Path string
-	// Problem says what is wrong, in plain words.
-	Problem string
+// of the field at fault (for example "plan.Waves[0].Stages[1].MinHealthy"
+// or "policy.Alarms.Interval") and [ErrInvalid] as its Err. It is the one
+// shape of a validation problem in shepherd, [field.Error]. Problems that
+// other packages find (a plan's, from [wave.Plan.Validate]; a bake
+// schedule's, from [bake.Schedule.ValidateFields]) are passed on as those
+// packages report them, wrapping their own sentinels, and the joined error
+// wraps ErrInvalid as well.
+type FieldError = field.Error
+
+// problems collects the problems of one validation: the package's own
+// and, kept as they are, those of the packages it asks.
+type problems struct {
+	list    field.List
+	foreign bool
 }
-
-// Error formats the problem as "rollout: path: problem".
-func (e *FieldError) Error() string { return "rollout: " + e.Path + ": " + e.Problem }
-
-// Unwrap returns [ErrInvalid].
-func (e *FieldError) Unwrap() error { return ErrInvalid }
-
-type problems []error
 
 func (p *problems) add(path, format string, args ...any) {
-	*p = append(*p, &FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	p.list.Add(ErrInvalid, path, format, args...)
 }
 
-func (p problems) err() error { return errors.Join(p...) }
+// merge records the problems another package reported, with prefix
+// (when not empty) before their paths.
+func (p *problems) merge(prefix string, err error) {
+	if err == nil {
+		return
+	}
+	p.foreign = true
+	p.list.Merge(field.Prefix(prefix, err))
+}
+
+func (p *problems) len() int { return p.list.Len() }
+
+func (p *problems) err() error {
+	err := p.list.Err()
+	if err == nil || !p.foreign {
+		return err
+	}
+	return &invalid{err}
+}
+
+// invalid is the joined problems of a validation that include other
+// packages' problems: it matches [ErrInvalid] too, so that every
+// validation error of this package does, whoever found the problem.
+type invalid struct{ joined error }
+
+func (e *invalid) Error() string { return e.joined.Error() }
+
+// Unwrap returns the problems, so that errors.Is and errors.As (and
+// [field.All]) see each one.
+func (e *invalid) Unwrap() []error {
+	if j, ok := e.joined.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{e.joined}
+}
+
+// Is reports whether target is [ErrInvalid].
+func (e *invalid) Is(target error) bool { return target == ErrInvalid }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

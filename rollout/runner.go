@@ -88,7 +88,7 @@ func New(ctx context.Context, id string, plan wave.Plan, version string, policy 
 		return nil, err
 	}
 	if d == nil && !policy.DryRun {
-		return nil, &FieldError{Path: "deployer", Problem: "nil"}
+		return nil, &FieldError{Path: "deployer", Problem: "nil", Err: ErrInvalid}
 	}
 	r := newRunner(id, d, o)
 	data, token, err := r.store.Load(ctx, id)
@@ -135,7 +135,7 @@ func Resume(ctx context.Context, id string, d Deployer, o Options) (*Runner, err
 		return fail(fmt.Errorf("%w: store returned rollout %q for %q", ErrCorrupt, st.ID, id))
 	}
 	if d == nil && !st.Policy.DryRun {
-		return fail(&FieldError{Path: "deployer", Problem: "nil"})
+		return fail(&FieldError{Path: "deployer", Problem: "nil", Err: ErrInvalid})
 	}
 	r.token = token
 	r.st = st
@@ -303,7 +303,7 @@ func (r *Runner) Request(ctx context.Context, c Control) error {
 		return ErrDone
 	}
 	if c.Stage != "" && !known {
-		return &FieldError{Path: "control.Stage", Problem: fmt.Sprintf("no stage %q in the plan", c.Stage)}
+		return &FieldError{Path: "control.Stage", Problem: fmt.Sprintf("no stage %q in the plan", c.Stage), Err: ErrInvalid}
 	}
 	if r.o.Authorize != nil {
 		if err := r.o.Authorize(ctx, c); err != nil {

@@ -28,7 +28,7 @@ func (bakeStep) enter(s *State, now time.Time, si int, out *Output) {
 	d := s.ix.stages[si].Bake
 	st.Baking = now
 	st.Next = now
-	if bp, ok := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, d); ok && !s.Policy.DryRun {
+	if bp, ok := s.Policy.stageBake(st.Wave, st.Kind, d); ok && !s.Policy.DryRun {
 		tr, err := bake.Start(bp, now)
 		if err != nil {
 			// NewState validated every stage's policy; a time outside the
@@ -143,7 +143,7 @@ func (bakeStep) run(s *State, now time.Time, si int, out *Output) bool {
 		case bake.Pass:
 			s.decide(now, st.Name, GateBake, OutcomePass, reason+" (the policy passes inconclusive bakes)")
 			s.next(now, si, out)
-		case bake.Hold:
+		case bake.Pause:
 			// Only an audited bake skip, or an abort, moves it on.
 			s.sig = &pending{signal: SignalBakeInconclusive, reason: reason + "; skip the bake or abort", hold: true}
 		default:
@@ -165,7 +165,7 @@ func (bakeStep) run(s *State, now time.Time, si int, out *Output) bool {
 func (s *State) dryBake(now time.Time, si int, out *Output) bool {
 	st := &s.Stages[si]
 	d := s.ix.stages[si].Bake
-	bp, bakes := s.Policy.stageBake(st.Wave, len(s.Plan.Waves), st.Kind, d)
+	bp, bakes := s.Policy.stageBake(st.Wave, st.Kind, d)
 	if !st.Polled {
 		st.Polled = true
 		acts := []Action{s.gateAction(ActionCheckAlarms, si)}

@@ -113,23 +113,6 @@ func (f AlarmsFunc) Alarms(ctx context.Context, s Subject, now time.Time) ([]ala
 	return f(ctx, s, now)
 }
 
-// CheckAll returns [Alarms] that check the same checkers for every stage. The
-// first error stops the check: one unreadable alarm makes the check
-// unreadable.
-func CheckAll(checkers ...alarm.Checker) Alarms {
-	return AlarmsFunc(func(ctx context.Context, _ Subject, now time.Time) ([]alarm.Result, error) {
-		out := make([]alarm.Result, 0, len(checkers))
-		for _, c := range checkers {
-			r, err := c.Check(ctx, now)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, r)
-		}
-		return out, nil
-	})
-}
-
 // Evidence counts a bake's evidence for a stage: one count per
 // requirement, each over [since, now].
 type Evidence interface {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/field"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -344,9 +345,9 @@ func (c *Config) validate() error {
 	return ps.err()
 }
 
-func rate(ps *problems, field string, v float64) {
+func rate(ps *problems, path string, v float64) {
 	if !(v >= 0 && v <= 1) {
-		ps.add(field, "%v is outside [0, 1]", v)
+		ps.add(path, "%v is outside [0, 1]", v)
 	}
 }
 
@@ -601,32 +602,23 @@ func selects(regions, zones, targets []string, region, zone, id string) bool {
 }
 
 // problems collects every problem of a configuration.
-type problems []error
+type problems struct{ list field.List }
 
-func (p *problems) add(field, format string, args ...any) {
-	*p = append(*p, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+func (p *problems) add(path, format string, args ...any) {
+	p.list.Add(ErrInvalid, path, format, args...)
 }
 
-func (p problems) err() error { return errors.Join(p...) }
+func (p *problems) err() error { return p.list.Err() }
 
 // ErrInvalid is wrapped by every [FieldError]: a configuration or a
 // scenario is malformed.
 var ErrInvalid = errors.New("rollouttest: invalid input")
 
 // FieldError is one problem of a [Config] or a [Scenario], with the path
-// of the field at fault.
-type FieldError struct {
-	// Field is the path of the field, for example "Faults[2].FailRate";
-	// Problem says what is wrong with it.
-	Field   string
-	Problem string
-}
-
-// Error returns "rollouttest: <field>: <problem>".
-func (e *FieldError) Error() string { return "rollouttest: " + e.Field + ": " + e.Problem }
-
-// Unwrap returns [ErrInvalid].
-func (e *FieldError) Unwrap() error { return ErrInvalid }
+// of the field at fault (for example "Faults[2].FailRate") and
+// [ErrInvalid] as its Err. It is the one shape of a validation problem in
+// shepherd, [field.Error].
+type FieldError = field.Error
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -14,6 +14,7 @@ import (
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 // executors runs a test body with each executor: the real driver in a
@@ -192,8 +193,8 @@ func TestScenarioErrors(t *testing.T) {
 		"Run": rollouttest.Run, "Simulate": rollouttest.Simulate,
 	} {
 		_, err := run(t.Context(), f, rollouttest.Scenario{Policy: rollout.Policy{Alarms: rollout.AlarmPolicy{Interval: -1}}})
-		for _, w := range []string{"version: empty", "plan.Levels: is empty", "plan.Waves: there are no waves", "policy.Alarms.Interval"} {
-			if !errors.Is(err, rollout.ErrInvalid) || !strings.Contains(err.Error(), w) {
+		for _, w := range []string{"rollout: version: empty", "wave: plan: Levels: is empty", "wave: plan: Waves: there are no waves", "rollout: policy.Alarms.Interval"} {
+			if !errors.Is(err, rollout.ErrInvalid) || !errors.Is(err, wave.ErrPlan) || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s(invalid scenario) = %v, want %q", name, err, w)
 			}
 		}

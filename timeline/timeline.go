@@ -15,6 +15,11 @@
 //	tl.AddMark("w1/us-east-1/one-box", timeline.Mark{Kind: timeline.Alarm, Time: t2, Label: "5xx > 1%", Severity: timeline.Critical})
 //	tl.Finish("w1/us-east-1/one-box", t3, timeline.RolledBack)          // closes it with an outcome
 //
+// A [Recorder] makes those calls from a rollout's events as they happen
+// (pass its Event method as the driver's OnEvent), and [FromEvents] draws a
+// finished rollout from its recorded events. (timeline imports rollout for
+// its event type; rollout never imports timeline.)
+//
 // Three renderers read a timeline: [Timeline.WriteSVG] (a self-contained SVG:
 // no external fonts, scripts or styles; a time axis whose ticks suit
 // anything from minutes to weeks; a legend), [Timeline.WriteHTML] (a page

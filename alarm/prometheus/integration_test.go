@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/alarm/monitor"
 	promsource "github.com/shepherd-go/shepherd/alarm/prometheus"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/internal/testenv"
@@ -178,9 +179,9 @@ func TestRealPrometheus(t *testing.T) {
 
 	var (
 		mu  sync.Mutex
-		log []alarm.Transition
+		log []monitor.Transition
 	)
-	m := &alarm.Monitor{Set: set, Interval: 500 * time.Millisecond, OnTransition: func(tr alarm.Transition) {
+	m := &monitor.Monitor{Set: set, Interval: 500 * time.Millisecond, OnTransition: func(tr monitor.Transition) {
 		mu.Lock()
 		log = append(log, tr)
 		mu.Unlock()
@@ -196,7 +197,7 @@ func TestRealPrometheus(t *testing.T) {
 		}
 	}()
 
-	waitFor := func(phase string, within time.Duration, ok func(alarm.Status) bool) {
+	waitFor := func(phase string, within time.Duration, ok func(monitor.Status) bool) {
 		t.Helper()
 		deadline := time.Now().Add(within)
 		for {
@@ -214,8 +215,8 @@ func TestRealPrometheus(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	is := func(s alarm.State) func(alarm.Status) bool {
-		return func(st alarm.Status) bool { return st.Err == nil && st.Result.State == s }
+	is := func(s alarm.State) func(monitor.Status) bool {
+		return func(st monitor.Status) bool { return st.Err == nil && st.Result.State == s }
 	}
 
 	waitFor("healthy: both OK", 20*time.Second, is(alarm.OK))
@@ -228,7 +229,7 @@ func TestRealPrometheus(t *testing.T) {
 	waitFor("recovered: both OK", 20*time.Second, is(alarm.OK))
 
 	kill()
-	waitFor("prometheus stopped: error outcome", 10*time.Second, func(st alarm.Status) bool {
+	waitFor("prometheus stopped: error outcome", 10*time.Second, func(st monitor.Status) bool {
 		return st.Err != nil && st.Result.State == alarm.Alarm
 	})
 	if _, err := set.Check(context.Background(), "error rate", time.Now()); err == nil {

@@ -236,7 +236,7 @@ func run(ctx context.Context, w io.Writer) error {
 	pr := &runview.Printer{W: w, Start: start, Targets: true}
 	roll := func(version string) error {
 		fmt.Fprintf(w, "\n== rolling out %s\n", version)
-		view := rollout.NewTimelineRecorder(tl, version, plan)
+		view := timeline.NewRecorder(tl, version, plan)
 		r, err := rollout.New(ctx, "localfleet-"+version, *plan, version, policy, f, rollout.Options{
 			Alarms: alarms,
 			OnEvent: func(e rollout.Event) {

@@ -158,7 +158,7 @@ func simulate(ctx context.Context, w io.Writer) (*result, error) {
 		return nil, err
 	}
 	tl := &timeline.Timeline{Title: "v2 across six regions (simulated; times in UTC)"}
-	view := rollout.NewTimelineRecorder(tl, "v2", plan)
+	view := timeline.NewRecorder(tl, "v2", plan)
 	pr := &runview.Printer{W: w, Clock: true}
 	out, err := rollouttest.Simulate(ctx, f, rollouttest.Scenario{
 		ID:      "v2-multiregion",

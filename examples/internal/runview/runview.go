@@ -1,6 +1,5 @@
 // Package runview prints rollouts for the examples: one line per event
-// for a terminal. (Timelines of a run are drawn by
-// rollout.TimelineRecorder.)
+// for a terminal. (Timelines of a run are drawn by timeline.Recorder.)
 package runview
 
 import (

@@ -1,4 +1,13 @@
-package alarm
+// Package monitor polls a set of alarms on an interval, keeps the latest
+// status of each, reports every change of state, and instruments the polls
+// with OpenTelemetry traces and metrics and, optionally, Prometheus
+// collectors.
+//
+// It lives apart from package [alarm] so that the rules, sets and sources
+// of alarm (and the packages built on them: bake, blocker, canary) import
+// no Prometheus or OpenTelemetry package; only a program that runs a
+// [Monitor] pays for them.
+package monitor
 
 import (
 	"context"
@@ -7,6 +16,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/shepherd-go/shepherd/alarm"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
@@ -53,7 +64,7 @@ func (o ErrorOutcome) String() string {
 type Status struct {
 	// Result is the alarm's latest result. When Err is set, its state is
 	// the monitor's [ErrorOutcome] and its reason quotes the error.
-	Result Result
+	Result alarm.Result
 	// Err is the error that kept the alarm from being evaluated at the
 	// latest poll, or nil.
 	Err error
@@ -62,13 +73,13 @@ type Status struct {
 // Transition is a change of an alarm's state seen by a [Monitor].
 type Transition struct {
 	// From is the state before; an alarm starts in INSUFFICIENT_DATA.
-	From State
+	From alarm.State
 	// Status is the alarm's new status; Status.Result.State is the new
 	// state.
 	Status
 }
 
-// Monitor polls a [Set] on an interval, keeps the latest [Status] of every
+// Monitor polls a [alarm.Set] on an interval, keeps the latest [Status] of every
 // alarm, and reports every change of state.
 //
 // Configure it by setting its fields before calling [Monitor.Run]; the zero
@@ -81,7 +92,7 @@ type Transition struct {
 // hour of polling takes no real time.
 type Monitor struct {
 	// Set is the alarms to poll. Required.
-	Set *Set
+	Set *alarm.Set
 	// Interval is the time between polls; zero means one minute.
 	Interval time.Duration
 	// OnError is the state an alarm gets when its evaluation fails; zero
@@ -117,7 +128,12 @@ type Monitor struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 	status map[string]Status
+	names  []string // m.Set.Names(), read once by Run: a Set never changes
 }
+
+// ErrClosed is returned by [Monitor.Run] after [Monitor.Close] or
+// [Monitor.Stop].
+var ErrClosed = errors.New("monitor: closed")
 
 const (
 	phaseNew = iota
@@ -126,7 +142,7 @@ const (
 )
 
 // scope is the instrumentation scope of the monitor's traces and metrics.
-const scope = "github.com/shepherd-go/shepherd/alarm"
+const scope = "github.com/shepherd-go/shepherd/alarm/monitor"
 
 // Run polls until ctx is done or Close is called. It returns nil after
 // Close or Stop, the context's cause when ctx ends it, and an error without
@@ -134,25 +150,26 @@ const scope = "github.com/shepherd-go/shepherd/alarm"
 // Prometheus collectors cannot be registered.
 func (m *Monitor) Run(ctx context.Context) error {
 	if m.Set == nil {
-		return errors.New("alarm: monitor: Set is required")
+		return errors.New("monitor: Set is required")
 	}
 	if m.Interval < 0 {
-		return fmt.Errorf("alarm: monitor: Interval must not be negative, got %s", m.Interval)
+		return fmt.Errorf("monitor: Interval must not be negative, got %s", m.Interval)
 	}
 	if m.OnError < ErrorIsAlarm || m.OnError > ErrorKeepsState {
-		return fmt.Errorf("alarm: monitor: unknown OnError %d", int(m.OnError))
+		return fmt.Errorf("monitor: unknown OnError %d", int(m.OnError))
 	}
 	m.mu.Lock()
 	switch m.phase {
 	case phaseRunning:
 		m.mu.Unlock()
-		return errors.New("alarm: monitor: already running")
+		return errors.New("monitor: already running")
 	case phaseStopped:
 		m.mu.Unlock()
 		return ErrClosed
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	m.phase, m.cancel, m.done = phaseRunning, cancel, make(chan struct{})
+	m.names = m.Set.Names()
 	m.mu.Unlock()
 	defer func() {
 		cancel(ErrClosed)
@@ -220,7 +237,7 @@ func (m *Monitor) Status(name string) (Status, bool) {
 	if m.Set == nil {
 		return Status{}, false
 	}
-	if _, ok := m.Set.index[name]; !ok {
+	if _, ok := m.Set.Rule(name); !ok {
 		return Status{}, false
 	}
 	m.mu.Lock()
@@ -230,22 +247,23 @@ func (m *Monitor) Status(name string) (Status, bool) {
 
 // State returns the latest state of the named alarm: INSUFFICIENT_DATA for
 // an alarm not evaluated yet or not in the set.
-func (m *Monitor) State(name string) State {
+func (m *Monitor) State(name string) alarm.State {
 	st, _ := m.Status(name)
 	return st.Result.State
 }
 
 // Statuses returns the latest status of every alarm, in the order of
-// [Set.Names].
+// [alarm.Set.Names].
 func (m *Monitor) Statuses() []Status {
 	if m.Set == nil {
 		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]Status, len(m.Set.rules))
-	for i, r := range m.Set.rules {
-		out[i] = m.statusLocked(r.Name)
+	names := m.Set.Names()
+	out := make([]Status, len(names))
+	for i, name := range names {
+		out[i] = m.statusLocked(name)
 	}
 	return out
 }
@@ -254,7 +272,7 @@ func (m *Monitor) statusLocked(name string) Status {
 	if st, ok := m.status[name]; ok {
 		return st
 	}
-	return Status{Result: Result{Name: name, State: InsufficientData, Reason: "not evaluated yet"}}
+	return Status{Result: alarm.Result{Name: name, State: alarm.InsufficientData, Reason: "not evaluated yet"}}
 }
 
 func (m *Monitor) logger() *slog.Logger {
@@ -268,7 +286,7 @@ func (m *Monitor) logger() *slog.Logger {
 func (m *Monitor) poll(ctx context.Context, inst *instruments) {
 	start := time.Now()
 	ctx, span := inst.tracer.Start(ctx, "alarm.Monitor.poll",
-		trace.WithAttributes(attribute.Int("alarm.count", len(m.Set.rules))))
+		trace.WithAttributes(attribute.Int("alarm.count", len(m.names))))
 	defer span.End()
 	// The evaluation time carries no monotonic reading, so that results
 	// print and compare as plain wall-clock times.
@@ -325,17 +343,17 @@ func (m *Monitor) poll(ctx context.Context, inst *instruments) {
 }
 
 // errorResult applies the error outcome.
-func (m *Monitor) errorResult(o Outcome, prev State) Result {
-	r := Result{Name: o.Result.Name, Time: o.Result.Time}
+func (m *Monitor) errorResult(o alarm.Outcome, prev alarm.State) alarm.Result {
+	r := alarm.Result{Name: o.Result.Name, Time: o.Result.Time}
 	switch m.OnError {
 	case ErrorIsInsufficientData:
-		r.State = InsufficientData
+		r.State = alarm.InsufficientData
 		r.Reason = "could not be evaluated, which counts as INSUFFICIENT_DATA: " + o.Err.Error()
 	case ErrorKeepsState:
 		r.State = prev
 		r.Reason = "could not be evaluated, so the previous state " + prev.String() + " is kept: " + o.Err.Error()
 	default:
-		r.State = Alarm
+		r.State = alarm.Alarm
 		r.Reason = "could not be evaluated, which counts as ALARM: " + o.Err.Error()
 	}
 	return r
@@ -343,8 +361,8 @@ func (m *Monitor) errorResult(o Outcome, prev State) Result {
 
 func (m *Monitor) countsLocked() [3]int {
 	var c [3]int
-	for _, r := range m.Set.rules {
-		if st := m.statusLocked(r.Name).Result.State; st >= 0 && int(st) < len(c) {
+	for _, name := range m.names {
+		if st := m.statusLocked(name).Result.State; st >= 0 && int(st) < len(c) {
 			c[st]++
 		}
 	}
@@ -375,7 +393,7 @@ type instruments struct {
 
 var stateLabels = [3]string{"insufficient_data", "ok", "alarm"}
 
-func stateLabel(s State) string {
+func stateLabel(s alarm.State) string {
 	if s >= 0 && int(s) < len(stateLabels) {
 		return stateLabels[s]
 	}
@@ -422,7 +440,7 @@ func (m *Monitor) instrument() (*instruments, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		in.close()
-		return nil, fmt.Errorf("alarm: monitor: metrics: %w", err)
+		return nil, fmt.Errorf("monitor: metrics: %w", err)
 	}
 
 	if m.Registerer != nil {
@@ -448,7 +466,7 @@ func (m *Monitor) instrument() (*instruments, error) {
 		for _, c := range []prometheus.Collector{in.pPolls, in.pDuration, in.pEvaluations, in.pErrs, in.pTransitions, in.pAlarms} {
 			if err := m.Registerer.Register(c); err != nil {
 				in.close()
-				return nil, fmt.Errorf("alarm: monitor: registering Prometheus metrics: %w", err)
+				return nil, fmt.Errorf("monitor: registering Prometheus metrics: %w", err)
 			}
 			in.collectors = append(in.collectors, c)
 		}
@@ -495,7 +513,7 @@ func (in *instruments) polled(ctx context.Context, d time.Duration, counts [3]in
 	}
 }
 
-func (in *instruments) transitioned(ctx context.Context, to State) {
+func (in *instruments) transitioned(ctx context.Context, to alarm.State) {
 	in.transitions.Add(ctx, 1, metric.WithAttributes(attribute.String("to", stateLabel(to))))
 	if in.reg != nil {
 		in.pTransitions.WithLabelValues(stateLabel(to)).Inc()

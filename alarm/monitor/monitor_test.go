@@ -1,4 +1,4 @@
-package alarm
+package monitor
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/duration"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -55,7 +57,7 @@ func start(t *testing.T, m *Monitor) func() error {
 func TestMonitorHour(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		begin := time.Now()
-		src := new(Memory)
+		src := new(alarm.Memory)
 		for i := range 61 {
 			v := 0.01
 			if i >= 20 && i <= 29 {
@@ -63,9 +65,9 @@ func TestMonitorHour(t *testing.T) {
 			}
 			src.Record("errors", begin.Add(time.Duration(i)*time.Minute), v, 100)
 		}
-		set, err := NewSet(src,
-			Rule{Name: "errors", Threshold: minuteRule("errors", 0.1)},
-			Rule{Name: "rollback", Composite: &Composite{Expression: "ALARM(errors) OR INSUFFICIENT_DATA(errors)"}},
+		set, err := alarm.NewSet(src,
+			alarm.Rule{Name: "errors", Threshold: minuteRule("errors", 0.1)},
+			alarm.Rule{Name: "rollback", Composite: &alarm.Composite{Expression: "ALARM(errors) OR INSUFFICIENT_DATA(errors)"}},
 		)
 		if err != nil {
 			t.Fatal(err)
@@ -73,7 +75,7 @@ func TestMonitorHour(t *testing.T) {
 		var rec recorder
 		reg := prometheus.NewPedanticRegistry()
 		m := &Monitor{Set: set, Interval: time.Minute, OnTransition: rec.record, Registerer: reg}
-		if st := m.State("errors"); st != InsufficientData {
+		if st := m.State("errors"); st != alarm.InsufficientData {
 			t.Errorf("before the first poll: %s", st)
 		}
 		stop := start(t, m)
@@ -95,7 +97,7 @@ func TestMonitorHour(t *testing.T) {
 
 		type tr struct {
 			Name     string
-			From, To State
+			From, To alarm.State
 			Minute   int
 		}
 		var got []tr
@@ -103,18 +105,18 @@ func TestMonitorHour(t *testing.T) {
 			got = append(got, tr{x.Result.Name, x.From, x.Result.State, int(x.Result.Time.Sub(begin) / time.Minute)})
 		}
 		want := []tr{
-			{"errors", InsufficientData, OK, 0},
-			{"rollback", InsufficientData, OK, 0},
-			{"errors", OK, Alarm, 21},
-			{"rollback", OK, Alarm, 21},
-			{"errors", Alarm, OK, 31},
-			{"rollback", Alarm, OK, 31},
+			{"errors", alarm.InsufficientData, alarm.OK, 0},
+			{"rollback", alarm.InsufficientData, alarm.OK, 0},
+			{"errors", alarm.OK, alarm.Alarm, 21},
+			{"rollback", alarm.OK, alarm.Alarm, 21},
+			{"errors", alarm.Alarm, alarm.OK, 31},
+			{"rollback", alarm.Alarm, alarm.OK, 31},
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("transitions (-want +got):\n%s", diff)
 		}
 		st, ok := m.Status("errors")
-		if !ok || st.Err != nil || st.Result.State != OK || !st.Result.Time.Equal(begin.Add(time.Hour)) {
+		if !ok || st.Err != nil || st.Result.State != alarm.OK || !st.Result.Time.Equal(begin.Add(time.Hour)) {
 			t.Errorf("final status = %+v, %v", st, ok)
 		}
 		if _, ok := m.Status("nope"); ok {
@@ -149,23 +151,23 @@ func TestMonitorSourceErrors(t *testing.T) {
 	boom := errors.New("connection refused")
 	for _, tt := range []struct {
 		outcome ErrorOutcome
-		want    State
+		want    alarm.State
 		reason  string
 	}{
-		{ErrorIsAlarm, Alarm, "could not be evaluated, which counts as ALARM: "},
-		{ErrorIsInsufficientData, InsufficientData, "could not be evaluated, which counts as INSUFFICIENT_DATA: "},
-		{ErrorKeepsState, OK, "could not be evaluated, so the previous state OK is kept: "},
+		{ErrorIsAlarm, alarm.Alarm, "could not be evaluated, which counts as ALARM: "},
+		{ErrorIsInsufficientData, alarm.InsufficientData, "could not be evaluated, which counts as INSUFFICIENT_DATA: "},
+		{ErrorKeepsState, alarm.OK, "could not be evaluated, so the previous state OK is kept: "},
 	} {
 		t.Run(tt.outcome.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				begin := time.Now()
-				src := new(Memory)
+				src := new(alarm.Memory)
 				for i := range 30 {
 					src.Record("latency", begin.Add(time.Duration(i)*time.Minute), 0.1, 100)
 				}
-				set, err := NewSet(src,
-					Rule{Name: "latency", Threshold: minuteRule("latency", 0.5)},
-					Rule{Name: "agg", Composite: &Composite{Expression: "ALARM(latency)"}})
+				set, err := alarm.NewSet(src,
+					alarm.Rule{Name: "latency", Threshold: minuteRule("latency", 0.5)},
+					alarm.Rule{Name: "agg", Composite: &alarm.Composite{Expression: "ALARM(latency)"}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -174,7 +176,7 @@ func TestMonitorSourceErrors(t *testing.T) {
 				stop := start(t, m)
 				time.Sleep(5 * time.Minute)
 				synctest.Wait()
-				if got := m.State("latency"); got != OK {
+				if got := m.State("latency"); got != alarm.OK {
 					t.Fatalf("before the outage: %s", got)
 				}
 				src.SetError("latency", boom)
@@ -189,14 +191,14 @@ func TestMonitorSourceErrors(t *testing.T) {
 				src.SetError("latency", nil)
 				time.Sleep(5 * time.Minute)
 				synctest.Wait()
-				if st, _ := m.Status("latency"); st.Err != nil || st.Result.State != OK {
+				if st, _ := m.Status("latency"); st.Err != nil || st.Result.State != alarm.OK {
 					t.Errorf("after the outage: %+v", st)
 				}
 				if err := stop(); err != nil {
 					t.Error(err)
 				}
 				for _, tr := range rec.transitions() {
-					if tr.Err != nil && tr.Result.State == OK && tt.outcome != ErrorKeepsState {
+					if tr.Err != nil && tr.Result.State == alarm.OK && tt.outcome != ErrorKeepsState {
 						t.Errorf("an error became OK: %+v", tr)
 					}
 				}
@@ -207,13 +209,13 @@ func TestMonitorSourceErrors(t *testing.T) {
 
 func TestMonitorErrorKeepsStateWithoutHistory(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src := new(Memory)
+		src := new(alarm.Memory)
 		src.SetError("q", errors.New("down"))
-		set, _ := NewSet(src, Rule{Name: "a", Threshold: minuteRule("q", 1)})
+		set, _ := alarm.NewSet(src, alarm.Rule{Name: "a", Threshold: minuteRule("q", 1)})
 		m := &Monitor{Set: set, OnError: ErrorKeepsState}
 		stop := start(t, m)
 		synctest.Wait()
-		if st, _ := m.Status("a"); st.Result.State != InsufficientData || st.Err == nil {
+		if st, _ := m.Status("a"); st.Result.State != alarm.InsufficientData || st.Err == nil {
 			t.Errorf("first poll failed: %+v", st)
 		}
 		stop()
@@ -221,7 +223,7 @@ func TestMonitorErrorKeepsStateWithoutHistory(t *testing.T) {
 }
 
 func TestMonitorLifecycle(t *testing.T) {
-	set, err := NewSet(nil, Rule{Name: "t", Composite: &Composite{Expression: "TRUE"}})
+	set, err := alarm.NewSet(nil, alarm.Rule{Name: "t", Composite: &alarm.Composite{Expression: "TRUE"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +273,7 @@ func TestMonitorLifecycle(t *testing.T) {
 			if err := m.Run(context.Background()); err != nil {
 				t.Errorf("Run = %v", err)
 			}
-			if m.State("t") != Alarm {
+			if m.State("t") != alarm.Alarm {
 				t.Errorf("state %s", m.State("t"))
 			}
 		})
@@ -292,11 +294,11 @@ func TestMonitorLifecycle(t *testing.T) {
 
 func TestMonitorTelemetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		src := new(Memory)
+		src := new(alarm.Memory)
 		src.SetError("q", errors.New("down"))
-		set, _ := NewSet(src,
-			Rule{Name: "a", Threshold: minuteRule("q", 1)},
-			Rule{Name: "t", Composite: &Composite{Expression: "TRUE"}})
+		set, _ := alarm.NewSet(src,
+			alarm.Rule{Name: "a", Threshold: minuteRule("q", 1)},
+			alarm.Rule{Name: "t", Composite: &alarm.Composite{Expression: "TRUE"}})
 		spans := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 		reader := sdkmetric.NewManualReader()
@@ -346,4 +348,9 @@ func TestMonitorTelemetry(t *testing.T) {
 			t.Errorf("span %s: %+v, %d events", s.Name(), s.Status(), len(s.Events()))
 		}
 	})
+}
+
+func minuteRule(query string, threshold float64) *alarm.Threshold {
+	return &alarm.Threshold{Query: query, Comparison: alarm.GreaterThan, Threshold: threshold,
+		Evaluation: alarm.Evaluation{Period: duration.Duration(time.Minute), EvaluationPeriods: 3, DatapointsToAlarm: 2}}
 }

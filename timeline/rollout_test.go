@@ -1,8 +1,7 @@
-package rollout_test
+package timeline_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -66,7 +65,7 @@ func shapes(tl *timeline.Timeline) []rowShape {
 	return got
 }
 
-func TestTimeline(t *testing.T) {
+func TestFromEvents(t *testing.T) {
 	d, b, rb := timeline.Deploying, timeline.Baking, timeline.RollingBack
 	pol := wave.Policy{OneBox: wave.OneBoxRule{MaxFraction: 0.25}}
 	t.Run("rolled back", func(t *testing.T) {
@@ -78,7 +77,7 @@ func TestTimeline(t *testing.T) {
 		if out.Phase != rollout.RolledBack {
 			t.Fatalf("outcome %s", out.Phase)
 		}
-		tl, err := rollout.Timeline(plan, events)
+		tl, err := timeline.FromEvents(plan, events)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +105,7 @@ func TestTimeline(t *testing.T) {
 		if out.Phase != rollout.Succeeded || plan.FinalBake <= 0 {
 			t.Fatalf("outcome %s, final bake %s", out.Phase, plan.FinalBake)
 		}
-		tl, err := rollout.Timeline(plan, events)
+		tl, err := timeline.FromEvents(plan, events)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +123,7 @@ func TestTimeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		tl := &timeline.Timeline{}
-		r := rollout.NewTimelineRecorder(tl, "v2", plan)
+		r := timeline.NewRecorder(tl, "v2", plan)
 		for _, e := range events {
 			r.Event(e)
 		}
@@ -136,31 +135,31 @@ func TestTimeline(t *testing.T) {
 		}
 	})
 	t.Run("bad input", func(t *testing.T) {
-		if _, err := rollout.Timeline(nil, nil); !errors.Is(err, rollout.ErrInvalid) {
+		if _, err := timeline.FromEvents(nil, nil); err == nil {
 			t.Errorf("nil plan: %v", err)
 		}
 		plan := planOf(pol)(rollouttest.Hosts([]string{"eu"}, 1, 2))
 		st := plan.Waves[0].Stages[0].Name
 		t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-		_, err := rollout.Timeline(plan, []rollout.Event{
+		_, err := timeline.FromEvents(plan, []rollout.Event{
 			{Kind: rollout.EventBakeStarted, Stage: st, Time: t0},
 			{Kind: rollout.EventBakeStarted, Stage: st, Time: t0.Add(-time.Hour)},
 		})
-		if err == nil || !strings.HasPrefix(err.Error(), "rollout: timeline: ") {
+		if err == nil || !strings.HasPrefix(err.Error(), "timeline: recorder: ") {
 			t.Errorf("an event out of time order: %v", err)
 		}
 	})
 }
 
-// The rollout's events, drawn as text: what ran when, and how each stage
+// A rollout's events, drawn as text: what ran when, and how each stage
 // ended.
-func ExampleTimeline() {
+func ExampleFromEvents() {
 	plan, events, _, err := simulateRun(nil, planOf(wave.Policy{OneBox: wave.OneBoxRule{Off: true}}))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	tl, err := rollout.Timeline(plan, events)
+	tl, err := timeline.FromEvents(plan, events)
 	if err != nil {
 		fmt.Println(err)
 		return
