@@ -496,6 +496,7 @@ func (s *State) control(now time.Time, c Control, out *Output) {
 func (s *State) advance(now time.Time, out *Output) {
 	for {
 		if s.inflight() > 0 || len(s.Pending) > 0 {
+			s.midRound(now, out)
 			return
 		}
 		switch s.Phase {
@@ -539,6 +540,45 @@ func (s *State) advance(now time.Time, out *Output) {
 			}
 			return
 		}
+	}
+}
+
+// midRound decides while a round's actions are still out, for an executor
+// that steps the state before they all return (a watchdog): a control
+// request or a signal is acted on at once, so that a rollback starts
+// without waiting for slow deploys (Output.Cancel asks for the calls in
+// flight to be cancelled; their observations are still expected), and
+// the alarms are checked at their interval, in the same round.
+func (s *State) midRound(now time.Time, out *Output) {
+	if s.Phase != Running {
+		return
+	}
+	switch {
+	case s.Abort != nil:
+		a := s.Abort
+		s.Abort = nil
+		s.startRollback(now, SignalAbort, fmt.Sprintf("aborted by %s: %s", a.Actor, a.Reason), out)
+	case s.sig != nil:
+		sig := s.sig
+		s.sig = nil
+		s.react(now, sig, out)
+	}
+	if s.Phase == RollingBack {
+		out.Cancel = s.inflight() > 0
+		return
+	}
+	if !s.watching() || s.Policy.DryRun {
+		return
+	}
+	if !now.Before(s.Watch.Next) && !slices.Contains(s.Pending, ActionCheckAlarms) {
+		a := s.gateAction(ActionCheckAlarms, s.stageForGates())
+		a.Round = s.Round
+		s.Pending = append(s.Pending, a.Kind)
+		out.Actions = append(out.Actions, a)
+		return
+	}
+	if !slices.Contains(s.Pending, ActionCheckAlarms) {
+		s.wake(out, s.Watch.Next)
 	}
 }
 
@@ -679,7 +719,9 @@ func (s *State) startRollback(now time.Time, sig Signal, reason string, out *Out
 	s.Abort = nil
 	n := 0
 	for p := range s.Targets {
-		if s.needsRollback(p) {
+		// A deploy still in flight is counted: it is read back and
+		// rolled back once it returns.
+		if s.needsRollback(p) || s.Targets[p].Status == TargetDeploying {
 			n++
 		}
 	}

@@ -219,7 +219,10 @@ type Output struct {
 	Concurrency int
 	// WakeAt is when to call Step again if no observation arrives first;
 	// zero means only an observation (a control request) can move the
-	// rollout on. It is meaningful when Actions is empty.
+	// rollout on. While actions are in flight it is when the alarms are
+	// due again: an executor that steps the state before a round's
+	// actions all return (a watchdog) gets an alarm check then, in the
+	// same round, and a signal it raises stops the rollout at once.
 	WakeAt time.Time
 	// Persist is set when the state changed in a way that must be saved
 	// before any action is performed.
@@ -228,6 +231,12 @@ type Output struct {
 	Events []Event
 	// Done is set when the rollout has reached a terminal phase.
 	Done bool
+	// Cancel is set when the rollout stopped (a rollback started) while
+	// target actions of an earlier output are still in flight: cancel
+	// them. Their observations are still expected, as errors if they were
+	// cancelled; the rollback then reads back and restores every target
+	// whose deploy may have happened.
+	Cancel bool
 }
 
 // ObserveVersion answers an [ActionReadVersion].
