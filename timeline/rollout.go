@@ -3,6 +3,7 @@ package timeline
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/shepherd-go/shepherd/rollout"
@@ -17,7 +18,7 @@ import (
 // its Event method as [rollout.Options.OnEvent] (directly or with others).
 // Its rows are the plan's stages ([PlanRows]), plus a row for the final
 // bake ([rollout.FinalStage]) when the plan has one; a batch opens a
-// deploying span, a bake a baking span, a blocker or an approval a waiting
+// deploying span, a verification a verifying span, a bake a baking span, a blocker or an approval a waiting
 // span, alarms, verdicts and signals are marks, and a rollback draws on
 // every stage that deployed something. Several recorders may
 // share a timeline (one rollout each, told apart by their labels) when
@@ -102,6 +103,17 @@ func (r *Recorder) Event(e rollout.Event) {
 			r.touched = append(r.touched, row)
 		}
 		r.try(r.tl.Open(row, Deploying, e.Time, fmt.Sprintf("batch %d: %d target(s)", e.Batch+1, e.Targets)))
+	case rollout.EventVerifyStarted:
+		r.try(r.tl.Open(row, Verifying, e.Time, fmt.Sprintf("verify %d target(s)", e.Targets)))
+	case rollout.EventVerifyResult:
+		sev := Info
+		switch {
+		case strings.HasPrefix(e.Reason, string(rollout.VerifyFail)):
+			sev = Critical
+		case strings.HasPrefix(e.Reason, string(rollout.VerifyError)):
+			sev = Warning
+		}
+		r.try(r.tl.AddMark(row, Mark{Kind: Verdict, Time: e.Time, Label: "verify " + e.Reason, Severity: sev}))
 	case rollout.EventBakeStarted:
 		r.try(r.tl.Open(row, Baking, e.Time, "bake "+e.Duration.String()))
 	case rollout.EventAlarm:

@@ -179,3 +179,40 @@ func ExampleFromEvents() {
 	// final bake
 	//   final     |                            ====|  succeeded at Mar 3 03:16
 }
+
+// TestRecorderDrawsVerify: a verify step is a verifying span between the
+// deploy and the bake, with its result as a mark.
+func TestRecorderDrawsVerify(t *testing.T) {
+	plan := &wave.Plan{Waves: []wave.Wave{{Stages: []wave.Stage{{Name: "w1/eu", Kind: wave.Zone,
+		Batches: []wave.Batch{{Targets: []wave.Target{{ID: "eu-1", Location: []string{"eu", "eu-a"}}}}}}}}}}
+	t0 := time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	ev := func(m int, k rollout.EventKind, reason string) rollout.Event {
+		return rollout.Event{Kind: k, Time: at(m), Rollout: "r", Stage: "w1/eu", Targets: 1, Reason: reason}
+	}
+	tl, err := timeline.FromEvents(plan, []rollout.Event{
+		ev(0, rollout.EventStageStarted, ""),
+		ev(0, rollout.EventBatchStarted, ""),
+		ev(2, rollout.EventVerifyStarted, ""),
+		ev(5, rollout.EventVerifyResult, "pass: 42 tests"),
+		ev(5, rollout.EventBakeStarted, ""),
+		ev(65, rollout.EventStagePromoted, ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := tl.Row("w1/eu")
+	var kinds []timeline.SpanKind
+	for _, s := range row.Spans {
+		kinds = append(kinds, s.Kind)
+	}
+	if diff := cmp.Diff([]timeline.SpanKind{timeline.Deploying, timeline.Verifying, timeline.Baking}, kinds); diff != "" {
+		t.Fatalf("spans (-want +got):\n%s", diff)
+	}
+	if v := row.Spans[1]; !v.Start.Equal(at(2)) || !v.End.Equal(at(5)) {
+		t.Errorf("verifying from %v to %v, want 09:02 to 09:05", v.Start, v.End)
+	}
+	if len(row.Marks) != 1 || !strings.Contains(row.Marks[0].Label, "pass: 42 tests") {
+		t.Errorf("marks %+v", row.Marks)
+	}
+}

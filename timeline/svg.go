@@ -26,6 +26,7 @@ type style struct {
 var styles = map[SpanKind]style{
 	Waiting:         {"#cbd5e1", "#0f172a", '.'},
 	Deploying:       {"#2563eb", "#ffffff", '#'},
+	Verifying:       {"#0d9488", "#ffffff", '~'},
 	Baking:          {"#86efac", "#14532d", '='},
 	Blocked:         {"#f59e0b", "#0f172a", '!'},
 	WaitingApproval: {"#9333ea", "#ffffff", '?'},

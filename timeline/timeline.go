@@ -66,6 +66,9 @@ const (
 	Waiting SpanKind = "waiting"
 	// Deploying is a stage whose batches are being deployed.
 	Deploying SpanKind = "deploying"
+	// Verifying is a deployed stage whose verification (smoke or
+	// integration tests against its targets) is running.
+	Verifying SpanKind = "verifying"
 	// Baking is a deployed stage being watched before promotion.
 	Baking SpanKind = "baking"
 	// Blocked is a stage held by a blocker: a time window, a freeze, an
@@ -79,7 +82,7 @@ const (
 )
 
 // SpanKinds lists every span kind in legend order.
-var SpanKinds = []SpanKind{Waiting, Deploying, Baking, Blocked, WaitingApproval, RollingBack}
+var SpanKinds = []SpanKind{Waiting, Deploying, Verifying, Baking, Blocked, WaitingApproval, RollingBack}
 
 // MarkKind is what a [Mark] records.
 type MarkKind string

@@ -44,7 +44,7 @@ func TestValidate(t *testing.T) {
 			"timeline: End: 2024-03-04T09:00:00Z is before Start 2024-03-04T10:00:00Z",
 			"timeline: Rows[0].Name: empty",
 			`timeline: Rows[0].Outcome: unknown outcome "exploded" (want succeeded, failed, rolled-back, cancelled or skipped)`,
-			`timeline: Rows[1].Spans[0].Kind: unknown kind "dancing" (want waiting, deploying, baking, blocked, waiting-approval or rolling-back)`,
+			`timeline: Rows[1].Spans[0].Kind: unknown kind "dancing" (want waiting, deploying, verifying, baking, blocked, waiting-approval or rolling-back)`,
 			"timeline: Rows[1].Spans[1].End: 2024-03-04T09:02:00Z is before its Start 2024-03-04T09:05:00Z",
 			"timeline: Rows[1].Spans[2].Start: zero",
 			`timeline: Rows[2].Name: "a" is also the name of Rows[1]`,
