@@ -271,7 +271,10 @@ func TestBlockedTooLong(t *testing.T) {
 			}
 			return nil, time.Time{}, nil
 		})
-		pol := Policy{Blockers: BlockerPolicy{MaxWait: duration.Duration(48 * time.Hour)}}
+		// By default a blocked stage holds what was deployed; this policy
+		// rolls back instead (see TestBlockedTooLongHoldsHealthyHosts).
+		pol := Policy{Blockers: BlockerPolicy{MaxWait: duration.Duration(48 * time.Hour)},
+			Reactions: map[Signal]Reaction{SignalBlocked: RollBack}}
 		r, err := New(t.Context(), "frozen", plan, "v2", pol, f, Options{Blockers: freeze})
 		if err != nil {
 			t.Fatal(err)
@@ -288,6 +291,47 @@ func TestBlockedTooLong(t *testing.T) {
 		by := r.st.Stages[1].BlockedBy["freeze"]
 		if by.Std() < 47*time.Hour {
 			t.Errorf("freeze held the stage %s by the record", by)
+		}
+	})
+}
+
+// TestBlockedTooLongHoldsHealthyHosts: by default, a stage held by a
+// freeze past the maximum wait pauses with the hosts of the stages before
+// it still on the change, and the reason names the freeze; abort rolls
+// back.
+func TestBlockedTooLongHoldsHealthyHosts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := awsPlan(1, 2, 3)
+		f := newFleet(plan, "v1")
+		second := plan.Waves[0].Stages[1].Name
+		freeze := BlockersFunc(func(ctx context.Context, s Subject, now time.Time) ([]BlockReason, time.Time, error) {
+			if s.Stage == second {
+				return []BlockReason{{Blocker: "freeze", Reason: "holiday sales event"}}, time.Time{}, nil
+			}
+			return nil, time.Time{}, nil
+		})
+		pol := Policy{Blockers: BlockerPolicy{MaxWait: duration.Duration(48 * time.Hour)}}
+		r, err := New(t.Context(), "frozen", plan, "v2", pol, f, Options{Blockers: freeze})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Run(t.Context()) }()
+		p := waitFor(t, r, "the pause", func(p Progress) bool { return p.Paused })
+		if p.Hold.Signal != SignalBlocked || !strings.Contains(p.Hold.Reason, "holiday sales event") {
+			t.Errorf("hold %+v: want a pause on the blocker that names it", p.Hold)
+		}
+		for _, id := range stageTargets(plan, plan.Waves[0].Stages[0].Name) {
+			if v := f.version(id); v != "v2" {
+				t.Errorf("%s runs %s while held, want v2", id, v)
+			}
+		}
+		if err := r.Abort(t.Context(), "alice", "the freeze outlasts the change"); err != nil {
+			t.Fatal(err)
+		}
+		var he *HaltError
+		if err := <-done; !errors.As(err, &he) || he.Phase != RolledBack || he.Signal != SignalAbort {
+			t.Fatalf("Run = %v, want a rollback on the abort", err)
 		}
 	})
 }

@@ -672,12 +672,13 @@ func (s *State) emitGates(out *Output, acts ...Action) {
 func (s *State) react(now time.Time, sig *pending, out *Output) {
 	stage := s.curStage()
 	if s.Policy.DryRun {
-		s.decide(now, stage, Gate(sig.signal), Outcome("would "+string(s.Policy.Reaction(sig.signal))), sig.reason)
-		s.event(out, now, Event{Kind: EventDryRun, Stage: stage, Signal: sig.signal, Reason: "would " + string(s.Policy.Reaction(sig.signal)) + ": " + sig.reason})
+		r := s.Policy.reaction(sig.signal, s.ix.count[TargetDeployed] > 0)
+		s.decide(now, stage, Gate(sig.signal), Outcome("would "+string(r)), sig.reason)
+		s.event(out, now, Event{Kind: EventDryRun, Stage: stage, Signal: sig.signal, Reason: "would " + string(r) + ": " + sig.reason})
 		out.Persist = true
 		return
 	}
-	r := s.Policy.Reaction(sig.signal)
+	r := s.Policy.reaction(sig.signal, s.ix.count[TargetDeployed] > 0)
 	if sig.hold {
 		r = Pause
 	}

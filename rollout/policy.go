@@ -119,7 +119,13 @@ type Policy struct {
 	// approval before they deploy. Empty: no stage does.
 	Approvals []string `json:"approvals,omitempty"`
 	// Reactions maps a signal to its reaction. A signal that is not here
-	// rolls back. [SignalAbort] cannot be mapped.
+	// rolls back, except [SignalBlocked] once the rollout has deployed
+	// something, which pauses: a stage held by a freeze or a calendar past
+	// [BlockerPolicy.MaxWait] keeps the hosts already on the change (they
+	// are healthy) and waits for a human to resume or abort; map it to
+	// [RollBack] to roll back instead. (Blocked before anything was
+	// deployed, the rollout halts: there is nothing to hold.)
+	// [SignalAbort] cannot be mapped.
 	Reactions map[Signal]Reaction `json:"reactions,omitempty"`
 }
 
@@ -224,6 +230,17 @@ func (p Policy) Reaction(sig Signal) Reaction {
 		return r
 	}
 	return RollBack
+}
+
+// reaction is the reaction to sig of a rollout that has (or has not)
+// deployed something: by default a stage held by blockers past the wait
+// pauses once hosts run the change, since a freeze or a closed window says
+// nothing against it and those hosts are healthy.
+func (p Policy) reaction(sig Signal, deployed bool) Reaction {
+	if _, set := p.Reactions[sig]; !set && sig == SignalBlocked && deployed {
+		return Pause
+	}
+	return p.Reaction(sig)
 }
 
 // NeedsApproval reports whether the stage named name waits for a manual
