@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // Subject is what a blocker judges: the stage of a change that is about to
@@ -143,29 +145,23 @@ var (
 	ErrNoZone = errors.New("blocker: region has no time zone")
 )
 
-// FieldError is one problem with one field of an input, named by its path,
-// for example `blocker: policy: Windows[0].End: hour 25 is outside 0-24`.
-// Validation reports every problem at once, as an [errors.Join] of
-// FieldErrors; [errors.Is](err, [ErrInvalid]) holds for each.
-type FieldError struct {
-	// Path names the input and the field, for example "policy: Zone" or
-	// "override: Expires".
-	Path string
-	// Problem says what is wrong with it.
-	Problem string
-}
-
-// Error formats the problem with the package prefix and the field path.
-func (e *FieldError) Error() string { return "blocker: " + e.Path + ": " + e.Problem }
-
-// Unwrap returns [ErrInvalid].
-func (e *FieldError) Unwrap() error { return ErrInvalid }
+// FieldError is one problem with one field of an input: shepherd's one
+// shape of a validation problem, [field.Error]. Its Path names the input
+// and the field ("policy.Windows[0].End", "override.Expires",
+// "set.Entries[2].Name"), its Err is [ErrInvalid], and it formats as
+// "blocker: path: problem", for example `blocker: policy.Windows[0].End:
+// "25:00": hour 25 is outside 0-24`. Validation reports every problem at
+// once, joined with [errors.Join]; [errors.Is](err, [ErrInvalid]) holds for
+// the whole and for each, and [field.All] lists them.
+type FieldError = field.Error
 
 // problems collects field errors.
-type problems []error
+type problems struct{ list field.List }
 
 func (p *problems) add(path, format string, args ...any) {
-	*p = append(*p, &FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	p.list.Add(ErrInvalid, path, format, args...)
 }
 
-func (p problems) err() error { return errors.Join(p...) }
+func (p *problems) len() int { return p.list.Len() }
+
+func (p *problems) err() error { return p.list.Err() }

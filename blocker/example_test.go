@@ -91,10 +91,10 @@ func ExamplePolicy_Validate() {
 	}
 	fmt.Println(p.Validate())
 	// Output:
-	// blocker: policy: Zone: unknown time zone "Europe/Berln"
-	// blocker: policy: Windows[0].End: "25:00": hour 25 is outside 0-24
-	// blocker: policy: Freezes[0].End: 2025-12-20T00:00:00Z is not after Start 2025-12-24T00:00:00Z
-	// blocker: policy: Horizon: negative duration -24h0m0s
+	// blocker: policy.Zone: unknown time zone "Europe/Berln"
+	// blocker: policy.Windows[0].End: "25:00": hour 25 is outside 0-24
+	// blocker: policy.Freezes[0].End: 2025-12-20T00:00:00Z is not after Start 2025-12-24T00:00:00Z
+	// blocker: policy.Horizon: negative duration -24h0m0s
 }
 
 // Shipping the fix through an alarm blocker: the on-call engineer is

@@ -105,7 +105,7 @@ type Freeze struct {
 }
 
 // Validate reports every problem with the policy, each naming its field
-// (for example `blocker: policy: Windows[0].End: hour 25 is outside 0-24`),
+// (for example `blocker: policy.Windows[0].End: hour 25 is outside 0-24`),
 // as an [errors.Join] of [*FieldError] values; nil when the policy is valid.
 // It loads every time zone, so an unknown zone is reported here.
 func (p Policy) Validate() error {
@@ -151,7 +151,7 @@ type holiday struct {
 func compile(p Policy) (*compiled, error) {
 	var probs problems
 	c := &compiled{zones: make(map[string]*time.Location), holidays: make(map[civil][]holiday)}
-	const pre = "policy: "
+	const pre = "policy."
 	switch {
 	case p.Zone != "":
 		c.def = loadZone(&probs, pre+"Zone", p.Zone)
@@ -279,7 +279,7 @@ func (w Window) Validate() error {
 }
 
 func compileWindow(probs *problems, path string, w Window) (span, bool) {
-	n := len(*probs)
+	n := probs.len()
 	s := span{start: 0, end: 86400}
 	if len(w.Days) == 0 {
 		s.days = 0x7f
@@ -308,7 +308,7 @@ func compileWindow(probs *problems, path string, w Window) (span, bool) {
 		}
 		s.end = sec
 	}
-	if len(*probs) == n && s.end <= s.start {
+	if probs.len() == n && s.end <= s.start {
 		probs.add(path+".End", "%s is not after Start %s (a window cannot cross midnight; split it in two)",
 			fmtClock(s.end), fmtClock(s.start))
 	}
@@ -317,7 +317,7 @@ func compileWindow(probs *problems, path string, w Window) (span, bool) {
 		days = strings.Join(w.Days, ",")
 	}
 	s.text = fmt.Sprintf("%s %s-%s", days, fmtClock(s.start), fmtClock(s.end))
-	return s, len(*probs) == n
+	return s, probs.len() == n
 }
 
 // parseClock parses "HH:MM" (one or two hour digits, two minute digits),

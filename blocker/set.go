@@ -46,7 +46,7 @@ func (s Set) Validate() error {
 	var probs problems
 	seen := make(map[string]bool, len(s.Entries))
 	for i, e := range s.Entries {
-		path := fmt.Sprintf("set: Entries[%d]", i)
+		path := fmt.Sprintf("set.Entries[%d]", i)
 		switch {
 		case e.Name == "":
 			probs.add(path+".Name", "empty")
@@ -59,7 +59,7 @@ func (s Set) Validate() error {
 		}
 	}
 	if s.Concurrency < 0 {
-		probs.add("set: Concurrency", "negative: %d", s.Concurrency)
+		probs.add("set.Concurrency", "negative: %d", s.Concurrency)
 	}
 	return probs.err()
 }

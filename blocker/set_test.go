@@ -191,10 +191,10 @@ func TestSetInvalid(t *testing.T) {
 		t.Fatalf("Check = %+v, %v; want blocked and ErrInvalid", v, err)
 	}
 	want := []string{
-		`blocker: set: Entries[1].Name: duplicate name "a"`,
-		`blocker: set: Entries[1].Blocker: nil`,
-		`blocker: set: Entries[2].Name: empty`,
-		`blocker: set: Concurrency: negative: -1`,
+		`blocker: set.Entries[1].Name: duplicate name "a"`,
+		`blocker: set.Entries[1].Blocker: nil`,
+		`blocker: set.Entries[2].Name: empty`,
+		`blocker: set.Concurrency: negative: -1`,
 	}
 	if diff := cmp.Diff(want, problemsOf(t, err)); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
@@ -336,7 +336,7 @@ func TestSwitchboard(t *testing.T) {
 		t.Errorf("Set with End not after now: %v", err)
 	}
 	_, err = b.Set(ctx, Switch{}, now)
-	wantProblems := []string{"blocker: switch: Actor: empty: say who sets the switch", "blocker: switch: Reason: empty: say why"}
+	wantProblems := []string{"blocker: switch.Actor: empty: say who sets the switch", "blocker: switch.Reason: empty: say why"}
 	if diff := cmp.Diff(wantProblems, problemsOf(t, err)); diff != "" {
 		t.Errorf("Set(zero) problems (-want +got):\n%s", diff)
 	}
@@ -415,12 +415,12 @@ func TestOverrides(t *testing.T) {
 		o := &Overrides{Audit: audit, MaxDuration: -time.Hour, Authorise: func(context.Context, Override) error { return nil }}
 		_, err := o.Grant(ctx, Override{Blockers: []string{""}, Expires: now.Add(-time.Minute)}, now)
 		want := []string{
-			"blocker: overrides: MaxDuration: negative duration -1h0m0s",
-			"blocker: override: Change: empty: an override is for one change",
-			"blocker: override: Blockers[0]: empty name",
-			"blocker: override: Actor: empty: say who overrides",
-			"blocker: override: Reason: empty: say why",
-			"blocker: override: Expires: 2025-06-16T11:59:00Z is not after now (2025-06-16T12:00:00Z)",
+			"blocker: overrides.MaxDuration: negative duration -1h0m0s",
+			"blocker: override.Change: empty: an override is for one change",
+			"blocker: override.Blockers[0]: empty name",
+			"blocker: override.Actor: empty: say who overrides",
+			"blocker: override.Reason: empty: say why",
+			"blocker: override.Expires: 2025-06-16T11:59:00Z is not after now (2025-06-16T12:00:00Z)",
 		}
 		if diff := cmp.Diff(want, problemsOf(t, err)); diff != "" {
 			t.Errorf("problems (-want +got):\n%s", diff)

@@ -194,17 +194,17 @@ func (b *Switchboard) Set(ctx context.Context, sw Switch, now time.Time) (Switch
 	}
 	var probs problems
 	if strings.TrimSpace(sw.Actor) == "" {
-		probs.add("switch: Actor", "empty: say who sets the switch")
+		probs.add("switch.Actor", "empty: say who sets the switch")
 	}
 	if strings.TrimSpace(sw.Reason) == "" {
-		probs.add("switch: Reason", "empty: say why")
+		probs.add("switch.Reason", "empty: say why")
 	}
 	if !sw.End.IsZero() {
 		switch {
 		case !sw.End.After(now):
-			probs.add("switch: End", "%s is not after now (%s)", sw.End.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			probs.add("switch.End", "%s is not after now (%s)", sw.End.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 		case !sw.Start.IsZero() && !sw.End.After(sw.Start):
-			probs.add("switch: End", "%s is not after Start %s", sw.End.UTC().Format(time.RFC3339), sw.Start.UTC().Format(time.RFC3339))
+			probs.add("switch.End", "%s is not after Start %s", sw.End.UTC().Format(time.RFC3339), sw.Start.UTC().Format(time.RFC3339))
 		}
 	}
 	if err := probs.err(); err != nil {
@@ -248,10 +248,10 @@ func (b *Switchboard) Clear(ctx context.Context, id, actor, reason string, now t
 	}
 	var probs problems
 	if strings.TrimSpace(actor) == "" {
-		probs.add("switch: clear: Actor", "empty: say who clears the switch")
+		probs.add("clear.Actor", "empty: say who clears the switch")
 	}
 	if strings.TrimSpace(reason) == "" {
-		probs.add("switch: clear: Reason", "empty: say why")
+		probs.add("clear.Reason", "empty: say why")
 	}
 	if err := probs.err(); err != nil {
 		return Switch{}, err

@@ -107,8 +107,8 @@ func ExamplePolicy_Validate() {
 	}
 	fmt.Println(p.Validate())
 	// Output:
-	// wave: policy: Waves.Growth: 0.5 is below 1: waves would shrink
-	// wave: policy: Batch.MaxFraction: 1.5 is outside (0, 1]
+	// wave: policy.Waves.Growth: 0.5 is below 1: waves would shrink
+	// wave: policy.Batch.MaxFraction: 1.5 is outside (0, 1]
 }
 
 // CodeDeploy's minimum healthy hosts on 10 hosts: 95% rounds up to 10 and
@@ -127,7 +127,7 @@ func ExampleMinHealthy() {
 		fmt.Printf("min %+v: %d batches of %d\n", m, len(s.Batches), len(s.Batches[0].Targets))
 	}
 	// Output:
-	// wave: policy: Batch.MinHealthy: 95% of the 10 targets of zone us-east-1/use1-az1 rounds up to 10 and leaves none to deploy
+	// wave: policy.Batch.MinHealthy: 95% of the 10 targets of zone us-east-1/use1-az1 rounds up to 10 and leaves none to deploy
 	// min {Count:9 Percent:0}: 10 batches of 1
 	// min {Count:8 Percent:0}: 5 batches of 2
 	// min {Count:0 Percent:0}: 1 batches of 10

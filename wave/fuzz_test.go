@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // parseFleet reads one target a line: "id region/zone/... weight
@@ -84,15 +86,7 @@ g r3/z1/c2 1
 			return
 		}
 		if err != nil {
-			var ve *ValidationError
-			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
-				t.Fatalf("Plan() error %v is not a *ValidationError", err)
-			}
-			for _, pr := range ve.Problems {
-				if pr.Field == "" || pr.Err == nil || !strings.HasPrefix(pr.Error(), "wave: ") {
-					t.Fatalf("problem without a field or sentinel: %#v", pr)
-				}
-			}
+			checkProblems(t, err, nil, "wave: ")
 			return
 		}
 		if err := p.Validate(); err != nil {
@@ -149,17 +143,32 @@ func FuzzPlanValidate(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var ve *ValidationError
-		if !errors.As(err, &ve) || len(ve.Problems) == 0 {
-			t.Fatalf("Validate() error %v is not a *ValidationError with problems", err)
-		}
 		if !errors.Is(err, ErrPlan) {
 			t.Fatalf("Validate() error %v does not wrap ErrPlan", err)
 		}
-		for _, pr := range ve.Problems {
-			if pr.Field == "" || !errors.Is(pr.Err, ErrPlan) || !strings.HasPrefix(pr.Error(), "wave: plan: ") {
-				t.Fatalf("problem without a field or sentinel: %#v", pr)
-			}
-		}
+		checkProblems(t, err, ErrPlan, "wave: plan.")
 	})
+}
+
+// checkProblems checks that err is a join of field errors, each with a
+// path, a sentinel (is, when not nil) and a message that starts with
+// prefix.
+func checkProblems(t *testing.T, err error, is error, prefix string) {
+	t.Helper()
+	leaves := field.Flatten(err)
+	if len(leaves) == 0 || len(leaves) > field.MaxProblems+1 {
+		t.Fatalf("error %v has %d problems", err, len(leaves))
+	}
+	for i, e := range leaves {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			if i == field.MaxProblems && strings.Contains(e.Error(), "more problems") {
+				continue
+			}
+			t.Fatalf("problem %q is not a *FieldError", e)
+		}
+		if fe.Path == "" || fe.Err == nil || (is != nil && !errors.Is(fe.Err, is)) || !strings.HasPrefix(fe.Error(), prefix) {
+			t.Fatalf("problem without a path or sentinel: %#v", fe)
+		}
+	}
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // Plan cuts the fleet into waves, stages and batches by the policy. It
-// validates the policy and the fleet first and returns every problem in a
-// [*ValidationError] (nothing is planned if there is any): an empty fleet,
+// validates the policy and the fleet first and returns every problem, each
+// a [*FieldError], joined with [errors.Join] (nothing is planned if there
+// is any): an empty fleet,
 // duplicate or empty IDs, locations with fewer entries than the policy has
 // levels or with an empty entry, negative, NaN or infinite weights, a
 // pinned region not in the fleet, a minimum healthy that a zone cannot
@@ -30,7 +31,7 @@ import (
 //   - no batch deploys more of a zone (a cell with three levels) than its
 //     minimum healthy allows, and every batch deploys at least one target.
 func (p Policy) Plan(targets []Target) (*Plan, error) {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	p.validate(&ps)
 	if err := ps.err(); err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func (pl *planner) run() (*Plan, error) {
 
 // checkFleet reports every problem of the targets, and marks exclusions.
 func (pl *planner) checkFleet() error {
-	ps := problems{subject: "fleet"}
+	ps := problems{}
 	ts, L := pl.targets, len(pl.s.levels)
 	if len(ts) == 0 {
 		ps.add(ErrNoTargets, "targets", "the fleet is empty")
@@ -370,7 +371,7 @@ func (pl *planner) group() error {
 		}
 	}
 	if !valid {
-		ps := problems{subject: "fleet"}
+		ps := problems{}
 		pl.checkNames(&ps)
 		return ps.err()
 	}
@@ -480,7 +481,7 @@ func (pl *planner) findCell(loc []string, regionIdx map[string]int32, zoneIdx, c
 
 // checkRegions reports pinned regions that are not in the fleet.
 func (pl *planner) checkRegions() error {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	byName := make(map[string]int, len(pl.regions))
 	for i := range pl.regions {
 		byName[pl.regions[i].name] = i
@@ -521,7 +522,7 @@ func (pl *planner) sizeBatches() {
 }
 
 func (pl *planner) checkBatches() error {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	for i := range pl.cells {
 		cl := &pl.cells[i]
 		if cl.n-cl.min >= 1 {

@@ -225,13 +225,13 @@ type Exclusion struct {
 }
 
 // Validate reports every problem of the policy alone, each as a
-// [*FieldError] naming its field (for example "wave: policy:
-// Batch.MaxFraction: 1.5 is outside (0, 1]"), together in a
-// [*ValidationError]. Problems that depend on the fleet (an unknown
+// [*FieldError] naming its field (for example "wave:
+// policy.Batch.MaxFraction: 1.5 is outside (0, 1]"), joined with
+// [errors.Join]. Problems that depend on the fleet (an unknown
 // pinned region, a minimum healthy a zone cannot meet) are reported by
 // [Policy.Plan].
 func (p Policy) Validate() error {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	p.validate(&ps)
 	return ps.err()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
 )
 
 func TestPolicyValidate(t *testing.T) {
@@ -20,42 +21,42 @@ func TestPolicyValidate(t *testing.T) {
 	}{
 		{"zero value", Policy{}, nil},
 		{"growth below 1", Policy{Waves: Sizing{Growth: 0.5}}, []string{
-			"wave: policy: Waves.Growth: 0.5 is below 1: waves would shrink"}},
+			"wave: policy.Waves.Growth: 0.5 is below 1: waves would shrink"}},
 		{"negative growth", Policy{Waves: Sizing{Growth: -2}}, []string{
-			"wave: policy: Waves.Growth: -2 is below 1: waves would shrink"}},
+			"wave: policy.Waves.Growth: -2 is below 1: waves would shrink"}},
 		{"NaN growth", Policy{Waves: Sizing{Growth: math.NaN()}}, []string{
-			"wave: policy: Waves.Growth: NaN is not a number; want at least 1"}},
+			"wave: policy.Waves.Growth: NaN is not a number; want at least 1"}},
 		{"batch fraction above 1", Policy{Batch: Batching{MaxFraction: 1.5}}, []string{
-			"wave: policy: Batch.MaxFraction: 1.5 is outside (0, 1]"}},
+			"wave: policy.Batch.MaxFraction: 1.5 is outside (0, 1]"}},
 		{"negative batch fraction", Policy{Batch: Batching{MaxFraction: -0.1}}, []string{
-			"wave: policy: Batch.MaxFraction: -0.1 is outside (0, 1]"}},
+			"wave: policy.Batch.MaxFraction: -0.1 is outside (0, 1]"}},
 		{"NaN batch fraction", Policy{Batch: Batching{MaxFraction: math.NaN()}}, []string{
-			"wave: policy: Batch.MaxFraction: NaN is outside (0, 1]"}},
+			"wave: policy.Batch.MaxFraction: NaN is outside (0, 1]"}},
 		{"batch fraction 1 is fine", Policy{Batch: Batching{MaxFraction: 1}}, nil},
 		{"one-box fraction", Policy{OneBox: OneBoxRule{MaxFraction: 2}}, []string{
-			"wave: policy: OneBox.MaxFraction: 2 is outside (0, 1]"}},
+			"wave: policy.OneBox.MaxFraction: 2 is outside (0, 1]"}},
 		{"first size not 1", Policy{Waves: Sizing{Sizes: []int{2, 4}}}, []string{
-			"wave: policy: Waves.Sizes[0]: 2: the first wave holds exactly one region"}},
+			"wave: policy.Waves.Sizes[0]: 2: the first wave holds exactly one region"}},
 		{"shrinking sizes", Policy{Waves: Sizing{Sizes: []int{1, 3, 2, 0}}}, []string{
-			"wave: policy: Waves.Sizes[2]: 2 is smaller than Waves.Sizes[1] (3): waves never shrink",
-			"wave: policy: Waves.Sizes[3]: 0 is below 1"}},
+			"wave: policy.Waves.Sizes[2]: 2 is smaller than Waves.Sizes[1] (3): waves never shrink",
+			"wave: policy.Waves.Sizes[3]: 0 is below 1"}},
 		{"negative max parallel", Policy{Waves: Sizing{MaxParallelRegions: -1}}, []string{
-			"wave: policy: Waves.MaxParallelRegions: -1 is negative; want 0 (no cap) or more"}},
+			"wave: policy.Waves.MaxParallelRegions: -1 is negative; want 0 (no cap) or more"}},
 		{"min healthy", Policy{Batch: Batching{MinHealthy: &MinHealthy{Count: -1, Percent: 101}}}, []string{
-			"wave: policy: Batch.MinHealthy.Count: -1 is negative",
-			"wave: policy: Batch.MinHealthy.Percent: 101 is outside [0, 100]",
-			"wave: policy: Batch.MinHealthy: sets both Count (-1) and Percent (101); set one"}},
+			"wave: policy.Batch.MinHealthy.Count: -1 is negative",
+			"wave: policy.Batch.MinHealthy.Percent: 101 is outside [0, 100]",
+			"wave: policy.Batch.MinHealthy: sets both Count (-1) and Percent (101); set one"}},
 		{"levels", Policy{Levels: []string{"region", "", "region", "cell"}}, []string{
-			"wave: policy: Levels: has 4 levels; the planner isolates at most three (region, zone, cell)",
-			"wave: policy: Levels[1]: is empty",
-			`wave: policy: Levels[2]: "region" repeats Levels[0]`}},
+			"wave: policy.Levels: has 4 levels; the planner isolates at most three (region, zone, cell)",
+			"wave: policy.Levels[1]: is empty",
+			`wave: policy.Levels[2]: "region" repeats Levels[0]`}},
 		{"empty levels", Policy{Levels: []string{}}, []string{
-			"wave: policy: Levels: is empty; want one to three level names, or nil for [region zone]"}},
+			"wave: policy.Levels: is empty; want one to three level names, or nil for [region zone]"}},
 		{"pinned", Policy{First: []string{"a", "", "a"}}, []string{
-			"wave: policy: First[1]: is empty",
-			`wave: policy: First[2]: "a" repeats First[0]`}},
+			"wave: policy.First[1]: is empty",
+			`wave: policy.First[2]: "a" repeats First[0]`}},
 		{"exclusion label", Policy{Exclude: Exclusion{Labels: map[string]string{"": "x"}}}, []string{
-			"wave: policy: Exclude.Labels: has an empty label name"}},
+			"wave: policy.Exclude.Labels: has an empty label name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,9 +76,8 @@ func TestPolicyValidate(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
 			}
-			var ve *ValidationError
-			if !errors.As(err, &ve) || len(ve.Problems) != len(tt.want) {
-				t.Errorf("errors.As(ValidationError) problems = %v, want %d", ve, len(tt.want))
+			if n := len(field.All(err)); n != len(tt.want) {
+				t.Errorf("field.All(err) has %d problems, want %d", n, len(tt.want))
 			}
 			// Plan refuses the same policy, before looking at the fleet.
 			if _, perr := tt.policy.Plan(nil); perr == nil || perr.Error() != err.Error() {

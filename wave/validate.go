@@ -8,8 +8,8 @@ import (
 
 // Validate checks the invariants a driver relies on, for a plan made by
 // [Policy.Plan] or read back from storage, and reports every broken one
-// with its path (for example "wave: plan: Waves[1].Stages[0].Name: ..."),
-// each wrapping [ErrPlan], together in a [*ValidationError]:
+// with its path (for example "wave: plan.Waves[1].Stages[0].Name: ..."),
+// each a [*FieldError] wrapping [ErrPlan], joined with [errors.Join]:
 //   - the levels are named, and every target's location covers them;
 //   - waves are numbered in order, each region is in one wave only, and
 //     the first wave holds exactly one region;
@@ -23,7 +23,7 @@ import (
 //     stage's targets stay healthy;
 //   - bakes are not negative.
 func (p *Plan) Validate() error {
-	ps := problems{subject: "plan"}
+	ps := problems{prefix: "plan"}
 	if p == nil {
 		ps.add(ErrPlan, "Waves", "the plan is nil")
 		return ps.err()
