@@ -64,6 +64,7 @@ g r3/z1/c2 1
 	f.Add([]byte(`{"first":["r2"],"exclude":{"ids":["a"],"labels":{"env":"b"}}}`), fleet)
 	f.Add([]byte(`{"first":["mars"]}`), fleet)
 	f.Add([]byte(`{"bake":{"oneBox":"30m","waves":[{"wave":"-1s"}],"final":"1h"}}`), fleet)
+	f.Add([]byte(`{"bake":{"oneBox":"none","zone":"0","waves":[{"wave":"none"},{"zone":"none"}],"final":"none"}}`), fleet)
 	f.Add([]byte(`{"waves":{"growth":0.5},"batch":{"maxFraction":2}}`), "a r/z NaN\na r/z -1\nb /z\nc r\n")
 	f.Add([]byte(`{"oneBox":{"maxFraction":1}}`), "only r/z")
 	f.Add([]byte(`{}`), "")

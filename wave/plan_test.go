@@ -397,8 +397,8 @@ func TestBakeSchedule(t *testing.T) {
 	ts := grid([]string{"a", "b", "c"}, 2, 10, func(r int) float64 { return float64(r + 1) })
 	h := func(n float64) duration.Duration { return duration.Duration(time.Duration(n * float64(time.Hour))) }
 	p, err := Policy{Bake: BakeSchedule{
-		OneBox: h(0.5), Zone: h(3), FirstWave: h(24), LaterWaves: h(4), Final: -1,
-		Waves: []WaveBake{{Zone: -1}, {OneBox: h(2), Wave: h(8)}, {}, {}},
+		OneBox: h(0.5), Zone: h(3), FirstWave: h(24), LaterWaves: h(4), Final: duration.None,
+		Waves: []WaveBake{{Zone: duration.None}, {OneBox: h(2), Wave: h(8)}, {}, {}},
 	}}.Plan(ts)
 	if err != nil {
 		t.Fatal(err)

@@ -177,8 +177,16 @@ func (m *MinHealthy) of(n int) int {
 }
 
 // BakeSchedule says how long each stage bakes after its last batch. A zero
-// duration means the default; a negative one means no bake at all (in the
-// manner of net.Dialer.KeepAlive).
+// duration means the default; [duration.None] ("none" in JSON) means no
+// bake at all. A negative duration is an error, so that a typo such as
+// "-30m" cannot remove a bake without a word.
+//
+// Which bake a stage gets depends on where it stands in its wave: a
+// one-box stage gets OneBox; a zone stage gets Zone, except the last stage
+// of a wave, which gets the wave's bake (FirstWave or LaterWaves) instead,
+// since the wave's bake is the wait before the next wave and it is longer
+// than a zone's. A wave of one zone per region therefore bakes only once,
+// with the wave's bake. Plan.Explain says which bake each stage has.
 type BakeSchedule struct {
 	// OneBox is the bake after each one-box stage. Zero means
 	// [DefaultOneBoxBake] (1h).
@@ -186,11 +194,11 @@ type BakeSchedule struct {
 	// Zone is the bake after each zone stage of a wave but its last. Zero
 	// means [DefaultZoneBake] (1h).
 	Zone duration.Duration `json:"zone,omitempty"`
-	// FirstWave is the bake after the last stage of the first wave. Zero
-	// means [DefaultFirstWaveBake] (12h).
+	// FirstWave is the bake after the last stage of the first wave, in
+	// place of Zone. Zero means [DefaultFirstWaveBake] (12h).
 	FirstWave duration.Duration `json:"firstWave,omitempty"`
-	// LaterWaves is the bake after the last stage of every later wave.
-	// Zero means [DefaultLaterWaveBake] (2h).
+	// LaterWaves is the bake after the last stage of every later wave, in
+	// place of Zone. Zero means [DefaultLaterWaveBake] (2h).
 	LaterWaves duration.Duration `json:"laterWaves,omitempty"`
 	// Final is [Plan.FinalBake]: the watch after the last wave's bake, with
 	// the change everywhere and still rolled back on alarm. Zero means
@@ -202,7 +210,8 @@ type BakeSchedule struct {
 }
 
 // WaveBake overrides the bakes of one wave. A zero field keeps the
-// schedule's value; a negative one means no bake.
+// schedule's value; [duration.None] means no bake; a negative one is an
+// error.
 type WaveBake struct {
 	// OneBox replaces [BakeSchedule.OneBox] for this wave.
 	OneBox duration.Duration `json:"oneBox,omitempty"`
@@ -292,6 +301,17 @@ func (p *Policy) validate(ps *problems) {
 		}
 	}
 
+	bake(ps, "Bake.OneBox", p.Bake.OneBox)
+	bake(ps, "Bake.Zone", p.Bake.Zone)
+	bake(ps, "Bake.FirstWave", p.Bake.FirstWave)
+	bake(ps, "Bake.LaterWaves", p.Bake.LaterWaves)
+	bake(ps, "Bake.Final", p.Bake.Final)
+	for i, w := range p.Bake.Waves {
+		bake(ps, fmt.Sprintf("Bake.Waves[%d].OneBox", i), w.OneBox)
+		bake(ps, fmt.Sprintf("Bake.Waves[%d].Zone", i), w.Zone)
+		bake(ps, fmt.Sprintf("Bake.Waves[%d].Wave", i), w.Wave)
+	}
+
 	pinned := map[string]int{}
 	for i, r := range p.First {
 		f := fmt.Sprintf("First[%d]", i)
@@ -308,6 +328,13 @@ func (p *Policy) validate(ps *problems) {
 		if k == "" {
 			ps.add(ErrInvalid, "Exclude.Labels", "has an empty label name")
 		}
+	}
+}
+
+// bake reports a negative bake: no bake is said with duration.None.
+func bake(ps *problems, field string, d duration.Duration) {
+	if d < 0 && !d.IsNone() {
+		ps.add(ErrInvalid, field, "%v is negative; write \"none\" (duration.None) for no bake", d)
 	}
 }
 
@@ -361,7 +388,8 @@ func (p *Policy) settings() settings {
 }
 
 // bakeFor resolves a bake: the override o if non-zero, else the schedule's
-// value v if non-zero, else the default d; negative means none.
+// value v if non-zero, else the default d; None means no bake (0 in the
+// plan).
 func bakeFor(o, v duration.Duration, d time.Duration) duration.Duration {
 	b := o
 	if b == 0 {
@@ -370,7 +398,7 @@ func bakeFor(o, v duration.Duration, d time.Duration) duration.Duration {
 	if b == 0 {
 		b = duration.Duration(d)
 	}
-	if b < 0 {
+	if b.IsNone() {
 		b = 0
 	}
 	return b

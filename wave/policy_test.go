@@ -55,6 +55,16 @@ func TestPolicyValidate(t *testing.T) {
 		{"pinned", Policy{First: []string{"a", "", "a"}}, []string{
 			"wave: policy.First[1]: is empty",
 			`wave: policy.First[2]: "a" repeats First[0]`}},
+		{"negative bakes", Policy{Bake: BakeSchedule{
+			OneBox: duration.Duration(-30 * time.Minute), Zone: -1, FirstWave: duration.None, LaterWaves: -duration.Duration(time.Hour), Final: -2,
+			Waves: []WaveBake{{}, {OneBox: duration.None, Zone: -3, Wave: duration.Duration(-time.Second)}},
+		}}, []string{
+			`wave: policy.Bake.OneBox: -30m0s is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Zone: -1ns is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.LaterWaves: -1h0m0s is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Final: -2ns is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Waves[1].Zone: -3ns is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Waves[1].Wave: -1s is negative; write "none" (duration.None) for no bake`}},
 		{"exclusion label", Policy{Exclude: Exclusion{Labels: map[string]string{"": "x"}}}, []string{
 			"wave: policy.Exclude.Labels: has an empty label name"}},
 	}
@@ -93,7 +103,7 @@ func TestPolicyJSON(t *testing.T) {
 	  "oneBox": {"maxFraction": 0.05},
 	  "waves": {"sizes": [1, 1, 3], "growth": 1.5, "maxParallelRegions": 8},
 	  "batch": {"maxFraction": 0.2, "minHealthy": {"percent": 75}},
-	  "bake": {"oneBox": "30m", "firstWave": "24h", "final": "-1ns", "waves": [{}, {"wave": "6h"}]},
+	  "bake": {"oneBox": "30m", "firstWave": "24h", "final": "none", "waves": [{}, {"wave": "6h"}]},
 	  "first": ["us-west-2"],
 	  "exclude": {"ids": ["h1"], "labels": {"canary": "off"}}
 	}`
@@ -108,7 +118,7 @@ func TestPolicyJSON(t *testing.T) {
 		Batch:  Batching{MaxFraction: 0.2, MinHealthy: &MinHealthy{Percent: 75}},
 		Bake: BakeSchedule{
 			OneBox: duration.Duration(30 * time.Minute), FirstWave: duration.Duration(24 * time.Hour),
-			Final: -1, Waves: []WaveBake{{}, {Wave: duration.Duration(6 * time.Hour)}},
+			Final: duration.None, Waves: []WaveBake{{}, {Wave: duration.Duration(6 * time.Hour)}},
 		},
 		First:   []string{"us-west-2"},
 		Exclude: Exclusion{IDs: []string{"h1"}, Labels: map[string]string{"canary": "off"}},
