@@ -135,7 +135,7 @@ func ExampleMinHealthy() {
 
 // Kubernetes clusters have no zones: one level, and each wave deploys
 // whole clusters. A cluster that is a single target is too small for a
-// one-box, and the plan says so.
+// one-box, and the plan warns about it.
 func ExamplePolicy_Plan_kubernetes() {
 	var ts []wave.Target
 	for _, c := range []string{"prod-eu", "prod-us", "prod-ap", "prod-sa", "canary"} {
@@ -149,12 +149,12 @@ func ExamplePolicy_Plan_kubernetes() {
 	for _, w := range plan.Waves {
 		fmt.Println(w.Stages[0].Name, w.Stages[0].Kind)
 	}
-	fmt.Println(plan.Notes[0])
+	fmt.Println(plan.Warnings[0])
 	// Output:
 	// w1/canary region
 	// w2/prod-ap+prod-eu region
 	// w3/prod-sa+prod-us region
-	// cluster canary is too small for a one-box: its lightest target carries 100% of its cluster's weight (at most 10%)
+	// cluster canary has no target light enough for a one-box: its lightest carries 100% of the cluster's weight, above OneBox.MaxFraction (10%); its first batch is the first to see the change
 }
 
 func ExamplePlan_Explain() {

@@ -11,7 +11,8 @@ import (
 // Published defaults (reference/safe-deployments.md). A zero field of a
 // [Policy] means the matching value here.
 const (
-	// DefaultOneBoxFraction caps a one-box at 10% of its zone's weight.
+	// DefaultOneBoxFraction caps a one-box at 10% of its region's weight
+	// (of its zone's, with [OneBoxRule.PerZone]).
 	DefaultOneBoxFraction = 0.10
 	// DefaultGrowth doubles the number of regions from wave to wave.
 	DefaultGrowth = 2.0
@@ -102,27 +103,47 @@ type RegionInfo struct {
 }
 
 // OneBoxRule controls the one-box stage: before the first zone of each
-// region, one target, serving at most a small share of its zone's weight,
-// is deployed and baked alone.
+// region, one target, serving at most a small share of the region's
+// weight, is deployed and baked alone, so that a bad change hurts one
+// target before it hurts a zone.
+//
+// The one-box is the lightest target of the region, from any of its zones
+// (and cells), ties going to the one that deploys first (by zone, cell,
+// then ID), provided it carries at most MaxFraction of the region's weight
+// (with PerZone: at most MaxFraction of its own zone's weight; the
+// lightest such target of the region is chosen). The zone it comes from
+// later deploys without it. A region with no such target gets no one-box:
+// the plan says so in [Plan.Warnings] and in the reason of the region's
+// first stage, or, with Require, the plan is refused ([ErrNoOneBox]).
+//
+// Weights and MaxFraction are compared exactly, as the decimals they are
+// written as: a target of weight 1 in a region of weight 10 is a one-box
+// at MaxFraction 0.1.
 type OneBoxRule struct {
 	// Off disables one-box stages.
 	Off bool `json:"off,omitempty"`
-	// MaxFraction is the largest share of its zone's weight (its region's,
-	// with a single level) the one-box may carry. The one-box is the
-	// lightest target (ties by ID) of the region's first zone (of that
-	// zone's first cell, with three levels); a region where it is heavier
-	// gets no one-box, and the plan says so in a note and in the reason of
-	// the region's first stage. Zero means [DefaultOneBoxFraction] (10%);
-	// it must be in (0, 1].
+	// MaxFraction is the largest share of its region's weight (of its
+	// zone's, with PerZone) the one-box may carry. Zero means
+	// [DefaultOneBoxFraction] (10%); it must be in (0, 1].
 	MaxFraction float64 `json:"maxFraction,omitempty"`
+	// PerZone measures MaxFraction against the weight of the one-box's
+	// zone instead of its region's (the published practice allows
+	// either: "at most 10% of the region's or the zone's requests"). It
+	// is stricter: 10% of a zone of a three-zone region is about 3% of
+	// the region. Without a zone level it changes nothing.
+	PerZone bool `json:"perZone,omitempty"`
+	// Require makes a region without a one-box an error of [Policy.Plan]
+	// ([ErrNoOneBox], naming every such region) instead of a warning. It
+	// cannot be set with Off.
+	Require bool `json:"require,omitempty"`
 }
 
 // Sizing says how many regions each wave holds. The first wave always
 // holds one region.
 type Sizing struct {
 	// Growth multiplies the number of regions from one wave to the next,
-	// rounding up: 2 gives 1, 2, 4, 8...; 1.5 gives 1, 2, 3, 5, 8...; 1
-	// gives one region per wave. Zero means [DefaultGrowth] (2); it must
+	// rounding up exactly (1.1 × 10 is 11, not 12): 2 gives 1, 2, 4,
+	// 8...; 1.5 gives 1, 2, 3, 5, 8...; 1 gives one region per wave. Zero means [DefaultGrowth] (2); it must
 	// be at least 1.
 	Growth float64 `json:"growth,omitempty"`
 	// Sizes lists the number of regions of the first waves explicitly, for
@@ -141,7 +162,8 @@ type Sizing struct {
 // at least one.
 type Batching struct {
 	// MaxFraction is the largest share of a zone's targets deployed at
-	// once, rounded down. Zero means [DefaultMaxFraction] (33%) when
+	// once, rounded down exactly (0.29 of 100 targets is 29, read as the
+	// decimal 0.29, not as the float64 nearest to it). Zero means [DefaultMaxFraction] (33%) when
 	// MinHealthy is nil, and no limit (1) when MinHealthy is set, so that
 	// MinHealthy alone behaves as in CodeDeploy. It must be in (0, 1].
 	MaxFraction float64 `json:"maxFraction,omitempty"`
@@ -152,8 +174,9 @@ type Batching struct {
 }
 
 // MinHealthy is a minimum number of healthy targets, as a count or as a
-// percentage of the zone's targets rounded up when the plan is made
-// (CodeDeploy's HOST_COUNT and FLEET_PERCENT). With both zero the minimum
+// percentage of the zone's targets rounded up exactly when the plan is made
+// (CodeDeploy's HOST_COUNT and FLEET_PERCENT; 90% of 10 is 9, 90.01% is
+// 10). With both zero the minimum
 // is 0, which deploys a zone all at once. On 10 targets: 95% rounds up to
 // 10 and is an error (nothing could ever deploy), 9 deploys one at a time,
 // 8 two at a time, 0 all at once.
@@ -173,7 +196,7 @@ func (m *MinHealthy) of(n int) int {
 	if m.Count > 0 {
 		return m.Count
 	}
-	return int(math.Ceil(m.Percent*float64(n)/100 - 1e-9))
+	return ceilPercent(m.Percent, n)
 }
 
 // BakeSchedule says how long each stage bakes after its last batch. A zero
@@ -265,6 +288,9 @@ func (p *Policy) validate(ps *problems) {
 	}
 
 	fraction(ps, "OneBox.MaxFraction", p.OneBox.MaxFraction)
+	if p.OneBox.Off && p.OneBox.Require {
+		ps.add(ErrInvalid, "OneBox.Require", "is set with OneBox.Off: a one-box cannot be both required and off")
+	}
 
 	g := p.Waves.Growth
 	switch {
@@ -349,6 +375,8 @@ type settings struct {
 	levels         []string
 	oneBox         bool
 	oneBoxFraction float64
+	oneBoxPerZone  bool
+	oneBoxRequire  bool
 	growth         float64
 	sizes          []int
 	maxParallel    int
@@ -362,6 +390,8 @@ func (p *Policy) settings() settings {
 		levels:         p.Levels,
 		oneBox:         !p.OneBox.Off,
 		oneBoxFraction: p.OneBox.MaxFraction,
+		oneBoxPerZone:  p.OneBox.PerZone && len(p.Levels) != 1,
+		oneBoxRequire:  p.OneBox.Require,
 		growth:         p.Waves.Growth,
 		sizes:          p.Waves.Sizes,
 		maxParallel:    p.Waves.MaxParallelRegions,
@@ -437,11 +467,7 @@ func (s *settings) waveSizes(n int) []int {
 		case k == 0:
 			planned = 1
 		default:
-			next := math.Ceil(float64(planned)*s.growth - 1e-9)
-			if next > float64(n) {
-				next = float64(n)
-			}
-			planned = max(int(next), planned)
+			planned = max(ceilMulCap(s.growth, planned, n), planned)
 		}
 		size := planned
 		if s.maxParallel > 0 && size > s.maxParallel {
