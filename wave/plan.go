@@ -56,11 +56,11 @@ type planner struct {
 }
 
 type regionG struct {
-	name    string
-	n       int
-	w       float64
-	zones   []int32
-	pinned  bool
+	name       string
+	n          int
+	w          float64
+	zones      []int32
+	pinned     bool
 	oneBox     int32   // target index, -1 if none
 	oneBoxZone int32   // the one-box's zone
 	share      float64 // the lightest target's share of its base, when refused
