@@ -81,6 +81,77 @@ type Decision struct {
 	// within its [Policy.Horizon]; its NextOpen returns [ErrNeverOpen]).
 	// Until is then zero. A driver may give up at once rather than wait.
 	Never bool `json:"never,omitempty"`
+	// Holds lists, when the subject is blocked, each rule that holds it
+	// and until when: which freeze, holiday, window, alarm or switch, so
+	// that a driver can name it ("held by freeze \"sales event\" until
+	// ...") and treat kinds differently (wait through a freeze rather than
+	// roll back). The blockers of this package fill it in; a blocker
+	// written by users may leave it empty.
+	Holds []Hold `json:"holds,omitempty"`
+}
+
+// HoldKind is the kind of rule that holds a subject.
+type HoldKind string
+
+// The kinds of rules of this package's blockers.
+const (
+	// HoldFreeze is a [Freeze] of a [Calendar].
+	HoldFreeze HoldKind = "freeze"
+	// HoldHoliday is a [Holiday] of a [Calendar].
+	HoldHoliday HoldKind = "holiday"
+	// HoldDeny is a Deny window of a [Calendar].
+	HoldDeny HoldKind = "deny"
+	// HoldWindow is a [Calendar] outside all of its allowed Windows.
+	HoldWindow HoldKind = "window"
+	// HoldAlarm is a watched alarm of [Alarms].
+	HoldAlarm HoldKind = "alarm"
+	// HoldSwitch is a [Switch] of a [SwitchBlocker] or [Switchboard].
+	HoldSwitch HoldKind = "switch"
+)
+
+// Hold is one rule that holds a subject back, and until when.
+type Hold struct {
+	// Blocker is the name of the [Entry] whose blocker reported the hold;
+	// a [Set] fills it in.
+	Blocker string `json:"blocker,omitempty"`
+	// Kind is the kind of rule.
+	Kind HoldKind `json:"kind"`
+	// Name names the rule: a freeze's reason, a holiday's name (or its
+	// date), a window's text, an alarm's name, a switch's ID and reason.
+	Name string `json:"name,omitempty"`
+	// Region is the region held, "" when the rule holds the subject as a
+	// whole (an alarm, a switch) or the subject has no regions.
+	Region string `json:"region,omitempty"`
+	// Until is when the rule stops holding the region (the end of the
+	// freeze in the region's own time, the next local midnight after a
+	// holiday, the end of a deny window, the next opening of a window, a
+	// switch's End), zero when unknown (an alarm) or beyond the horizon.
+	// Other rules may hold the subject longer: [Decision.Until] is when
+	// all of them clear.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// String formats the hold as `freeze "sales event" in us-east-1 until
+// 2025-12-02T05:00:00Z`.
+func (h Hold) String() string {
+	var b strings.Builder
+	if h.Blocker != "" {
+		b.WriteString(h.Blocker)
+		b.WriteString(": ")
+	}
+	b.WriteString(string(h.Kind))
+	if h.Name != "" {
+		fmt.Fprintf(&b, " %q", h.Name)
+	}
+	if h.Region != "" {
+		b.WriteString(" in ")
+		b.WriteString(h.Region)
+	}
+	if !h.Until.IsZero() {
+		b.WriteString(" until ")
+		b.WriteString(h.Until.UTC().Format(time.RFC3339))
+	}
+	return b.String()
 }
 
 // String formats the decision as "name: blocked until T: reason" or

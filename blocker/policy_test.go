@@ -98,10 +98,35 @@ func TestPolicyValidate(t *testing.T) {
 			}},
 			want: []string{
 				`blocker: policy.Freezes[0].End: 2025-11-30T23:00:00Z is not after Start 2025-12-01T00:00:00Z`,
-				`blocker: policy.Freezes[1].Start: not set`,
+				`blocker: policy.Freezes[1].Start: not set: give Start and End (instants) or From and Through (local dates)`,
 				`blocker: policy.Freezes[1].Reason: empty: a freeze must say why`,
 				`blocker: policy.Freezes[2].End: not set`,
 				`blocker: policy.Freezes[2].Regions[0]: empty region name`,
+			},
+		},
+		{
+			name: "freezes of local dates",
+			policy: Policy{Freezes: []Freeze{
+				{From: "2025-12-22", Through: "2026-01-02", Reason: "year end"},
+				{From: "2025-12-24", Through: "2025-12-24", Reason: "one day", Regions: []string{"eu-west-1"}},
+			}},
+		},
+		{
+			name: "bad freezes of local dates",
+			policy: Policy{Freezes: []Freeze{
+				{From: "2025-12-22", Through: "2025-12-21", Reason: "backwards"},
+				{From: "2025-12-22", Reason: "no end"},
+				{Through: "2025-12-22", Reason: "no start"},
+				{From: "22/12/2025", Through: "2025-02-30", Reason: "bad dates"},
+				{Start: start, End: start.Add(time.Hour), From: "2025-12-01", Through: "2025-12-01", Reason: "both forms"},
+			}},
+			want: []string{
+				`blocker: policy.Freezes[0].Through: 2025-12-21 is before From 2025-12-22`,
+				`blocker: policy.Freezes[1].Through: not set: a freeze of dates needs From and Through (equal for one day)`,
+				`blocker: policy.Freezes[2].From: not set: a freeze of dates needs From and Through (equal for one day)`,
+				`blocker: policy.Freezes[3].From: "22/12/2025" is not a date YYYY-MM-DD`,
+				`blocker: policy.Freezes[3].Through: "2025-02-30" is not a date YYYY-MM-DD`,
+				`blocker: policy.Freezes[4]: sets both Start/End and From/Through; a freeze is either instants or local dates`,
 			},
 		},
 		{

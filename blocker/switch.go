@@ -132,6 +132,7 @@ func (b SwitchBlocker) Check(ctx context.Context, s Subject, now time.Time) (Dec
 		return Decision{}, fmt.Errorf("blocker: switches: %w", err)
 	}
 	var reasons []string
+	var holds []Hold
 	var until time.Time
 	known := true
 	for _, sw := range list {
@@ -139,6 +140,7 @@ func (b SwitchBlocker) Check(ctx context.Context, s Subject, now time.Time) (Dec
 			continue
 		}
 		reasons = append(reasons, sw.String())
+		holds = append(holds, Hold{Kind: HoldSwitch, Name: sw.ID + ": " + sw.Reason, Until: sw.End})
 		if sw.End.IsZero() {
 			known = false
 		} else if sw.End.After(until) {
@@ -148,7 +150,7 @@ func (b SwitchBlocker) Check(ctx context.Context, s Subject, now time.Time) (Dec
 	if len(reasons) == 0 {
 		return Decision{Reason: "no switch is set"}, nil
 	}
-	d := Decision{Blocked: true, Reason: strings.Join(reasons, "; ")}
+	d := Decision{Blocked: true, Reason: strings.Join(reasons, "; "), Holds: holds}
 	if known {
 		d.Until = until
 	}
