@@ -67,6 +67,11 @@ g r3/z1/c2 1
 	f.Add([]byte(`{"bake":{"oneBox":"none","zone":"0","waves":[{"wave":"none"},{"zone":"none"}],"final":"none"}}`), fleet)
 	f.Add([]byte(`{"waves":{"growth":0.5},"batch":{"maxFraction":2}}`), "a r/z NaN\na r/z -1\nb /z\nc r\n")
 	f.Add([]byte(`{"oneBox":{"maxFraction":1}}`), "only r/z")
+	f.Add([]byte(`{"oneBox":{"perZone":true,"maxFraction":0.3}}`), fleet)
+	f.Add([]byte(`{"oneBox":{"require":true}}`), "a r/z 1\nb r/z 9\nc r/y 0.1\nd q/z 1e-300\ne q/z 1.0000000000000002\n")
+	f.Add([]byte(`{"oneBox":{"require":true,"off":true},"batch":{"maxFraction":0.3333333333333}}`), fleet)
+	f.Add([]byte(`{"waves":{"growth":1.0000000001},"batch":{"minHealthy":{"percent":50.00000000001}}}`), fleet)
+	f.Add([]byte(`{"bake":{"oneBox":30}}`), fleet)
 	f.Add([]byte(`{}`), "")
 
 	f.Fuzz(func(t *testing.T, policyJSON []byte, fleetText string) {
@@ -132,6 +137,9 @@ func FuzzPlanValidate(f *testing.F) {
 	// No Levels, and targets with an empty or missing Location.
 	f.Add([]byte(`{"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"region","wave":0,"regions":["r"],"batches":[{"targets":[{"id":"a","location":[]},{"id":"b"}]}]}]}]}`))
 	f.Add([]byte(`{"levels":["region","zone"],"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"zone","wave":0,"regions":["r"],"zones":[],"batches":[{"targets":[{"id":"a","location":["r",""]}]}],"minHealthy":-1}]}]}`))
+	// Units that do not match the stage's targets.
+	f.Add([]byte(`{"levels":["region","zone"],"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"zone","wave":0,"regions":["r"],"zones":["z"],"batches":[{"targets":[{"id":"a","location":["r","z"]},{"id":"b","location":["r","z"]}]}],"minHealthy":1,"units":[{"location":["r","z"],"targets":3,"minHealthy":1},{"location":["r"],"targets":-1,"minHealthy":-2},{"location":["r","z"],"targets":0,"minHealthy":0}]}]}]}`))
+	f.Add([]byte(`{"levels":["region"],"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"region","wave":0,"regions":["r"],"bake":"none","batches":[{"targets":[{"id":"a","location":["r"]}]}]}]},{"index":1,"regions":[],"stages":[]}],"finalBake":"-1s"}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{}`))
 
