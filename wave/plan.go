@@ -14,23 +14,27 @@ import (
 // Plan cuts the fleet into waves, stages and batches by the policy. It
 // validates the policy and the fleet first and returns every problem, each
 // a [*FieldError], joined with [errors.Join] (nothing is planned if there
-// is any): an empty fleet,
-// duplicate or empty IDs, locations with fewer entries than the policy has
-// levels or with an empty entry, negative, NaN or infinite weights, a
-// pinned region not in the fleet, a minimum healthy that a zone cannot
-// meet.
+// is any): an empty fleet, duplicate or empty IDs, locations with fewer
+// entries than the policy has levels or with an empty entry, negative, NaN
+// or infinite weights, a pinned region not in the fleet, a minimum healthy
+// that a zone cannot meet, a region without a one-box when the policy
+// requires one ([ErrNoOneBox]).
 //
 // The plan is deterministic: the same fleet and policy, in any order, give
 // the same plan, ties being broken by name and ID. Planning takes
 // O(n log n) time for n targets.
 //
-// The plan has these properties, which [Plan.Validate] checks:
+// The plan passes [Plan.Validate], and more, which the package's property
+// tests check on random fleets:
 //   - every target not excluded is in exactly one batch;
 //   - the first wave holds one region, and waves never shrink;
 //   - no stage holds two zones of one region, and no batch two cells of
 //     one zone;
 //   - no batch deploys more of a zone (a cell with three levels) than its
-//     minimum healthy allows, and every batch deploys at least one target.
+//     minimum healthy allows, and every batch deploys at least one target;
+//   - every region that has a target light enough for a one-box gets one
+//     (the lightest such target), and every other region is in
+//     [Plan.Warnings].
 func (p Policy) Plan(targets []Target) (*Plan, error) {
 	ps := problems{prefix: "policy"}
 	p.validate(&ps)
