@@ -89,6 +89,7 @@ g r3/z1/c2 1
 			if err == nil || err.Error() != verr.Error() {
 				t.Fatalf("Validate() = %v but Plan() = %v", verr, err)
 			}
+			checkProblems(t, verr, ErrInvalid, "wave: policy.")
 			return
 		}
 		if err != nil {
