@@ -100,7 +100,7 @@ func TestPolicyValidate(t *testing.T) {
 func TestPolicyJSON(t *testing.T) {
 	const doc = `{
 	  "levels": ["region", "zone", "cell"],
-	  "oneBox": {"maxFraction": 0.05},
+	  "oneBox": {"maxFraction": 0.05, "perZone": true, "require": true},
 	  "waves": {"sizes": [1, 1, 3], "growth": 1.5, "maxParallelRegions": 8},
 	  "batch": {"maxFraction": 0.2, "minHealthy": {"percent": 75}},
 	  "bake": {"oneBox": "30m", "firstWave": "24h", "final": "none", "waves": [{}, {"wave": "6h"}]},
@@ -113,7 +113,7 @@ func TestPolicyJSON(t *testing.T) {
 	}
 	want := Policy{
 		Levels: []string{"region", "zone", "cell"},
-		OneBox: OneBoxRule{MaxFraction: 0.05},
+		OneBox: OneBoxRule{MaxFraction: 0.05, PerZone: true, Require: true},
 		Waves:  Sizing{Sizes: []int{1, 1, 3}, Growth: 1.5, MaxParallelRegions: 8},
 		Batch:  Batching{MaxFraction: 0.2, MinHealthy: &MinHealthy{Percent: 75}},
 		Bake: BakeSchedule{
@@ -194,5 +194,31 @@ func TestWaveSizes(t *testing.T) {
 				t.Errorf("waveSizes(%d) = %v: sum %d, first %d", tt.regions, got, sum, got[0])
 			}
 		})
+	}
+}
+
+// TestPolicyJSONSilentNumbers checks that the numbers that used to change a
+// policy silently are refused: a bare number is not a duration (it was 30
+// ns), and a negative bake is not "no bake" (it was).
+func TestPolicyJSONSilentNumbers(t *testing.T) {
+	var p Policy
+	err := json.Unmarshal([]byte(`{"bake": {"oneBox": 30}}`), &p)
+	if !errors.Is(err, duration.ErrSyntax) || !strings.Contains(err.Error(), `"30s"`) {
+		t.Errorf("bare number: %v, want duration.ErrSyntax suggesting \"30s\"", err)
+	}
+	err = json.Unmarshal([]byte(`{"bake": {"zone": "30"}}`), &p)
+	if !errors.Is(err, duration.ErrSyntax) {
+		t.Errorf("string without a unit: %v, want duration.ErrSyntax", err)
+	}
+	p = Policy{}
+	if err := json.Unmarshal([]byte(`{"bake": {"zone": "-30m", "oneBox": "none"}}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := `wave: policy.Bake.Zone: -30m0s is negative; write "none" (duration.None) for no bake`
+	if err := p.Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate() = %v, want %s", err, want)
+	}
+	if !p.Bake.OneBox.IsNone() {
+		t.Errorf(`"none" decoded as %v`, p.Bake.OneBox)
 	}
 }
