@@ -23,9 +23,10 @@ const MaxHorizon = 5 * 366 * 24 * time.Hour
 // plain data with a JSON form for configuration files; [NewCalendar]
 // validates and compiles it into a [Calendar] blocker.
 //
-// A region is open at an instant when no freeze covers the instant, the
-// region's local date is not a holiday, no Deny window covers the local
-// reading, and some Windows entry does (or Windows is empty). The zero
+// A region is open at an instant when no freeze covers the instant (or,
+// for a freeze of dates, the region's local date), the region's local date
+// is not a holiday, no Deny window covers the local reading, and some
+// Windows entry does (or Windows is empty). The zero
 // Policy is always open, in UTC.
 //
 // Example JSON:
