@@ -42,6 +42,7 @@ func (a Alarms) Check(ctx context.Context, _ Subject, now time.Time) (Decision, 
 		return Decision{}, fmt.Errorf("blocker: alarms: nothing to watch")
 	}
 	var reasons, fine []string
+	var holds []Hold
 	var errs []error
 	for i, w := range a.Watch {
 		name := w.Name
@@ -70,9 +71,11 @@ func (a Alarms) Check(ctx context.Context, _ Subject, now time.Time) (Decision, 
 		switch res.State {
 		case alarm.Alarm:
 			reasons = append(reasons, desc)
+			holds = append(holds, Hold{Kind: HoldAlarm, Name: name})
 		case alarm.InsufficientData:
 			if a.BlockInsufficientData {
 				reasons = append(reasons, desc)
+				holds = append(holds, Hold{Kind: HoldAlarm, Name: name})
 			} else {
 				fine = append(fine, desc+", not blocking")
 			}
@@ -84,7 +87,7 @@ func (a Alarms) Check(ctx context.Context, _ Subject, now time.Time) (Decision, 
 	}
 	err := errors.Join(errs...)
 	if len(reasons) > 0 {
-		return Decision{Blocked: true, Reason: strings.Join(reasons, "; ")}, err
+		return Decision{Blocked: true, Reason: strings.Join(reasons, "; "), Holds: holds}, err
 	}
 	return Decision{Reason: strings.Join(fine, "; ")}, err
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // Subject is what a blocker judges: the stage of a change that is about to
@@ -79,6 +81,77 @@ type Decision struct {
 	// within its [Policy.Horizon]; its NextOpen returns [ErrNeverOpen]).
 	// Until is then zero. A driver may give up at once rather than wait.
 	Never bool `json:"never,omitempty"`
+	// Holds lists, when the subject is blocked, each rule that holds it
+	// and until when: which freeze, holiday, window, alarm or switch, so
+	// that a driver can name it ("held by freeze \"sales event\" until
+	// ...") and treat kinds differently (wait through a freeze rather than
+	// roll back). The blockers of this package fill it in; a blocker
+	// written by users may leave it empty.
+	Holds []Hold `json:"holds,omitempty"`
+}
+
+// HoldKind is the kind of rule that holds a subject.
+type HoldKind string
+
+// The kinds of rules of this package's blockers.
+const (
+	// HoldFreeze is a [Freeze] of a [Calendar].
+	HoldFreeze HoldKind = "freeze"
+	// HoldHoliday is a [Holiday] of a [Calendar].
+	HoldHoliday HoldKind = "holiday"
+	// HoldDeny is a Deny window of a [Calendar].
+	HoldDeny HoldKind = "deny"
+	// HoldWindow is a [Calendar] outside all of its allowed Windows.
+	HoldWindow HoldKind = "window"
+	// HoldAlarm is a watched alarm of [Alarms].
+	HoldAlarm HoldKind = "alarm"
+	// HoldSwitch is a [Switch] of a [SwitchBlocker] or [Switchboard].
+	HoldSwitch HoldKind = "switch"
+)
+
+// Hold is one rule that holds a subject back, and until when.
+type Hold struct {
+	// Blocker is the name of the [Entry] whose blocker reported the hold;
+	// a [Set] fills it in.
+	Blocker string `json:"blocker,omitempty"`
+	// Kind is the kind of rule.
+	Kind HoldKind `json:"kind"`
+	// Name names the rule: a freeze's reason, a holiday's name (or its
+	// date), a window's text, an alarm's name, a switch's ID and reason.
+	Name string `json:"name,omitempty"`
+	// Region is the region held, "" when the rule holds the subject as a
+	// whole (an alarm, a switch) or the subject has no regions.
+	Region string `json:"region,omitempty"`
+	// Until is when the rule stops holding the region (the end of the
+	// freeze in the region's own time, the next local midnight after a
+	// holiday, the end of a deny window, the next opening of a window, a
+	// switch's End), zero when unknown (an alarm) or beyond the horizon.
+	// Other rules may hold the subject longer: [Decision.Until] is when
+	// all of them clear.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// String formats the hold as `freeze "sales event" in us-east-1 until
+// 2025-12-02T05:00:00Z`.
+func (h Hold) String() string {
+	var b strings.Builder
+	if h.Blocker != "" {
+		b.WriteString(h.Blocker)
+		b.WriteString(": ")
+	}
+	b.WriteString(string(h.Kind))
+	if h.Name != "" {
+		fmt.Fprintf(&b, " %q", h.Name)
+	}
+	if h.Region != "" {
+		b.WriteString(" in ")
+		b.WriteString(h.Region)
+	}
+	if !h.Until.IsZero() {
+		b.WriteString(" until ")
+		b.WriteString(h.Until.UTC().Format(time.RFC3339))
+	}
+	return b.String()
 }
 
 // String formats the decision as "name: blocked until T: reason" or
@@ -143,29 +216,23 @@ var (
 	ErrNoZone = errors.New("blocker: region has no time zone")
 )
 
-// FieldError is one problem with one field of an input, named by its path,
-// for example `blocker: policy: Windows[0].End: hour 25 is outside 0-24`.
-// Validation reports every problem at once, as an [errors.Join] of
-// FieldErrors; [errors.Is](err, [ErrInvalid]) holds for each.
-type FieldError struct {
-	// Path names the input and the field, for example "policy: Zone" or
-	// "override: Expires".
-	Path string
-	// Problem says what is wrong with it.
-	Problem string
-}
-
-// Error formats the problem with the package prefix and the field path.
-func (e *FieldError) Error() string { return "blocker: " + e.Path + ": " + e.Problem }
-
-// Unwrap returns [ErrInvalid].
-func (e *FieldError) Unwrap() error { return ErrInvalid }
+// FieldError is one problem with one field of an input: shepherd's one
+// shape of a validation problem, [field.Error]. Its Path names the input
+// and the field ("policy.Windows[0].End", "override.Expires",
+// "set.Entries[2].Name"), its Err is [ErrInvalid], and it formats as
+// "blocker: path: problem", for example `blocker: policy.Windows[0].End:
+// "25:00": hour 25 is outside 0-24`. Validation reports every problem at
+// once, joined with [errors.Join]; [errors.Is](err, [ErrInvalid]) holds for
+// the whole and for each, and [field.All] lists them.
+type FieldError = field.Error
 
 // problems collects field errors.
-type problems []error
+type problems struct{ list field.List }
 
 func (p *problems) add(path, format string, args ...any) {
-	*p = append(*p, &FieldError{Path: path, Problem: fmt.Sprintf(format, args...)})
+	p.list.Add(ErrInvalid, path, format, args...)
 }
 
-func (p problems) err() error { return errors.Join(p...) }
+func (p *problems) len() int { return p.list.Len() }
+
+func (p *problems) err() error { return p.list.Err() }

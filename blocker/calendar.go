@@ -96,10 +96,19 @@ func appliesList(list []string, region string) bool {
 	return false
 }
 
+// held is one rule that holds a region, as closed reports it: the hold,
+// and either its Until already known or the test of whether it still
+// holds at an instant, from which [compiled.holdUntil] finds it.
+type held struct {
+	Hold
+	text  string               // the reason, before its Until
+	holds func(time.Time) bool // nil: Hold.Until is known
+}
+
 // closed reports whether z is closed at t; when why is not nil it appends
-// every reason. With a nil why it stops at the first reason and formats
-// nothing, since NextOpen calls it thousands of times.
-func (c *compiled) closed(z zoned, t time.Time, why *[]string) bool {
+// every rule that holds it. With a nil why it stops at the first rule and
+// formats nothing, since NextOpen calls it thousands of times.
+func (c *compiled) closed(z zoned, t time.Time, why *[]held) bool {
 	shut := false
 	for _, f := range c.freezes {
 		if !t.Before(f.Start) && t.Before(f.End) && appliesList(f.Regions, z.region) {
@@ -107,12 +116,30 @@ func (c *compiled) closed(z zoned, t time.Time, why *[]string) bool {
 				return true
 			}
 			shut = true
-			*why = append(*why, fmt.Sprintf("freeze %q until %s", f.Reason, f.End.UTC().Format(time.RFC3339)))
+			*why = append(*why, held{Hold: Hold{Kind: HoldFreeze, Name: f.Reason, Region: z.region, Until: f.End},
+				text: fmt.Sprintf("freeze %q", f.Reason)})
 		}
 	}
 	lt := t.In(z.loc)
 	y, m, d := lt.Date()
-	for _, h := range c.holidays[civil{y, m, d}] {
+	today := civil{y, m, d}
+	for i := range c.local {
+		f := &c.local[i]
+		if !f.covers(today) || !appliesList(f.regions, z.region) {
+			continue
+		}
+		if why == nil {
+			return true
+		}
+		shut = true
+		*why = append(*why, held{Hold: Hold{Kind: HoldFreeze, Name: f.reason, Region: z.region},
+			text: fmt.Sprintf("freeze %q through %s (local dates from %s)", f.reason, f.through, f.from),
+			holds: func(t time.Time) bool {
+				y, m, d := t.In(z.loc).Date()
+				return f.covers(civil{y, m, d})
+			}})
+	}
+	for _, h := range c.holidays[today] {
 		if !applies(h.regions, z.region) {
 			continue
 		}
@@ -120,11 +147,18 @@ func (c *compiled) closed(z zoned, t time.Time, why *[]string) bool {
 			return true
 		}
 		shut = true
-		if h.name != "" {
-			*why = append(*why, fmt.Sprintf("holiday %q on %04d-%02d-%02d", h.name, y, m, d))
+		text := fmt.Sprintf("holiday on %s", today)
+		name := h.name
+		if name != "" {
+			text = fmt.Sprintf("holiday %q on %s", name, today)
 		} else {
-			*why = append(*why, fmt.Sprintf("holiday on %04d-%02d-%02d", y, m, d))
+			name = today.String()
 		}
+		*why = append(*why, held{Hold: Hold{Kind: HoldHoliday, Name: name, Region: z.region}, text: text,
+			holds: func(t time.Time) bool {
+				y, m, d := t.In(z.loc).Date()
+				return civil{y, m, d} == today
+			}})
 	}
 	wd := lt.Weekday()
 	hh, mm, ss := lt.Clock()
@@ -135,25 +169,56 @@ func (c *compiled) closed(z zoned, t time.Time, why *[]string) bool {
 				return true
 			}
 			shut = true
-			*why = append(*why, "denied by "+s.text)
+			*why = append(*why, held{Hold: Hold{Kind: HoldDeny, Name: s.text, Region: z.region}, text: "denied by " + s.text,
+				holds: func(t time.Time) bool {
+					lt := t.In(z.loc)
+					hh, mm, ss := lt.Clock()
+					return s.covers(lt.Weekday(), hh*3600+mm*60+ss)
+				}})
 		}
 	}
 	if len(c.windows) == 0 {
 		return shut
 	}
-	for _, s := range c.windows {
-		if s.covers(wd, sec) {
-			return shut
-		}
+	if c.inWindow(z, lt) {
+		return shut
 	}
 	if why != nil {
 		texts := make([]string, len(c.windows))
 		for i, s := range c.windows {
 			texts[i] = s.text
 		}
-		*why = append(*why, "outside the allowed windows ("+strings.Join(texts, "; ")+")")
+		text := strings.Join(texts, "; ")
+		*why = append(*why, held{Hold: Hold{Kind: HoldWindow, Name: text, Region: z.region}, text: "outside the allowed windows (" + text + ")",
+			holds: func(t time.Time) bool { return !c.inWindow(z, t.In(z.loc)) }})
 	}
 	return true
+}
+
+// inWindow reports whether the local reading lt is inside an allowed
+// window.
+func (c *compiled) inWindow(z zoned, lt time.Time) bool {
+	hh, mm, ss := lt.Clock()
+	sec := hh*3600 + mm*60 + ss
+	for _, s := range c.windows {
+		if s.covers(lt.Weekday(), sec) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdUntil returns the first instant at or after now when holds is
+// false, searching up to the horizon by the same steps as NextOpen; the
+// zero time if there is none.
+func (c *compiled) holdUntil(z zoned, now time.Time, holds func(time.Time) bool) time.Time {
+	limit := now.Add(c.horizon)
+	for t := now; !t.After(limit); t = c.nextChange(z, t) {
+		if !holds(t) {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // nextChange returns an instant after t before which the state of z cannot
@@ -241,8 +306,10 @@ func (c *compiled) nextOpen(zs []zoned, now time.Time) (time.Time, error) {
 }
 
 // Check implements [Blocker]: the subject is blocked while any region the
-// calendar governs is closed, with every region's reasons and, in Until, the
-// next instant all of them are open ([Calendar.NextOpen]). A region without
+// calendar governs is closed, with every region's reasons, each rule that
+// holds a region and until when in Holds (the freeze, holiday, deny window
+// or the allowed windows), and, in Until, the next instant all of them are
+// open ([Calendar.NextOpen]). A region without
 // a time zone is an error wrapping [ErrNoZone]. Check does no I/O and
 // ignores ctx.
 func (cal *Calendar) Check(_ context.Context, s Subject, now time.Time) (Decision, error) {
@@ -254,19 +321,31 @@ func (cal *Calendar) Check(_ context.Context, s Subject, now time.Time) (Decisio
 		return Decision{Reason: "no region of the subject is governed by this calendar"}, nil
 	}
 	var blocked, open []string
+	var holds []Hold
 	for _, z := range zs {
-		var why []string
+		var why []held
 		reading := now.In(z.loc).Format("Mon 2006-01-02 15:04 MST")
-		if cal.c.closed(z, now, &why) {
-			blocked = append(blocked, fmt.Sprintf("%s (%s): %s", z.label(), reading, strings.Join(why, "; ")))
-		} else {
+		if !cal.c.closed(z, now, &why) {
 			open = append(open, fmt.Sprintf("%s (%s)", z.label(), reading))
+			continue
 		}
+		texts := make([]string, len(why))
+		for i, h := range why {
+			if h.holds != nil {
+				h.Until = cal.c.holdUntil(z, now, h.holds)
+			}
+			texts[i] = h.text
+			if !h.Until.IsZero() {
+				texts[i] += " until " + h.Until.UTC().Format(time.RFC3339)
+			}
+			holds = append(holds, h.Hold)
+		}
+		blocked = append(blocked, fmt.Sprintf("%s (%s): %s", z.label(), reading, strings.Join(texts, "; ")))
 	}
 	if len(blocked) == 0 {
 		return Decision{Reason: "open in " + strings.Join(open, ", ")}, nil
 	}
-	d := Decision{Blocked: true, Reason: strings.Join(blocked, "; ")}
+	d := Decision{Blocked: true, Reason: strings.Join(blocked, "; "), Holds: holds}
 	next, err := cal.c.nextOpen(zs, now)
 	if err != nil {
 		d.Reason += fmt.Sprintf("; does not open within %s", fmtDays(cal.c.horizon))

@@ -375,11 +375,81 @@ func TestCalendarRegions(t *testing.T) {
 	t.Run("a subject without regions is held by region-scoped holidays and freezes", func(t *testing.T) {
 		cal := mustCalendar(t, Policy{Holidays: []Holiday{{Date: "2025-06-14", Regions: []string{"x"}}}})
 		d, err := cal.Check(ctx, Subject{}, now)
-		if err != nil || !d.Blocked || d.Reason != "UTC (Sat 2025-06-14 12:00 UTC): holiday on 2025-06-14" {
+		if err != nil || !d.Blocked || d.Reason != "UTC (Sat 2025-06-14 12:00 UTC): holiday on 2025-06-14 until 2025-06-15T00:00:00Z" {
 			t.Fatalf("Check = %+v, %v", d, err)
 		}
 		if diff := cmp.Diff(utc("2025-06-15T00:00:00Z"), d.Until); diff != "" {
 			t.Errorf("Until (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestLocalFreeze checks a company freeze written once in local dates: it
+// starts and ends at local midnight in each region, Sydney a day of
+// instants before New York, and the decision names the freeze and when it
+// ends in each region.
+func TestLocalFreeze(t *testing.T) {
+	ctx := context.Background()
+	cal := mustCalendar(t, Policy{
+		Zones:   map[string]string{"us-east-1": "America/New_York", "ap-southeast-2": "Australia/Sydney"},
+		Freezes: []Freeze{{From: "2025-12-24", Through: "2025-12-26", Reason: "holiday freeze"}},
+	})
+	both := Subject{Regions: []string{"us-east-1", "ap-southeast-2"}}
+	tests := []struct {
+		name string
+		now  time.Time
+		s    Subject
+		want Decision
+	}{
+		{
+			name: "before: open everywhere",
+			now:  utc("2025-12-23T12:00:00Z"), // 23 Dec 07:00 in New York, 23:00 in Sydney
+			s:    both,
+			want: Decision{Reason: "open in us-east-1 (Tue 2025-12-23 07:00 EST), ap-southeast-2 (Tue 2025-12-23 23:00 AEDT)"},
+		},
+		{
+			name: "Sydney is frozen first",
+			now:  utc("2025-12-23T14:00:00Z"), // 24 Dec 01:00 in Sydney
+			s:    both,
+			want: Decision{
+				Blocked: true,
+				Reason:  `ap-southeast-2 (Wed 2025-12-24 01:00 AEDT): freeze "holiday freeze" through 2025-12-26 (local dates from 2025-12-24) until 2025-12-26T13:00:00Z`,
+				// Both regions are open again only when New York's 26
+				// December ends.
+				Until: utc("2025-12-27T05:00:00Z"),
+				Holds: []Hold{{Kind: HoldFreeze, Name: "holiday freeze", Region: "ap-southeast-2", Until: utc("2025-12-26T13:00:00Z")}},
+			},
+		},
+		{
+			name: "New York alone, on its last day",
+			now:  utc("2025-12-27T04:59:00Z"), // 26 Dec 23:59 in New York
+			s:    Subject{Regions: []string{"us-east-1"}},
+			want: Decision{
+				Blocked: true,
+				Reason:  `us-east-1 (Fri 2025-12-26 23:59 EST): freeze "holiday freeze" through 2025-12-26 (local dates from 2025-12-24) until 2025-12-27T05:00:00Z`,
+				Until:   utc("2025-12-27T05:00:00Z"),
+				Holds:   []Hold{{Kind: HoldFreeze, Name: "holiday freeze", Region: "us-east-1", Until: utc("2025-12-27T05:00:00Z")}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := cal.Check(ctx, tt.s, tt.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, d); diff != "" {
+				t.Errorf("Check (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// A freeze of local dates that ends on a day whose midnight does not
+	// exist: Santiago springs forward from 00:00 to 01:00 on 7 September
+	// 2025, so the freeze ends at 04:00 UTC, when the local date turns.
+	cal = mustCalendar(t, Policy{Zone: "America/Santiago", Freezes: []Freeze{{From: "2025-09-05", Through: "2025-09-06", Reason: "fiestas"}}})
+	d, err := cal.Check(ctx, Subject{}, utc("2025-09-06T12:00:00Z"))
+	if err != nil || len(d.Holds) != 1 || !d.Holds[0].Until.Equal(utc("2025-09-07T04:00:00Z")) || !d.Until.Equal(utc("2025-09-07T04:00:00Z")) {
+		t.Errorf("Santiago: Check = %+v, %v; want held until 2025-09-07T04:00:00Z", d, err)
+	}
 }

@@ -8,9 +8,10 @@
 //
 //   - [Calendar]: time windows in each region's local time (allowed days and
 //     hours, "not after 15:00 on Fridays" deny rules, holidays per region or
-//     global, freeze periods), compiled from a [Policy] that lives in a
-//     configuration file as JSON. [Calendar.NextOpen] computes the next
-//     instant the window opens, so a driver can sleep until then.
+//     global, freezes as instants or as each region's local dates),
+//     compiled from a [Policy] that lives in a configuration file as JSON.
+//     [Calendar.NextOpen] computes the next instant the window opens, so a
+//     driver can sleep until then.
 //   - [Alarms]: blocked while watched alarms are in ALARM (and optionally
 //     INSUFFICIENT_DATA).
 //   - [Switchboard] and [SwitchBlocker]: organisation-wide events and manual
@@ -19,7 +20,11 @@
 //   - [Func]: any function.
 //
 // A [Set] evaluates several blockers together and reports every reason, not
-// just the first, with the time the subject may clear. It fails closed: a
+// just the first, with the time the subject may clear. Each decision also
+// lists its [Hold] values: which rule holds the subject (a freeze, a
+// holiday, a window, an alarm, a switch), in which region, and until when,
+// so that a driver that waits can name what it waits for, and decide by
+// the kind of rule whether to keep waiting or give up. It fails closed: a
 // blocker that cannot be evaluated blocks, unless its [Entry] says FailOpen.
 // [Overrides] grants audited, expiring bypasses of named blockers for one
 // change (shipping the fix through an alarm blocker, for example), and only
@@ -57,6 +62,7 @@
 //     America/New_York blocks two real hours that night). Windows that span
 //     the repeated hour are an hour longer in real time.
 //
-// Holidays are whole local days (23 or 25 hours long on those days); freezes
-// are absolute instants and ignore zones altogether.
+// Holidays and freezes of local dates are whole local days (23 or 25 hours
+// long on those days; a day whose midnight falls in a gap starts when the
+// gap ends); freezes of instants ignore zones altogether.
 package blocker

@@ -47,10 +47,17 @@ func Example() {
 		fmt.Println(r)
 	}
 	fmt.Println("may start at:", v.Until.Format(time.RFC3339))
+	// Each rule that holds the stage, and until when: what a driver names.
+	for _, h := range v.Holds() {
+		fmt.Println("held by", h)
+	}
 	// Output:
 	// blocked: true
-	// window: us-east-1 (Fri 2025-06-13 15:30 EDT): denied by Fri 15:00-24:00; eu-central-1 (Fri 2025-06-13 21:30 CEST): denied by Fri 15:00-24:00; outside the allowed windows (Mon-Fri 09:00-17:00)
+	// window: us-east-1 (Fri 2025-06-13 15:30 EDT): denied by Fri 15:00-24:00 until 2025-06-14T04:00:00Z; eu-central-1 (Fri 2025-06-13 21:30 CEST): denied by Fri 15:00-24:00 until 2025-06-13T22:00:00Z; outside the allowed windows (Mon-Fri 09:00-17:00) until 2025-06-16T07:00:00Z
 	// may start at: 2025-06-16T13:00:00Z
+	// held by window: deny "Fri 15:00-24:00" in us-east-1 until 2025-06-14T04:00:00Z
+	// held by window: deny "Fri 15:00-24:00" in eu-central-1 until 2025-06-13T22:00:00Z
+	// held by window: window "Mon-Fri 09:00-17:00" in eu-central-1 until 2025-06-16T07:00:00Z
 }
 
 // NextOpen finds the next instant a region's window opens, here across the
@@ -91,10 +98,10 @@ func ExamplePolicy_Validate() {
 	}
 	fmt.Println(p.Validate())
 	// Output:
-	// blocker: policy: Zone: unknown time zone "Europe/Berln"
-	// blocker: policy: Windows[0].End: "25:00": hour 25 is outside 0-24
-	// blocker: policy: Freezes[0].End: 2025-12-20T00:00:00Z is not after Start 2025-12-24T00:00:00Z
-	// blocker: policy: Horizon: negative duration -24h0m0s
+	// blocker: policy.Zone: unknown time zone "Europe/Berln"
+	// blocker: policy.Windows[0].End: "25:00": hour 25 is outside 0-24
+	// blocker: policy.Freezes[0].End: 2025-12-20T00:00:00Z is not after Start 2025-12-24T00:00:00Z
+	// blocker: policy.Horizon: negative duration -24h0m0s
 }
 
 // Shipping the fix through an alarm blocker: the on-call engineer is
@@ -174,4 +181,34 @@ func ExampleSwitchboard() {
 	// 2025-11-28T09:00:00Z switch.set by "bob" of switch "switch-1" (service checkout): integration tests failing in gamma
 	// 2025-11-28T09:00:00Z switch.set by "incident-bot" of switch "switch-2" (region us-east-1): large-scale event
 	// 2025-11-28T10:00:00Z switch.clear by "carol" of switch "switch-1" (service checkout): fixed in change c-99
+}
+
+// A company freeze written once, in local dates: it starts at local midnight
+// in each region, so Sydney freezes 16 hours of instants before New York,
+// and the decision names the freeze and when it ends in each region.
+func ExampleFreeze() {
+	cal, err := blocker.NewCalendar(blocker.Policy{
+		Zones:   map[string]string{"us-east-1": "America/New_York", "ap-southeast-2": "Australia/Sydney"},
+		Freezes: []blocker.Freeze{{From: "2025-12-24", Through: "2025-12-26", Reason: "holiday freeze"}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	stage := blocker.Subject{Regions: []string{"us-east-1", "ap-southeast-2"}}
+	for _, now := range []string{"2025-12-23T12:00:00Z", "2025-12-23T14:00:00Z", "2025-12-27T05:00:00Z"} {
+		t, _ := time.Parse(time.RFC3339, now)
+		d, err := cal.Check(context.Background(), stage, t)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(now, "blocked:", d.Blocked)
+		for _, h := range d.Holds {
+			fmt.Println("  held by", h)
+		}
+	}
+	// Output:
+	// 2025-12-23T12:00:00Z blocked: false
+	// 2025-12-23T14:00:00Z blocked: true
+	//   held by freeze "holiday freeze" in ap-southeast-2 until 2025-12-26T13:00:00Z
+	// 2025-12-27T05:00:00Z blocked: false
 }

@@ -27,6 +27,9 @@ func FuzzPolicyJSON(f *testing.F) {
 		`{"zone": "Mars/Base", "windows": [{"start": "25:00", "end": "09:00"}], "horizon": "-1h"}`,
 		`{"windows": [{"days": ["Funday"], "start": "9", "end": "24:00"}], "regions": [""]}`,
 		`{"zone": "Local"}`,
+		`{"zones": {"us-east-1": "America/New_York", "ap-southeast-2": "Australia/Sydney"}, "freezes": [{"from": "2025-12-24", "through": "2025-12-26", "reason": "year end"}]}`,
+		`{"zone": "America/Santiago", "freezes": [{"from": "2025-09-06", "through": "2025-09-06", "reason": "midnight gap", "regions": ["us-east-1"]}]}`,
+		`{"freezes": [{"from": "2025-12-26", "through": "2025-12-24", "reason": "backwards"}, {"from": "x", "start": "2025-01-01T00:00:00Z", "reason": "both"}]}`,
 		`{"horizon": 1e30}`,
 		`[1, 2]`,
 	} {
@@ -97,6 +100,20 @@ func FuzzPolicyJSON(f *testing.F) {
 		}
 		if d.Blocked && !d.Until.Equal(next) {
 			t.Fatalf("Until %s != NextOpen %s", d.Until, next)
+		}
+		// Every blocked decision names what holds it, and until when.
+		if d.Blocked && len(d.Holds) == 0 {
+			t.Fatalf("blocked with no holds: %+v", d)
+		}
+		for _, h := range d.Holds {
+			switch h.Kind {
+			case HoldFreeze, HoldHoliday, HoldDeny, HoldWindow:
+			default:
+				t.Fatalf("hold of kind %q", h.Kind)
+			}
+			if !h.Until.IsZero() && (!h.Until.After(now) || h.Until.After(next)) {
+				t.Fatalf("hold %s ends outside (now %s, NextOpen %s]", h, now, next)
+			}
 		}
 		if at, err := cal.Check(context.Background(), s, next); err != nil || at.Blocked {
 			t.Fatalf("Check(NextOpen %s) = %+v, %v", next, at, err)

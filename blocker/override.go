@@ -134,34 +134,34 @@ func (o *Overrides) validate(req Override, now time.Time) error {
 	var probs problems
 	maxDur := o.MaxDuration
 	if maxDur < 0 {
-		probs.add("overrides: MaxDuration", "negative duration %s", maxDur)
+		probs.add("overrides.MaxDuration", "negative duration %s", maxDur)
 	} else if maxDur == 0 {
 		maxDur = DefaultMaxOverride
 	}
 	if strings.TrimSpace(req.Change) == "" {
-		probs.add("override: Change", "empty: an override is for one change")
+		probs.add("override.Change", "empty: an override is for one change")
 	}
 	if len(req.Blockers) == 0 {
-		probs.add("override: Blockers", "empty: name the blockers to bypass")
+		probs.add("override.Blockers", "empty: name the blockers to bypass")
 	}
 	for i, b := range req.Blockers {
 		if b == "" {
-			probs.add(fmt.Sprintf("override: Blockers[%d]", i), "empty name")
+			probs.add(fmt.Sprintf("override.Blockers[%d]", i), "empty name")
 		}
 	}
 	if strings.TrimSpace(req.Actor) == "" {
-		probs.add("override: Actor", "empty: say who overrides")
+		probs.add("override.Actor", "empty: say who overrides")
 	}
 	if strings.TrimSpace(req.Reason) == "" {
-		probs.add("override: Reason", "empty: say why")
+		probs.add("override.Reason", "empty: say why")
 	}
 	switch {
 	case req.Expires.IsZero():
-		probs.add("override: Expires", "not set: every override expires")
+		probs.add("override.Expires", "not set: every override expires")
 	case !req.Expires.After(now):
-		probs.add("override: Expires", "%s is not after now (%s)", req.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		probs.add("override.Expires", "%s is not after now (%s)", req.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case maxDur > 0 && req.Expires.Sub(now) > maxDur:
-		probs.add("override: Expires", "%s is more than %s from now", req.Expires.UTC().Format(time.RFC3339), maxDur)
+		probs.add("override.Expires", "%s is more than %s from now", req.Expires.UTC().Format(time.RFC3339), maxDur)
 	}
 	return probs.err()
 }
@@ -174,10 +174,10 @@ func (o *Overrides) Revoke(ctx context.Context, id, actor, reason string, now ti
 	}
 	var probs problems
 	if strings.TrimSpace(actor) == "" {
-		probs.add("override: revoke: Actor", "empty: say who revokes the override")
+		probs.add("revoke.Actor", "empty: say who revokes the override")
 	}
 	if strings.TrimSpace(reason) == "" {
-		probs.add("override: revoke: Reason", "empty: say why")
+		probs.add("revoke.Reason", "empty: say why")
 	}
 	if err := probs.err(); err != nil {
 		return Override{}, err

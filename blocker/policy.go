@@ -23,9 +23,10 @@ const MaxHorizon = 5 * 366 * 24 * time.Hour
 // plain data with a JSON form for configuration files; [NewCalendar]
 // validates and compiles it into a [Calendar] blocker.
 //
-// A region is open at an instant when no freeze covers the instant, the
-// region's local date is not a holiday, no Deny window covers the local
-// reading, and some Windows entry does (or Windows is empty). The zero
+// A region is open at an instant when no freeze covers the instant (or,
+// for a freeze of dates, the region's local date), the region's local date
+// is not a holiday, no Deny window covers the local reading, and some
+// Windows entry does (or Windows is empty). The zero
 // Policy is always open, in UTC.
 //
 // Example JSON:
@@ -36,7 +37,10 @@ const MaxHorizon = 5 * 366 * 24 * time.Hour
 //	  "windows": [{"days": ["Mon-Fri"], "start": "09:00", "end": "17:00"}],
 //	  "deny": [{"days": ["Fri"], "start": "15:00"}],
 //	  "holidays": [{"date": "2025-12-25", "name": "Christmas Day"}],
-//	  "freezes": [{"start": "2025-11-27T00:00:00Z", "end": "2025-12-02T00:00:00Z", "reason": "sales event"}]
+//	  "freezes": [
+//	    {"start": "2025-11-27T00:00:00Z", "end": "2025-12-02T00:00:00Z", "reason": "sales event"},
+//	    {"from": "2025-12-22", "through": "2026-01-02", "reason": "year-end freeze"}
+//	  ]
 //	}
 type Policy struct {
 	// Zone is the IANA time zone (for example "America/New_York") of
@@ -62,7 +66,8 @@ type Policy struct {
 	Deny []Window `json:"deny,omitempty"`
 	// Holidays are whole local days without deployments.
 	Holidays []Holiday `json:"holidays,omitempty"`
-	// Freezes are periods without deployments, as absolute instants.
+	// Freezes are periods without deployments, as absolute instants or
+	// as local dates of each region.
 	Freezes []Freeze `json:"freezes,omitempty"`
 	// Horizon bounds the search of [Calendar.NextOpen]. Zero means
 	// [DefaultHorizon]; at most [MaxHorizon].
@@ -94,18 +99,33 @@ type Holiday struct {
 	Regions []string `json:"regions,omitempty"`
 }
 
-// Freeze is a period [Start, End) without deployments.
+// Freeze is a period without deployments, in one of two forms:
+//
+//   - instants, Start and End: [Start, End), the same moment everywhere
+//     (an incident, an event that starts at 18:00 UTC);
+//   - local dates, From and Through: whole days, both included, judged in
+//     each region's own time zone like a holiday, so that a company
+//     freeze "from 2025-12-22 through 2026-01-02" starts at local midnight
+//     in every region without converting anything by hand.
+//
+// Set Start and End, or From and Through, not both.
 type Freeze struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	// Reason says why, for example "sales event"; required.
+	// Start and End bound a freeze of instants.
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
+	// From and Through are the first and last local dates of a freeze of
+	// dates, "YYYY-MM-DD"; Through may equal From (a one-day freeze).
+	From    string `json:"from,omitempty"`
+	Through string `json:"through,omitempty"`
+	// Reason says why, for example "sales event"; required. It names the
+	// freeze in reasons and in [Hold.Name].
 	Reason string `json:"reason"`
 	// Regions are the regions frozen. Empty: every region.
 	Regions []string `json:"regions,omitempty"`
 }
 
 // Validate reports every problem with the policy, each naming its field
-// (for example `blocker: policy: Windows[0].End: hour 25 is outside 0-24`),
+// (for example `blocker: policy.Windows[0].End: hour 25 is outside 0-24`),
 // as an [errors.Join] of [*FieldError] values; nil when the policy is valid.
 // It loads every time zone, so an unknown zone is reported here.
 func (p Policy) Validate() error {
@@ -121,7 +141,8 @@ type compiled struct {
 	windows  []span
 	deny     []span
 	holidays map[civil][]holiday
-	freezes  []Freeze
+	freezes  []Freeze // of instants
+	local    []localFreeze
 	clocks   []int // sorted distinct boundaries in seconds of the day, with 0 and 86400
 	horizon  time.Duration
 }
@@ -143,6 +164,28 @@ type civil struct {
 	d int
 }
 
+// before reports whether c is an earlier date than o.
+func (c civil) before(o civil) bool {
+	if c.y != o.y {
+		return c.y < o.y
+	}
+	if c.m != o.m {
+		return c.m < o.m
+	}
+	return c.d < o.d
+}
+
+func (c civil) String() string { return fmt.Sprintf("%04d-%02d-%02d", c.y, c.m, c.d) }
+
+// localFreeze is a freeze of local dates, from through through.
+type localFreeze struct {
+	from, through civil
+	reason        string
+	regions       []string
+}
+
+func (f *localFreeze) covers(c civil) bool { return !c.before(f.from) && !f.through.before(c) }
+
 type holiday struct {
 	name    string
 	regions map[string]bool // nil: global
@@ -151,7 +194,7 @@ type holiday struct {
 func compile(p Policy) (*compiled, error) {
 	var probs problems
 	c := &compiled{zones: make(map[string]*time.Location), holidays: make(map[civil][]holiday)}
-	const pre = "policy: "
+	const pre = "policy."
 	switch {
 	case p.Zone != "":
 		c.def = loadZone(&probs, pre+"Zone", p.Zone)
@@ -212,9 +255,24 @@ func compile(p Policy) (*compiled, error) {
 	}
 	for i, f := range p.Freezes {
 		path := fmt.Sprintf("%sFreezes[%d]", pre, i)
+		instants := !f.Start.IsZero() || !f.End.IsZero()
+		dates := f.From != "" || f.Through != ""
 		switch {
+		case instants && dates:
+			probs.add(path, "sets both Start/End and From/Through; a freeze is either instants or local dates")
+		case dates:
+			lf := localFreeze{reason: f.Reason, regions: f.Regions}
+			var ok bool
+			lf.from, ok = parseDate(&probs, path+".From", f.From)
+			if t, tok := parseDate(&probs, path+".Through", f.Through); tok {
+				lf.through = t
+				if ok && t.before(lf.from) {
+					probs.add(path+".Through", "%s is before From %s", t, lf.from)
+				}
+			}
+			c.local = append(c.local, lf)
 		case f.Start.IsZero():
-			probs.add(path+".Start", "not set")
+			probs.add(path+".Start", "not set: give Start and End (instants) or From and Through (local dates)")
 		case f.End.IsZero():
 			probs.add(path+".End", "not set")
 		case !f.End.After(f.Start):
@@ -229,7 +287,9 @@ func compile(p Policy) (*compiled, error) {
 				probs.add(fmt.Sprintf("%s.Regions[%d]", path, j), "empty region name")
 			}
 		}
-		c.freezes = append(c.freezes, f)
+		if !dates {
+			c.freezes = append(c.freezes, f)
+		}
 	}
 	switch h := p.Horizon.Std(); {
 	case h < 0:
@@ -253,6 +313,20 @@ func compile(p Policy) (*compiled, error) {
 	}
 	slices.Sort(c.clocks)
 	return c, nil
+}
+
+// parseDate parses a local date "YYYY-MM-DD".
+func parseDate(probs *problems, path, v string) (civil, bool) {
+	if v == "" {
+		probs.add(path, "not set: a freeze of dates needs From and Through (equal for one day)")
+		return civil{}, false
+	}
+	d, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		probs.add(path, "%q is not a date YYYY-MM-DD", v)
+		return civil{}, false
+	}
+	return civil{d.Year(), d.Month(), d.Day()}, true
 }
 
 func loadZone(probs *problems, path, name string) *time.Location {
@@ -279,7 +353,7 @@ func (w Window) Validate() error {
 }
 
 func compileWindow(probs *problems, path string, w Window) (span, bool) {
-	n := len(*probs)
+	n := probs.len()
 	s := span{start: 0, end: 86400}
 	if len(w.Days) == 0 {
 		s.days = 0x7f
@@ -308,7 +382,7 @@ func compileWindow(probs *problems, path string, w Window) (span, bool) {
 		}
 		s.end = sec
 	}
-	if len(*probs) == n && s.end <= s.start {
+	if probs.len() == n && s.end <= s.start {
 		probs.add(path+".End", "%s is not after Start %s (a window cannot cross midnight; split it in two)",
 			fmtClock(s.end), fmtClock(s.start))
 	}
@@ -317,7 +391,7 @@ func compileWindow(probs *problems, path string, w Window) (span, bool) {
 		days = strings.Join(w.Days, ",")
 	}
 	s.text = fmt.Sprintf("%s %s-%s", days, fmtClock(s.start), fmtClock(s.end))
-	return s, len(*probs) == n
+	return s, probs.len() == n
 }
 
 // parseClock parses "HH:MM" (one or two hour digits, two minute digits),

@@ -46,25 +46,25 @@ func TestPolicyValidate(t *testing.T) {
 		{
 			name:   "unknown time zone",
 			policy: Policy{Zone: "Mars/Olympus_Mons"},
-			want:   []string{`blocker: policy: Zone: unknown time zone "Mars/Olympus_Mons"`},
+			want:   []string{`blocker: policy.Zone: unknown time zone "Mars/Olympus_Mons"`},
 		},
 		{
 			name:   "unknown region zone and empty names",
 			policy: Policy{Zone: "UTC", Zones: map[string]string{"eu-west-1": "Europe/Dublinn", "": "UTC"}},
 			want: []string{
-				`blocker: policy: Zones[""]: empty region name`,
-				`blocker: policy: Zones["eu-west-1"]: unknown time zone "Europe/Dublinn"`,
+				`blocker: policy.Zones[""]: empty region name`,
+				`blocker: policy.Zones["eu-west-1"]: unknown time zone "Europe/Dublinn"`,
 			},
 		},
 		{
 			name:   "the machine's zone is not a policy zone",
 			policy: Policy{Zone: "Local"},
-			want:   []string{`blocker: policy: Zone: "Local" is the machine's zone, not an IANA zone`},
+			want:   []string{`blocker: policy.Zone: "Local" is the machine's zone, not an IANA zone`},
 		},
 		{
 			name:   "hour 25",
 			policy: Policy{Windows: []Window{{Start: "09:00", End: "25:00"}}},
-			want:   []string{`blocker: policy: Windows[0].End: "25:00": hour 25 is outside 0-24`},
+			want:   []string{`blocker: policy.Windows[0].End: "25:00": hour 25 is outside 0-24`},
 		},
 		{
 			name: "bad clocks and days",
@@ -74,19 +74,19 @@ func TestPolicyValidate(t *testing.T) {
 				{End: "24:30"},
 			}},
 			want: []string{
-				`blocker: policy: Deny[0].Days[1]: "Funday" is not a weekday (Mon, Tuesday, Sat-Sun ...)`,
-				`blocker: policy: Deny[0].Start: "9" is not a time of day HH:MM`,
-				`blocker: policy: Deny[0].End: "10:60": minute 60 is outside 0-59`,
-				`blocker: policy: Deny[1].Start: "24:00": a window cannot start at 24:00`,
-				`blocker: policy: Deny[2].End: "24:30": 24:00 is the latest time of day`,
+				`blocker: policy.Deny[0].Days[1]: "Funday" is not a weekday (Mon, Tuesday, Sat-Sun ...)`,
+				`blocker: policy.Deny[0].Start: "9" is not a time of day HH:MM`,
+				`blocker: policy.Deny[0].End: "10:60": minute 60 is outside 0-59`,
+				`blocker: policy.Deny[1].Start: "24:00": a window cannot start at 24:00`,
+				`blocker: policy.Deny[2].End: "24:30": 24:00 is the latest time of day`,
 			},
 		},
 		{
 			name:   "window end before start",
 			policy: Policy{Windows: []Window{{Start: "17:00", End: "09:00"}, {Start: "10:00", End: "10:00"}}},
 			want: []string{
-				`blocker: policy: Windows[0].End: 09:00 is not after Start 17:00 (a window cannot cross midnight; split it in two)`,
-				`blocker: policy: Windows[1].End: 10:00 is not after Start 10:00 (a window cannot cross midnight; split it in two)`,
+				`blocker: policy.Windows[0].End: 09:00 is not after Start 17:00 (a window cannot cross midnight; split it in two)`,
+				`blocker: policy.Windows[1].End: 10:00 is not after Start 10:00 (a window cannot cross midnight; split it in two)`,
 			},
 		},
 		{
@@ -97,30 +97,55 @@ func TestPolicyValidate(t *testing.T) {
 				{Start: start, Reason: "y", Regions: []string{""}},
 			}},
 			want: []string{
-				`blocker: policy: Freezes[0].End: 2025-11-30T23:00:00Z is not after Start 2025-12-01T00:00:00Z`,
-				`blocker: policy: Freezes[1].Start: not set`,
-				`blocker: policy: Freezes[1].Reason: empty: a freeze must say why`,
-				`blocker: policy: Freezes[2].End: not set`,
-				`blocker: policy: Freezes[2].Regions[0]: empty region name`,
+				`blocker: policy.Freezes[0].End: 2025-11-30T23:00:00Z is not after Start 2025-12-01T00:00:00Z`,
+				`blocker: policy.Freezes[1].Start: not set: give Start and End (instants) or From and Through (local dates)`,
+				`blocker: policy.Freezes[1].Reason: empty: a freeze must say why`,
+				`blocker: policy.Freezes[2].End: not set`,
+				`blocker: policy.Freezes[2].Regions[0]: empty region name`,
+			},
+		},
+		{
+			name: "freezes of local dates",
+			policy: Policy{Freezes: []Freeze{
+				{From: "2025-12-22", Through: "2026-01-02", Reason: "year end"},
+				{From: "2025-12-24", Through: "2025-12-24", Reason: "one day", Regions: []string{"eu-west-1"}},
+			}},
+		},
+		{
+			name: "bad freezes of local dates",
+			policy: Policy{Freezes: []Freeze{
+				{From: "2025-12-22", Through: "2025-12-21", Reason: "backwards"},
+				{From: "2025-12-22", Reason: "no end"},
+				{Through: "2025-12-22", Reason: "no start"},
+				{From: "22/12/2025", Through: "2025-02-30", Reason: "bad dates"},
+				{Start: start, End: start.Add(time.Hour), From: "2025-12-01", Through: "2025-12-01", Reason: "both forms"},
+			}},
+			want: []string{
+				`blocker: policy.Freezes[0].Through: 2025-12-21 is before From 2025-12-22`,
+				`blocker: policy.Freezes[1].Through: not set: a freeze of dates needs From and Through (equal for one day)`,
+				`blocker: policy.Freezes[2].From: not set: a freeze of dates needs From and Through (equal for one day)`,
+				`blocker: policy.Freezes[3].From: "22/12/2025" is not a date YYYY-MM-DD`,
+				`blocker: policy.Freezes[3].Through: "2025-02-30" is not a date YYYY-MM-DD`,
+				`blocker: policy.Freezes[4]: sets both Start/End and From/Through; a freeze is either instants or local dates`,
 			},
 		},
 		{
 			name:   "negative horizon",
 			policy: Policy{Horizon: duration.Duration(-time.Hour)},
-			want:   []string{`blocker: policy: Horizon: negative duration -1h0m0s`},
+			want:   []string{`blocker: policy.Horizon: negative duration -1h0m0s`},
 		},
 		{
 			name:   "horizon too long",
 			policy: Policy{Horizon: duration.Duration(MaxHorizon + time.Hour)},
-			want:   []string{`blocker: policy: Horizon: 43921h0m0s is longer than the maximum 43920h0m0s`},
+			want:   []string{`blocker: policy.Horizon: 43921h0m0s is longer than the maximum 43920h0m0s`},
 		},
 		{
 			name:   "bad holiday date and regions",
 			policy: Policy{Regions: []string{""}, Holidays: []Holiday{{Date: "2025-13-01"}, {Date: "2025-12-25", Regions: []string{""}}}},
 			want: []string{
-				`blocker: policy: Regions[0]: empty region name`,
-				`blocker: policy: Holidays[0].Date: "2025-13-01" is not a date YYYY-MM-DD`,
-				`blocker: policy: Holidays[1].Regions[0]: empty region name`,
+				`blocker: policy.Regions[0]: empty region name`,
+				`blocker: policy.Holidays[0].Date: "2025-13-01" is not a date YYYY-MM-DD`,
+				`blocker: policy.Holidays[1].Regions[0]: empty region name`,
 			},
 		},
 	}

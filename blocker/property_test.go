@@ -62,7 +62,72 @@ func randomPolicy(r *rand.Rand, base time.Time) (Policy, []string) {
 		}
 		p.Freezes = append(p.Freezes, f)
 	}
+	for range r.IntN(2) {
+		from := base.AddDate(0, 0, r.IntN(6)-1)
+		f := Freeze{From: from.Format(time.DateOnly), Through: from.AddDate(0, 0, r.IntN(3)).Format(time.DateOnly), Reason: "local"}
+		if r.IntN(2) == 0 {
+			f.Regions = []string{regions[r.IntN(len(regions))]}
+		}
+		p.Freezes = append(p.Freezes, f)
+	}
 	return p, regions
+}
+
+// TestHoldsUntil checks, for random policies around the DST transitions,
+// that every rule that holds a region holds it at every minute from now to
+// its Until and no longer at Until: the Until a driver would name is
+// exact.
+func TestHoldsUntil(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	starts := []time.Time{
+		utc("2025-03-07T00:00:00Z"), utc("2025-03-28T00:00:00Z"), utc("2025-10-24T00:00:00Z"),
+		utc("2025-04-04T00:00:00Z"), utc("2025-09-05T00:00:00Z"), utc("2025-10-03T00:00:00Z"),
+	}
+	cases := 200
+	if testing.Short() {
+		cases = 20
+	}
+	checked := 0
+	for i := range cases {
+		base := starts[i%len(starts)]
+		p, regions := randomPolicy(r, base)
+		cal, err := NewCalendar(p)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		now := base.Add(time.Duration(r.IntN(3*24*60)) * time.Minute)
+		zs, err := cal.judged(Subject{Regions: regions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range zs {
+			var why []held
+			cal.c.closed(z, now, &why)
+			for _, h := range why {
+				if h.holds == nil {
+					continue // an absolute freeze: its End
+				}
+				until := cal.c.holdUntil(z, now, h.holds)
+				if until.IsZero() {
+					continue // beyond the horizon
+				}
+				checked++
+				if h.holds(until) || !h.holds(until.Add(-time.Second)) {
+					t.Errorf("case %d: %s %q in %s (%s): holds at Until %s: %v, a second before: %v",
+						i, h.Kind, h.Name, z.region, z.loc, until.UTC(), h.holds(until), h.holds(until.Add(-time.Second)))
+				}
+				for at := now; at.Before(until); at = at.Add(time.Minute) {
+					if !h.holds(at) {
+						t.Errorf("case %d: %s %q in %s stops holding at %s, before its Until %s", i, h.Kind, h.Name, z.region, at.UTC(), until.UTC())
+						break
+					}
+				}
+			}
+		}
+	}
+	if checked < cases/4 {
+		t.Errorf("only %d holds checked in %d cases", checked, cases)
+	}
 }
 
 // TestNextOpenMatchesScan checks NextOpen against a brute-force scan, minute

@@ -3,6 +3,7 @@ package blocker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,7 @@ func (s Set) Validate() error {
 	var probs problems
 	seen := make(map[string]bool, len(s.Entries))
 	for i, e := range s.Entries {
-		path := fmt.Sprintf("set: Entries[%d]", i)
+		path := fmt.Sprintf("set.Entries[%d]", i)
 		switch {
 		case e.Name == "":
 			probs.add(path+".Name", "empty")
@@ -59,7 +60,7 @@ func (s Set) Validate() error {
 		}
 	}
 	if s.Concurrency < 0 {
-		probs.add("set: Concurrency", "negative: %d", s.Concurrency)
+		probs.add("set.Concurrency", "negative: %d", s.Concurrency)
 	}
 	return probs.err()
 }
@@ -105,6 +106,19 @@ type Verdict struct {
 	Results []Result `json:"results"`
 	// OverrideError is the error reading overrides; none were applied.
 	OverrideError string `json:"overrideError,omitempty"`
+}
+
+// Holds returns the holds of every blocking result, in the set's order,
+// each with its entry's name: what a driver names when it waits ("held
+// by calendar: freeze \"sales event\" in us-east-1 until ...").
+func (v Verdict) Holds() []Hold {
+	var out []Hold
+	for _, r := range v.Results {
+		if r.Blocking() {
+			out = append(out, r.Holds...)
+		}
+	}
+	return out
 }
 
 // Reasons returns the reason of every blocking result, as "name: reason".
@@ -225,6 +239,12 @@ func (s Set) Check(ctx context.Context, subj Subject, now time.Time) (Verdict, e
 func evaluate(ctx context.Context, e Entry, subj Subject, now time.Time) Result {
 	d, err := e.Blocker.Check(ctx, subj, now)
 	d.Blocker = e.Name
+	if len(d.Holds) > 0 {
+		d.Holds = slices.Clone(d.Holds)
+		for i := range d.Holds {
+			d.Holds[i].Blocker = e.Name
+		}
+	}
 	r := Result{Decision: d}
 	if err == nil {
 		return r

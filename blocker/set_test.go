@@ -50,7 +50,8 @@ func TestAlarms(t *testing.T) {
 			name: "every alarm in ALARM is a reason",
 			a: Alarms{Watch: []Alarm{fixed("api", alarm.Alarm, "p99 2.1s > 1s"), fixed("db", alarm.OK, ""),
 				fixed("canary", alarm.Alarm, "3 of 5 failed")}},
-			want: Decision{Blocked: true, Reason: "api is ALARM (p99 2.1s > 1s); canary is ALARM (3 of 5 failed)"},
+			want: Decision{Blocked: true, Reason: "api is ALARM (p99 2.1s > 1s); canary is ALARM (3 of 5 failed)",
+				Holds: []Hold{{Kind: HoldAlarm, Name: "api"}, {Kind: HoldAlarm, Name: "canary"}}},
 		},
 		{
 			name: "INSUFFICIENT_DATA does not block by default",
@@ -60,12 +61,12 @@ func TestAlarms(t *testing.T) {
 		{
 			name: "INSUFFICIENT_DATA blocks when configured",
 			a:    Alarms{Watch: []Alarm{fixed("api", alarm.InsufficientData, "no points")}, BlockInsufficientData: true},
-			want: Decision{Blocked: true, Reason: "api is INSUFFICIENT_DATA (no points)"},
+			want: Decision{Blocked: true, Reason: "api is INSUFFICIENT_DATA (no points)", Holds: []Hold{{Kind: HoldAlarm, Name: "api"}}},
 		},
 		{
 			name:    "an error is reported with the other alarms' evidence",
 			a:       Alarms{Watch: []Alarm{failing("api", boom), fixed("db", alarm.Alarm, "")}},
-			want:    Decision{Blocked: true, Reason: "db is ALARM"},
+			want:    Decision{Blocked: true, Reason: "db is ALARM", Holds: []Hold{{Kind: HoldAlarm, Name: "db"}}},
 			wantErr: `blocker: alarm "api": source down`,
 		},
 		{
@@ -82,7 +83,7 @@ func TestAlarms(t *testing.T) {
 		{
 			name:    "nil checker is an error; names fall back to the result's",
 			a:       Alarms{Watch: []Alarm{{}, {Checker: fixed("from-result", alarm.Alarm, "").Checker}}},
-			want:    Decision{Blocked: true, Reason: "from-result is ALARM"},
+			want:    Decision{Blocked: true, Reason: "from-result is ALARM", Holds: []Hold{{Kind: HoldAlarm, Name: "from-result"}}},
 			wantErr: `blocker: alarm "alarm 0": no checker`,
 		},
 	}
@@ -191,10 +192,10 @@ func TestSetInvalid(t *testing.T) {
 		t.Fatalf("Check = %+v, %v; want blocked and ErrInvalid", v, err)
 	}
 	want := []string{
-		`blocker: set: Entries[1].Name: duplicate name "a"`,
-		`blocker: set: Entries[1].Blocker: nil`,
-		`blocker: set: Entries[2].Name: empty`,
-		`blocker: set: Concurrency: negative: -1`,
+		`blocker: set.Entries[1].Name: duplicate name "a"`,
+		`blocker: set.Entries[1].Blocker: nil`,
+		`blocker: set.Entries[2].Name: empty`,
+		`blocker: set.Concurrency: negative: -1`,
 	}
 	if diff := cmp.Diff(want, problemsOf(t, err)); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
@@ -298,7 +299,8 @@ func TestSwitchboard(t *testing.T) {
 		t.Errorf("assigned %+v and %+v", stop, sale)
 	}
 	d, _ := b.Check(ctx, api, now)
-	want := Decision{Blocked: true, Reason: `stop-the-line "switch-1" (service api) set by bob: integ tests red`}
+	want := Decision{Blocked: true, Reason: `stop-the-line "switch-1" (service api) set by bob: integ tests red`,
+		Holds: []Hold{{Kind: HoldSwitch, Name: "switch-1: integ tests red"}}}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("api (-want +got):\n%s", diff)
 	}
@@ -307,7 +309,8 @@ func TestSwitchboard(t *testing.T) {
 	}
 	d, _ = b.Check(ctx, web, now.Add(2*time.Hour))
 	want = Decision{Blocked: true, Until: now.Add(5 * time.Hour),
-		Reason: `event "switch-2" (region eu-west-1) set by ops until 2025-06-16T17:00:00Z: sales event`}
+		Reason: `event "switch-2" (region eu-west-1) set by ops until 2025-06-16T17:00:00Z: sales event`,
+		Holds:  []Hold{{Kind: HoldSwitch, Name: "switch-2: sales event", Until: now.Add(5 * time.Hour)}}}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("web during the event (-want +got):\n%s", diff)
 	}
@@ -336,7 +339,7 @@ func TestSwitchboard(t *testing.T) {
 		t.Errorf("Set with End not after now: %v", err)
 	}
 	_, err = b.Set(ctx, Switch{}, now)
-	wantProblems := []string{"blocker: switch: Actor: empty: say who sets the switch", "blocker: switch: Reason: empty: say why"}
+	wantProblems := []string{"blocker: switch.Actor: empty: say who sets the switch", "blocker: switch.Reason: empty: say why"}
 	if diff := cmp.Diff(wantProblems, problemsOf(t, err)); diff != "" {
 		t.Errorf("Set(zero) problems (-want +got):\n%s", diff)
 	}
@@ -415,12 +418,12 @@ func TestOverrides(t *testing.T) {
 		o := &Overrides{Audit: audit, MaxDuration: -time.Hour, Authorise: func(context.Context, Override) error { return nil }}
 		_, err := o.Grant(ctx, Override{Blockers: []string{""}, Expires: now.Add(-time.Minute)}, now)
 		want := []string{
-			"blocker: overrides: MaxDuration: negative duration -1h0m0s",
-			"blocker: override: Change: empty: an override is for one change",
-			"blocker: override: Blockers[0]: empty name",
-			"blocker: override: Actor: empty: say who overrides",
-			"blocker: override: Reason: empty: say why",
-			"blocker: override: Expires: 2025-06-16T11:59:00Z is not after now (2025-06-16T12:00:00Z)",
+			"blocker: overrides.MaxDuration: negative duration -1h0m0s",
+			"blocker: override.Change: empty: an override is for one change",
+			"blocker: override.Blockers[0]: empty name",
+			"blocker: override.Actor: empty: say who overrides",
+			"blocker: override.Reason: empty: say why",
+			"blocker: override.Expires: 2025-06-16T11:59:00Z is not after now (2025-06-16T12:00:00Z)",
 		}
 		if diff := cmp.Diff(want, problemsOf(t, err)); diff != "" {
 			t.Errorf("problems (-want +got):\n%s", diff)

@@ -132,6 +132,7 @@ func (b SwitchBlocker) Check(ctx context.Context, s Subject, now time.Time) (Dec
 		return Decision{}, fmt.Errorf("blocker: switches: %w", err)
 	}
 	var reasons []string
+	var holds []Hold
 	var until time.Time
 	known := true
 	for _, sw := range list {
@@ -139,6 +140,7 @@ func (b SwitchBlocker) Check(ctx context.Context, s Subject, now time.Time) (Dec
 			continue
 		}
 		reasons = append(reasons, sw.String())
+		holds = append(holds, Hold{Kind: HoldSwitch, Name: sw.ID + ": " + sw.Reason, Until: sw.End})
 		if sw.End.IsZero() {
 			known = false
 		} else if sw.End.After(until) {
@@ -148,7 +150,7 @@ func (b SwitchBlocker) Check(ctx context.Context, s Subject, now time.Time) (Dec
 	if len(reasons) == 0 {
 		return Decision{Reason: "no switch is set"}, nil
 	}
-	d := Decision{Blocked: true, Reason: strings.Join(reasons, "; ")}
+	d := Decision{Blocked: true, Reason: strings.Join(reasons, "; "), Holds: holds}
 	if known {
 		d.Until = until
 	}
@@ -194,17 +196,17 @@ func (b *Switchboard) Set(ctx context.Context, sw Switch, now time.Time) (Switch
 	}
 	var probs problems
 	if strings.TrimSpace(sw.Actor) == "" {
-		probs.add("switch: Actor", "empty: say who sets the switch")
+		probs.add("switch.Actor", "empty: say who sets the switch")
 	}
 	if strings.TrimSpace(sw.Reason) == "" {
-		probs.add("switch: Reason", "empty: say why")
+		probs.add("switch.Reason", "empty: say why")
 	}
 	if !sw.End.IsZero() {
 		switch {
 		case !sw.End.After(now):
-			probs.add("switch: End", "%s is not after now (%s)", sw.End.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			probs.add("switch.End", "%s is not after now (%s)", sw.End.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 		case !sw.Start.IsZero() && !sw.End.After(sw.Start):
-			probs.add("switch: End", "%s is not after Start %s", sw.End.UTC().Format(time.RFC3339), sw.Start.UTC().Format(time.RFC3339))
+			probs.add("switch.End", "%s is not after Start %s", sw.End.UTC().Format(time.RFC3339), sw.Start.UTC().Format(time.RFC3339))
 		}
 	}
 	if err := probs.err(); err != nil {
@@ -248,10 +250,10 @@ func (b *Switchboard) Clear(ctx context.Context, id, actor, reason string, now t
 	}
 	var probs problems
 	if strings.TrimSpace(actor) == "" {
-		probs.add("switch: clear: Actor", "empty: say who clears the switch")
+		probs.add("clear.Actor", "empty: say who clears the switch")
 	}
 	if strings.TrimSpace(reason) == "" {
-		probs.add("switch: clear: Reason", "empty: say why")
+		probs.add("clear.Reason", "empty: say why")
 	}
 	if err := probs.err(); err != nil {
 		return Switch{}, err

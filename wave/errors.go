@@ -2,17 +2,19 @@ package wave
 
 import (
 	"errors"
-	"fmt"
-	"strings"
+
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // Sentinel errors, one per kind of problem. Every problem is reported as a
-// [*FieldError] that wraps one of them, so that errors.Is(err,
-// ErrDuplicateID) works on the error returned by [Policy.Plan],
-// [Policy.Validate] or [Plan.Validate].
+// [*FieldError] that wraps one of them, and the problems of one call are
+// joined with [errors.Join], so that errors.Is(err, ErrDuplicateID) works on
+// the error returned by [Policy.Plan], [Policy.Validate] or [Plan.Validate],
+// and [field.All] lists the problems with their paths.
 var (
 	// ErrInvalid is a policy value that is not allowed (a batch fraction
-	// outside (0, 1], a growth factor below 1, an empty level name...).
+	// outside (0, 1], a growth factor below 1, an empty level name, a
+	// negative bake...).
 	ErrInvalid = errors.New("wave: invalid value")
 	// ErrNoTargets is an empty fleet, or one the exclusions emptied.
 	ErrNoTargets = errors.New("wave: no targets")
@@ -29,99 +31,47 @@ var (
 	// leaves no target to deploy in some zone, so the rollout could never
 	// start there.
 	ErrMinHealthy = errors.New("wave: minimum healthy cannot be met")
+	// ErrNoOneBox is a region without a target light enough for a one-box
+	// when the policy requires one ([OneBoxRule.Require]).
+	ErrNoOneBox = errors.New("wave: no one-box")
 	// ErrPlan is a plan that breaks one of the invariants [Plan.Validate]
 	// checks.
 	ErrPlan = errors.New("wave: invalid plan")
 )
 
-// FieldError is one problem with one field of a policy, a fleet or a plan.
-type FieldError struct {
-	// Subject is what holds the field: "policy", "fleet" or "plan".
-	Subject string
-	// Field is the path of the field inside the subject, for example
-	// "Batch.MaxFraction" or "targets[3].Weight".
-	Field string
-	// Err is the sentinel error for the kind of problem.
-	Err error
-	// Detail says what is wrong, in plain words.
-	Detail string
-}
+// FieldError is one problem with one field of a policy, a fleet or a plan:
+// shepherd's one shape of a validation problem, [field.Error]. Its Path
+// starts with what holds the field ("policy.Batch.MaxFraction",
+// "targets[3].Weight", "plan.Waves[1].Stages[0].Name"), its Err is one of
+// the sentinels above, and it formats as "wave: path: problem".
+type FieldError = field.Error
 
-// Error formats the problem as "wave: subject: field: detail".
-func (e *FieldError) Error() string {
-	return "wave: " + e.Subject + ": " + e.Field + ": " + e.Detail
-}
-
-// Unwrap returns the sentinel error.
-func (e *FieldError) Unwrap() error { return e.Err }
-
-// maxProblems bounds how many problems one error lists: a million bad
-// targets should not make a million-line error.
-const maxProblems = 100
-
-// ValidationError is every problem found in one validation, in the order
-// they were found. Use errors.As to get it and list the problems; errors.Is
-// matches the sentinel of any of them.
-type ValidationError struct {
-	// Problems are the problems found, at most 100 of them.
-	Problems []*FieldError
-	// Omitted counts the problems found beyond those listed.
-	Omitted int
-}
-
-// Error lists the problems, one a line.
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	for i, p := range e.Problems {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(p.Error())
-	}
-	if e.Omitted > 0 {
-		fmt.Fprintf(&b, "\nwave: and %d more problems", e.Omitted)
-	}
-	return b.String()
-}
-
-// Unwrap returns the problems, so that errors.Is and errors.As see each.
-func (e *ValidationError) Unwrap() []error {
-	errs := make([]error, len(e.Problems))
-	for i, p := range e.Problems {
-		errs[i] = p
-	}
-	return errs
-}
-
-// problems collects the problems of one validation.
+// problems collects the problems of one validation, each under a path
+// prefix ("policy", "plan"; "" for the fleet, whose paths start with
+// "targets").
 type problems struct {
-	subject string
-	list    []*FieldError
-	omitted int
+	prefix string
+	list   field.List
 }
 
-func (ps *problems) add(err error, field, format string, args ...any) {
-	if len(ps.list) >= maxProblems {
-		ps.omitted++
-		return
+func (ps *problems) add(err error, path, format string, args ...any) {
+	ps.list.Add(err, join(ps.prefix, path), format, args...)
+}
+
+func (ps *problems) count() int { return ps.list.Len() }
+
+func (ps *problems) err() error { return ps.list.Err() }
+
+// join joins a path prefix and a path: "policy" and "Batch" give
+// "policy.Batch", "plan" and "[0]" give "plan[0]".
+func join(prefix, path string) string {
+	switch {
+	case prefix == "":
+		return path
+	case path == "":
+		return prefix
+	case path[0] == '[':
+		return prefix + path
 	}
-	ps.list = append(ps.list, &FieldError{Subject: ps.subject, Field: field, Err: err, Detail: fmt.Sprintf(format, args...)})
-}
-
-// addFrom records a problem under another subject (a fleet check that is
-// about a policy field).
-func (ps *problems) addFrom(subject string, err error, field, format string, args ...any) {
-	s := ps.subject
-	ps.subject = subject
-	ps.add(err, field, format, args...)
-	ps.subject = s
-}
-
-func (ps *problems) count() int { return len(ps.list) + ps.omitted }
-
-func (ps *problems) err() error {
-	if len(ps.list) == 0 {
-		return nil
-	}
-	return &ValidationError{Problems: ps.list, Omitted: ps.omitted}
+	return prefix + "." + path
 }

@@ -3,6 +3,7 @@ package wave_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shepherd-go/shepherd/wave"
@@ -107,8 +108,8 @@ func ExamplePolicy_Validate() {
 	}
 	fmt.Println(p.Validate())
 	// Output:
-	// wave: policy: Waves.Growth: 0.5 is below 1: waves would shrink
-	// wave: policy: Batch.MaxFraction: 1.5 is outside (0, 1]
+	// wave: policy.Waves.Growth: 0.5 is below 1: waves would shrink
+	// wave: policy.Batch.MaxFraction: 1.5 is outside (0, 1]
 }
 
 // CodeDeploy's minimum healthy hosts on 10 hosts: 95% rounds up to 10 and
@@ -127,7 +128,7 @@ func ExampleMinHealthy() {
 		fmt.Printf("min %+v: %d batches of %d\n", m, len(s.Batches), len(s.Batches[0].Targets))
 	}
 	// Output:
-	// wave: policy: Batch.MinHealthy: 95% of the 10 targets of zone us-east-1/use1-az1 rounds up to 10 and leaves none to deploy
+	// wave: policy.Batch.MinHealthy: 95% of the 10 targets of zone us-east-1/use1-az1 rounds up to 10 and leaves none to deploy
 	// min {Count:9 Percent:0}: 10 batches of 1
 	// min {Count:8 Percent:0}: 5 batches of 2
 	// min {Count:0 Percent:0}: 1 batches of 10
@@ -135,7 +136,7 @@ func ExampleMinHealthy() {
 
 // Kubernetes clusters have no zones: one level, and each wave deploys
 // whole clusters. A cluster that is a single target is too small for a
-// one-box, and the plan says so.
+// one-box, and the plan warns about it.
 func ExamplePolicy_Plan_kubernetes() {
 	var ts []wave.Target
 	for _, c := range []string{"prod-eu", "prod-us", "prod-ap", "prod-sa", "canary"} {
@@ -149,12 +150,12 @@ func ExamplePolicy_Plan_kubernetes() {
 	for _, w := range plan.Waves {
 		fmt.Println(w.Stages[0].Name, w.Stages[0].Kind)
 	}
-	fmt.Println(plan.Notes[0])
+	fmt.Println(plan.Warnings[0])
 	// Output:
 	// w1/canary region
 	// w2/prod-ap+prod-eu region
 	// w3/prod-sa+prod-us region
-	// cluster canary is too small for a one-box: its lightest target carries 100% of its cluster's weight (at most 10%)
+	// cluster canary has no target light enough for a one-box: its lightest carries 100% of the cluster's weight, above OneBox.MaxFraction (10%); its first batch is the first to see the change
 }
 
 func ExamplePlan_Explain() {
@@ -170,21 +171,44 @@ func ExamplePlan_Explain() {
 	// Bakes add up to 14h, then a final bake of 2h; deploy time comes on top.
 	//
 	// Wave 1: 1 region: eu-west-1
+	//   Its zones deploy one at a time; its last stage bakes with the wave's bake, in place of a zone bake, before the final bake.
 	//   1. w1/one-box/eu-west-1 (one-box)
 	//      1 target (euw1-az1-0)
-	//      weight 1 (5% of the fleet, 5% done after it); bake 1h
-	//      why: the first wave is one region, eu-west-1 (lowest total weight; 100% of the fleet's weight); one-box: euw1-az1-0 deploys and bakes alone before its first zone, carrying 10% of the zone's weight (at most 10%), so that a bad change hurts one target
+	//      weight 1 (5% of the fleet, 5% done after it); bake 1h (one-box bake)
+	//      why: the first wave is one region, eu-west-1 (lowest total weight; 100% of the fleet's weight); one-box: euw1-az1-0 deploys and bakes alone before its first zone, carrying 5% of its region's weight (at most 10%), so that a bad change hurts one target
 	//   2. w1/eu-west-1/euw1-az1 (zone)
 	//      9 targets in 3 batches of 3, 3, 3; at least 6 stay healthy
-	//      weight 9 (45% of the fleet, 50% done after it); bake 1h
+	//      weight 9 (45% of the fleet, 50% done after it); bake 1h (between zones)
 	//      why: the first wave is one region, eu-west-1 (lowest total weight; 100% of the fleet's weight); zone 1 of 2, one at a time
 	//   3. w1/eu-west-1/euw1-az2 (zone)
 	//      10 targets in 4 batches of 3, 3, 3, 1; at least 7 stay healthy
-	//      weight 10 (50% of the fleet, 100% done after it); bake 12h
+	//      weight 10 (50% of the fleet, 100% done after it); bake 12h (the last wave's bake, then the final bake)
 	//      why: the first wave is one region, eu-west-1 (lowest total weight; 100% of the fleet's weight); zone 2 of 2, one at a time
 	//
 	// Then a final bake of 2h with the whole fleet on the change, still rolled back on alarm.
 	// Excluded: none.
+}
+
+// A region too small for a one-box is a warning, printed first; the
+// policy can make it an error instead (OneBoxRule.Require).
+func ExamplePlan_Explain_warnings() {
+	ts := fleet(3, map[string][]string{"eu-west-1": {"euw1-az1"}}, nil)
+	plan, err := wave.Policy{}.Plan(ts)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	text := plan.Explain()
+	fmt.Print(text[:strings.Index(text, "\nWave 1")])
+	_, err = wave.Policy{OneBox: wave.OneBoxRule{Require: true}}.Plan(ts)
+	fmt.Println(err)
+	// Output:
+	// Plan: 3 targets in 1 region, 1 wave, 1 stage; levels region > zone.
+	// Bakes add up to 12h, then a final bake of 2h; deploy time comes on top.
+	//
+	// Warnings (1):
+	//   ! region eu-west-1 has no target light enough for a one-box: its lightest carries 33.3% of the region's weight, above OneBox.MaxFraction (10%); its first batch is the first to see the change
+	// wave: policy.OneBox.Require: region eu-west-1 has no target light enough for a one-box: its lightest carries 33.3% of the region's weight, above OneBox.MaxFraction (10%)
 }
 
 func ExamplePlan_Schedule() {

@@ -7,11 +7,15 @@ import (
 )
 
 // Explain prints the plan as text a person can review in a pull request:
-// each wave and stage in order, with its targets (listed when few,
-// counted otherwise), batch sizes, minimum healthy, share of the fleet,
-// bake, and the reason it is there; then the final bake, the exclusions
-// and the notes. It works from the plan alone, so a stored plan explains
-// itself too. The text is stable: the same plan gives the same text.
+// first its warnings, then each wave with how its stages move (one zone
+// at a time in a region; in a wave of several regions, one zone of every
+// region at once) and each stage in order, with its targets (listed when
+// few, counted otherwise), batch sizes, minimum healthy, share of the
+// fleet, bake and which bake it is (after a one-box, between zones, or
+// the wave's bake on the wave's last stage), and the reason it is there;
+// then the final bake, the exclusions and the notes. It works from the
+// plan alone, so a stored plan explains itself too. The text is stable:
+// the same plan gives the same text.
 func (p *Plan) Explain() string {
 	var b strings.Builder
 	total, fleetW, bakes, stages := 0, 0.0, time.Duration(0), 0
@@ -37,11 +41,18 @@ func (p *Plan) Explain() string {
 		total, plural(total, "target"), regions, plural(regions, lv0), len(p.Waves), plural(len(p.Waves), "wave"),
 		stages, plural(stages, "stage"), strings.Join(p.Levels, " > "))
 	fmt.Fprintf(&b, "Bakes add up to %s, then a final bake of %s; deploy time comes on top.\n", human(bakes), human(p.FinalBake.Std()))
+	if len(p.Warnings) > 0 {
+		fmt.Fprintf(&b, "\nWarnings (%d):\n", len(p.Warnings))
+		for _, w := range p.Warnings {
+			fmt.Fprintf(&b, "  ! %s\n", w.Message)
+		}
+	}
 
 	n, doneW := 0, 0.0
-	for _, wv := range p.Waves {
+	for wi, wv := range p.Waves {
 		fmt.Fprintf(&b, "\nWave %d: %d %s: %s\n", wv.Index+1, len(wv.Regions), plural(len(wv.Regions), lv0), strings.Join(wv.Regions, ", "))
-		for _, st := range wv.Stages {
+		fmt.Fprintf(&b, "  %s\n", p.rhythm(wi))
+		for si, st := range wv.Stages {
 			n++
 			fmt.Fprintf(&b, "  %d. %s (%s)\n", n, st.Name, st.Kind)
 			var count int
@@ -68,8 +79,8 @@ func (p *Plan) Explain() string {
 			}
 			b.WriteByte('\n')
 			doneW += st.Weight
-			fmt.Fprintf(&b, "     weight %g (%s of the fleet, %s done after it); bake %s\n",
-				st.Weight, pct(safeDiv(st.Weight, fleetW)), pct(safeDiv(doneW, fleetW)), human(st.Bake.Std()))
+			fmt.Fprintf(&b, "     weight %g (%s of the fleet, %s done after it); bake %s (%s)\n",
+				st.Weight, pct(safeDiv(st.Weight, fleetW)), pct(safeDiv(doneW, fleetW)), human(st.Bake.Std()), p.bakeRole(wi, si))
 			fmt.Fprintf(&b, "     why: %s\n", st.Reason)
 		}
 	}
@@ -86,6 +97,54 @@ func (p *Plan) Explain() string {
 		}
 	}
 	return b.String()
+}
+
+// rhythm says how the stages of wave wi move, in a line.
+func (p *Plan) rhythm(wi int) string {
+	wv := &p.Waves[wi]
+	lv0, lv1 := "region", ""
+	if len(p.Levels) > 0 {
+		lv0 = p.Levels[0]
+	}
+	next := "before the next wave"
+	if wi == len(p.Waves)-1 {
+		next = "before the final bake"
+	}
+	var how string
+	switch {
+	case len(p.Levels) < 2:
+		how = fmt.Sprintf("Each %s deploys whole, in batches", lv0)
+		if len(wv.Regions) > 1 {
+			how = fmt.Sprintf("Its %ss deploy together, each whole, in batches", lv0)
+		}
+	case len(wv.Regions) == 1:
+		lv1 = p.Levels[1]
+		how = fmt.Sprintf("Its %ss deploy one at a time", lv1)
+	default:
+		lv1 = p.Levels[1]
+		how = fmt.Sprintf("Each stage deploys one %s of every %s of the wave at once (the first %s of each, then the second...), never two %ss of one %s",
+			lv1, lv0, lv1, lv1, lv0)
+	}
+	if len(p.Levels) < 2 {
+		return fmt.Sprintf("%s; its last stage bakes with the wave's bake, %s.", how, next)
+	}
+	return fmt.Sprintf("%s; its last stage bakes with the wave's bake, in place of a %s bake, %s.", how, lv1, next)
+}
+
+// bakeRole says which bake stage si of wave wi has.
+func (p *Plan) bakeRole(wi, si int) string {
+	wv := &p.Waves[wi]
+	switch {
+	case si == len(wv.Stages)-1 && wi == len(p.Waves)-1:
+		return "the last wave's bake, then the final bake"
+	case si == len(wv.Stages)-1:
+		return "the wave's bake, before the next wave"
+	case wv.Stages[si].Kind == OneBox:
+		return "one-box bake"
+	case wv.Stages[si].Kind == Region:
+		return "between stages"
+	}
+	return "between zones"
 }
 
 func safeDiv(a, b float64) float64 {

@@ -67,10 +67,10 @@ func TestExplainGolden(t *testing.T) {
 	}
 }
 
-func TestExplainExclusionsAndNotes(t *testing.T) {
+func TestExplainExclusionsWarningsAndNotes(t *testing.T) {
 	ts := append(awsFleet(), Target{ID: "tiny", Location: []string{"local-1", "loc1-az1"}})
 	p, err := Policy{
-		Exclude: Exclusion{IDs: []string{"use1-az1-h01", "use1-az1-h02"}},
+		Exclude: Exclusion{IDs: []string{"use1-az1-h01", "use1-az1-h02", "gone"}},
 		Waves:   Sizing{MaxParallelRegions: 2},
 	}.Plan(ts)
 	if err != nil {
@@ -80,7 +80,10 @@ func TestExplainExclusionsAndNotes(t *testing.T) {
 	for _, want := range []string{
 		"Plan: 179 targets in 7 regions, 4 waves, 13 stages; levels region > zone.\n",
 		"Excluded (2): use1-az1-h01, use1-az1-h02\n",
-		"Notes:\n  - region local-1 is too small for a one-box: its lightest target carries 100% of its zone's weight (at most 10%)\n",
+		"deploy time comes on top.\n\nWarnings (1):\n  ! region local-1 has no target light enough for a one-box: its lightest carries 100% of the region's weight, above OneBox.MaxFraction (10%); its first batch is the first to see the change\n\nWave 1",
+		"Notes:\n  - Exclude.IDs lists \"gone\", which is not in the fleet\n",
+		"Wave 1: 1 region: local-1\n  Its zones deploy one at a time; its last stage bakes with the wave's bake, in place of a zone bake, before the next wave.\n",
+		"Wave 4: 2 regions: us-west-2, us-east-1\n  Each stage deploys one zone of every region of the wave at once",
 		"  1. w1/local-1/loc1-az1 (zone)\n     1 target (tiny)\n",
 	} {
 		if !strings.Contains(got, want) {

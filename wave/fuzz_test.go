@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // parseFleet reads one target a line: "id region/zone/... weight
@@ -62,8 +64,14 @@ g r3/z1/c2 1
 	f.Add([]byte(`{"first":["r2"],"exclude":{"ids":["a"],"labels":{"env":"b"}}}`), fleet)
 	f.Add([]byte(`{"first":["mars"]}`), fleet)
 	f.Add([]byte(`{"bake":{"oneBox":"30m","waves":[{"wave":"-1s"}],"final":"1h"}}`), fleet)
+	f.Add([]byte(`{"bake":{"oneBox":"none","zone":"0","waves":[{"wave":"none"},{"zone":"none"}],"final":"none"}}`), fleet)
 	f.Add([]byte(`{"waves":{"growth":0.5},"batch":{"maxFraction":2}}`), "a r/z NaN\na r/z -1\nb /z\nc r\n")
 	f.Add([]byte(`{"oneBox":{"maxFraction":1}}`), "only r/z")
+	f.Add([]byte(`{"oneBox":{"perZone":true,"maxFraction":0.3}}`), fleet)
+	f.Add([]byte(`{"oneBox":{"require":true}}`), "a r/z 1\nb r/z 9\nc r/y 0.1\nd q/z 1e-300\ne q/z 1.0000000000000002\n")
+	f.Add([]byte(`{"oneBox":{"require":true,"off":true},"batch":{"maxFraction":0.3333333333333}}`), fleet)
+	f.Add([]byte(`{"waves":{"growth":1.0000000001},"batch":{"minHealthy":{"percent":50.00000000001}}}`), fleet)
+	f.Add([]byte(`{"bake":{"oneBox":30}}`), fleet)
 	f.Add([]byte(`{}`), "")
 
 	f.Fuzz(func(t *testing.T, policyJSON []byte, fleetText string) {
@@ -81,18 +89,11 @@ g r3/z1/c2 1
 			if err == nil || err.Error() != verr.Error() {
 				t.Fatalf("Validate() = %v but Plan() = %v", verr, err)
 			}
+			checkProblems(t, verr, ErrInvalid, "wave: policy.")
 			return
 		}
 		if err != nil {
-			var ve *ValidationError
-			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
-				t.Fatalf("Plan() error %v is not a *ValidationError", err)
-			}
-			for _, pr := range ve.Problems {
-				if pr.Field == "" || pr.Err == nil || !strings.HasPrefix(pr.Error(), "wave: ") {
-					t.Fatalf("problem without a field or sentinel: %#v", pr)
-				}
-			}
+			checkProblems(t, err, nil, "wave: ")
 			return
 		}
 		if err := p.Validate(); err != nil {
@@ -137,6 +138,9 @@ func FuzzPlanValidate(f *testing.F) {
 	// No Levels, and targets with an empty or missing Location.
 	f.Add([]byte(`{"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"region","wave":0,"regions":["r"],"batches":[{"targets":[{"id":"a","location":[]},{"id":"b"}]}]}]}]}`))
 	f.Add([]byte(`{"levels":["region","zone"],"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"zone","wave":0,"regions":["r"],"zones":[],"batches":[{"targets":[{"id":"a","location":["r",""]}]}],"minHealthy":-1}]}]}`))
+	// Units that do not match the stage's targets.
+	f.Add([]byte(`{"levels":["region","zone"],"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"zone","wave":0,"regions":["r"],"zones":["z"],"batches":[{"targets":[{"id":"a","location":["r","z"]},{"id":"b","location":["r","z"]}]}],"minHealthy":1,"units":[{"location":["r","z"],"targets":3,"minHealthy":1},{"location":["r"],"targets":-1,"minHealthy":-2},{"location":["r","z"],"targets":0,"minHealthy":0}]}]}]}`))
+	f.Add([]byte(`{"levels":["region"],"waves":[{"index":0,"regions":["r"],"stages":[{"name":"s","kind":"region","wave":0,"regions":["r"],"bake":"none","batches":[{"targets":[{"id":"a","location":["r"]}]}]}]},{"index":1,"regions":[],"stages":[]}],"finalBake":"-1s"}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{}`))
 
@@ -149,17 +153,32 @@ func FuzzPlanValidate(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var ve *ValidationError
-		if !errors.As(err, &ve) || len(ve.Problems) == 0 {
-			t.Fatalf("Validate() error %v is not a *ValidationError with problems", err)
-		}
 		if !errors.Is(err, ErrPlan) {
 			t.Fatalf("Validate() error %v does not wrap ErrPlan", err)
 		}
-		for _, pr := range ve.Problems {
-			if pr.Field == "" || !errors.Is(pr.Err, ErrPlan) || !strings.HasPrefix(pr.Error(), "wave: plan: ") {
-				t.Fatalf("problem without a field or sentinel: %#v", pr)
-			}
-		}
+		checkProblems(t, err, ErrPlan, "wave: plan.")
 	})
+}
+
+// checkProblems checks that err is a join of field errors, each with a
+// path, a sentinel (is, when not nil) and a message that starts with
+// prefix.
+func checkProblems(t *testing.T, err error, is error, prefix string) {
+	t.Helper()
+	leaves := field.Flatten(err)
+	if len(leaves) == 0 || len(leaves) > field.MaxProblems+1 {
+		t.Fatalf("error %v has %d problems", err, len(leaves))
+	}
+	for i, e := range leaves {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			if i == field.MaxProblems && strings.Contains(e.Error(), "more problems") {
+				continue
+			}
+			t.Fatalf("problem %q is not a *FieldError", e)
+		}
+		if fe.Path == "" || fe.Err == nil || (is != nil && !errors.Is(fe.Err, is)) || !strings.HasPrefix(fe.Error(), prefix) {
+			t.Fatalf("problem without a path or sentinel: %#v", fe)
+		}
+	}
 }

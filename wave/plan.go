@@ -5,32 +5,38 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"math/big"
 	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
 // Plan cuts the fleet into waves, stages and batches by the policy. It
-// validates the policy and the fleet first and returns every problem in a
-// [*ValidationError] (nothing is planned if there is any): an empty fleet,
-// duplicate or empty IDs, locations with fewer entries than the policy has
-// levels or with an empty entry, negative, NaN or infinite weights, a
-// pinned region not in the fleet, a minimum healthy that a zone cannot
-// meet.
+// validates the policy and the fleet first and returns every problem, each
+// a [*FieldError], joined with [errors.Join] (nothing is planned if there
+// is any): an empty fleet, duplicate or empty IDs, locations with fewer
+// entries than the policy has levels or with an empty entry, negative, NaN
+// or infinite weights, a pinned region not in the fleet, a minimum healthy
+// that a zone cannot meet, a region without a one-box when the policy
+// requires one ([ErrNoOneBox]).
 //
 // The plan is deterministic: the same fleet and policy, in any order, give
 // the same plan, ties being broken by name and ID. Planning takes
 // O(n log n) time for n targets.
 //
-// The plan has these properties, which [Plan.Validate] checks:
+// The plan passes [Plan.Validate], and more, which the package's property
+// tests check on random fleets:
 //   - every target not excluded is in exactly one batch;
 //   - the first wave holds one region, and waves never shrink;
 //   - no stage holds two zones of one region, and no batch two cells of
 //     one zone;
 //   - no batch deploys more of a zone (a cell with three levels) than its
-//     minimum healthy allows, and every batch deploys at least one target.
+//     minimum healthy allows, and every batch deploys at least one target;
+//   - every region that has a target light enough for a one-box gets one
+//     (the lightest such target), and every other region is in
+//     [Plan.Warnings].
 func (p Policy) Plan(targets []Target) (*Plan, error) {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	p.validate(&ps)
 	if err := ps.err(); err != nil {
 		return nil, err
@@ -54,13 +60,14 @@ type planner struct {
 }
 
 type regionG struct {
-	name    string
-	n       int
-	w       float64
-	zones   []int32
-	pinned  bool
-	oneBox  int32   // target index, -1 if none
-	largest float64 // the one-box candidate's share when refused
+	name       string
+	n          int
+	w          float64
+	zones      []int32
+	pinned     bool
+	oneBox     int32   // target index, -1 if none
+	oneBoxZone int32   // the one-box's zone
+	share      float64 // the lightest target's share of its base, when refused
 }
 
 type zoneG struct {
@@ -104,12 +111,15 @@ func (pl *planner) run() (*Plan, error) {
 		return nil, err
 	}
 	pl.chooseOneBoxes()
+	if err := pl.checkOneBoxes(); err != nil {
+		return nil, err
+	}
 	return pl.build(), nil
 }
 
 // checkFleet reports every problem of the targets, and marks exclusions.
 func (pl *planner) checkFleet() error {
-	ps := problems{subject: "fleet"}
+	ps := problems{}
 	ts, L := pl.targets, len(pl.s.levels)
 	if len(ts) == 0 {
 		ps.add(ErrNoTargets, "targets", "the fleet is empty")
@@ -370,7 +380,7 @@ func (pl *planner) group() error {
 		}
 	}
 	if !valid {
-		ps := problems{subject: "fleet"}
+		ps := problems{}
 		pl.checkNames(&ps)
 		return ps.err()
 	}
@@ -451,7 +461,7 @@ func (pl *planner) findCell(loc []string, regionIdx map[string]int32, zoneIdx, c
 	if !ok {
 		r = int32(len(pl.regions))
 		regionIdx[loc[0]] = r
-		pl.regions = append(pl.regions, regionG{name: loc[0], oneBox: -1})
+		pl.regions = append(pl.regions, regionG{name: loc[0], oneBox: -1, oneBoxZone: -1})
 	}
 	name := ""
 	if len(loc) > 1 {
@@ -480,7 +490,7 @@ func (pl *planner) findCell(loc []string, regionIdx map[string]int32, zoneIdx, c
 
 // checkRegions reports pinned regions that are not in the fleet.
 func (pl *planner) checkRegions() error {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	byName := make(map[string]int, len(pl.regions))
 	for i := range pl.regions {
 		byName[pl.regions[i].name] = i
@@ -505,13 +515,21 @@ func (pl *planner) excludedHint() string {
 
 // sizeBatches applies the minimum healthy and the batch fraction to each
 // cell (zone, region).
+//
+// The rounding is exact (see exact.go), and done once per distinct size.
 func (pl *planner) sizeBatches() {
+	type sized struct{ min, frac int }
+	memo := map[int]sized{}
 	for i := range pl.cells {
 		cl := &pl.cells[i]
-		cl.min = pl.s.minHealthy.of(cl.n)
+		sz, ok := memo[cl.n]
+		if !ok {
+			sz = sized{pl.s.minHealthy.of(cl.n), floorMul(pl.s.maxFraction, cl.n)}
+			memo[cl.n] = sz
+		}
+		cl.min = sz.min
 		down := cl.n - cl.min
-		frac := int(math.Floor(pl.s.maxFraction*float64(cl.n) + 1e-9))
-		cl.batch = max(1, min(down, frac))
+		cl.batch = max(1, min(down, sz.frac))
 		if pl.s.minHealthy == nil {
 			// The fraction alone: everything outside the batch stays
 			// healthy, which is the minimum a driver must hold.
@@ -521,7 +539,7 @@ func (pl *planner) sizeBatches() {
 }
 
 func (pl *planner) checkBatches() error {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	for i := range pl.cells {
 		cl := &pl.cells[i]
 		if cl.n-cl.min >= 1 {
@@ -552,39 +570,108 @@ func (pl *planner) cellPath(c int32) string {
 	return path
 }
 
-// chooseOneBoxes picks, for each region, the lightest target (ties by ID)
-// of the first cell of its first zone, if it is light enough.
+// chooseOneBoxes picks each region's one-box (see [OneBoxRule]): the
+// lightest target of the region, ties to the one that deploys first, if
+// it carries at most the one-box fraction of its region's weight; with
+// PerZone, the lightest target that carries at most the fraction of its
+// own zone's weight.
 func (pl *planner) chooseOneBoxes() {
 	if !pl.s.oneBox {
 		return
 	}
 	ts := pl.targets
+	f := pl.s.oneBoxFraction
 	for ri := range pl.regions {
 		rg := &pl.regions[ri]
-		zg := &pl.zones[rg.zones[0]]
-		cl := &pl.cells[zg.cells[0]]
-		base := zg.w
-		if len(pl.s.levels) == 1 {
-			base = rg.w
-		}
-		best, bw := int32(-1), math.Inf(1)
-		pos := cl.start
-		for k := cl.start; k < cl.end; k++ {
-			if w := weightOf(&ts[pl.order[k]]); w < bw {
-				best, bw, pos = pl.order[k], w, k
+		best, bestZone, bestCell, bestPos := int32(-1), int32(-1), int32(-1), int32(0)
+		bw := math.Inf(1)
+		rg.share = math.Inf(1)
+		for _, z := range rg.zones {
+			zg := &pl.zones[z]
+			// The lightest target of the zone, in deploy order.
+			zb, zc, zpos, zw := int32(-1), int32(-1), int32(0), math.Inf(1)
+			for _, c := range zg.cells {
+				cl := &pl.cells[c]
+				for k := cl.start; k < cl.end; k++ {
+					if w := weightOf(&ts[pl.order[k]]); w < zw {
+						zb, zc, zpos, zw = pl.order[k], c, k, w
+					}
+				}
 			}
+			if zw >= bw {
+				continue
+			}
+			if pl.s.oneBoxPerZone {
+				if !atMost(zw, f, zg.w, func() *big.Rat { return pl.exactZoneWeight(z) }) {
+					rg.share = min(rg.share, zw/zg.w)
+					continue
+				}
+			}
+			best, bestZone, bestCell, bestPos, bw = zb, z, zc, zpos, zw
 		}
-		if bw > pl.s.oneBoxFraction*base*(1+1e-9) {
-			rg.largest = bw / base
+		if best < 0 {
+			continue // PerZone, and no zone has a light enough target
+		}
+		if !pl.s.oneBoxPerZone && !atMost(bw, f, rg.w, func() *big.Rat { return pl.exactRegionWeight(int32(ri)) }) {
+			rg.share = bw / rg.w
 			continue
 		}
-		rg.oneBox = best
+		rg.oneBox, rg.oneBoxZone = best, bestZone
 		// Move the one-box to the end of its cell, keeping the rest sorted.
-		idx := pl.order[pos:cl.end]
+		cl := &pl.cells[bestCell]
+		idx := pl.order[bestPos:cl.end]
 		copy(idx, idx[1:])
 		idx[len(idx)-1] = best
 		cl.oneBox = true
 	}
+}
+
+// exactZoneWeight returns the weight of zone z, each target's weight read
+// as a decimal and added exactly.
+func (pl *planner) exactZoneWeight(z int32) *big.Rat {
+	sum := new(big.Rat)
+	for _, c := range pl.zones[z].cells {
+		cl := &pl.cells[c]
+		for _, t := range pl.order[cl.start:cl.end] {
+			sum.Add(sum, ratOf(weightOf(&pl.targets[t])))
+		}
+	}
+	return sum
+}
+
+func (pl *planner) exactRegionWeight(r int32) *big.Rat {
+	sum := new(big.Rat)
+	for _, z := range pl.regions[r].zones {
+		sum.Add(sum, pl.exactZoneWeight(z))
+	}
+	return sum
+}
+
+// checkOneBoxes reports every region without a one-box when the policy
+// requires one.
+func (pl *planner) checkOneBoxes() error {
+	if !pl.s.oneBox || !pl.s.oneBoxRequire {
+		return nil
+	}
+	ps := problems{prefix: "policy"}
+	for ri := range pl.regions {
+		if rg := &pl.regions[ri]; rg.oneBox < 0 {
+			ps.add(ErrNoOneBox, "OneBox.Require", "%s", pl.noOneBox(rg))
+		}
+	}
+	return ps.err()
+}
+
+// noOneBox says why region rg has no one-box.
+func (pl *planner) noOneBox(rg *regionG) string {
+	lv0 := pl.s.levels[0]
+	if pl.s.oneBoxPerZone {
+		lv1 := pl.s.levels[1]
+		return fmt.Sprintf("%s %s has no target light enough for a one-box: the lightest share of a %s is %s, above OneBox.MaxFraction (%s of its %s's weight)",
+			lv0, rg.name, lv1, pctAbove(rg.share, pl.s.oneBoxFraction), pct(pl.s.oneBoxFraction), lv1)
+	}
+	return fmt.Sprintf("%s %s has no target light enough for a one-box: its lightest carries %s of the %s's weight, above OneBox.MaxFraction (%s)",
+		lv0, rg.name, pctAbove(rg.share, pl.s.oneBoxFraction), lv0, pct(pl.s.oneBoxFraction))
 }
 
 // regionOrder returns the regions in the order they deploy.
@@ -732,10 +819,10 @@ func (pl *planner) build() *Plan {
 		if pl.s.oneBox {
 			for _, r := range rs {
 				if rg := &pl.regions[r]; rg.oneBox < 0 {
-					note := fmt.Sprintf("%s %s is too small for a one-box: its lightest target carries %s of its %s's weight (at most %s)",
-						lv0, rg.name, pct(rg.largest), cmp.Or(lv1, lv0), pct(pl.s.oneBoxFraction))
-					small = append(small, note)
-					plan.Notes = append(plan.Notes, note)
+					why := pl.noOneBox(rg)
+					small = append(small, why)
+					plan.Warnings = append(plan.Warnings, Warning{Code: WarnNoOneBox, Region: rg.name,
+						Message: why + "; its first batch is the first to see the change"})
 				}
 			}
 		}
@@ -764,7 +851,7 @@ func (pl *planner) build() *Plan {
 				from = r
 				st.Regions = append(st.Regions, rg.name)
 				if L > 1 {
-					st.Zones = append(st.Zones, pl.zones[rg.zones[0]].name)
+					st.Zones = append(st.Zones, pl.zones[rg.oneBoxZone].name)
 				}
 				idx = append(idx, rg.oneBox)
 			}
@@ -776,13 +863,17 @@ func (pl *planner) build() *Plan {
 				if L > 1 {
 					first = "its first " + lv1
 				}
+				base := lv0
+				if pl.s.oneBoxPerZone {
+					base = lv1
+				}
 				if len(idx) == 1 {
 					t := &ts[idx[0]]
-					st.Reason = fmt.Sprintf("%s; one-box: %s deploys and bakes alone before %s, carrying %s of the %s's weight (at most %s), so that a bad change hurts one target",
-						waveWhy, t.ID, first, pct(weightOf(t)/pl.oneBoxBase(from)), cmp.Or(lv1, lv0), pct(pl.s.oneBoxFraction))
+					st.Reason = fmt.Sprintf("%s; one-box: %s deploys and bakes alone before %s, carrying %s of its %s's weight (at most %s), so that a bad change hurts one target",
+						waveWhy, t.ID, first, pct(weightOf(t)/pl.oneBoxBase(from)), base, pct(pl.s.oneBoxFraction))
 				} else {
 					st.Reason = fmt.Sprintf("%s; one-box: one target of each %s deploys and bakes alone before %s, each carrying at most %s of its %s's weight",
-						waveWhy, lv0, first, pct(pl.s.oneBoxFraction), cmp.Or(lv1, lv0))
+						waveWhy, lv0, first, pct(pl.s.oneBoxFraction), base)
 				}
 				if len(small) > 0 {
 					st.Reason += "; " + strings.Join(small, "; ")
@@ -811,7 +902,7 @@ func (pl *planner) build() *Plan {
 				}
 				z := rg.zones[k]
 				zg := &pl.zones[z]
-				if k == 0 && rg.oneBox >= 0 && zg.n == 1 {
+				if z == rg.oneBoxZone && zg.n == 1 {
 					continue // the one-box was the whole zone
 				}
 				st.Regions = append(st.Regions, rg.name)
@@ -825,8 +916,13 @@ func (pl *planner) build() *Plan {
 					if cl.oneBox {
 						end--
 					}
+					if end == cl.start {
+						continue // the one-box was the whole cell
+					}
 					batches = append(batches, chunk(pl.order[cl.start:end], cl.batch)...)
-					st.MinHealthy += max(0, cl.min-b2i(cl.oneBox))
+					u := Unit{Location: []string{rg.name, zg.name, cl.name}[:L], Targets: int(end - cl.start), MinHealthy: max(0, cl.min-b2i(cl.oneBox))}
+					st.Units = append(st.Units, u)
+					st.MinHealthy += u.MinHealthy
 				}
 				ms = append(ms, batches)
 			}
@@ -881,12 +977,13 @@ func (pl *planner) build() *Plan {
 	return plan
 }
 
+// oneBoxBase is the weight region r's one-box is measured against.
 func (pl *planner) oneBoxBase(r int32) float64 {
 	rg := &pl.regions[r]
-	if len(pl.s.levels) == 1 {
-		return rg.w
+	if pl.s.oneBoxPerZone {
+		return pl.zones[rg.oneBoxZone].w
 	}
-	return pl.zones[rg.zones[0]].w
+	return rg.w
 }
 
 // sizeWhy explains the size of wave w.
@@ -934,6 +1031,19 @@ func b2i(b bool) int {
 
 func pct(f float64) string {
 	return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*f), ".0") + "%"
+}
+
+// pctAbove formats share, which is above limit, with as many decimals as
+// it takes not to look equal to it: 10.04% against 10% is "10.04%", not
+// "10%".
+func pctAbove(share, limit float64) string {
+	for prec := 1; prec < 6; prec++ {
+		a, b := fmt.Sprintf("%.*f", prec, 100*share), fmt.Sprintf("%.*f", prec, 100*limit)
+		if a != b {
+			return strings.TrimRight(strings.TrimRight(a, "0"), ".") + "%"
+		}
+	}
+	return fmt.Sprintf("%g%%", 100*share)
 }
 
 func plural(n int, word string) string {

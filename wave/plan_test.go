@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
 )
 
 func TestPlanFleetErrors(t *testing.T) {
@@ -24,51 +25,51 @@ func TestPlanFleetErrors(t *testing.T) {
 		want    []string
 	}{
 		{"zero targets", Policy{}, nil, ErrNoTargets, []string{
-			"wave: fleet: targets: the fleet is empty"}},
+			"wave: targets: the fleet is empty"}},
 		{"duplicate IDs", Policy{}, []Target{ok("a", "r", "z"), ok("b", "r", "z"), ok("a", "r", "y"), ok("b", "r", "z")}, ErrDuplicateID, []string{
-			`wave: fleet: targets[2].ID: "a" is also the ID of targets[0]`,
-			`wave: fleet: targets[3].ID: "b" is also the ID of targets[1]`}},
+			`wave: targets[2].ID: "a" is also the ID of targets[0]`,
+			`wave: targets[3].ID: "b" is also the ID of targets[1]`}},
 		{"empty ID", Policy{}, []Target{ok("", "r", "z")}, ErrInvalid, []string{
-			"wave: fleet: targets[0].ID: is empty"}},
+			"wave: targets[0].ID: is empty"}},
 		{"empty location levels", Policy{}, []Target{ok("a", "", "z"), ok("b", "r", ""), {ID: "c", Location: []string{"r"}}, {ID: "d"}}, ErrLocation, []string{
-			"wave: fleet: targets[0].Location[0]: is empty (the region level)",
-			"wave: fleet: targets[1].Location[1]: is empty (the zone level)",
-			"wave: fleet: targets[2].Location: has 1 entries; the levels [region zone] need 2",
-			"wave: fleet: targets[3].Location: has 0 entries; the levels [region zone] need 2"}},
+			"wave: targets[0].Location[0]: is empty (the region level)",
+			"wave: targets[1].Location[1]: is empty (the zone level)",
+			"wave: targets[2].Location: has 1 entries; the levels [region zone] need 2",
+			"wave: targets[3].Location: has 0 entries; the levels [region zone] need 2"}},
 		{"names that JSON would mangle", Policy{}, []Target{{ID: "a\xff", Location: []string{"r", "z\xfe"}}}, ErrInvalid, []string{
-			`wave: fleet: targets[0].ID: "a\xff" is not valid UTF-8`,
-			`wave: fleet: targets[0].Location[1]: "z\xfe" is not valid UTF-8`}},
+			`wave: targets[0].ID: "a\xff" is not valid UTF-8`,
+			`wave: targets[0].Location[1]: "z\xfe" is not valid UTF-8`}},
 		{"bad names with other problems", Policy{}, []Target{{ID: "", Location: []string{"r\xff", "z"}}}, ErrLocation, []string{
-			`wave: fleet: targets[0].ID: is empty`,
-			`wave: fleet: targets[0].Location[0]: "r\xff" is not valid UTF-8`}},
+			`wave: targets[0].ID: is empty`,
+			`wave: targets[0].Location[0]: "r\xff" is not valid UTF-8`}},
 		{"bad names of excluded targets", Policy{Exclude: Exclusion{IDs: []string{"b"}}}, []Target{
 			{ID: "a", Location: []string{"r", "z"}}, {ID: "b", Location: []string{"r", "\xff"}},
 		}, ErrLocation, []string{
-			`wave: fleet: targets[1].Location[1]: "\xff" is not valid UTF-8`}},
+			`wave: targets[1].Location[1]: "\xff" is not valid UTF-8`}},
 		{"bad weights", Policy{}, []Target{
 			{ID: "a", Location: []string{"r", "z"}, Weight: -1},
 			{ID: "b", Location: []string{"r", "z"}, Weight: math.NaN()},
 			{ID: "c", Location: []string{"r", "z"}, Weight: math.Inf(1)},
 		}, ErrWeight, []string{
-			"wave: fleet: targets[0].Weight: -1 is not a finite weight of 0 or more",
-			"wave: fleet: targets[1].Weight: NaN is not a finite weight of 0 or more",
-			"wave: fleet: targets[2].Weight: +Inf is not a finite weight of 0 or more"}},
+			"wave: targets[0].Weight: -1 is not a finite weight of 0 or more",
+			"wave: targets[1].Weight: NaN is not a finite weight of 0 or more",
+			"wave: targets[2].Weight: +Inf is not a finite weight of 0 or more"}},
 		{"weights overflow", Policy{}, []Target{
 			{ID: "a", Location: []string{"r", "z"}, Weight: math.MaxFloat64},
 			{ID: "b", Location: []string{"r", "z"}, Weight: math.MaxFloat64},
 		}, ErrWeight, []string{
-			"wave: fleet: targets: the weights add up to more than a float64 holds"}},
+			"wave: targets: the weights add up to more than a float64 holds"}},
 		{"unknown pinned region", Policy{First: []string{"r", "mars"}}, []Target{ok("a", "r", "z")}, ErrUnknownRegion, []string{
-			`wave: policy: First[1]: region "mars" is not in the fleet`}},
+			`wave: policy.First[1]: region "mars" is not in the fleet`}},
 		{"pinned region excluded", Policy{First: []string{"q"}, Exclude: Exclusion{IDs: []string{"b"}}}, []Target{ok("a", "r", "z"), ok("b", "q", "z")}, ErrUnknownRegion, []string{
-			`wave: policy: First[0]: region "q" is not in the fleet (after exclusions)`}},
+			`wave: policy.First[0]: region "q" is not in the fleet (after exclusions)`}},
 		{"everything excluded", Policy{Exclude: Exclusion{Labels: map[string]string{"env": "test"}}}, []Target{
 			{ID: "a", Location: []string{"r", "z"}, Labels: map[string]string{"env": "test"}},
 		}, ErrNoTargets, []string{
-			"wave: fleet: targets: all 1 targets are excluded by the policy"}},
+			"wave: targets: all 1 targets are excluded by the policy"}},
 		{"minimum healthy cannot be met", Policy{Batch: Batching{MinHealthy: &MinHealthy{Percent: 60}}}, []Target{ok("a", "r", "z"), ok("b", "r", "z"), ok("c", "r", "y")}, ErrMinHealthy, []string{
-			"wave: policy: Batch.MinHealthy: 60% of the 2 targets of zone r/z rounds up to 2 and leaves none to deploy",
-			"wave: policy: Batch.MinHealthy: 60% of the 1 target of zone r/y rounds up to 1 and leaves none to deploy"}},
+			"wave: policy.Batch.MinHealthy: 60% of the 2 targets of zone r/z rounds up to 2 and leaves none to deploy",
+			"wave: policy.Batch.MinHealthy: 60% of the 1 target of zone r/y rounds up to 1 and leaves none to deploy"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +87,7 @@ func TestPlanFleetErrors(t *testing.T) {
 				t.Errorf("errors.Is(err, %v) = false", tt.is)
 			}
 			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field == "" {
+			if !errors.As(err, &fe) || fe.Path == "" {
 				t.Errorf("errors.As(err, *FieldError) = %v", fe)
 			}
 		})
@@ -99,14 +100,13 @@ func TestPlanManyProblemsAreCapped(t *testing.T) {
 		ts[i] = Target{ID: "same", Location: []string{"r", "z"}}
 	}
 	_, err := Policy{}.Plan(ts)
-	var ve *ValidationError
-	if !errors.As(err, &ve) {
-		t.Fatalf("Plan() = %v, want a *ValidationError", err)
+	if n := len(field.All(err)); n != field.MaxProblems {
+		t.Errorf("problems listed = %d, want %d", n, field.MaxProblems)
 	}
-	if len(ve.Problems) != maxProblems || ve.Omitted != 999-maxProblems {
-		t.Errorf("problems = %d listed + %d omitted, want %d + %d", len(ve.Problems), ve.Omitted, maxProblems, 999-maxProblems)
+	if !errors.Is(err, ErrDuplicateID) {
+		t.Errorf("errors.Is(err, ErrDuplicateID) = false")
 	}
-	if !strings.HasSuffix(err.Error(), "wave: and 899 more problems") {
+	if !strings.HasSuffix(err.Error(), "\nand 899 more problems") {
 		t.Errorf("error does not end with the omitted count: ...%s", err.Error()[len(err.Error())-60:])
 	}
 }
@@ -123,13 +123,13 @@ func TestMinHealthyCodeDeploy(t *testing.T) {
 		wantErr string
 	}{
 		{name: "95% fails at once: it rounds up to 10", min: MinHealthy{Percent: 95},
-			wantErr: "wave: policy: Batch.MinHealthy: 95% of the 10 targets of zone r/z rounds up to 10 and leaves none to deploy"},
+			wantErr: "wave: policy.Batch.MinHealthy: 95% of the 10 targets of zone r/z rounds up to 10 and leaves none to deploy"},
 		{name: "99% (one-at-a-time on large fleets) fails on 10", min: MinHealthy{Percent: 99},
-			wantErr: "wave: policy: Batch.MinHealthy: 99% of the 10 targets of zone r/z rounds up to 10 and leaves none to deploy"},
+			wantErr: "wave: policy.Batch.MinHealthy: 99% of the 10 targets of zone r/z rounds up to 10 and leaves none to deploy"},
 		{name: "count 10 fails", min: MinHealthy{Count: 10},
-			wantErr: "wave: policy: Batch.MinHealthy: 10 leaves none of the 10 targets of zone r/z to deploy"},
+			wantErr: "wave: policy.Batch.MinHealthy: 10 leaves none of the 10 targets of zone r/z to deploy"},
 		{name: "count 11 fails", min: MinHealthy{Count: 11},
-			wantErr: "wave: policy: Batch.MinHealthy: 11 leaves none of the 10 targets of zone r/z to deploy"},
+			wantErr: "wave: policy.Batch.MinHealthy: 11 leaves none of the 10 targets of zone r/z to deploy"},
 		{name: "9 means one at a time", min: MinHealthy{Count: 9}, want: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, wantMin: 9},
 		{name: "90% means one at a time", min: MinHealthy{Percent: 90}, want: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, wantMin: 9},
 		{name: "85% rounds up to 9", min: MinHealthy{Percent: 85}, want: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, wantMin: 9},
@@ -259,9 +259,10 @@ func TestOneBox(t *testing.T) {
 	if got := p.Waves[1].Stages[0].Batches[0].Targets[0].ID; got != "ra-h09" {
 		t.Errorf("one-box = %s, want the light host ra-h09", got)
 	}
-	note := "region q is too small for a one-box: its lightest target carries 50% of its zone's weight (at most 10%)"
-	if diff := cmp.Diff([]string{note}, p.Notes); diff != "" {
-		t.Errorf("Notes (-want +got):\n%s", diff)
+	note := "region q has no target light enough for a one-box: its lightest carries 33.3% of the region's weight, above OneBox.MaxFraction (10%)"
+	wantW := []Warning{{Code: WarnNoOneBox, Region: "q", Message: note + "; its first batch is the first to see the change"}}
+	if diff := cmp.Diff(wantW, p.Warnings); diff != "" || p.Notes != nil {
+		t.Errorf("Warnings (-want +got):\n%s\nNotes: %q", diff, p.Notes)
 	}
 	if r := p.Waves[0].Stages[0].Reason; !strings.Contains(r, note) {
 		t.Errorf("first stage of q does not say why there is no one-box: %s", r)
@@ -299,8 +300,88 @@ func TestOneBox(t *testing.T) {
 			}
 		}
 	}
-	if p.Notes != nil {
-		t.Errorf("Notes = %q, want none", p.Notes)
+	if p.Notes != nil || p.Warnings != nil {
+		t.Errorf("Notes = %q, Warnings = %q; want none", p.Notes, p.Warnings)
+	}
+}
+
+// TestOneBoxPractice checks the one-box against the published practice:
+// at most 10% of the region's requests by default (of the zone's as an
+// option), from any zone of the region, and required when asked.
+func TestOneBoxPractice(t *testing.T) {
+	// The issue's fleet: 3 zones of 5 equal hosts. Each host is 6.7% of
+	// its region and 20% of its zone.
+	threeByFive := grid([]string{"r"}, 3, 5, one)
+	// A region whose first zone has only heavy hosts; zone b has a light
+	// one.
+	heavyFirst := grid([]string{"r"}, 3, 4, func(int) float64 { return 10 })
+	heavyFirst[5].Weight = 2 // rb-h01
+	tests := []struct {
+		name    string
+		policy  Policy
+		targets []Target
+		oneBox  string // the one-box's ID, "" for none
+		zone    string // its zone
+		warning string
+		err     string
+	}{
+		{name: "3x5, region limit: 6.7% fits", targets: threeByFive, oneBox: "ra-h00", zone: "ra"},
+		{name: "3x5, zone limit: 20% does not fit", policy: Policy{OneBox: OneBoxRule{PerZone: true}}, targets: threeByFive,
+			warning: "region r has no target light enough for a one-box: the lightest share of a zone is 20%, above OneBox.MaxFraction (10% of its zone's weight); its first batch is the first to see the change"},
+		{name: "3x5, zone limit 20% fits", policy: Policy{OneBox: OneBoxRule{PerZone: true, MaxFraction: 0.2}}, targets: threeByFive, oneBox: "ra-h00", zone: "ra"},
+		{name: "3x5, required and impossible", policy: Policy{OneBox: OneBoxRule{PerZone: true, Require: true}}, targets: threeByFive,
+			err: "wave: policy.OneBox.Require: region r has no target light enough for a one-box: the lightest share of a zone is 20%, above OneBox.MaxFraction (10% of its zone's weight)"},
+		{name: "3x5, required and possible", policy: Policy{OneBox: OneBoxRule{Require: true}}, targets: threeByFive, oneBox: "ra-h00", zone: "ra"},
+		{name: "from any zone: the light host of the second zone", targets: heavyFirst, oneBox: "rb-h01", zone: "rb"},
+		{name: "from any zone, per zone: 2 of 32", policy: Policy{OneBox: OneBoxRule{PerZone: true}}, targets: heavyFirst, oneBox: "rb-h01", zone: "rb"},
+		// Exact boundaries: 1 of 10 is 10%, 3 of 10 is 30% (0.3 × 10 is
+		// 2.9999999999999996 in float64), 1 of 10.000000000000002 is
+		// below 10%, 1.0000000000000002 of 10 is above.
+		{name: "exactly 10%", targets: hosts("r", []string{"z"}, 10, 1), oneBox: "r-z-00", zone: "z"},
+		{name: "exactly 30%", policy: Policy{OneBox: OneBoxRule{MaxFraction: 0.3}},
+			targets: concat(hosts("r", []string{"z"}, 1, 3), hosts("r", []string{"y"}, 1, 7)), oneBox: "r-z-00", zone: "z"},
+		{name: "tenths add up to exactly 1", policy: Policy{OneBox: OneBoxRule{MaxFraction: 0.1}},
+			targets: hosts("r", []string{"z"}, 10, 0.1), oneBox: "r-z-00", zone: "z"},
+		{name: "just above 10%", targets: concat(hosts("r", []string{"z"}, 1, 1.0000000000000002), hosts("r", []string{"y"}, 1, 9)),
+			warning: "region r has no target light enough for a one-box: its lightest carries 10.000000000000002% of the region's weight, above OneBox.MaxFraction (10%); its first batch is the first to see the change"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := tt.policy.Plan(tt.targets)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err || !errors.Is(err, ErrNoOneBox) {
+					t.Fatalf("Plan() error = %v, want %q (ErrNoOneBox)", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := p.Waves[0].Stages[0]
+			if tt.oneBox == "" {
+				if st.Kind == OneBox {
+					t.Errorf("one-box %s, want none", st.Batches[0].Targets[0].ID)
+				}
+				if len(p.Warnings) != 1 || p.Warnings[0].Message != tt.warning {
+					t.Errorf("Warnings = %q, want %q", p.Warnings, tt.warning)
+				}
+				return
+			}
+			if st.Kind != OneBox || st.Batches[0].Targets[0].ID != tt.oneBox || st.Zones[0] != tt.zone {
+				t.Errorf("first stage %s, want the one-box %s of zone %s", shape(p)[0], tt.oneBox, tt.zone)
+			}
+			if p.Warnings != nil {
+				t.Errorf("Warnings = %q, want none", p.Warnings)
+			}
+			if err := p.Validate(); err != nil {
+				t.Error(err)
+			}
+			checkInvariants(t, tt.policy, tt.targets, p)
+		})
+	}
+	if err := (Policy{OneBox: OneBoxRule{Off: true, Require: true}}).Validate(); err == nil ||
+		err.Error() != "wave: policy.OneBox.Require: is set with OneBox.Off: a one-box cannot be both required and off" {
+		t.Errorf("Validate(Off and Require) = %v", err)
 	}
 }
 
@@ -397,8 +478,8 @@ func TestBakeSchedule(t *testing.T) {
 	ts := grid([]string{"a", "b", "c"}, 2, 10, func(r int) float64 { return float64(r + 1) })
 	h := func(n float64) duration.Duration { return duration.Duration(time.Duration(n * float64(time.Hour))) }
 	p, err := Policy{Bake: BakeSchedule{
-		OneBox: h(0.5), Zone: h(3), FirstWave: h(24), LaterWaves: h(4), Final: -1,
-		Waves: []WaveBake{{Zone: -1}, {OneBox: h(2), Wave: h(8)}, {}, {}},
+		OneBox: h(0.5), Zone: h(3), FirstWave: h(24), LaterWaves: h(4), Final: duration.None,
+		Waves: []WaveBake{{Zone: duration.None}, {OneBox: h(2), Wave: h(8)}, {}, {}},
 	}}.Plan(ts)
 	if err != nil {
 		t.Fatal(err)
@@ -550,5 +631,65 @@ func TestSortByID(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("sortByID (-want +got):\n%s", diff)
 		}
+	}
+}
+
+// TestExactRounding checks the documented rounding at its boundaries,
+// where float arithmetic (or an epsilon nudge) would round the wrong way:
+// numbers are read as the decimals they are written as, and rounded
+// exactly.
+func TestExactRounding(t *testing.T) {
+	zone := func(n int) []Target { return hosts("r", []string{"z"}, n, 1) }
+	tests := []struct {
+		name    string
+		batch   Batching
+		targets int
+		want    []int // batch sizes
+	}{
+		// 0.29 × 100 is 28.999999999999996 in float64: the batch is 29.
+		{"0.29 of 100 is 29", Batching{MaxFraction: 0.29}, 100, []int{29, 29, 29, 13}},
+		// 0.3333333333333 × 6 is 1.9999999999998: rounded down, 1 (a
+		// +1e-9 nudge made it 2).
+		{"0.3333333333333 of 6 is 1", Batching{MaxFraction: 0.3333333333333}, 6, []int{1, 1, 1, 1, 1, 1}},
+		{"1/3 written out of 3 is 0, so 1", Batching{MaxFraction: 0.3333333333333333}, 3, []int{1, 1, 1}},
+		// 50.00000000001% of 10 is 5.000000000001: rounded up, 6 stay
+		// healthy (a -1e-9 nudge made it 5).
+		{"50.00000000001% of 10 keeps 6", Batching{MinHealthy: &MinHealthy{Percent: 50.00000000001}}, 10, []int{4, 4, 2}},
+		{"50% of 10 keeps 5", Batching{MinHealthy: &MinHealthy{Percent: 50}}, 10, []int{5, 5}},
+		{"33.3% of 1000 keeps 333", Batching{MinHealthy: &MinHealthy{Percent: 33.3}}, 1000, []int{667, 333}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := Policy{OneBox: OneBoxRule{Off: true}, Batch: tt.batch}
+			p, err := pol.Plan(zone(tt.targets))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([][]int{tt.want}, batchSizesOf(p)); diff != "" {
+				t.Errorf("batch sizes (-want +got):\n%s", diff)
+			}
+			checkInvariants(t, pol, zone(tt.targets), p)
+		})
+	}
+
+	// Growth: 1.1 × 10 is 11 (11.000000000000002 in float64), and
+	// 1.0000000001 × 5 is 5.0000000005, rounded up to 6 (a -1e-9 nudge
+	// made it 5).
+	for _, tt := range []struct {
+		growth  float64
+		regions int
+		want    []int
+	}{
+		{1.1, 54, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 9}},
+		{1.0000000001, 15, []int{1, 2, 3, 4, 5}},
+	} {
+		s := (&Policy{Waves: Sizing{Growth: tt.growth}}).settings()
+		if diff := cmp.Diff(tt.want, s.waveSizes(tt.regions)); diff != "" {
+			t.Errorf("waveSizes(%d) with growth %v (-want +got):\n%s", tt.regions, tt.growth, diff)
+		}
+	}
+	s := (&Policy{Waves: Sizing{Growth: 1.1, Sizes: []int{1, 10}}}).settings()
+	if got := s.waveSizes(22); !slices.Equal(got, []int{1, 10, 11}) {
+		t.Errorf("waveSizes(22) after 10 with growth 1.1 = %v, want [1 10 11]", got)
 	}
 }

@@ -11,7 +11,8 @@ import (
 // Published defaults (reference/safe-deployments.md). A zero field of a
 // [Policy] means the matching value here.
 const (
-	// DefaultOneBoxFraction caps a one-box at 10% of its zone's weight.
+	// DefaultOneBoxFraction caps a one-box at 10% of its region's weight
+	// (of its zone's, with [OneBoxRule.PerZone]).
 	DefaultOneBoxFraction = 0.10
 	// DefaultGrowth doubles the number of regions from wave to wave.
 	DefaultGrowth = 2.0
@@ -102,27 +103,47 @@ type RegionInfo struct {
 }
 
 // OneBoxRule controls the one-box stage: before the first zone of each
-// region, one target, serving at most a small share of its zone's weight,
-// is deployed and baked alone.
+// region, one target, serving at most a small share of the region's
+// weight, is deployed and baked alone, so that a bad change hurts one
+// target before it hurts a zone.
+//
+// The one-box is the lightest target of the region, from any of its zones
+// (and cells), ties going to the one that deploys first (by zone, cell,
+// then ID), provided it carries at most MaxFraction of the region's weight
+// (with PerZone: at most MaxFraction of its own zone's weight; the
+// lightest such target of the region is chosen). The zone it comes from
+// later deploys without it. A region with no such target gets no one-box:
+// the plan says so in [Plan.Warnings] and in the reason of the region's
+// first stage, or, with Require, the plan is refused ([ErrNoOneBox]).
+//
+// Weights and MaxFraction are compared exactly, as the decimals they are
+// written as: a target of weight 1 in a region of weight 10 is a one-box
+// at MaxFraction 0.1.
 type OneBoxRule struct {
 	// Off disables one-box stages.
 	Off bool `json:"off,omitempty"`
-	// MaxFraction is the largest share of its zone's weight (its region's,
-	// with a single level) the one-box may carry. The one-box is the
-	// lightest target (ties by ID) of the region's first zone (of that
-	// zone's first cell, with three levels); a region where it is heavier
-	// gets no one-box, and the plan says so in a note and in the reason of
-	// the region's first stage. Zero means [DefaultOneBoxFraction] (10%);
-	// it must be in (0, 1].
+	// MaxFraction is the largest share of its region's weight (of its
+	// zone's, with PerZone) the one-box may carry. Zero means
+	// [DefaultOneBoxFraction] (10%); it must be in (0, 1].
 	MaxFraction float64 `json:"maxFraction,omitempty"`
+	// PerZone measures MaxFraction against the weight of the one-box's
+	// zone instead of its region's (the published practice allows
+	// either: "at most 10% of the region's or the zone's requests"). It
+	// is stricter: 10% of a zone of a three-zone region is about 3% of
+	// the region. Without a zone level it changes nothing.
+	PerZone bool `json:"perZone,omitempty"`
+	// Require makes a region without a one-box an error of [Policy.Plan]
+	// ([ErrNoOneBox], naming every such region) instead of a warning. It
+	// cannot be set with Off.
+	Require bool `json:"require,omitempty"`
 }
 
 // Sizing says how many regions each wave holds. The first wave always
 // holds one region.
 type Sizing struct {
 	// Growth multiplies the number of regions from one wave to the next,
-	// rounding up: 2 gives 1, 2, 4, 8...; 1.5 gives 1, 2, 3, 5, 8...; 1
-	// gives one region per wave. Zero means [DefaultGrowth] (2); it must
+	// rounding up exactly (1.1 × 10 is 11, not 12): 2 gives 1, 2, 4,
+	// 8...; 1.5 gives 1, 2, 3, 5, 8...; 1 gives one region per wave. Zero means [DefaultGrowth] (2); it must
 	// be at least 1.
 	Growth float64 `json:"growth,omitempty"`
 	// Sizes lists the number of regions of the first waves explicitly, for
@@ -141,7 +162,8 @@ type Sizing struct {
 // at least one.
 type Batching struct {
 	// MaxFraction is the largest share of a zone's targets deployed at
-	// once, rounded down. Zero means [DefaultMaxFraction] (33%) when
+	// once, rounded down exactly (0.29 of 100 targets is 29, read as the
+	// decimal 0.29, not as the float64 nearest to it). Zero means [DefaultMaxFraction] (33%) when
 	// MinHealthy is nil, and no limit (1) when MinHealthy is set, so that
 	// MinHealthy alone behaves as in CodeDeploy. It must be in (0, 1].
 	MaxFraction float64 `json:"maxFraction,omitempty"`
@@ -152,8 +174,9 @@ type Batching struct {
 }
 
 // MinHealthy is a minimum number of healthy targets, as a count or as a
-// percentage of the zone's targets rounded up when the plan is made
-// (CodeDeploy's HOST_COUNT and FLEET_PERCENT). With both zero the minimum
+// percentage of the zone's targets rounded up exactly when the plan is made
+// (CodeDeploy's HOST_COUNT and FLEET_PERCENT; 90% of 10 is 9, 90.01% is
+// 10). With both zero the minimum
 // is 0, which deploys a zone all at once. On 10 targets: 95% rounds up to
 // 10 and is an error (nothing could ever deploy), 9 deploys one at a time,
 // 8 two at a time, 0 all at once.
@@ -173,12 +196,20 @@ func (m *MinHealthy) of(n int) int {
 	if m.Count > 0 {
 		return m.Count
 	}
-	return int(math.Ceil(m.Percent*float64(n)/100 - 1e-9))
+	return ceilPercent(m.Percent, n)
 }
 
 // BakeSchedule says how long each stage bakes after its last batch. A zero
-// duration means the default; a negative one means no bake at all (in the
-// manner of net.Dialer.KeepAlive).
+// duration means the default; [duration.None] ("none" in JSON) means no
+// bake at all. A negative duration is an error, so that a typo such as
+// "-30m" cannot remove a bake without a word.
+//
+// Which bake a stage gets depends on where it stands in its wave: a
+// one-box stage gets OneBox; a zone stage gets Zone, except the last stage
+// of a wave, which gets the wave's bake (FirstWave or LaterWaves) instead,
+// since the wave's bake is the wait before the next wave and it is longer
+// than a zone's. A wave of one zone per region therefore bakes only once,
+// with the wave's bake. Plan.Explain says which bake each stage has.
 type BakeSchedule struct {
 	// OneBox is the bake after each one-box stage. Zero means
 	// [DefaultOneBoxBake] (1h).
@@ -186,11 +217,11 @@ type BakeSchedule struct {
 	// Zone is the bake after each zone stage of a wave but its last. Zero
 	// means [DefaultZoneBake] (1h).
 	Zone duration.Duration `json:"zone,omitempty"`
-	// FirstWave is the bake after the last stage of the first wave. Zero
-	// means [DefaultFirstWaveBake] (12h).
+	// FirstWave is the bake after the last stage of the first wave, in
+	// place of Zone. Zero means [DefaultFirstWaveBake] (12h).
 	FirstWave duration.Duration `json:"firstWave,omitempty"`
-	// LaterWaves is the bake after the last stage of every later wave.
-	// Zero means [DefaultLaterWaveBake] (2h).
+	// LaterWaves is the bake after the last stage of every later wave, in
+	// place of Zone. Zero means [DefaultLaterWaveBake] (2h).
 	LaterWaves duration.Duration `json:"laterWaves,omitempty"`
 	// Final is [Plan.FinalBake]: the watch after the last wave's bake, with
 	// the change everywhere and still rolled back on alarm. Zero means
@@ -202,7 +233,8 @@ type BakeSchedule struct {
 }
 
 // WaveBake overrides the bakes of one wave. A zero field keeps the
-// schedule's value; a negative one means no bake.
+// schedule's value; [duration.None] means no bake; a negative one is an
+// error.
 type WaveBake struct {
 	// OneBox replaces [BakeSchedule.OneBox] for this wave.
 	OneBox duration.Duration `json:"oneBox,omitempty"`
@@ -225,13 +257,13 @@ type Exclusion struct {
 }
 
 // Validate reports every problem of the policy alone, each as a
-// [*FieldError] naming its field (for example "wave: policy:
-// Batch.MaxFraction: 1.5 is outside (0, 1]"), together in a
-// [*ValidationError]. Problems that depend on the fleet (an unknown
+// [*FieldError] naming its field (for example "wave:
+// policy.Batch.MaxFraction: 1.5 is outside (0, 1]"), joined with
+// [errors.Join]. Problems that depend on the fleet (an unknown
 // pinned region, a minimum healthy a zone cannot meet) are reported by
 // [Policy.Plan].
 func (p Policy) Validate() error {
-	ps := problems{subject: "policy"}
+	ps := problems{prefix: "policy"}
 	p.validate(&ps)
 	return ps.err()
 }
@@ -256,6 +288,9 @@ func (p *Policy) validate(ps *problems) {
 	}
 
 	fraction(ps, "OneBox.MaxFraction", p.OneBox.MaxFraction)
+	if p.OneBox.Off && p.OneBox.Require {
+		ps.add(ErrInvalid, "OneBox.Require", "is set with OneBox.Off: a one-box cannot be both required and off")
+	}
 
 	g := p.Waves.Growth
 	switch {
@@ -292,6 +327,17 @@ func (p *Policy) validate(ps *problems) {
 		}
 	}
 
+	bake(ps, "Bake.OneBox", p.Bake.OneBox)
+	bake(ps, "Bake.Zone", p.Bake.Zone)
+	bake(ps, "Bake.FirstWave", p.Bake.FirstWave)
+	bake(ps, "Bake.LaterWaves", p.Bake.LaterWaves)
+	bake(ps, "Bake.Final", p.Bake.Final)
+	for i, w := range p.Bake.Waves {
+		bake(ps, fmt.Sprintf("Bake.Waves[%d].OneBox", i), w.OneBox)
+		bake(ps, fmt.Sprintf("Bake.Waves[%d].Zone", i), w.Zone)
+		bake(ps, fmt.Sprintf("Bake.Waves[%d].Wave", i), w.Wave)
+	}
+
 	pinned := map[string]int{}
 	for i, r := range p.First {
 		f := fmt.Sprintf("First[%d]", i)
@@ -311,6 +357,13 @@ func (p *Policy) validate(ps *problems) {
 	}
 }
 
+// bake reports a negative bake: no bake is said with duration.None.
+func bake(ps *problems, field string, d duration.Duration) {
+	if d < 0 && !d.IsNone() {
+		ps.add(ErrInvalid, field, "%v is negative; write \"none\" (duration.None) for no bake", d)
+	}
+}
+
 func fraction(ps *problems, field string, f float64) {
 	if math.IsNaN(f) || f < 0 || f > 1 {
 		ps.add(ErrInvalid, field, "%v is outside (0, 1]", f)
@@ -322,6 +375,8 @@ type settings struct {
 	levels         []string
 	oneBox         bool
 	oneBoxFraction float64
+	oneBoxPerZone  bool
+	oneBoxRequire  bool
 	growth         float64
 	sizes          []int
 	maxParallel    int
@@ -335,6 +390,8 @@ func (p *Policy) settings() settings {
 		levels:         p.Levels,
 		oneBox:         !p.OneBox.Off,
 		oneBoxFraction: p.OneBox.MaxFraction,
+		oneBoxPerZone:  p.OneBox.PerZone && len(p.Levels) != 1,
+		oneBoxRequire:  p.OneBox.Require,
 		growth:         p.Waves.Growth,
 		sizes:          p.Waves.Sizes,
 		maxParallel:    p.Waves.MaxParallelRegions,
@@ -361,7 +418,8 @@ func (p *Policy) settings() settings {
 }
 
 // bakeFor resolves a bake: the override o if non-zero, else the schedule's
-// value v if non-zero, else the default d; negative means none.
+// value v if non-zero, else the default d; None means no bake (0 in the
+// plan).
 func bakeFor(o, v duration.Duration, d time.Duration) duration.Duration {
 	b := o
 	if b == 0 {
@@ -370,7 +428,7 @@ func bakeFor(o, v duration.Duration, d time.Duration) duration.Duration {
 	if b == 0 {
 		b = duration.Duration(d)
 	}
-	if b < 0 {
+	if b.IsNone() {
 		b = 0
 	}
 	return b
@@ -409,11 +467,7 @@ func (s *settings) waveSizes(n int) []int {
 		case k == 0:
 			planned = 1
 		default:
-			next := math.Ceil(float64(planned)*s.growth - 1e-9)
-			if next > float64(n) {
-				next = float64(n)
-			}
-			planned = max(int(next), planned)
+			planned = max(ceilMulCap(s.growth, planned, n), planned)
 		}
 		size := planned
 		if s.maxParallel > 0 && size > s.maxParallel {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
 )
 
 func TestPolicyValidate(t *testing.T) {
@@ -20,42 +21,52 @@ func TestPolicyValidate(t *testing.T) {
 	}{
 		{"zero value", Policy{}, nil},
 		{"growth below 1", Policy{Waves: Sizing{Growth: 0.5}}, []string{
-			"wave: policy: Waves.Growth: 0.5 is below 1: waves would shrink"}},
+			"wave: policy.Waves.Growth: 0.5 is below 1: waves would shrink"}},
 		{"negative growth", Policy{Waves: Sizing{Growth: -2}}, []string{
-			"wave: policy: Waves.Growth: -2 is below 1: waves would shrink"}},
+			"wave: policy.Waves.Growth: -2 is below 1: waves would shrink"}},
 		{"NaN growth", Policy{Waves: Sizing{Growth: math.NaN()}}, []string{
-			"wave: policy: Waves.Growth: NaN is not a number; want at least 1"}},
+			"wave: policy.Waves.Growth: NaN is not a number; want at least 1"}},
 		{"batch fraction above 1", Policy{Batch: Batching{MaxFraction: 1.5}}, []string{
-			"wave: policy: Batch.MaxFraction: 1.5 is outside (0, 1]"}},
+			"wave: policy.Batch.MaxFraction: 1.5 is outside (0, 1]"}},
 		{"negative batch fraction", Policy{Batch: Batching{MaxFraction: -0.1}}, []string{
-			"wave: policy: Batch.MaxFraction: -0.1 is outside (0, 1]"}},
+			"wave: policy.Batch.MaxFraction: -0.1 is outside (0, 1]"}},
 		{"NaN batch fraction", Policy{Batch: Batching{MaxFraction: math.NaN()}}, []string{
-			"wave: policy: Batch.MaxFraction: NaN is outside (0, 1]"}},
+			"wave: policy.Batch.MaxFraction: NaN is outside (0, 1]"}},
 		{"batch fraction 1 is fine", Policy{Batch: Batching{MaxFraction: 1}}, nil},
 		{"one-box fraction", Policy{OneBox: OneBoxRule{MaxFraction: 2}}, []string{
-			"wave: policy: OneBox.MaxFraction: 2 is outside (0, 1]"}},
+			"wave: policy.OneBox.MaxFraction: 2 is outside (0, 1]"}},
 		{"first size not 1", Policy{Waves: Sizing{Sizes: []int{2, 4}}}, []string{
-			"wave: policy: Waves.Sizes[0]: 2: the first wave holds exactly one region"}},
+			"wave: policy.Waves.Sizes[0]: 2: the first wave holds exactly one region"}},
 		{"shrinking sizes", Policy{Waves: Sizing{Sizes: []int{1, 3, 2, 0}}}, []string{
-			"wave: policy: Waves.Sizes[2]: 2 is smaller than Waves.Sizes[1] (3): waves never shrink",
-			"wave: policy: Waves.Sizes[3]: 0 is below 1"}},
+			"wave: policy.Waves.Sizes[2]: 2 is smaller than Waves.Sizes[1] (3): waves never shrink",
+			"wave: policy.Waves.Sizes[3]: 0 is below 1"}},
 		{"negative max parallel", Policy{Waves: Sizing{MaxParallelRegions: -1}}, []string{
-			"wave: policy: Waves.MaxParallelRegions: -1 is negative; want 0 (no cap) or more"}},
+			"wave: policy.Waves.MaxParallelRegions: -1 is negative; want 0 (no cap) or more"}},
 		{"min healthy", Policy{Batch: Batching{MinHealthy: &MinHealthy{Count: -1, Percent: 101}}}, []string{
-			"wave: policy: Batch.MinHealthy.Count: -1 is negative",
-			"wave: policy: Batch.MinHealthy.Percent: 101 is outside [0, 100]",
-			"wave: policy: Batch.MinHealthy: sets both Count (-1) and Percent (101); set one"}},
+			"wave: policy.Batch.MinHealthy.Count: -1 is negative",
+			"wave: policy.Batch.MinHealthy.Percent: 101 is outside [0, 100]",
+			"wave: policy.Batch.MinHealthy: sets both Count (-1) and Percent (101); set one"}},
 		{"levels", Policy{Levels: []string{"region", "", "region", "cell"}}, []string{
-			"wave: policy: Levels: has 4 levels; the planner isolates at most three (region, zone, cell)",
-			"wave: policy: Levels[1]: is empty",
-			`wave: policy: Levels[2]: "region" repeats Levels[0]`}},
+			"wave: policy.Levels: has 4 levels; the planner isolates at most three (region, zone, cell)",
+			"wave: policy.Levels[1]: is empty",
+			`wave: policy.Levels[2]: "region" repeats Levels[0]`}},
 		{"empty levels", Policy{Levels: []string{}}, []string{
-			"wave: policy: Levels: is empty; want one to three level names, or nil for [region zone]"}},
+			"wave: policy.Levels: is empty; want one to three level names, or nil for [region zone]"}},
 		{"pinned", Policy{First: []string{"a", "", "a"}}, []string{
-			"wave: policy: First[1]: is empty",
-			`wave: policy: First[2]: "a" repeats First[0]`}},
+			"wave: policy.First[1]: is empty",
+			`wave: policy.First[2]: "a" repeats First[0]`}},
+		{"negative bakes", Policy{Bake: BakeSchedule{
+			OneBox: duration.Duration(-30 * time.Minute), Zone: -1, FirstWave: duration.None, LaterWaves: -duration.Duration(time.Hour), Final: -2,
+			Waves: []WaveBake{{}, {OneBox: duration.None, Zone: -3, Wave: duration.Duration(-time.Second)}},
+		}}, []string{
+			`wave: policy.Bake.OneBox: -30m0s is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Zone: -1ns is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.LaterWaves: -1h0m0s is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Final: -2ns is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Waves[1].Zone: -3ns is negative; write "none" (duration.None) for no bake`,
+			`wave: policy.Bake.Waves[1].Wave: -1s is negative; write "none" (duration.None) for no bake`}},
 		{"exclusion label", Policy{Exclude: Exclusion{Labels: map[string]string{"": "x"}}}, []string{
-			"wave: policy: Exclude.Labels: has an empty label name"}},
+			"wave: policy.Exclude.Labels: has an empty label name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,9 +86,8 @@ func TestPolicyValidate(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
 			}
-			var ve *ValidationError
-			if !errors.As(err, &ve) || len(ve.Problems) != len(tt.want) {
-				t.Errorf("errors.As(ValidationError) problems = %v, want %d", ve, len(tt.want))
+			if n := len(field.All(err)); n != len(tt.want) {
+				t.Errorf("field.All(err) has %d problems, want %d", n, len(tt.want))
 			}
 			// Plan refuses the same policy, before looking at the fleet.
 			if _, perr := tt.policy.Plan(nil); perr == nil || perr.Error() != err.Error() {
@@ -90,10 +100,10 @@ func TestPolicyValidate(t *testing.T) {
 func TestPolicyJSON(t *testing.T) {
 	const doc = `{
 	  "levels": ["region", "zone", "cell"],
-	  "oneBox": {"maxFraction": 0.05},
+	  "oneBox": {"maxFraction": 0.05, "perZone": true, "require": true},
 	  "waves": {"sizes": [1, 1, 3], "growth": 1.5, "maxParallelRegions": 8},
 	  "batch": {"maxFraction": 0.2, "minHealthy": {"percent": 75}},
-	  "bake": {"oneBox": "30m", "firstWave": "24h", "final": "-1ns", "waves": [{}, {"wave": "6h"}]},
+	  "bake": {"oneBox": "30m", "firstWave": "24h", "final": "none", "waves": [{}, {"wave": "6h"}]},
 	  "first": ["us-west-2"],
 	  "exclude": {"ids": ["h1"], "labels": {"canary": "off"}}
 	}`
@@ -103,12 +113,12 @@ func TestPolicyJSON(t *testing.T) {
 	}
 	want := Policy{
 		Levels: []string{"region", "zone", "cell"},
-		OneBox: OneBoxRule{MaxFraction: 0.05},
+		OneBox: OneBoxRule{MaxFraction: 0.05, PerZone: true, Require: true},
 		Waves:  Sizing{Sizes: []int{1, 1, 3}, Growth: 1.5, MaxParallelRegions: 8},
 		Batch:  Batching{MaxFraction: 0.2, MinHealthy: &MinHealthy{Percent: 75}},
 		Bake: BakeSchedule{
 			OneBox: duration.Duration(30 * time.Minute), FirstWave: duration.Duration(24 * time.Hour),
-			Final: -1, Waves: []WaveBake{{}, {Wave: duration.Duration(6 * time.Hour)}},
+			Final: duration.None, Waves: []WaveBake{{}, {Wave: duration.Duration(6 * time.Hour)}},
 		},
 		First:   []string{"us-west-2"},
 		Exclude: Exclusion{IDs: []string{"h1"}, Labels: map[string]string{"canary": "off"}},
@@ -184,5 +194,31 @@ func TestWaveSizes(t *testing.T) {
 				t.Errorf("waveSizes(%d) = %v: sum %d, first %d", tt.regions, got, sum, got[0])
 			}
 		})
+	}
+}
+
+// TestPolicyJSONSilentNumbers checks that the numbers that used to change a
+// policy silently are refused: a bare number is not a duration (it was 30
+// ns), and a negative bake is not "no bake" (it was).
+func TestPolicyJSONSilentNumbers(t *testing.T) {
+	var p Policy
+	err := json.Unmarshal([]byte(`{"bake": {"oneBox": 30}}`), &p)
+	if !errors.Is(err, duration.ErrSyntax) || !strings.Contains(err.Error(), `"30s"`) {
+		t.Errorf("bare number: %v, want duration.ErrSyntax suggesting \"30s\"", err)
+	}
+	err = json.Unmarshal([]byte(`{"bake": {"zone": "30"}}`), &p)
+	if !errors.Is(err, duration.ErrSyntax) {
+		t.Errorf("string without a unit: %v, want duration.ErrSyntax", err)
+	}
+	p = Policy{}
+	if err := json.Unmarshal([]byte(`{"bake": {"zone": "-30m", "oneBox": "none"}}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := `wave: policy.Bake.Zone: -30m0s is negative; write "none" (duration.None) for no bake`
+	if err := p.Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate() = %v, want %s", err, want)
+	}
+	if !p.Bake.OneBox.IsNone() {
+		t.Errorf(`"none" decoded as %v`, p.Bake.OneBox)
 	}
 }

@@ -3,10 +3,11 @@ package wave
 import (
 	"errors"
 	"fmt"
-	"math"
+	"math/big"
 	"math/rand"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/quick"
@@ -53,7 +54,8 @@ func (fleetCase) Generate(r *rand.Rand, _ int) reflect.Value {
 	r.Shuffle(len(c.Targets), func(i, j int) { c.Targets[i], c.Targets[j] = c.Targets[j], c.Targets[i] })
 
 	p := &c.Policy
-	p.OneBox = []OneBoxRule{{}, {Off: true}, {MaxFraction: 0.5}, {MaxFraction: 1}}[r.Intn(4)]
+	p.OneBox = []OneBoxRule{{}, {Off: true}, {MaxFraction: 0.5}, {MaxFraction: 1}, {PerZone: true}, {MaxFraction: 0.3, PerZone: true}}[r.Intn(6)]
+	p.OneBox.Require = !p.OneBox.Off && r.Intn(8) == 0
 	p.Waves.Growth = []float64{0, 1, 1.5, 2, 3}[r.Intn(5)]
 	if r.Intn(3) == 0 {
 		p.Waves.Sizes = []int{1, 1, 2}
@@ -86,7 +88,8 @@ func TestPlanProperties(t *testing.T) {
 		if err != nil {
 			// Random minimums and exclusions can make a fleet unplannable;
 			// nothing else may.
-			if !errors.Is(err, ErrMinHealthy) && !errors.Is(err, ErrNoTargets) {
+			// A required one-box may be impossible too.
+			if !errors.Is(err, ErrMinHealthy) && !errors.Is(err, ErrNoTargets) && !(c.Policy.OneBox.Require && errors.Is(err, ErrNoOneBox)) {
 				t.Errorf("Plan() = %v", err)
 			}
 			return !t.Failed()
@@ -165,14 +168,62 @@ func checkInvariants(t *testing.T, pol Policy, ts []Target, p *Plan) {
 		zoneW[strings.Join(tg.Location[:min(L, 2)], "/")] += weightOf(&tg)
 		regionW[tg.Location[0]] += weightOf(&tg)
 	}
+	// The minimum healthy and the batch of a unit of n targets, computed
+	// exactly on the decimals of the policy, independently of the planner.
 	minOf := func(n int) (min, batch int) {
-		down := n - s.minHealthy.of(n)
-		batch = max(1, min2(down, int(math.Floor(s.maxFraction*float64(n)+1e-9))))
+		frac := ratFloor(new(big.Rat).Mul(dec(s.maxFraction), big.NewRat(int64(n), 1)))
+		var m int
+		if mh := s.minHealthy; mh != nil {
+			m = mh.Count
+			if m == 0 {
+				m = ratCeil(new(big.Rat).Mul(dec(mh.Percent), big.NewRat(int64(n), 100)))
+			}
+		}
+		batch = max(1, min2(n-m, frac))
 		if s.minHealthy == nil {
 			return n - batch, batch
 		}
-		return s.minHealthy.of(n), batch
+		return m, batch
 	}
+
+	// The one-box limits: the lightest target of each region that may be
+	// its one-box, if any.
+	exactW := map[string]*big.Rat{} // region or zone -> exact weight
+	for id := range want {
+		tg := byID[id]
+		for _, k := range []string{tg.Location[0], strings.Join(tg.Location[:min(L, 2)], "/")} {
+			if exactW[k] == nil {
+				exactW[k] = new(big.Rat)
+			}
+		}
+		exactW[tg.Location[0]].Add(exactW[tg.Location[0]], dec(weightOf(&tg)))
+		if L >= 2 {
+			z := strings.Join(tg.Location[:2], "/")
+			exactW[z].Add(exactW[z], dec(weightOf(&tg)))
+		}
+	}
+	perZone := pol.OneBox.PerZone && L >= 2
+	oneBoxBase := func(tg Target) *big.Rat {
+		if perZone {
+			return exactW[strings.Join(tg.Location[:2], "/")]
+		}
+		return exactW[tg.Location[0]]
+	}
+	fits := func(tg Target) bool {
+		lim := new(big.Rat).Mul(dec(s.oneBoxFraction), oneBoxBase(tg))
+		return dec(weightOf(&tg)).Cmp(lim) <= 0
+	}
+	lightestFit := map[string]float64{} // region -> weight of its lightest target that fits
+	for id := range want {
+		tg := byID[id]
+		if !fits(tg) {
+			continue
+		}
+		if w, ok := lightestFit[tg.Location[0]]; !ok || weightOf(&tg) < w {
+			lightestFit[tg.Location[0]] = weightOf(&tg)
+		}
+	}
+	gotOneBox := map[string]bool{}
 
 	waveOf := map[string]int{}
 	names := map[string]bool{}
@@ -231,9 +282,12 @@ func checkInvariants(t *testing.T, pol Policy, ts []Target, p *Plan) {
 					perUnit[unitOf(tg)]++
 					if st.Kind == OneBox {
 						oneBoxes[r]++
-						base := zoneW[strings.Join(tg.Location[:min(L, 2)], "/")]
-						if weightOf(&tg) > s.oneBoxFraction*base*(1+1e-9) {
-							t.Errorf("one-box %s carries %v of %v, above %v", tg.ID, weightOf(&tg), base, s.oneBoxFraction)
+						gotOneBox[r] = true
+						if !fits(tg) {
+							t.Errorf("one-box %s carries %v of %v, above %v", tg.ID, weightOf(&tg), oneBoxBase(tg).FloatString(3), s.oneBoxFraction)
+						}
+						if w := weightOf(&tg); w != lightestFit[r] {
+							t.Errorf("one-box %s of %s weighs %v; the lightest target that fits weighs %v", tg.ID, r, w, lightestFit[r])
 						}
 					}
 				}
@@ -263,6 +317,20 @@ func checkInvariants(t *testing.T, pol Policy, ts []Target, p *Plan) {
 			t.Errorf("target %s should not be planned", id)
 		}
 	}
+	// Every region with a target light enough has a one-box, and only
+	// those.
+	if s.oneBox {
+		for r := range regionW {
+			_, fit := lightestFit[r]
+			if fit != gotOneBox[r] {
+				t.Errorf("region %s: a target fits the one-box limit: %v, the plan has a one-box: %v", r, fit, gotOneBox[r])
+			}
+			warned := slices.ContainsFunc(p.Warnings, func(w Warning) bool { return w.Code == WarnNoOneBox && w.Region == r })
+			if warned == fit {
+				t.Errorf("region %s: one-box %v, but warned %v", r, fit, warned)
+			}
+		}
+	}
 	if len(regionW) != len(waveOf) {
 		t.Errorf("%d regions in waves, want %d", len(waveOf), len(regionW))
 	}
@@ -283,3 +351,21 @@ func checkInvariants(t *testing.T, pol Policy, ts []Target, p *Plan) {
 }
 
 func min2(a, b int) int { return min(a, b) }
+
+// dec reads f as the decimal it is written as.
+func dec(f float64) *big.Rat {
+	r, ok := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
+	if !ok {
+		panic(f)
+	}
+	return r
+}
+
+func ratFloor(x *big.Rat) int {
+	q := new(big.Int).Div(x.Num(), x.Denom()) // Euclidean: floor for a positive denominator
+	return int(q.Int64())
+}
+
+func ratCeil(x *big.Rat) int {
+	return -ratFloor(new(big.Rat).Neg(x))
+}

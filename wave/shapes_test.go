@@ -14,7 +14,7 @@ func TestShapes(t *testing.T) {
 		policy  Policy
 		targets []Target
 		want    []string // shape(plan)
-		notes   int
+		noBox   int      // warnings of regions without a one-box
 	}{
 		{
 			// Rings: a canary ring, early adopters, everyone, one ring
@@ -33,7 +33,7 @@ func TestShapes(t *testing.T) {
 				"2 w3/one-box/everyone one-box [1] min=0 bake=1h0m0s",
 				"2 w3/everyone region [33 33 33] min=66 bake=2h0m0s",
 			},
-			notes: 1, // the canary ring is too small for a one-box
+			noBox: 1, // the canary ring is too small for a one-box
 		},
 		{
 			// Rings of cells, the ring order pinned: cells deploy one at
@@ -92,7 +92,7 @@ func TestShapes(t *testing.T) {
 				"1 w2/prod-sa+prod-ap region [2] min=0 bake=2h0m0s",
 				"2 w3/prod-eu+prod-us region [2] min=0 bake=2h0m0s",
 			},
-			notes: 5,
+			noBox: 5,
 		},
 		{
 			// Namespaces of Kubernetes clusters: a cluster's namespaces
@@ -126,7 +126,7 @@ func TestShapes(t *testing.T) {
 			policy:  Policy{},
 			targets: []Target{{ID: "only", Location: []string{"r", "z"}}},
 			want:    []string{"0 w1/r/z zone [1] min=0 bake=12h0m0s"},
-			notes:   1,
+			noBox:   1,
 		},
 		{
 			// A one-box cap of 100% lets the one-box take a single-target
@@ -146,8 +146,13 @@ func TestShapes(t *testing.T) {
 			if diff := cmp.Diff(tt.want, shape(p)); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
-			if len(p.Notes) != tt.notes {
-				t.Errorf("Notes = %q, want %d", p.Notes, tt.notes)
+			if len(p.Warnings) != tt.noBox || len(p.Notes) != 0 {
+				t.Errorf("Warnings = %q, Notes = %q; want %d warnings, no notes", p.Warnings, p.Notes, tt.noBox)
+			}
+			for _, w := range p.Warnings {
+				if w.Code != WarnNoOneBox || w.Region == "" || w.Message == "" {
+					t.Errorf("warning %+v", w)
+				}
 			}
 			if err := p.Validate(); err != nil {
 				t.Error(err)

@@ -54,10 +54,36 @@ type Plan struct {
 	// Excluded lists the IDs of the targets the policy left out, sorted;
 	// every target of the fleet is either in exactly one batch or here.
 	Excluded []string `json:"excluded,omitempty"`
-	// Notes are things a reviewer should know about the plan as a whole,
-	// such as regions too small for a one-box.
+	// Warnings are what a reviewer should weigh before approving the plan:
+	// it is valid, but weaker than the policy asked for, such as a region
+	// with no target light enough for a one-box. [Plan.Explain] prints
+	// them first.
+	Warnings []Warning `json:"warnings,omitempty"`
+	// Notes are things a reviewer may want to know about the plan as a
+	// whole, such as an excluded ID that is not in the fleet.
 	Notes []string `json:"notes,omitempty"`
 }
+
+// Warning is one thing a reviewer should weigh before approving a plan.
+type Warning struct {
+	// Code names the kind of warning, for programs: [WarnNoOneBox].
+	Code string `json:"code"`
+	// Region is the region the warning is about, if any.
+	Region string `json:"region,omitempty"`
+	// Message says it in plain words.
+	Message string `json:"message"`
+}
+
+// String returns the warning's message.
+func (w Warning) String() string { return w.Message }
+
+// Warning codes.
+const (
+	// WarnNoOneBox is a region with no target light enough for a one-box
+	// ([OneBoxRule]): its first batch is the first to see the change. Set
+	// [OneBoxRule.Require] to make it an error.
+	WarnNoOneBox = "no-one-box"
+)
 
 // Wave is a group of regions deployed together; a later wave starts only
 // when the previous one has finished its bake.
@@ -103,14 +129,32 @@ type Stage struct {
 	// Bake is how long the stage bakes after its last batch.
 	Bake duration.Duration `json:"bake"`
 	// MinHealthy is the number of targets of the stage that must stay
-	// healthy (not being deployed, not failed) while it deploys: the sum,
-	// over its zones (cells with three levels), of each one's minimum
-	// ([Batching.MinHealthy], or all but one batch without it), less the
-	// one-box target the zone already deployed. No batch is so large that
-	// it would leave fewer healthy.
+	// healthy (not being deployed, not failed) while it deploys: the sum
+	// of its Units' minimums. No batch is so large that it would leave
+	// fewer healthy.
 	MinHealthy int `json:"minHealthy"`
+	// Units are the isolation units the stage deploys (its zones; its
+	// cells with three levels; its regions with one level), each with its
+	// own minimum healthy, so that no batch takes too much of one zone
+	// even when the stage's total would allow it. One-box stages have no
+	// units (their minimum is 0).
+	Units []Unit `json:"units,omitempty"`
 	// Reason says in plain words why the stage is here.
 	Reason string `json:"reason"`
+}
+
+// Unit is one isolation unit of a stage (a zone, a cell with three levels, a
+// region with one level) and its minimum healthy.
+type Unit struct {
+	// Location names the unit, outermost level first, as deep as the
+	// plan's levels: ["us-east-1", "use1-az1"] for a zone.
+	Location []string `json:"location"`
+	// Targets is how many of the stage's targets are in the unit.
+	Targets int `json:"targets"`
+	// MinHealthy is how many of them must stay healthy while the stage
+	// deploys: the unit's minimum ([Batching.MinHealthy], or all but one
+	// batch without it), less the one-box target it already deployed.
+	MinHealthy int `json:"minHealthy"`
 }
 
 // Batch is a set of targets deployed at the same time.

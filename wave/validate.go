@@ -4,26 +4,48 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+
+	"github.com/shepherd-go/shepherd/duration"
 )
 
 // Validate checks the invariants a driver relies on, for a plan made by
 // [Policy.Plan] or read back from storage, and reports every broken one
-// with its path (for example "wave: plan: Waves[1].Stages[0].Name: ..."),
-// each wrapping [ErrPlan], together in a [*ValidationError]:
-//   - the levels are named, and every target's location covers them;
-//   - waves are numbered in order, each region is in one wave only, and
-//     the first wave holds exactly one region;
-//   - stage names are unique and not empty, kinds are known, and every
-//     stage touches only regions of its wave;
-//   - every target is in exactly one batch and not also excluded, and
-//     every batch has at least one target;
-//   - no stage holds two zones of one region, no batch holds two cells of
-//     one zone, and a one-box stage holds one target per region;
-//   - no batch deploys so many targets that fewer than MinHealthy of the
-//     stage's targets stay healthy;
-//   - bakes are not negative.
+// with its path (for example "wave: plan.Waves[1].Stages[0].Name: ..."),
+// each a [*FieldError] wrapping [ErrPlan], joined with [errors.Join]. It
+// checks, from the plan alone:
+//
+//  1. Levels: there is at least one level, each named, and every target's
+//     location names every level.
+//  2. Waves: there is at least one; each is numbered by its position
+//     (Index), has regions and stages; no region is in two waves; the
+//     first wave holds exactly one region; no wave holds fewer regions
+//     than the wave before it.
+//  3. Stages: names are unique and not empty; kinds are known (a zone
+//     stage needs a zone level); each stage's Wave is its wave's index;
+//     its regions are listed once each, all of its wave, with Zones[i]
+//     the zone of Regions[i] when Zones is given.
+//  4. Targets: no target is in two batches, nor both in a batch and
+//     Excluded (listed once); IDs are not empty; weights are finite and
+//     not negative; every stage has a batch and every batch a target.
+//  5. Isolation: a stage's targets are in its regions, in one zone of
+//     each (the one Zones lists); a batch holds one cell of a zone; a
+//     one-box stage holds one target of each of its regions.
+//  6. Minimum healthy: a stage's MinHealthy is between 0 and its number
+//     of targets, and no batch leaves fewer of the stage's targets
+//     healthy. When the stage lists its Units (plans made since Units
+//     exist; they are optional so that older stored plans still
+//     validate), every target is in exactly one listed unit, each unit's
+//     Targets is its count, the units' minimums add up to MinHealthy, and
+//     no batch leaves fewer than a unit's MinHealthy of that unit healthy,
+//     so that a stage of two zones cannot over-deploy one of them.
+//  7. Bakes: no stage bake and no final bake is negative (a plan holds
+//     resolved bakes: no bake is 0, never [duration.None]).
+//
+// A plan made by [Policy.Plan] passes; each of these is tested with a plan
+// that breaks it.
 func (p *Plan) Validate() error {
-	ps := problems{subject: "plan"}
+	ps := problems{prefix: "plan"}
 	if p == nil {
 		ps.add(ErrPlan, "Waves", "the plan is nil")
 		return ps.err()
@@ -40,9 +62,7 @@ func (p *Plan) Validate() error {
 	if len(p.Waves) == 0 {
 		ps.add(ErrPlan, "Waves", "there are no waves")
 	}
-	if p.FinalBake < 0 {
-		ps.add(ErrPlan, "FinalBake", "%v is negative", p.FinalBake)
-	}
+	bakeOK(&ps, "FinalBake", p.FinalBake)
 	seen := map[string]string{} // target ID -> where
 	for i, id := range p.Excluded {
 		if _, dup := seen[id]; dup {
@@ -63,6 +83,10 @@ func (p *Plan) Validate() error {
 		}
 		if wi == 0 && len(wv.Regions) > 1 {
 			ps.add(ErrPlan, wf+".Regions", "the first wave holds %d regions %v; it must hold one", len(wv.Regions), wv.Regions)
+		}
+		if wi > 0 && len(wv.Regions) < len(p.Waves[wi-1].Regions) {
+			ps.add(ErrPlan, wf+".Regions", "the wave holds %d %s, fewer than wave %d (%d): waves never shrink",
+				len(wv.Regions), plural(len(wv.Regions), "region"), wi-1, len(p.Waves[wi-1].Regions))
 		}
 		inWave := map[string]bool{}
 		for ri, r := range wv.Regions {
@@ -103,9 +127,7 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 	if st.Wave != wi {
 		ps.add(ErrPlan, sf+".Wave", "is %d, want %d", st.Wave, wi)
 	}
-	if st.Bake < 0 {
-		ps.add(ErrPlan, sf+".Bake", "%v is negative", st.Bake)
-	}
+	bakeOK(ps, sf+".Bake", st.Bake)
 	if len(st.Regions) == 0 {
 		ps.add(ErrPlan, sf+".Regions", "the stage has no regions")
 	}
@@ -140,6 +162,7 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 		ps.add(ErrPlan, sf+".MinHealthy", "%d is more than the stage's %d targets", st.MinHealthy, n)
 	}
 	perRegion := map[string]int{}
+	misplaced := false // a target's location is already reported
 	for bi := range st.Batches {
 		b := &st.Batches[bi]
 		bf := fmt.Sprintf("%s.Batches[%d]", sf, bi)
@@ -169,12 +192,14 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 			// past the end.
 			if need := max(L, 1); len(t.Location) < need || slices.Contains(t.Location[:need], "") {
 				ps.add(ErrPlan, tf+".Location", "%q does not name every level of %s", t.Location, levelList(p.Levels))
+				misplaced = true
 				continue
 			}
 			r := t.Location[0]
 			want, ok := zoneOf[r]
 			if !ok {
 				ps.add(ErrPlan, tf+".Location", "region %q is not one of the stage's regions %v", r, st.Regions)
+				misplaced = true
 				continue
 			}
 			if st.Kind == OneBox {
@@ -191,6 +216,7 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 				zoneOf[r] = z
 			case want != z:
 				ps.add(ErrPlan, tf+".Location", "zone %q of region %q, but the stage already holds zone %q of it", z, r, want)
+				misplaced = true
 				continue
 			}
 			if L < 3 {
@@ -206,5 +232,88 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 				ps.add(ErrPlan, tf+".Location", "cell %q of %s/%s, but the batch already holds cell %q of it", c, r, z, have)
 			}
 		}
+	}
+	if len(st.Units) > 0 && L > 0 {
+		p.validateUnits(ps, sf, st, !misplaced)
+	}
+}
+
+// validateUnits checks a stage's targets and batches against its Units;
+// whether the units cover the stage's targets only when no target is
+// misplaced (reported already, it would be reported twice).
+func (p *Plan) validateUnits(ps *problems, sf string, st *Stage, cover bool) {
+	L := len(p.Levels)
+	key := func(loc []string) string { return strings.Join(loc, "\x00") }
+	unitOf := make(map[string]int, len(st.Units))
+	valid := make([]bool, len(st.Units))
+	sum := 0
+	for ui := range st.Units {
+		u := &st.Units[ui]
+		uf := fmt.Sprintf("%s.Units[%d]", sf, ui)
+		if len(u.Location) != L || slices.Contains(u.Location, "") {
+			ps.add(ErrPlan, uf+".Location", "%q does not name exactly the %d levels %s", u.Location, L, levelList(p.Levels))
+			continue
+		}
+		k := key(u.Location)
+		if j, dup := unitOf[k]; dup {
+			ps.add(ErrPlan, uf+".Location", "%q is also Units[%d]", u.Location, j)
+			continue
+		}
+		unitOf[k] = ui
+		valid[ui] = true
+		if u.MinHealthy < 0 || u.MinHealthy > u.Targets {
+			ps.add(ErrPlan, uf+".MinHealthy", "%d is outside [0, %d] (the unit's targets)", u.MinHealthy, u.Targets)
+		}
+		sum += u.MinHealthy
+	}
+	if sum != st.MinHealthy {
+		ps.add(ErrPlan, sf+".MinHealthy", "is %d, but its units' minimums add up to %d", st.MinHealthy, sum)
+	}
+	count := make([]int, len(st.Units))
+	for bi := range st.Batches {
+		b := &st.Batches[bi]
+		var inBatch map[int]int
+		for ti := range b.Targets {
+			t := &b.Targets[ti]
+			if len(t.Location) < L {
+				continue // reported by validateStage
+			}
+			ui, ok := unitOf[key(t.Location[:L])]
+			if !ok {
+				if !cover {
+					continue
+				}
+				ps.add(ErrPlan, fmt.Sprintf("%s.Batches[%d].Targets[%d].Location", sf, bi, ti), "%q is in none of the stage's Units", t.Location[:L])
+				continue
+			}
+			count[ui]++
+			if inBatch == nil {
+				inBatch = map[int]int{}
+			}
+			inBatch[ui]++
+		}
+		for ui, k := range inBatch {
+			u := &st.Units[ui]
+			if u.Targets-k < u.MinHealthy {
+				ps.add(ErrPlan, fmt.Sprintf("%s.Batches[%d].Targets", sf, bi), "deploys %d of the %d targets of %s at once, leaving %d healthy, below its MinHealthy %d",
+					k, u.Targets, strings.Join(u.Location, "/"), u.Targets-k, u.MinHealthy)
+			}
+		}
+	}
+	for ui := range st.Units {
+		if u := &st.Units[ui]; cover && valid[ui] && count[ui] != u.Targets {
+			ps.add(ErrPlan, fmt.Sprintf("%s.Units[%d].Targets", sf, ui), "is %d, but the stage has %d targets of %s", u.Targets, count[ui], strings.Join(u.Location, "/"))
+		}
+	}
+}
+
+// bakeOK reports a negative bake; a plan's bakes are resolved, so None is
+// wrong there too.
+func bakeOK(ps *problems, path string, d duration.Duration) {
+	switch {
+	case d.IsNone():
+		ps.add(ErrPlan, path, `is "none"; a plan holds resolved bakes, 0 for no bake`)
+	case d < 0:
+		ps.add(ErrPlan, path, "%v is negative", d)
 	}
 }
