@@ -136,7 +136,7 @@ func TestNewStatePassesPlanErrorsThrough(t *testing.T) {
 		t.Fatalf("NewState = %v, want wave.ErrPlan and ErrInvalid", err)
 	}
 	var we *wave.FieldError
-	if !errors.As(err, &we) || !strings.HasPrefix(err.Error(), "wave: plan: ") {
+	if !errors.As(err, &we) || !strings.HasPrefix(err.Error(), "wave: plan.") {
 		t.Errorf("NewState = %v, want wave's own field errors", err)
 	}
 }

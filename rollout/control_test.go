@@ -310,14 +310,14 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		sentinel error
 	}{
 		{"empty version", good, "", Policy{}, []string{"rollout: version: empty"}, ErrInvalid},
-		{"no waves", wave.Plan{Levels: []string{"region"}}, "v2", Policy{}, []string{"wave: plan: Waves: there are no waves"}, wave.ErrPlan},
+		{"no waves", wave.Plan{Levels: []string{"region"}}, "v2", Policy{}, []string{"wave: plan.Waves: there are no waves"}, wave.ErrPlan},
 		{"no levels", noLevels, "v2", Policy{}, []string{
-			"wave: plan: Levels: is empty",
-			`wave: plan: Waves[0].Stages[0].Batches[0].Targets[0].Location: [] does not name every level of []`,
+			"wave: plan.Levels: is empty",
+			`wave: plan.Waves[0].Stages[0].Batches[0].Targets[0].Location: [] does not name every level of []`,
 		}, wave.ErrPlan},
-		{"duplicate target", dup, "v2", Policy{}, []string{`wave: plan: Waves[0].Stages[1].Batches[0].Targets[0].ID: target "r0-z0-h0" is also at Waves[0].Stages[0].Batches[0].Targets[0]`}, wave.ErrPlan},
-		{"min healthy", tight, "v2", Policy{}, []string{"wave: plan: Waves[0].Stages[1].Batches[0].Targets: deploys 1 of the stage's 3 targets at once, leaving 2 healthy, below its MinHealthy 3"}, wave.ErrPlan},
-		{"empty batch", empty, "v2", Policy{}, []string{"wave: plan: Waves[0].Stages[1].Batches[3].Targets: the batch is empty"}, wave.ErrPlan},
+		{"duplicate target", dup, "v2", Policy{}, []string{`wave: plan.Waves[0].Stages[1].Batches[0].Targets[0].ID: target "r0-z0-h0" is also at Waves[0].Stages[0].Batches[0].Targets[0]`}, wave.ErrPlan},
+		{"min healthy", tight, "v2", Policy{}, []string{"wave: plan.Waves[0].Stages[1].Batches[0].Targets: deploys 1 of the stage's 3 targets at once, leaving 2 healthy, below its MinHealthy 3"}, wave.ErrPlan},
+		{"empty batch", empty, "v2", Policy{}, []string{"wave: plan.Waves[0].Stages[1].Batches[3].Targets: the batch is empty"}, wave.ErrPlan},
 		{"bad policy, every problem", good, "v2", Policy{
 			Deploy:    DeployPolicy{Concurrency: -1},
 			Approvals: []string{"[bad"},

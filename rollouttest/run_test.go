@@ -193,7 +193,7 @@ func TestScenarioErrors(t *testing.T) {
 		"Run": rollouttest.Run, "Simulate": rollouttest.Simulate,
 	} {
 		_, err := run(t.Context(), f, rollouttest.Scenario{Policy: rollout.Policy{Alarms: rollout.AlarmPolicy{Interval: -1}}})
-		for _, w := range []string{"rollout: version: empty", "wave: plan: Levels: is empty", "wave: plan: Waves: there are no waves", "rollout: policy.Alarms.Interval"} {
+		for _, w := range []string{"rollout: version: empty", "wave: plan.Levels: is empty", "wave: plan.Waves: there are no waves", "rollout: policy.Alarms.Interval"} {
 			if !errors.Is(err, rollout.ErrInvalid) || !errors.Is(err, wave.ErrPlan) || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s(invalid scenario) = %v, want %q", name, err, w)
 			}
