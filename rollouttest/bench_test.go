@@ -7,6 +7,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/bake"
+	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
@@ -75,7 +76,7 @@ func BenchmarkQueryLatencyP99(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Put v2 on the first two regions, in simulated time (in 2000).
-	none := wave.BakeSchedule{OneBox: -1, Zone: -1, FirstWave: -1, LaterWaves: -1, Final: -1}
+	none := wave.BakeSchedule{OneBox: duration.None, Zone: duration.None, FirstWave: duration.None, LaterWaves: duration.None, Final: duration.None}
 	plan, err := wave.Policy{Bake: none}.Plan(f.Targets()[:60])
 	if err != nil {
 		b.Fatal(err)
