@@ -399,7 +399,7 @@ func TestHandsContainPanics(t *testing.T) {
 
 type panicky struct{}
 
-func (panicky) Deploy(context.Context, wave.Target, string) error        { panic("oops") }
+func (panicky) Deploy(context.Context, wave.Target, string) error    { panic("oops") }
 func (panicky) Version(context.Context, wave.Target) (string, error) { return "v1", nil }
 
 func TestHandsWithoutGates(t *testing.T) {
