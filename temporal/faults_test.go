@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/bake"
@@ -270,4 +272,51 @@ func verifySupported(t *testing.T, plan wave.Plan) bool {
 		return false // the policy is refused
 	}
 	return calls > 0
+}
+
+// TestVerifyActivity: the verify activity is one attempt; a check that
+// could not run fails the activity (Temporal retries it) until the last
+// attempt, which reports it as an observation that fails closed.
+func TestVerifyActivity(t *testing.T) {
+	act := rollout.Action{Kind: rollout.ActionVerify, Round: 9, Stage: "one-box", Subject: &rollout.Subject{Stage: "one-box"}}
+	for _, tc := range []struct {
+		name        string
+		result      rollout.VerifyResult
+		err         error
+		maxAttempts int
+		failed      bool // the activity fails, for Temporal to retry
+		outcome     rollout.VerifyOutcome
+	}{
+		{"pass", rollout.VerifyResult{Outcome: rollout.VerifyPass}, nil, 3, false, rollout.VerifyPass},
+		{"fail", rollout.VerifyResult{Outcome: rollout.VerifyFail, Reason: "checkout 500"}, nil, 3, false, rollout.VerifyFail},
+		{"error with attempts left", rollout.VerifyResult{}, errors.New("runner unreachable"), 3, true, ""},
+		{"error on the last attempt", rollout.VerifyResult{}, errors.New("runner unreachable"), 1, false, rollout.VerifyError},
+		{"unknown outcome", rollout.VerifyResult{Outcome: "maybe"}, nil, 3, false, rollout.VerifyError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var suite testsuite.WorkflowTestSuite
+			env := suite.NewTestActivityEnvironment()
+			acts := &temporal.Activities{Verifier: rollout.VerifierFunc(func(context.Context, rollout.Subject, time.Time) (rollout.VerifyResult, error) {
+				return tc.result, tc.err
+			})}
+			env.RegisterActivityWithOptions(acts.Verify, activity.RegisterOptions{Name: temporal.ActivityVerify})
+			v, err := env.ExecuteActivity(temporal.ActivityVerify, temporal.GateRequest{Action: act, Now: rollouttest.SimStart, MaxAttempts: tc.maxAttempts})
+			if (err != nil) != tc.failed {
+				t.Fatalf("activity error %v; want failed %t", err, tc.failed)
+			}
+			if tc.failed {
+				return
+			}
+			var o rollout.Observation
+			if err := v.Get(&o); err != nil {
+				t.Fatal(err)
+			}
+			if o.Kind != rollout.ObsVerify || o.Round != 9 || o.Verify == nil || o.Verify.Outcome != tc.outcome {
+				t.Errorf("observation %+v (verify %+v), want outcome %s", o, o.Verify, tc.outcome)
+			}
+			if (tc.outcome == rollout.VerifyError) != (o.Err != "") {
+				t.Errorf("error %q for outcome %s", o.Err, tc.outcome)
+			}
+		})
+	}
 }
