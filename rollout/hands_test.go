@@ -535,3 +535,46 @@ func ExampleCheckObservation() {
 	// rollout: bad observation: evidence "requests" is NaN, not a count
 	// evidence 3 true evidence "requests" is NaN, not a count
 }
+
+// FuzzCheckObservation: whatever a gate answers, the checked observation
+// encodes as JSON (so no state or workflow history can be poisoned by it)
+// and passes the check itself; a good one is left as it is.
+func FuzzCheckObservation(f *testing.F) {
+	f.Add(uint8(0), 1.0, 2.0, 50.0, "pass", 1, 2000)
+	f.Add(uint8(0), math.NaN(), -1.0, 0.0, "", 0, 2000)
+	f.Add(uint8(1), 0.0, 0.0, math.Inf(1), "great", 1, 10000)
+	f.Add(uint8(2), 0.0, 0.0, 0.0, "maybe", 0, 2000)
+	f.Add(uint8(3), 0.0, 0.0, 0.0, "", 9, -1)
+	f.Fuzz(func(t *testing.T, kind uint8, c1, c2, score float64, outcome string, state, year int) {
+		reqs := []bake.Requirement{{Query: "a", Min: 1}, {Query: "b", Min: 1}}
+		at := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
+		var a rollout.Action
+		var o rollout.Observation
+		switch kind % 4 {
+		case 0:
+			a = rollout.Action{Kind: rollout.ActionReadEvidence, Round: 1, Requirements: reqs}
+			o = rollout.ObserveEvidence(a, []float64{c1, c2}, nil)
+		case 1:
+			a = rollout.Action{Kind: rollout.ActionJudgeCanary, Round: 1}
+			o = rollout.ObserveVerdict(a, rollout.Verdict{Outcome: rollout.VerdictOutcome(outcome), Score: score, Time: at}, nil)
+		case 2:
+			a = rollout.Action{Kind: rollout.ActionVerify, Round: 1}
+			o = rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyOutcome(outcome)}, nil)
+		case 3:
+			a = rollout.Action{Kind: rollout.ActionCheckAlarms, Round: 1}
+			o = rollout.ObserveAlarms(a, []alarm.Result{{Name: outcome, State: alarm.State(state), Time: at}}, nil)
+		}
+		got, err := rollout.CheckObservation(a, o)
+		if _, jerr := json.Marshal(got); jerr != nil {
+			t.Fatalf("checked observation does not encode: %v (check: %v)", jerr, err)
+		}
+		if _, again := rollout.CheckObservation(a, got); again != nil {
+			t.Fatalf("checked observation fails its own check: %v", again)
+		}
+		if err == nil {
+			if _, jerr := json.Marshal(o); jerr != nil {
+				t.Fatalf("passed an observation that does not encode: %v", jerr)
+			}
+		}
+	})
+}
