@@ -52,6 +52,20 @@
 // with timers, persists through a [Store] under a lease, and accepts pause,
 // resume, abort, approval and override requests from other goroutines.
 //
+// # One set of hands
+//
+// Executors own only waiting, persisting and concurrency. Turning an
+// [Action] into an [Observation] is [Hands]: it calls the team's
+// [Deployer] and gates, retries at the policy's pace with reproducible
+// jitter ([Retry.Wait]), reads a version back after each deploy and
+// rollback, waits for a [HealthChecker], honours the action's deadline,
+// contains panics, and checks every answer with [CheckObservation] (a NaN
+// count or score, an unknown verdict, fails closed instead of reaching the
+// state). The [Runner] calls [Hands.Do]; rollouttest.Simulate calls it with
+// a simulated wait; the Temporal activities call [Hands.Try], one attempt
+// each, and leave the retries to Temporal. A custom executor should do the
+// same, so that a fault means the same thing whoever executes the rollout.
+//
 // # What a team provides
 //
 // A [Deployer] (two methods: deploy a version to a target, read the

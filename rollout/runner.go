@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
@@ -33,6 +32,9 @@ type Options struct {
 	// Judge is the canary judge. Nil with the canary enabled in the policy
 	// fails every canary: fail closed.
 	Judge Judge
+	// Verifier runs the verify step ([StepVerify]). Nil with the step in
+	// the policy fails every verification: fail closed.
+	Verifier Verifier
 	// Authorize decides whether a control request (pause, resume, abort,
 	// approve, skip a bake) may be applied; its error is returned to the
 	// caller wrapped in [ErrNotAuthorised]. Nil allows every well-formed
@@ -66,6 +68,7 @@ type Runner struct {
 	token   uint64
 	resumed bool
 	obs     *observer
+	hands   Hands  // performs the actions
 	buf     []byte // the encoding buffer, reused from save to save
 
 	mu      sync.Mutex
@@ -105,7 +108,7 @@ func New(ctx context.Context, id string, plan wave.Plan, version string, policy 
 		r.store.Release(id, token)
 		return nil, err
 	}
-	r.obs = newObserver(r, st)
+	r.start(st)
 	return r, nil
 }
 
@@ -140,8 +143,24 @@ func Resume(ctx context.Context, id string, d Deployer, o Options) (*Runner, err
 	r.token = token
 	r.st = st
 	r.resumed = true
-	r.obs = newObserver(r, st)
+	r.start(st)
 	return r, nil
+}
+
+// start wires the observer and the hands once the state is known.
+func (r *Runner) start(st *State) {
+	r.obs = newObserver(r, st)
+	r.hands = Hands{
+		Deployer: r.d,
+		Blockers: r.o.Blockers,
+		Alarms:   r.o.Alarms,
+		Evidence: r.o.Evidence,
+		Judge:    r.o.Judge,
+		Verifier: r.o.Verifier,
+		Policy:   st.Policy, // immutable after creation
+		Rollout:  r.id,
+		OnRetry:  r.obs.retrying,
+	}
 }
 
 func newRunner(id string, d Deployer, o Options) *Runner {
@@ -367,15 +386,14 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		limit = len(out.Actions)
 	}
 	g.SetLimit(limit)
-	pol := r.st.Policy // immutable after creation
 	for i, a := range out.Actions {
 		if !a.Kind.Target() {
 			// Gates are few and quick: run them outside the limit.
-			obs[i] = r.gate(ctx, a)
+			obs[i] = r.hands.Do(ctx, a, time.Now())
 			continue
 		}
 		g.Go(func() error {
-			obs[i] = r.target(ctx, a, pol)
+			obs[i] = r.target(ctx, a)
 			return nil
 		})
 	}
@@ -388,142 +406,10 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	return obs, nil
 }
 
-func (r *Runner) gate(ctx context.Context, a Action) Observation {
-	now := time.Now()
-	switch a.Kind {
-	case ActionCheckBlockers:
-		if r.o.Blockers == nil {
-			return ObserveBlockers(a, nil, time.Time{}, nil)
-		}
-		b, until, err := r.o.Blockers.Check(ctx, *a.Subject, now)
-		return ObserveBlockers(a, b, until, err)
-	case ActionCheckAlarms:
-		if r.o.Alarms == nil {
-			return ObserveAlarms(a, nil, nil)
-		}
-		res, err := r.o.Alarms.Alarms(ctx, *a.Subject, now)
-		return ObserveAlarms(a, res, err)
-	case ActionReadEvidence:
-		if r.o.Evidence == nil {
-			return ObserveEvidence(a, nil, errors.New("no evidence source is configured"))
-		}
-		ev, err := r.o.Evidence.Evidence(ctx, *a.Subject, a.Requirements, a.Since, now)
-		return ObserveEvidence(a, ev, err)
-	case ActionJudgeCanary:
-		if r.o.Judge == nil {
-			return ObserveVerdict(a, Verdict{}, errors.New("no canary judge is configured"))
-		}
-		v, err := r.o.Judge.Judge(ctx, *a.Subject, a.Since, now)
-		return ObserveVerdict(a, v, err)
-	}
-	return Observation{Kind: ObsRestarted} // unreachable: every kind is handled
-}
-
-// retryBackOff is a [backoff.BackOff] whose waits are [Retry.Wait]: the
-// exponential backoff of cenkalti/backoff with its jitter taken from a
-// hash instead of math/rand, so that retries are reproducible.
-type retryBackOff struct {
-	p               Retry
-	rollout, target string
-	attempt         int // the call that just failed
-}
-
-// NextBackOff implements [backoff.BackOff].
-func (b *retryBackOff) NextBackOff() time.Duration {
-	b.attempt++
-	return b.p.Wait(b.rollout, b.target, b.attempt+1)
-}
-
-// Reset implements [backoff.BackOff].
-func (b *retryBackOff) Reset() { b.attempt = 0 }
-
-func newBackOff(ctx context.Context, p Retry, attempts int, rollout, target string) backoff.BackOff {
-	p = p.WithDefaults(attempts)
-	b := &retryBackOff{p: p, rollout: rollout, target: target}
-	return backoff.WithContext(backoff.WithMaxRetries(b, uint64(p.MaxAttempts-1)), ctx)
-}
-
-// retry calls op with backoff; it reports the number of calls and whether
-// the last error was permanent.
-func (r *Runner) retry(ctx context.Context, p Retry, attempts int, a Action, op func() error) (int, bool, error) {
-	n := 0
-	perm := false
-	err := backoff.RetryNotify(func() error {
-		n++
-		err := op()
-		if err != nil && IsPermanent(err) {
-			perm = true
-			return backoff.Permanent(err)
-		}
-		return err
-	}, newBackOff(ctx, p, attempts, r.id, a.Target.ID), func(err error, wait time.Duration) {
-		r.obs.retrying(a, n, err, wait)
-	})
-	return n, perm, err
-}
-
-func (r *Runner) target(ctx context.Context, a Action, pol Policy) Observation {
+// target performs a target action in its span.
+func (r *Runner) target(ctx context.Context, a Action) Observation {
 	ctx, end := r.obs.startTarget(ctx, a)
-	var o Observation
-	defer func() { end(o) }()
-	switch a.Kind {
-	case ActionReadVersion:
-		var v string
-		_, _, err := r.retry(ctx, pol.Deploy.Retry, DefaultDeployAttempts, a, func() (err error) {
-			v, err = r.d.Version(ctx, a.Target)
-			return err
-		})
-		o = ObserveVersion(a, v, err)
-	case ActionDeploy:
-		if !a.Deadline.IsZero() {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, a.Deadline)
-			defer cancel()
-		}
-		n, perm, err := r.retry(ctx, pol.Deploy.Retry, DefaultDeployAttempts, a, func() error {
-			if err := r.d.Deploy(ctx, a.Target, a.Version); err != nil {
-				return err
-			}
-			if hc, ok := r.d.(HealthChecker); ok {
-				if err := hc.Healthy(ctx, a.Target); err != nil {
-					return fmt.Errorf("not healthy after the deploy: %w", err)
-				}
-			}
-			return r.confirm(ctx, a)
-		})
-		o = ObserveDeploy(a, a.Version, n, err)
-		o.Permanent = perm
-	case ActionRollback:
-		n, _, err := r.retry(ctx, pol.Rollback.Retry, DefaultRollbackAttempts, a, func() error {
-			// Read first: a rollback that already happened (before a
-			// crash) is not repeated.
-			if v, err := r.d.Version(ctx, a.Target); err == nil && v == a.Version {
-				return nil
-			}
-			var err error
-			if fr, ok := r.d.(FastRollbacker); ok {
-				err = fr.Rollback(ctx, a.Target, a.Version)
-			} else {
-				err = r.d.Deploy(ctx, a.Target, a.Version)
-			}
-			if err != nil {
-				return err
-			}
-			return r.confirm(ctx, a)
-		})
-		o = ObserveRollback(a, a.Version, n, err)
-	}
+	o := r.hands.Do(ctx, a, time.Now())
+	end(o)
 	return o
-}
-
-// confirm reads the version back after a deploy or rollback.
-func (r *Runner) confirm(ctx context.Context, a Action) error {
-	v, err := r.d.Version(ctx, a.Target)
-	if err != nil {
-		return fmt.Errorf("reading the version back: %w", err)
-	}
-	if v != a.Version {
-		return fmt.Errorf("target reports version %q after the %s of %q", v, a.Kind, a.Version)
-	}
-	return nil
 }

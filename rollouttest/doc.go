@@ -75,9 +75,9 @@
 // [Simulate] runs the same scenario without synctest, by driving the
 // rollout's step function itself in simulated time: it suits Examples and
 // programs (a preview of next week's rollout, say), and is reproducible to
-// the request. Both give the same [Outcome] for a scenario without
-// retries; the driver's retries wait with random jitter, Simulate's
-// without.
+// the request. Both perform their actions through the same
+// [rollout.Hands], whose retries jitter reproducibly, and give the same
+// [Outcome].
 //
 // # The outcome and the blast radius
 //

@@ -27,6 +27,9 @@ const (
 	OpRollback Op = "rollback"
 	// OpVersion is [Fleet.Version].
 	OpVersion Op = "version"
+	// OpHealth is [Fleet.Healthy], the health check the driver waits for
+	// after each deploy ([rollout.HealthChecker]).
+	OpHealth Op = "health"
 )
 
 // Config describes a simulated fleet: its targets, the version they all
@@ -100,8 +103,9 @@ type Regression struct {
 type Fault struct {
 	// Op is the kind of call; zero means [OpDeploy].
 	Op Op
-	// Version is the version the call deploys or rolls back to; empty
-	// means any. It is ignored for [OpVersion].
+	// Version is the version the call deploys or rolls back to (for
+	// [OpHealth], the version the target runs); empty means any. It is
+	// ignored for [OpVersion].
 	Version string
 	// Regions, Zones and Targets select targets as in [Regression].
 	Regions, Zones, Targets []string
@@ -166,9 +170,10 @@ var (
 	ErrUnknownTarget = errors.New("rollouttest: unknown target")
 )
 
-// Fleet is a simulated fleet. It implements [rollout.Deployer] and
+// Fleet is a simulated fleet. It implements [rollout.Deployer],
 // [rollout.FastRollbacker] (deploys and rollbacks switch a target's version
-// after [Config.DeployTime] and the faults' delays), [alarm.Source] (see
+// after [Config.DeployTime] and the faults' delays) and
+// [rollout.HealthChecker] (healthy unless a fault says otherwise), [alarm.Source] (see
 // [Fleet.Query]) and [rollout.Evidence] (see [Fleet.Evidence]), and it
 // records every deploy and rollback call ([Fleet.Calls]) and every version
 // change ([Fleet.Changes]), from which [Fleet.Blast] measures who was hurt.
@@ -318,9 +323,9 @@ func (c *Config) validate() error {
 	for i, ft := range c.Faults {
 		p := fmt.Sprintf("Faults[%d]", i)
 		switch ft.Op {
-		case "", OpDeploy, OpRollback, OpVersion:
+		case "", OpDeploy, OpRollback, OpVersion, OpHealth:
 		default:
-			ps.add(p+".Op", "unknown op %q (want %q, %q or %q)", ft.Op, OpDeploy, OpRollback, OpVersion)
+			ps.add(p+".Op", "unknown op %q (want %q, %q, %q or %q)", ft.Op, OpDeploy, OpRollback, OpVersion, OpHealth)
 		}
 		if ft.Delay < 0 {
 			ps.add(p+".Delay", "%s is negative", ft.Delay)
@@ -395,6 +400,23 @@ func (f *Fleet) Version(ctx context.Context, t wave.Target) (string, error) {
 		return "", cp.err
 	}
 	return f.Current(t.ID), nil
+}
+
+// Healthy is the fleet's health check ([rollout.HealthChecker]): it
+// passes at once unless faults with Op [OpHealth] delay it or fail it (a
+// target that never becomes ready after a deploy of a given version).
+func (f *Fleet) Healthy(ctx context.Context, t wave.Target) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cp, err := f.begin(f.now(), OpHealth, t.ID, f.Current(t.ID))
+	if err != nil {
+		return err
+	}
+	if err := wait(ctx, cp); err != nil {
+		return err
+	}
+	return cp.err
 }
 
 // Current returns the version the target with this ID runs now, or ""
@@ -515,8 +537,11 @@ func (f *Fleet) begin(now time.Time, op Op, id, version string) (*callPlan, erro
 		}
 		if fail && cp.err == nil {
 			err := fmt.Errorf("%w: %s of %q on %s failed (fault %d, call %d)", ErrFault, op, version, id, fi, n)
-			if op == OpVersion {
+			switch op {
+			case OpVersion:
 				err = fmt.Errorf("%w: reading the version of %s failed (fault %d, call %d)", ErrFault, id, fi, n)
+			case OpHealth:
+				err = fmt.Errorf("%w: %s is not healthy on %q (fault %d, call %d)", ErrFault, id, version, fi, n)
 			}
 			if ft.Permanent {
 				err = rollout.Permanent(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 // SimStart is where [Simulate]'s clock starts by default: midnight UTC on
@@ -30,14 +31,18 @@ const maxSteps = 5_000_000
 // take milliseconds, in a test, an Example or a program (a simulation
 // of next week's rollout for review, say).
 //
-// It is a second executor of the same contract as [rollout.Runner], with
-// these differences: deploys always go to f (s.Deployer is ignored), no
-// state is persisted (Options.Store is ignored), retries back off
-// exponentially without jitter (so that a simulation is reproducible),
-// and gates must use the time they are given rather than the clock (the
-// fleet and the alarm, blocker and bake packages do). A rollout that
-// waits for a human with no [Scenario.Controls] left ends at the horizon
-// with [ErrHorizon].
+// It is a second executor of the same contract as [rollout.Runner], and
+// performs every action through the same hands ([rollout.Hands]): the
+// same retries at the same instants ([rollout.Retry.Wait]), the same
+// read-back and health check after each deploy, the same checks of what
+// the gates answer. The hands' waits move the simulated clock on instead
+// of sleeping, and each fleet call takes the simulated time its
+// [Config.DeployTime] and [Fault] delays say. The differences: deploys
+// always go to f (s.Deployer is ignored), no state is persisted
+// (Options.Store is ignored), and gates must use the time they are given
+// rather than the clock (the fleet and the alarm, blocker and bake
+// packages do). A rollout that waits for a human with no
+// [Scenario.Controls] left ends at the horizon with [ErrHorizon].
 //
 // The error is for a scenario the driver refused (an invalid plan or
 // policy); how the rollout ended is in [Outcome.Err].
@@ -52,6 +57,15 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	}
 	rec := &recorder{}
 	sim := &sim{f: f, st: st, o: s.options(f, rec), now: now}
+	sim.hands = rollout.Hands{
+		Blockers: sim.o.Blockers,
+		Alarms:   sim.o.Alarms,
+		Evidence: sim.o.Evidence,
+		Judge:    sim.o.Judge,
+		Verifier: sim.o.Verifier,
+		Policy:   st.Policy,
+		Rollout:  st.ID,
+	}
 	f.mu.Lock()
 	if f.clock != nil {
 		f.mu.Unlock()
@@ -138,25 +152,33 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 type sim struct {
-	f   *Fleet
-	st  *rollout.State
-	o   rollout.Options
-	now time.Time
+	f     *Fleet
+	st    *rollout.State
+	o     rollout.Options
+	hands rollout.Hands // the gates and the policy; each action adds its fleet calls
+	now   time.Time
 }
 
-// perform carries out one output's actions: the gates at once, the
-// target actions in at most Concurrency slots, each taking the simulated
-// time its calls take. The clock ends at the last action's end.
+// perform carries out one output's actions: the gates from the start,
+// the target actions in at most Concurrency slots, each taking the
+// simulated time its calls and retries take. The clock ends at the last
+// action's end.
 func (s *sim) perform(ctx context.Context, out rollout.Output) ([]rollout.Observation, error) {
 	obs := make([]rollout.Observation, len(out.Actions))
 	start := s.now
+	end := start
 	var targets []int
 	for i, a := range out.Actions {
 		if a.Kind.Target() {
 			targets = append(targets, i)
 			continue
 		}
-		obs[i] = s.gate(ctx, a)
+		o, done, err := s.do(ctx, a, start)
+		if err != nil {
+			return nil, err
+		}
+		obs[i] = o
+		end = maxTime(end, done)
 	}
 	slots := out.Concurrency
 	if slots <= 0 || slots > len(targets) {
@@ -166,7 +188,6 @@ func (s *sim) perform(ctx context.Context, out rollout.Output) ([]rollout.Observ
 	for i := range free {
 		free[i] = start
 	}
-	end := start
 	for _, i := range targets {
 		k := 0
 		for j := range free {
@@ -174,7 +195,7 @@ func (s *sim) perform(ctx context.Context, out rollout.Output) ([]rollout.Observ
 				k = j
 			}
 		}
-		o, done, err := s.target(out.Actions[i], free[k])
+		o, done, err := s.do(ctx, out.Actions[i], free[k])
 		if err != nil {
 			return nil, err
 		}
@@ -186,149 +207,103 @@ func (s *sim) perform(ctx context.Context, out rollout.Output) ([]rollout.Observ
 	return obs, nil
 }
 
-func (s *sim) gate(ctx context.Context, a rollout.Action) rollout.Observation {
-	now := s.now
-	switch a.Kind {
-	case rollout.ActionCheckBlockers:
-		if s.o.Blockers == nil {
-			return rollout.ObserveBlockers(a, nil, time.Time{}, nil)
-		}
-		b, until, err := s.o.Blockers.Check(ctx, *a.Subject, now)
-		return rollout.ObserveBlockers(a, b, until, err)
-	case rollout.ActionCheckAlarms:
-		res, err := s.o.Alarms.Alarms(ctx, *a.Subject, now)
-		return rollout.ObserveAlarms(a, res, err)
-	case rollout.ActionReadEvidence:
-		ev, err := s.o.Evidence.Evidence(ctx, *a.Subject, a.Requirements, a.Since, now)
-		return rollout.ObserveEvidence(a, ev, err)
-	case rollout.ActionJudgeCanary:
-		if s.o.Judge == nil {
-			return rollout.ObserveVerdict(a, rollout.Verdict{}, errors.New("no canary judge is configured"))
-		}
-		v, err := s.o.Judge.Judge(ctx, *a.Subject, a.Since, now)
-		return rollout.ObserveVerdict(a, v, err)
-	}
-	return rollout.Observation{Kind: rollout.ObsRestarted} // unreachable: Target() kinds are handled apart
+// do performs a from t through the shared hands ([rollout.Hands]), with
+// the fleet's calls and the waits between retries taking simulated time;
+// it returns the observation and when the action ended. The error is
+// [ErrHang] for a call that hangs with no deadline to end it.
+func (s *sim) do(ctx context.Context, a rollout.Action, t time.Time) (rollout.Observation, time.Time, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c := &simCalls{f: s.f, at: t, deadline: a.Deadline, cancel: cancel}
+	h := s.hands
+	h.Deployer = c
+	h.Wait = c.wait
+	// The deadline is simulated time: c enforces it, ending the action's
+	// context when a call or a wait would cross it, rather than the
+	// clock.
+	a.Deadline = time.Time{}
+	o := h.Do(ctx, a, t)
+	return o, c.at, c.hung
 }
 
-// call performs one fleet call beginning at t; it returns when it ends
-// and its error.
-func (s *sim) call(op Op, id, version string, t, deadline time.Time) (time.Time, error) {
-	cp, err := s.f.begin(t, op, id, version)
+// simCalls is the fleet as one action's deployer in simulated time: each
+// call begins at the action's cursor and moves it on by the time the call
+// takes; a call or a wait that would cross the action's deadline ends at
+// the deadline with [context.DeadlineExceeded], and ends the action's
+// context, as a real deadline would.
+type simCalls struct {
+	f        *Fleet
+	at       time.Time // the action's simulated time
+	deadline time.Time // zero: none
+	cancel   context.CancelCauseFunc
+	hung     error // a call hung with no deadline to end it
+}
+
+func (c *simCalls) Deploy(ctx context.Context, t wave.Target, version string) error {
+	return c.call(ctx, OpDeploy, t.ID, version)
+}
+
+func (c *simCalls) Rollback(ctx context.Context, t wave.Target, version string) error {
+	return c.call(ctx, OpRollback, t.ID, version)
+}
+
+func (c *simCalls) Healthy(ctx context.Context, t wave.Target) error {
+	return c.call(ctx, OpHealth, t.ID, c.f.Current(t.ID))
+}
+
+func (c *simCalls) Version(ctx context.Context, t wave.Target) (string, error) {
+	if err := c.call(ctx, OpVersion, t.ID, ""); err != nil {
+		return "", err
+	}
+	return c.f.Current(t.ID), nil
+}
+
+// call performs one fleet call at the cursor.
+func (c *simCalls) call(ctx context.Context, op Op, id, version string) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if c.late(c.at) {
+		return c.expire()
+	}
+	cp, err := c.f.begin(c.at, op, id, version)
 	if err != nil {
-		return t, err
+		return err
 	}
-	end := t.Add(cp.delay)
-	if cp.hang {
-		if deadline.IsZero() {
-			return t, fmt.Errorf("%w: %s of %s", ErrHang, op, id)
+	end := c.at.Add(cp.delay)
+	if cp.hang && c.deadline.IsZero() {
+		c.hung = fmt.Errorf("%w: %s of %s", ErrHang, op, id)
+		c.cancel(c.hung)
+		return c.hung
+	}
+	changes := op == OpDeploy || op == OpRollback
+	if cp.hang || c.late(end) {
+		if changes {
+			c.f.finish(cp, c.deadline, context.DeadlineExceeded)
 		}
-		end = deadline
+		return c.expire()
 	}
-	if !deadline.IsZero() && end.After(deadline) {
-		err := context.DeadlineExceeded
-		if op != OpVersion {
-			s.f.finish(cp, deadline, err)
-		}
-		return deadline, err
+	c.at = end
+	if changes {
+		return c.f.finish(cp, end, cp.err)
 	}
-	if op != OpVersion {
-		return end, s.f.finish(cp, end, cp.err)
-	}
-	return end, cp.err
+	return cp.err
 }
 
-// retry runs op with the policy's attempts and the driver's backoff
-// ([rollout.Retry.Wait], whose jitter is a hash of the rollout, the target
-// and the attempt, so the simulation retries when the driver does); it
-// returns the end time, the number of attempts and the last error, and
-// whether it was permanent.
-func retry(p rollout.Retry, attempts int, rolloutID, target string, t, deadline time.Time, op func(t time.Time) (time.Time, error)) (time.Time, int, bool, error) {
-	p = p.WithDefaults(attempts)
-	n := 0
-	for {
-		n++
-		end, err := op(t)
-		t = end
-		if err == nil {
-			return t, n, false, nil
-		}
-		if errors.Is(err, ErrHang) {
-			return t, n, false, err
-		}
-		perm := rollout.IsPermanent(err)
-		if perm || n >= p.MaxAttempts || errors.Is(err, context.DeadlineExceeded) {
-			return t, n, perm, err
-		}
-		t = t.Add(p.Wait(rolloutID, target, n+1))
-		if !deadline.IsZero() && t.After(deadline) {
-			return deadline, n, false, err
-		}
+// wait is the hands' wait between two attempts.
+func (c *simCalls) wait(ctx context.Context, d time.Duration) (time.Time, error) {
+	if c.late(c.at.Add(d)) {
+		return c.at, c.expire()
 	}
+	c.at = c.at.Add(d)
+	return c.at, ctx.Err()
 }
 
-// target simulates one target action from t; it returns its observation
-// and when it ended.
-func (s *sim) target(a rollout.Action, t time.Time) (rollout.Observation, time.Time, error) {
-	pol := s.st.Policy
-	id := a.Target.ID
-	var o rollout.Observation
-	var end time.Time
-	var err error
-	switch a.Kind {
-	case rollout.ActionReadVersion:
-		var v string
-		end, _, _, err = retry(pol.Deploy.Retry, rollout.DefaultDeployAttempts, s.st.ID, id, t, time.Time{}, func(t time.Time) (time.Time, error) {
-			e, err := s.call(OpVersion, id, "", t, time.Time{})
-			if err == nil {
-				v = s.f.Current(id)
-			}
-			return e, err
-		})
-		o = rollout.ObserveVersion(a, v, err)
-	case rollout.ActionDeploy:
-		var n int
-		var perm bool
-		end, n, perm, err = retry(pol.Deploy.Retry, rollout.DefaultDeployAttempts, s.st.ID, id, t, a.Deadline, func(t time.Time) (time.Time, error) {
-			e, err := s.call(OpDeploy, id, a.Version, t, a.Deadline)
-			if err != nil {
-				return e, err
-			}
-			return s.confirm(a, e)
-		})
-		o = rollout.ObserveDeploy(a, a.Version, n, err)
-		o.Permanent = perm
-	case rollout.ActionRollback:
-		var n int
-		end, n, _, err = retry(pol.Rollback.Retry, rollout.DefaultRollbackAttempts, s.st.ID, id, t, time.Time{}, func(t time.Time) (time.Time, error) {
-			e, err := s.call(OpVersion, id, "", t, time.Time{})
-			if err == nil && s.f.Current(id) == a.Version {
-				return e, nil
-			}
-			if err != nil {
-				e = t // an unreadable version: roll back anyway, as the Runner does
-			}
-			if e, err = s.call(OpRollback, id, a.Version, e, time.Time{}); err != nil {
-				return e, err
-			}
-			return s.confirm(a, e)
-		})
-		o = rollout.ObserveRollback(a, a.Version, n, err)
-	}
-	if errors.Is(err, ErrHang) {
-		return o, end, err
-	}
-	return o, end, nil
-}
+func (c *simCalls) late(t time.Time) bool { return !c.deadline.IsZero() && t.After(c.deadline) }
 
-// confirm reads the version back after a deploy or rollback.
-func (s *sim) confirm(a rollout.Action, t time.Time) (time.Time, error) {
-	e, err := s.call(OpVersion, a.Target.ID, "", t, time.Time{})
-	if err != nil {
-		return e, fmt.Errorf("reading the version back: %w", err)
-	}
-	if v := s.f.Current(a.Target.ID); v != a.Version {
-		return e, fmt.Errorf("target reports version %q after the %s of %q", v, a.Kind, a.Version)
-	}
-	return e, nil
+// expire ends the action at its deadline.
+func (c *simCalls) expire() error {
+	c.at = maxTime(c.at, c.deadline)
+	c.cancel(context.DeadlineExceeded)
+	return context.DeadlineExceeded
 }

@@ -3,7 +3,6 @@ package temporal
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -22,6 +21,7 @@ const (
 	ActivityCheckAlarms  = "shepherd.CheckAlarms"
 	ActivityReadEvidence = "shepherd.ReadEvidence"
 	ActivityJudgeCanary  = "shepherd.JudgeCanary"
+	ActivityVerify       = "shepherd.Verify"
 	ActivityAuthorize    = "shepherd.Authorize"
 	ActivityNotify       = "shepherd.Notify"
 )
@@ -29,21 +29,26 @@ const (
 // Activities are the user's implementations the rollout workflow calls: the
 // same [rollout.Deployer] and gates a [rollout.Runner] takes, run by a
 // Temporal worker. Every field but Deployer is optional, with the Runner's
-// meaning when nil: nothing blocks, no alarm is watched, evidence and canary
-// reads fail (so a policy that needs them fails closed), every well-formed
-// request is authorised, events are not delivered.
+// meaning when nil: nothing blocks, no alarm is watched, evidence reads,
+// canary judgements and verifications fail (so a policy that needs them
+// fails closed), every well-formed request is authorised, events are not
+// delivered.
 //
-// The methods are the activities; register them with [Register]. They are
+// The methods are the activities; register them with [Register]. Each
+// performs one attempt of its action through the same [rollout.Hands] the
+// Runner and the simulator use (read-back, health check, the checks of
+// [rollout.CheckObservation]), and leaves the retries to Temporal. They are
 // safe for concurrent use when the implementations are.
 type Activities struct {
 	// Deployer deploys versions to targets and reads them back.
 	Deployer rollout.Deployer
-	// Blockers, Alarms, Evidence and Judge are the gates, as in
+	// Blockers, Alarms, Evidence, Judge and Verifier are the gates, as in
 	// [rollout.Options].
 	Blockers rollout.Blockers
 	Alarms   rollout.Alarms
 	Evidence rollout.Evidence
 	Judge    rollout.Judge
+	Verifier rollout.Verifier
 	// Authorize decides whether a control request may be applied, as
 	// [rollout.Options.Authorize] does for a Runner. A refused request is
 	// recorded with its actor and the refusal, and has no other effect.
@@ -64,6 +69,11 @@ type Activities struct {
 type TargetRequest struct {
 	Action      rollout.Action `json:"action"`
 	MaxAttempts int            `json:"maxAttempts"`
+	// Now is the workflow's time when it scheduled the action: the
+	// action's Deadline bounds each attempt by Deadline minus Now (the
+	// activity's schedule-to-close timeout bounds them all). Zero, from a
+	// workflow of an earlier release, means the worker's clock.
+	Now time.Time `json:"now,omitzero"`
 }
 
 // GateRequest is the input of the gate activities: the action and the
@@ -72,6 +82,10 @@ type TargetRequest struct {
 type GateRequest struct {
 	Action rollout.Action `json:"action"`
 	Now    time.Time      `json:"now"`
+	// MaxAttempts is the retry budget of a gate that retries (a
+	// verification): its last attempt reports its failure as an
+	// observation instead of failing the activity. Zero means one attempt.
+	MaxAttempts int `json:"maxAttempts,omitzero"`
 }
 
 // AuthorizeRequest is the input of the authorise activity.
@@ -90,16 +104,22 @@ type AuthorizeResult struct {
 // Deployer.
 var errNoDeployer = errors.New("temporal: the worker's Activities has no Deployer")
 
+// hands are the shared hands over the worker's implementations. Retries
+// are Temporal's, so they need no policy.
+func (a *Activities) hands() *rollout.Hands {
+	return &rollout.Hands{
+		Deployer: a.Deployer,
+		Blockers: a.Blockers,
+		Alarms:   a.Alarms,
+		Evidence: a.Evidence,
+		Judge:    a.Judge,
+		Verifier: a.Verifier,
+	}
+}
+
 // ReadVersion is the activity for [rollout.ActionReadVersion].
 func (a *Activities) ReadVersion(ctx context.Context, r TargetRequest) (rollout.Observation, error) {
-	if a.Deployer == nil {
-		return rollout.Observation{}, errNoDeployer
-	}
-	v, err := a.Deployer.Version(ctx, r.Action.Target)
-	if err != nil && !final(ctx, r, err) {
-		return rollout.Observation{}, err
-	}
-	return rollout.ObserveVersion(r.Action, v, err), nil
+	return a.target(ctx, r, false)
 }
 
 // Deploy is the activity for [rollout.ActionDeploy]: one attempt deploys,
@@ -109,92 +129,83 @@ func (a *Activities) ReadVersion(ctx context.Context, r TargetRequest) (rollout.
 // mapped from [rollout.DeployPolicy.Retry]; a permanent failure or the last
 // attempt's failure is returned as the observation.
 func (a *Activities) Deploy(ctx context.Context, r TargetRequest) (rollout.Observation, error) {
-	if a.Deployer == nil {
-		return rollout.Observation{}, errNoDeployer
-	}
-	act := r.Action
-	err := a.heartbeating(ctx, func(ctx context.Context) error {
-		if err := a.Deployer.Deploy(ctx, act.Target, act.Version); err != nil {
-			return err
-		}
-		if hc, ok := a.Deployer.(rollout.HealthChecker); ok {
-			if err := hc.Healthy(ctx, act.Target); err != nil {
-				return fmt.Errorf("not healthy after the deploy: %w", err)
-			}
-		}
-		return confirm(ctx, a.Deployer, act)
-	})
-	if err != nil && !final(ctx, r, err) {
-		return rollout.Observation{}, err
-	}
-	return rollout.ObserveDeploy(act, act.Version, attempt(ctx), err), nil
+	return a.target(ctx, r, true)
 }
 
 // Rollback is the activity for [rollout.ActionRollback]: it reads the
 // version first and does nothing when the target already runs it, then
 // uses the Deployer's [rollout.FastRollbacker] if it has one, or Deploy.
 func (a *Activities) Rollback(ctx context.Context, r TargetRequest) (rollout.Observation, error) {
+	return a.target(ctx, r, true)
+}
+
+// target makes one attempt at a target action.
+func (a *Activities) target(ctx context.Context, r TargetRequest, heartbeat bool) (rollout.Observation, error) {
 	if a.Deployer == nil {
 		return rollout.Observation{}, errNoDeployer
 	}
-	act := r.Action
-	err := a.heartbeating(ctx, func(ctx context.Context) error {
-		// Read first: a rollback that already happened (on a worker that
-		// was lost before it reported) is not repeated.
-		if v, err := a.Deployer.Version(ctx, act.Target); err == nil && v == act.Version {
-			return nil
-		}
-		var err error
-		if fr, ok := a.Deployer.(rollout.FastRollbacker); ok {
-			err = fr.Rollback(ctx, act.Target, act.Version)
-		} else {
-			err = a.Deployer.Deploy(ctx, act.Target, act.Version)
-		}
-		if err != nil {
-			return err
-		}
-		return confirm(ctx, a.Deployer, act)
-	})
-	if err != nil && !final(ctx, r, err) {
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var o rollout.Observation
+	var err error
+	try := func(ctx context.Context) error {
+		o, err = a.hands().Try(ctx, r.Action, now)
+		return err
+	}
+	if heartbeat {
+		a.heartbeating(ctx, try)
+	} else {
+		try(ctx)
+	}
+	if err != nil && !final(ctx, r.MaxAttempts, err) {
 		return rollout.Observation{}, err
 	}
-	return rollout.ObserveRollback(act, act.Version, attempt(ctx), err), nil
+	if k := r.Action.Kind; k == rollout.ActionDeploy || k == rollout.ActionRollback {
+		o.Attempts = attempt(ctx)
+	}
+	return o, nil
 }
 
 // CheckBlockers is the activity for [rollout.ActionCheckBlockers].
 func (a *Activities) CheckBlockers(ctx context.Context, r GateRequest) (rollout.Observation, error) {
-	if a.Blockers == nil {
-		return rollout.ObserveBlockers(r.Action, nil, time.Time{}, nil), nil
-	}
-	b, until, err := a.Blockers.Check(ctx, subject(r.Action), r.Now)
-	return rollout.ObserveBlockers(r.Action, b, until, err), nil
+	return a.gate(ctx, r)
 }
 
 // CheckAlarms is the activity for [rollout.ActionCheckAlarms].
 func (a *Activities) CheckAlarms(ctx context.Context, r GateRequest) (rollout.Observation, error) {
-	if a.Alarms == nil {
-		return rollout.ObserveAlarms(r.Action, nil, nil), nil
-	}
-	res, err := a.Alarms.Alarms(ctx, subject(r.Action), r.Now)
-	return rollout.ObserveAlarms(r.Action, res, err), nil
+	return a.gate(ctx, r)
 }
 
 // ReadEvidence is the activity for [rollout.ActionReadEvidence].
 func (a *Activities) ReadEvidence(ctx context.Context, r GateRequest) (rollout.Observation, error) {
-	if a.Evidence == nil {
-		return rollout.ObserveEvidence(r.Action, nil, errors.New("no evidence source is configured")), nil
-	}
-	ev, err := a.Evidence.Evidence(ctx, subject(r.Action), r.Action.Requirements, r.Action.Since, r.Now)
-	return rollout.ObserveEvidence(r.Action, ev, err), nil
+	return a.gate(ctx, r)
 }
 
 // JudgeCanary is the activity for [rollout.ActionJudgeCanary].
 func (a *Activities) JudgeCanary(ctx context.Context, r GateRequest) (rollout.Observation, error) {
-	if a.Judge == nil {
-		return rollout.ObserveVerdict(r.Action, rollout.Verdict{}, errors.New("no canary judge is configured")), nil
+	return a.gate(ctx, r)
+}
+
+// Verify is the activity for [rollout.ActionVerify]: one run of the
+// [rollout.Verifier]. A run that could not happen (an error, or
+// [rollout.VerifyError]) before the last attempt fails the activity, which
+// Temporal retries with the policy mapped from [rollout.VerifyPolicy.Retry];
+// a pass, a fail, or the last attempt's error is the observation.
+func (a *Activities) Verify(ctx context.Context, r GateRequest) (rollout.Observation, error) {
+	return a.gate(ctx, r)
+}
+
+// gate evaluates a gate at the workflow's time. Only a verification
+// retries; the others report their errors as observations, which the step
+// function fails closed on.
+func (a *Activities) gate(ctx context.Context, r GateRequest) (rollout.Observation, error) {
+	o, err := a.hands().Try(ctx, r.Action, r.Now)
+	if err != nil && !final(ctx, r.MaxAttempts, err) {
+		return rollout.Observation{}, err
 	}
-	v, err := a.Judge.Judge(ctx, subject(r.Action), r.Action.Since, r.Now)
-	return rollout.ObserveVerdict(r.Action, v, err), nil
+	return o, nil
 }
 
 // AuthorizeControl is the authorise activity: it runs [Activities.Authorize]
@@ -218,32 +229,13 @@ func (a *Activities) Notify(ctx context.Context, events []rollout.Event) error {
 	return a.OnEvent(ctx, events)
 }
 
-func subject(a rollout.Action) rollout.Subject {
-	if a.Subject == nil {
-		return rollout.Subject{Stage: a.Stage}
-	}
-	return *a.Subject
-}
-
 // attempt is the number of this call, from 1.
 func attempt(ctx context.Context) int { return int(activity.GetInfo(ctx).Attempt) }
 
 // final reports whether err ends the action: it is permanent, or this is
 // the last attempt the retry policy allows.
-func final(ctx context.Context, r TargetRequest, err error) bool {
-	return rollout.IsPermanent(err) || r.MaxAttempts <= 0 || attempt(ctx) >= r.MaxAttempts
-}
-
-// confirm reads the version back after a deploy or rollback.
-func confirm(ctx context.Context, d rollout.Deployer, a rollout.Action) error {
-	v, err := d.Version(ctx, a.Target)
-	if err != nil {
-		return fmt.Errorf("reading the version back: %w", err)
-	}
-	if v != a.Version {
-		return fmt.Errorf("target reports version %q after the %s of %q", v, a.Kind, a.Version)
-	}
-	return nil
+func final(ctx context.Context, maxAttempts int, err error) bool {
+	return rollout.IsPermanent(err) || maxAttempts <= 0 || attempt(ctx) >= maxAttempts
 }
 
 // heartbeating runs op while recording a heartbeat every a.Heartbeat, so

@@ -30,9 +30,14 @@
 //
 // [Activities] holds the user's implementations: the [rollout.Deployer] and
 // the gates ([rollout.Blockers], [rollout.Alarms], [rollout.Evidence],
-// [rollout.Judge]), the authoriser and an optional event listener. Register
-// them with the workflow on a worker with [Register] or [NewWorker]. Each
-// action kind is its own activity:
+// [rollout.Judge], [rollout.Verifier]), the authoriser and an optional
+// event listener. Register them with the workflow on a worker with
+// [Register] or [NewWorker]. Each action kind is its own activity, and
+// each activity is one attempt ([rollout.Hands.Try]) through the same
+// hands the Runner and the simulator use: the same read-back and health
+// check, and the same checks of what comes back
+// ([rollout.CheckObservation]: a NaN count or score, an unknown verdict,
+// fails closed), so a fault means the same thing under every executor.
 //
 //   - Deploys and rollbacks retry with Temporal's retry policy, mapped from
 //     the rollout's [rollout.Retry] (attempts, initial interval doubling up
@@ -48,6 +53,9 @@
 //     that a gate sees the same time as the step function. Their errors are
 //     observations too (an unreadable alarm fails closed); an activity that
 //     cannot run at all becomes the same failed observation.
+//   - A verification ([ActivityVerify]) retries like a deploy, per
+//     [rollout.VerifyPolicy.Retry], each attempt bounded by the policy's
+//     Timeout; a check that still could not run fails closed.
 //
 // # Requests
 //

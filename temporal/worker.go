@@ -28,6 +28,7 @@ func Register(r Registry, acts *Activities) {
 		ActivityCheckAlarms:  acts.CheckAlarms,
 		ActivityReadEvidence: acts.ReadEvidence,
 		ActivityJudgeCanary:  acts.JudgeCanary,
+		ActivityVerify:       acts.Verify,
 		ActivityAuthorize:    acts.AuthorizeControl,
 		ActivityNotify:       acts.Notify,
 	} {

@@ -387,7 +387,9 @@ func (r *run) perform(ctx workflow.Context, out rollout.Output) []rollout.Observ
 			if err := f.Get(ctx, &o); err != nil {
 				o = r.failed(a, err)
 			}
-			obs[i] = o
+			// The worker's hands checked it; a worker of another release
+			// may not have.
+			obs[i], _ = rollout.CheckObservation(a, o)
 			pending--
 			if a.Kind.Target() {
 				running--
@@ -415,18 +417,15 @@ func (r *run) perform(ctx workflow.Context, out rollout.Output) []rollout.Observ
 // activityFor returns the activity that performs a, its options and its
 // input.
 func (r *run) activityFor(a rollout.Action, now time.Time) (string, workflow.ActivityOptions, any) {
-	pol := r.st.Policy
+	rp := r.st.Policy.Retries(a.Kind)
 	switch a.Kind {
 	case rollout.ActionReadVersion:
-		rp := pol.Deploy.Retry.WithDefaults(rollout.DefaultDeployAttempts)
 		o := r.gateOptions()
 		o.RetryPolicy = retryPolicy(rp)
-		return ActivityReadVersion, o, TargetRequest{Action: a, MaxAttempts: rp.MaxAttempts}
+		return ActivityReadVersion, o, TargetRequest{Action: a, MaxAttempts: rp.MaxAttempts, Now: now}
 	case rollout.ActionDeploy, rollout.ActionRollback:
-		rp := pol.Deploy.Retry.WithDefaults(rollout.DefaultDeployAttempts)
 		name := ActivityDeploy
 		if a.Kind == rollout.ActionRollback {
-			rp = pol.Rollback.Retry.WithDefaults(rollout.DefaultRollbackAttempts)
 			name = ActivityRollback
 		}
 		o := workflow.ActivityOptions{
@@ -435,15 +434,16 @@ func (r *run) activityFor(a rollout.Action, now time.Time) (string, workflow.Act
 			HeartbeatTimeout:    or(r.set.HeartbeatTimeout.Std(), DefaultHeartbeatTimeout),
 			RetryPolicy:         retryPolicy(rp),
 		}
-		if !a.Deadline.IsZero() {
-			// The stage deadline bounds the deploy with its retries.
-			if d := a.Deadline.Sub(now); d > 0 {
-				o.ScheduleToCloseTimeout = d
-			} else {
-				o.ScheduleToCloseTimeout = time.Millisecond
-			}
+		deadline(&o, a, now)
+		return name, o, TargetRequest{Action: a, MaxAttempts: rp.MaxAttempts, Now: now}
+	case rollout.ActionVerify:
+		o := r.gateOptions()
+		if t := r.st.Policy.Verify.Timeout; t > 0 {
+			o.StartToCloseTimeout = t.Std() // one run of the check
 		}
-		return name, o, TargetRequest{Action: a, MaxAttempts: rp.MaxAttempts}
+		o.RetryPolicy = retryPolicy(rp)
+		deadline(&o, a, now)
+		return ActivityVerify, o, GateRequest{Action: a, Now: now, MaxAttempts: rp.MaxAttempts}
 	}
 	o := r.gateOptions()
 	names := map[rollout.ActionKind]string{
@@ -453,6 +453,18 @@ func (r *run) activityFor(a rollout.Action, now time.Time) (string, workflow.Act
 		rollout.ActionJudgeCanary:   ActivityJudgeCanary,
 	}
 	return names[a.Kind], o, GateRequest{Action: a, Now: now}
+}
+
+// deadline bounds an action with its retries by its deadline.
+func deadline(o *workflow.ActivityOptions, a rollout.Action, now time.Time) {
+	if a.Deadline.IsZero() {
+		return
+	}
+	if d := a.Deadline.Sub(now); d > 0 {
+		o.ScheduleToCloseTimeout = d
+	} else {
+		o.ScheduleToCloseTimeout = time.Millisecond
+	}
 }
 
 // gateOptions are the options of quick activities. Their retries cover a
@@ -484,15 +496,16 @@ func retryPolicy(r rollout.Retry) *sdktemporal.RetryPolicy {
 // failed action, so that the step function decides what it means.
 func (r *run) failed(a rollout.Action, err error) rollout.Observation {
 	err = fmt.Errorf("activity failed: %w", err)
+	n := r.st.Policy.Retries(a.Kind).MaxAttempts
 	switch a.Kind {
 	case rollout.ActionReadVersion:
 		return rollout.ObserveVersion(a, "", err)
 	case rollout.ActionDeploy:
-		n := r.st.Policy.Deploy.Retry.WithDefaults(rollout.DefaultDeployAttempts).MaxAttempts
 		return rollout.ObserveDeploy(a, a.Version, n, err)
 	case rollout.ActionRollback:
-		n := r.st.Policy.Rollback.Retry.WithDefaults(rollout.DefaultRollbackAttempts).MaxAttempts
 		return rollout.ObserveRollback(a, a.Version, n, err)
+	case rollout.ActionVerify:
+		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyError, Reason: err.Error()}, err)
 	case rollout.ActionCheckBlockers:
 		return rollout.ObserveBlockers(a, nil, time.Time{}, err)
 	case rollout.ActionCheckAlarms:
