@@ -1,9 +1,13 @@
 package rollout
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shepherd-go/shepherd/bake"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 // TestAlarmBlipDoesNotRollBack: one failed alarm read in the middle of a
@@ -57,5 +61,69 @@ func TestAlarmOutageFailsClosedPaced(t *testing.T) {
 		if gap := downAt[i].Sub(downAt[i-1]); gap < DefaultAlarmInterval {
 			t.Errorf("failed reads %d and %d %s apart, want at least %s", i, i+1, gap, DefaultAlarmInterval)
 		}
+	}
+}
+
+// TestStepRejectsBadObservations: an executor that skips Hands still
+// cannot make the state unencodable: NaN evidence and a NaN score fail
+// closed in the step itself.
+func TestStepRejectsBadObservations(t *testing.T) {
+	plan := awsPlan(1, 1, 2)
+	for _, tc := range []struct {
+		name string
+		bad  func(a Action) (Observation, bool)
+	}{
+		{"NaN evidence", func(a Action) (Observation, bool) {
+			if a.Kind != ActionReadEvidence {
+				return Observation{}, false
+			}
+			return ObserveEvidence(a, []float64{math.NaN()}, nil), true
+		}},
+		{"NaN score", func(a Action) (Observation, bool) {
+			if a.Kind != ActionJudgeCanary {
+				return Observation{}, false
+			}
+			return ObserveVerdict(a, Verdict{Outcome: VerdictPass, Score: math.NaN()}, nil), true
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newPureFleet(plan)
+			pol := Policy{
+				Canary: CanaryPolicy{Enabled: true, Kinds: []wave.StageKind{wave.Zone}},
+				Bake:   bake.Schedule{Base: bake.Policy{Evidence: []bake.Requirement{{Name: "requests", Query: "q", Min: 1}}}},
+			}
+			st, err := NewState("bad", plan, "v2", pol, monday9)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := monday9
+			var obs []Observation
+			for range 100000 {
+				out, err := st.Step(now, obs...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := EncodeState(st); err != nil {
+					t.Fatalf("the state cannot be saved: %v", err)
+				}
+				if out.Done {
+					break
+				}
+				obs = nil
+				for _, a := range out.Actions {
+					if o, ok := tc.bad(a); ok {
+						obs = append(obs, o)
+						continue
+					}
+					obs = append(obs, f.answer(a, now))
+				}
+				if len(out.Actions) == 0 {
+					now = out.WakeAt
+				}
+			}
+			if st.Phase != RolledBack {
+				t.Fatalf("phase %s: want a fail-closed rollback", st.Phase)
+			}
+		})
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	"github.com/shepherd-go/shepherd/duration"
 )
 
 // ErrObservation is wrapped by the error [CheckObservation] returns for an
@@ -290,31 +288,19 @@ func subjectOf(a Action) Subject {
 
 // Retries returns the retry policy of actions of kind k, with its
 // defaults: a version read and a deploy retry per Deploy.Retry (5 attempts
-// by default), a rollback per Rollback.Retry (10), a verification per
-// Verify.Retry (3 attempts, 10s initial interval, 1m maximum). The other
-// gates are asked once per action (one attempt): the state asks again at
-// its own pace and decides what a run of failures means.
+// by default), a rollback per Rollback.Retry (10). Gates, verifications
+// included, are asked once per action (one attempt): the state asks again
+// at its own pace (a verification per [VerifyPolicy.Retry], counted and
+// saved in the state) and decides what a run of failures means.
 func (p Policy) Retries(k ActionKind) Retry {
 	switch k {
 	case ActionReadVersion, ActionDeploy:
 		return p.Deploy.Retry.WithDefaults(DefaultDeployAttempts)
 	case ActionRollback:
 		return p.Rollback.Retry.WithDefaults(DefaultRollbackAttempts)
-	case ActionVerify:
-		r := p.Verify.Retry
-		if r.Initial == 0 {
-			r.Initial = duration.Duration(verifyRetryInitial)
-		}
-		return r.WithDefaults(verifyAttempts)
 	}
 	return Retry{MaxAttempts: 1}.WithDefaults(1)
 }
-
-// The verify step's retry defaults ([VerifyPolicy.Retry]).
-const (
-	verifyAttempts     = 3
-	verifyRetryInitial = 10 * time.Second
-)
 
 // answers maps an action kind to the kind of its observation.
 var answers = map[ActionKind]ObservationKind{

@@ -11,6 +11,7 @@ import (
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 // Step advances the rollout: it charges the time since the last step to the
@@ -156,6 +157,9 @@ func (s *State) curStage() string {
 // ---- observations
 
 func (s *State) observe(now time.Time, o *Observation, out *Output) {
+	if o.Kind != ObsControl && o.Kind != ObsRestarted {
+		o = checked(o)
+	}
 	switch o.Kind {
 	case ObsControl:
 		s.control(now, *o.Control, out)
@@ -180,6 +184,35 @@ func (s *State) observe(now time.Time, o *Observation, out *Output) {
 		}
 		s.inbox.put(o)
 	}
+}
+
+// checked returns o, or a copy that fails closed when o carries what no
+// outside call may answer (NaN, a negative count, an unknown outcome):
+// the same check [Hands] makes, for executors that do not use it, so that
+// no observation can make the state unencodable.
+func checked(o *Observation) *Observation {
+	a := Action{Kind: actionOf(o.Kind), Round: o.Round, Target: wave.Target{ID: o.Target}}
+	if o.Kind == ObsEvidence {
+		// The bake checks the number of counts against its requirements.
+		a.Requirements = make([]bake.Requirement, len(o.Evidence))
+	}
+	if c, err := CheckObservation(a, *o); err != nil {
+		return &c
+	}
+	return o
+}
+
+// actionOf returns the kind of action an observation of kind k answers.
+func actionOf(k ObservationKind) ActionKind {
+	switch k {
+	case ObsVersion:
+		return ActionReadVersion
+	case ObsDeploy:
+		return ActionDeploy
+	case ObsRollback:
+		return ActionRollback
+	}
+	return gateAction(k)
 }
 
 func gateAction(k ObservationKind) ActionKind {

@@ -316,6 +316,10 @@ func ObserveVerify(a Action, r VerifyResult, err error) Observation {
 	o := Observation{Kind: ObsVerify, Round: a.Round, Verify: &r}
 	if err != nil {
 		o.Err = err.Error()
+		r.Outcome = VerifyError
+		if r.Reason == "" {
+			r.Reason = o.Err
+		}
 	}
 	return o
 }

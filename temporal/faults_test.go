@@ -143,11 +143,6 @@ func TestFaultsAgreeAcrossExecutors(t *testing.T) {
 		},
 	} {
 		t.Run(fc.name, func(t *testing.T) {
-			if fc.verify && !verifySupported(t, plan) {
-				// TODO(hands): remove once StepVerify lands in the step
-				// machine; the rows are ready.
-				t.Skip("the step machine does not run StepVerify yet")
-			}
 			sc := fc.scenario(plan)
 			runner, sim, wf := runnerFaults(t, fc, sc), simulateFaults(t, fc, sc), workflowFaults(t, fc, sc)
 			if diff := cmp.Diff(runner, sim); diff != "" {
@@ -255,23 +250,6 @@ func workflowFaults(t *testing.T, fc fault, sc rollouttest.Scenario) faultOutcom
 	}
 	p := res.Status.Progress
 	return faultOutcome{Phase: res.Phase, Signal: res.Signal, Stage: p.Stage, Versions: f.Versions()}
-}
-
-// verifySupported reports whether the step machine runs the verify step:
-// whether a simulated rollout with it in the pipeline calls the verifier.
-func verifySupported(t *testing.T, plan wave.Plan) bool {
-	t.Helper()
-	calls := 0
-	sc := fault{policy: verifyStep, gates: func(o *rollout.Options) {
-		o.Verifier = rollout.VerifierFunc(func(context.Context, rollout.Subject, time.Time) (rollout.VerifyResult, error) {
-			calls++
-			return rollout.VerifyResult{Outcome: rollout.VerifyPass}, nil
-		})
-	}}.scenario(plan)
-	if _, err := rollouttest.Simulate(t.Context(), faultFleet(t, plan, nil), sc); err != nil {
-		return false // the policy is refused
-	}
-	return calls > 0
 }
 
 // TestVerifyActivity: the verify activity is one attempt; a check that
