@@ -57,7 +57,7 @@ func BenchmarkDriver(b *testing.B) {
 			for b.Loop() {
 				d := &noop{v: make(map[string]string, n)}
 				s := &countingStore{Store: tc.store(b)}
-				r, err := New(context.Background(), "bench", plan, "v2", Policy{}, d, Options{Store: s})
+				r, err := Create(context.Background(), Spec{ID: "bench", Plan: plan, Version: "v2", Policy: Policy{}}, d, Config{Store: s})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -55,7 +55,7 @@ func TestBlockedBeyondMaxWaitGivesUpAtOnce(t *testing.T) {
 				plan := awsPlan(1, 1, 2)
 				f := newFleet(plan, "v1")
 				var log eventLog
-				r, err := New(t.Context(), "frozen", plan, "v2", Policy{}, f, Options{
+				r, err := Create(t.Context(), Spec{ID: "frozen", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
 					Blockers: BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "freeze", Blocker: cal}}}},
 					OnEvent:  log.add,
 				})

@@ -49,7 +49,7 @@ func TestControlsFromOtherGoroutines(t *testing.T) {
 		}
 		var log eventLog
 		pol := Policy{Approvals: []string{"w2/*/r1-z0"}}
-		r, err := New(t.Context(), "ctl", plan, "v2", pol, f, Options{Authorize: auth, OnEvent: log.add})
+		r, err := Create(t.Context(), Spec{ID: "ctl", Plan: plan, Version: "v2", Policy: pol}, f, Config{Authorize: auth, OnEvent: log.add})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestAbortFromAnotherGoroutineRollsBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		plan := awsPlan(2, 2, 3)
 		f := newFleet(plan, "v1")
-		r, err := New(t.Context(), "abort", plan, "v2", Policy{}, f, Options{})
+		r, err := Create(t.Context(), Spec{ID: "abort", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestSkipBakeIsAnAuditedOverride(t *testing.T) {
 		plan := awsPlan(1, 1, 3)
 		f := newFleet(plan, "v1")
 		var log eventLog
-		r, err := New(t.Context(), "skip", plan, "v2", Policy{}, f, Options{
+		r, err := Create(t.Context(), Spec{ID: "skip", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
 			OnEvent: log.add,
 			Authorize: func(ctx context.Context, c Control) error {
 				if c.Kind == ControlSkipBake && c.Actor != "sre-lead" {
@@ -225,7 +225,7 @@ func TestPauseReactionWaitsForAHuman(t *testing.T) {
 			return nil, nil
 		})
 		pol := Policy{Reactions: map[Signal]Reaction{SignalAlarm: Pause}}
-		r, err := New(t.Context(), "gentle", plan, "v2", pol, f, Options{Alarms: alarms})
+		r, err := Create(t.Context(), Spec{ID: "gentle", Plan: plan, Version: "v2", Policy: pol}, f, Config{Alarms: alarms})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +264,7 @@ func TestRunLeavesNoGoroutineBehind(t *testing.T) {
 		f := newFleet(plan, "v1")
 		f.Delay = time.Millisecond
 		ctx, cancel := context.WithCancel(context.Background())
-		r, err := New(ctx, fmt.Sprint("leak", i), plan, "v2", Policy{Deploy: DeployPolicy{Concurrency: 3}}, f, Options{})
+		r, err := Create(ctx, Spec{ID: fmt.Sprint("leak", i), Plan: plan, Version: "v2", Policy: Policy{Deploy: DeployPolicy{Concurrency: 3}}}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +333,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFleet(good, "v1")
 			store := new(MemoryStore)
-			_, err := New(context.Background(), "bad", tc.plan, tc.version, tc.policy, f, Options{Store: store})
+			_, err := Create(context.Background(), Spec{ID: "bad", Plan: tc.plan, Version: tc.version, Policy: tc.policy}, f, Config{Store: store})
 			if !errors.Is(err, ErrInvalid) || !errors.Is(err, tc.sentinel) {
 				t.Fatalf("New = %v, want ErrInvalid and %v", err, tc.sentinel)
 			}
@@ -362,7 +362,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 			f := newFleet(good, "v1")
 			store := new(MemoryStore)
 			store.Put("stored", tc.data)
-			_, err := Resume(context.Background(), "stored", f, Options{Store: store})
+			_, err := Open(context.Background(), "stored", f, Config{Store: store})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Resume = %v, want %v", err, tc.want)
 			}

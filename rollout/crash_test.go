@@ -46,7 +46,7 @@ type scenario struct {
 	name    string
 	plan    wave.Plan
 	policy  Policy
-	options func(f *fleet) Options
+	options func(f *fleet) Config
 	wantErr error
 }
 
@@ -63,16 +63,16 @@ func crashScenarios() []scenario {
 			name:   "success",
 			plan:   plan,
 			policy: policy,
-			options: func(f *fleet) Options {
-				return Options{Alarms: regressionAlarm(f, nil, "v2"), Blockers: businessHours}
+			options: func(f *fleet) Config {
+				return Config{Alarms: regressionAlarm(f, nil, "v2"), Blockers: businessHours}
 			},
 		},
 		{
 			name:   "regression in wave 2",
 			plan:   plan,
 			policy: policy,
-			options: func(f *fleet) Options {
-				return Options{Alarms: regressionAlarm(f, waveTargets(plan, 1), "v2")}
+			options: func(f *fleet) Config {
+				return Config{Alarms: regressionAlarm(f, waveTargets(plan, 1), "v2")}
 			},
 			wantErr: ErrRolledBack,
 		},
@@ -80,7 +80,7 @@ func crashScenarios() []scenario {
 			name:   "flaky and failing deploys",
 			plan:   plan,
 			policy: policy,
-			options: func(f *fleet) Options {
+			options: func(f *fleet) Config {
 				f.Fail = func(target, version string, attempt int) error {
 					switch {
 					case version == "v2" && target == "r1-z0-h2":
@@ -90,7 +90,7 @@ func crashScenarios() []scenario {
 					}
 					return nil
 				}
-				return Options{}
+				return Config{}
 			},
 		},
 	}
@@ -109,7 +109,7 @@ func runScenario(t *testing.T, sc scenario, crashAt int, after bool) (map[string
 	cs := &crashStore{Store: mem, at: crashAt, after: after, cancel: cancel}
 	o := sc.options(f)
 	o.Store = cs
-	r, err := New(ctx, "crash", sc.plan, "v2", sc.policy, f, o)
+	r, err := Create(ctx, Spec{ID: "crash", Plan: sc.plan, Version: "v2", Policy: sc.policy}, f, o)
 	if err != nil {
 		if crashAt != 1 || !errors.Is(err, errCrash) {
 			return nil, nil, 0, err
@@ -117,9 +117,9 @@ func runScenario(t *testing.T, sc scenario, crashAt int, after bool) (map[string
 		// Crashed while creating: the restarted tool resumes the rollout
 		// if it was recorded, and creates it otherwise.
 		o.Store = mem
-		r, err = Resume(t.Context(), "crash", f, o)
+		r, err = Open(t.Context(), "crash", f, o)
 		if errors.Is(err, ErrNotFound) {
-			r, err = New(t.Context(), "crash", sc.plan, "v2", sc.policy, f, o)
+			r, err = Create(t.Context(), Spec{ID: "crash", Plan: sc.plan, Version: "v2", Policy: sc.policy}, f, o)
 		}
 		if err != nil {
 			return nil, nil, 0, err
@@ -136,7 +136,7 @@ func runScenario(t *testing.T, sc scenario, crashAt int, after bool) (map[string
 	}
 	// A new driver takes over from the store.
 	o.Store = mem
-	r2, err := Resume(t.Context(), "crash", f, o)
+	r2, err := Open(t.Context(), "crash", f, o)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("resume: %w", err)
 	}

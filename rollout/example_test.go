@@ -70,7 +70,7 @@ func Example() {
 	}
 	noBakes(plan)
 
-	r, err := rollout.New(context.Background(), "api-2030-01-07", *plan, "v2", rollout.Policy{}, h, rollout.Options{
+	r, err := rollout.Create(context.Background(), rollout.Spec{ID: "api-2030-01-07", Plan: *plan, Version: "v2", Policy: rollout.Policy{}}, h, rollout.Config{
 		OnEvent: func(e rollout.Event) {
 			if e.Kind == rollout.EventStagePromoted {
 				fmt.Println("promoted", e.Stage)
@@ -103,7 +103,7 @@ func Example_rollback() {
 	noBakes(plan)
 	broken := &failing{hosts: h, bad: "us-east-1-az1-2"}
 
-	r, err := rollout.New(context.Background(), "api-broken", *plan, "v2", rollout.Policy{}, broken, rollout.Options{})
+	r, err := rollout.Create(context.Background(), rollout.Spec{ID: "api-broken", Plan: *plan, Version: "v2", Policy: rollout.Policy{}}, broken, rollout.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -27,7 +27,7 @@ func TestFlakyDeploysSucceedAfterRetries(t *testing.T) {
 			}
 			return nil
 		}
-		r, err := New(t.Context(), "flaky", plan, "v2", Policy{}, f, Options{})
+		r, err := Create(t.Context(), Spec{ID: "flaky", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestRetriesGiveUpAfterMaxAttempts(t *testing.T) {
 			return nil
 		}
 		pol := Policy{Deploy: DeployPolicy{Retry: Retry{MaxAttempts: 3}}}
-		r, err := New(t.Context(), "give-up", plan, "v2", pol, f, Options{})
+		r, err := Create(t.Context(), Spec{ID: "give-up", Plan: plan, Version: "v2", Policy: pol}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestPermanentErrorsFailFast(t *testing.T) {
 					}
 					return nil
 				}
-				r, err := New(t.Context(), "perm", plan, "v2", Policy{}, f, Options{})
+				r, err := Create(t.Context(), Spec{ID: "perm", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -170,7 +170,7 @@ func TestUnrollbackableTargetEndsInDistinctState(t *testing.T) {
 			return nil
 		}
 		bad := waveTargets(plan, 1)
-		r, err := New(t.Context(), "stuck", plan, "v2", Policy{}, f, Options{Alarms: regressionAlarm(f, bad, "v2")})
+		r, err := Create(t.Context(), Spec{ID: "stuck", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Alarms: regressionAlarm(f, bad, "v2")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestFailureBudgetHonoursMinHealthy(t *testing.T) {
 					}
 					return nil
 				}
-				r, err := New(t.Context(), "budget", tc.plan, "v2", Policy{}, f, Options{})
+				r, err := Create(t.Context(), Spec{ID: "budget", Plan: tc.plan, Version: "v2", Policy: Policy{}}, f, Config{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -273,7 +273,7 @@ func TestStageDeadline(t *testing.T) {
 		f := newFleet(plan, "v1")
 		f.Delay = 20 * time.Minute
 		pol := Policy{Deploy: DeployPolicy{StageDeadline: duration.Duration(30 * time.Minute)}}
-		r, err := New(t.Context(), "deadline", plan, "v2", pol, f, Options{})
+		r, err := Create(t.Context(), Spec{ID: "deadline", Plan: plan, Version: "v2", Policy: pol}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,7 +298,7 @@ func TestDeployConcurrencyIsBounded(t *testing.T) {
 		f := newFleet(plan, "v1")
 		f.Delay = time.Minute
 		pol := Policy{Deploy: DeployPolicy{Concurrency: 4}}
-		r, err := New(t.Context(), "conc", plan, "v2", pol, f, Options{})
+		r, err := Create(t.Context(), Spec{ID: "conc", Plan: plan, Version: "v2", Policy: pol}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +319,7 @@ func TestHealthCheckAndFastRollback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		plan := awsPlan(1, 1, 3)
 		f := &capable{fleet: newFleet(plan, "v1"), unhealthy: plan.Waves[0].Stages[0].Batches[0].Targets[0].ID}
-		r, err := New(t.Context(), "caps", plan, "v2", Policy{Deploy: DeployPolicy{Retry: Retry{MaxAttempts: 2}}}, f, Options{})
+		r, err := Create(t.Context(), Spec{ID: "caps", Plan: plan, Version: "v2", Policy: Policy{Deploy: DeployPolicy{Retry: Retry{MaxAttempts: 2}}}}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

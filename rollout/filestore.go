@@ -26,7 +26,7 @@ import (
 //
 // The lock file also remembers that a state was saved: if the state file
 // goes missing while its lock file says it was saved, Load refuses with
-// [ErrCorrupt] instead of letting [New] start the same rollout from
+// [ErrCorrupt] instead of letting [Create] start the same rollout from
 // scratch (delete the lock file to start afresh on purpose). A lock file
 // whose counter cannot be read is refused the same way, never reset: a
 // reset counter would hand out fencing tokens that were used before.
@@ -224,7 +224,7 @@ func (f *FileStore) Save(ctx context.Context, id string, token uint64, data []by
 }
 
 // Release implements [Store].
-func (f *FileStore) Release(id string, token uint64) error {
+func (f *FileStore) Release(ctx context.Context, id string, token uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	h := f.held[id]

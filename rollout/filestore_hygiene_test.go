@@ -20,7 +20,7 @@ func saveOnce(t *testing.T, dir, id string) {
 	if err := fs.Save(context.Background(), id, tok, []byte("state")); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Release(id, tok); err != nil {
+	if err := fs.Release(context.Background(), id, tok); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -75,7 +75,7 @@ func TestFileStoreCounterGrowsAcrossLeases(t *testing.T) {
 		if err := fs.Save(context.Background(), "r1", tok, []byte("s")); err != nil {
 			t.Fatal(err)
 		}
-		fs.Release("r1", tok)
+		fs.Release(context.Background(), "r1", tok)
 	}
 }
 

@@ -56,7 +56,7 @@ func TestSequentialCanaryJudge(t *testing.T) {
 				}
 				var log eventLog
 				pol := Policy{Canary: CanaryPolicy{Enabled: true, Interval: duration.Duration(10 * time.Minute)}}
-				r, err := New(t.Context(), "seq", plan, "v2", pol, f, Options{Judge: judge, OnEvent: log.add})
+				r, err := Create(t.Context(), Spec{ID: "seq", Plan: plan, Version: "v2", Policy: pol}, f, Config{Judge: judge, OnEvent: log.add})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -111,7 +111,7 @@ func TestKayentaCanaryJudge(t *testing.T) {
 						return []canary.Query{{Metric: "latency", Canary: "latency{canary}", Baseline: "latency{baseline}"}}
 					},
 				}
-				r, err := New(t.Context(), "kay", plan, "v2", Policy{Canary: CanaryPolicy{Enabled: true}}, f, Options{Judge: judge})
+				r, err := Create(t.Context(), Spec{ID: "kay", Plan: plan, Version: "v2", Policy: Policy{Canary: CanaryPolicy{Enabled: true}}}, f, Config{Judge: judge})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -132,7 +132,7 @@ func TestMissingJudgeFailsClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		plan := awsPlan(1, 3, 10)
 		f := newFleet(plan, "v1")
-		r, err := New(t.Context(), "nojudge", plan, "v2", Policy{Canary: CanaryPolicy{Enabled: true}}, f, Options{})
+		r, err := Create(t.Context(), Spec{ID: "nojudge", Plan: plan, Version: "v2", Policy: Policy{Canary: CanaryPolicy{Enabled: true}}}, f, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +169,7 @@ func TestBakeEvidence(t *testing.T) {
 				rq := slices.Clone(reqs)
 				rq[0].Min = tc.min
 				pol := Policy{Bake: bake.Schedule{Base: bake.Policy{Evidence: rq, OnInconclusive: tc.on}}}
-				r, err := New(t.Context(), "ev", plan, "v2", pol, f, Options{Evidence: Measure(mem)})
+				r, err := Create(t.Context(), Spec{ID: "ev", Plan: plan, Version: "v2", Policy: pol}, f, Config{Evidence: Measure(mem)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -220,7 +220,7 @@ func TestDryRunTouchesNothing(t *testing.T) {
 		f := newFleet(plan, "v1")
 		var log eventLog
 		pol := Policy{DryRun: true, Approvals: []string{plan.Waves[1].Stages[0].Name}}
-		r, err := New(t.Context(), "dry", plan, "v2", pol, f, Options{
+		r, err := Create(t.Context(), Spec{ID: "dry", Plan: plan, Version: "v2", Policy: pol}, f, Config{
 			Blockers: businessHours,
 			Alarms:   regressionAlarm(f, nil, "v2"),
 			OnEvent:  log.add,
@@ -275,7 +275,7 @@ func TestBlockedTooLong(t *testing.T) {
 		// rolls back instead (see TestBlockedTooLongHoldsHealthyHosts).
 		pol := Policy{Blockers: BlockerPolicy{MaxWait: duration.Duration(48 * time.Hour)},
 			Reactions: map[Signal]Reaction{SignalBlocked: RollBack}}
-		r, err := New(t.Context(), "frozen", plan, "v2", pol, f, Options{Blockers: freeze})
+		r, err := Create(t.Context(), Spec{ID: "frozen", Plan: plan, Version: "v2", Policy: pol}, f, Config{Blockers: freeze})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func TestBlockedTooLongHoldsHealthyHosts(t *testing.T) {
 			return nil, time.Time{}, nil
 		})
 		pol := Policy{Blockers: BlockerPolicy{MaxWait: duration.Duration(48 * time.Hour)}}
-		r, err := New(t.Context(), "frozen", plan, "v2", pol, f, Options{Blockers: freeze})
+		r, err := Create(t.Context(), Spec{ID: "frozen", Plan: plan, Version: "v2", Policy: pol}, f, Config{Blockers: freeze})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -494,7 +494,7 @@ func TestRunnerFailsBadEvidenceClosed(t *testing.T) {
 				ev := rollout.EvidenceFunc(func(context.Context, rollout.Subject, []bake.Requirement, time.Time, time.Time) ([]float64, error) {
 					return []float64{bad}, nil
 				})
-				r, err := rollout.New(t.Context(), "nan", plan, "v2", pol, d, rollout.Options{Store: store, Evidence: ev})
+				r, err := rollout.Create(t.Context(), rollout.Spec{ID: "nan", Plan: plan, Version: "v2", Policy: pol}, d, rollout.Config{Store: store, Evidence: ev})
 				if err != nil {
 					t.Fatal(err)
 				}

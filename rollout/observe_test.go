@@ -25,14 +25,14 @@ func TestMetricsTracesAndLogs(t *testing.T) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 		var logs bytes.Buffer
 		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		o := Options{
+		o := Config{
 			Blockers:       businessHours,
 			Alarms:         regressionAlarm(f, waveTargets(plan, 1), "v2"),
 			Registerer:     reg,
 			TracerProvider: tp,
 			Logger:         logger,
 		}
-		r, err := New(t.Context(), "obs", plan, "v2", Policy{}, f, o)
+		r, err := Create(t.Context(), Spec{ID: "obs", Plan: plan, Version: "v2", Policy: Policy{}}, f, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestMetricsTracesAndLogs(t *testing.T) {
 			t.Fatalf("Run = %v", err)
 		}
 		// A second runner shares the registerer.
-		r2, err := New(t.Context(), "obs2", zeroBake(awsPlan(1, 1, 3)), "v2", Policy{}, newFleet(plan, "v1"), Options{Registerer: reg})
+		r2, err := Create(t.Context(), Spec{ID: "obs2", Plan: zeroBake(awsPlan(1, 1, 3)), Version: "v2", Policy: Policy{}}, newFleet(plan, "v1"), Config{Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -63,7 +63,7 @@ func TestFlakyRetriesAreReproducible(t *testing.T) {
 			}
 			pol := Policy{Deploy: DeployPolicy{Retry: Retry{MaxAttempts: 5, Initial: duration.Duration(10 * time.Second)}}}
 			var log eventLog
-			r, err := New(t.Context(), id, plan, "v2", pol, f, Options{OnEvent: log.add})
+			r, err := Create(t.Context(), Spec{ID: id, Plan: plan, Version: "v2", Policy: pol}, f, Config{OnEvent: log.add})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -74,7 +74,7 @@ func TestAWSRolloutCompletes(t *testing.T) {
 		f.Delay = 2 * time.Minute
 		cal := businessHoursCalendar(t)
 		var log eventLog
-		r, err := New(t.Context(), "aws", plan, "v2", Policy{}, f, Options{
+		r, err := Create(t.Context(), Spec{ID: "aws", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
 			Blockers: BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "business-hours", Blocker: cal}}}},
 			Alarms:   regressionAlarm(f, nil, "v2"),
 			OnEvent:  log.add,
@@ -143,7 +143,7 @@ func TestRegressionInFirstOneBoxRollsBackThere(t *testing.T) {
 		f.Delay = time.Minute
 		oneBox := plan.Waves[0].Stages[0]
 		ids := stageTargets(plan, oneBox.Name)
-		r, err := New(t.Context(), "ob", plan, "v2", Policy{}, f, Options{
+		r, err := Create(t.Context(), Spec{ID: "ob", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
 			Alarms: regressionAlarm(f, ids, "v2"),
 		})
 		if err != nil {
@@ -180,7 +180,7 @@ func TestRegressionInWave3RollsBackEverythingInReverse(t *testing.T) {
 		f.Delay = time.Minute
 		bad := waveTargets(plan, 2)
 		var log eventLog
-		r, err := New(t.Context(), "w3", plan, "v2", Policy{}, f, Options{
+		r, err := Create(t.Context(), Spec{ID: "w3", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
 			Alarms:  regressionAlarm(f, bad, "v2"),
 			OnEvent: log.add,
 		})
@@ -279,7 +279,7 @@ func TestUnreadableAlarmRollsBack(t *testing.T) {
 					}
 					return nil, nil
 				})
-				r, err := New(t.Context(), "u", plan, "v2", Policy{}, f, Options{Alarms: alarms})
+				r, err := Create(t.Context(), Spec{ID: "u", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Alarms: alarms})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -15,8 +15,24 @@ import (
 	"github.com/shepherd-go/shepherd/wave"
 )
 
-// Options is the wiring of a [Runner]. Every field is optional.
-type Options struct {
+// Spec is what a rollout deploys: plain data, saved with its state.
+type Spec struct {
+	// ID names the rollout; one ID is one rollout, in a store and in its
+	// events. A [FileStore] takes letters, digits, '-', '_' and '.'.
+	ID string
+	// Plan is the reviewed plan ([wave.Policy.Plan]).
+	Plan wave.Plan
+	// Version is the version to deploy.
+	Version string
+	// Policy is how the rollout behaves; its zero value is the documented
+	// default everywhere.
+	Policy Policy
+}
+
+// Config is the wiring of a [Runner]: where it saves its state, the gates
+// it asks, who may steer it, where it reports. Every field is optional,
+// and its zero value is the documented default.
+type Config struct {
 	// Store persists the state under a lease. Nil means a new
 	// [MemoryStore]: no durability across processes.
 	Store Store
@@ -57,13 +73,14 @@ type Options struct {
 
 // Runner executes one rollout: it performs the actions the [State] asks
 // for, feeds their results back, persists the state at every transition
-// and sleeps between. Create one with [New] or [Resume]; call Run once.
+// and sleeps between. Get one with [Create] (a new rollout) or [Open] (a
+// saved one, after a crash or from another replica); call Run once.
 // Its control methods (Pause, Resume, Abort, Approve, SkipBake) and
 // Progress are safe to call from any goroutine.
 type Runner struct {
 	id      string
 	d       Deployer
-	o       Options
+	o       Config
 	store   Store
 	token   uint64
 	resumed bool
@@ -80,17 +97,19 @@ type Runner struct {
 	wake    chan struct{}
 }
 
-// New validates a new rollout of version over plan and records it in the
-// store under a lease held until Run returns (or Close is called). It
-// fails with [ErrExists] if the store already holds a rollout with this
-// ID, and with [ErrLocked] if another driver holds its lease. Invalid
-// input (see [NewState]) is reported before anything is touched.
-func New(ctx context.Context, id string, plan wave.Plan, version string, policy Policy, d Deployer, o Options) (*Runner, error) {
-	st, err := NewState(id, plan, version, policy, time.Now())
+// Create validates a new rollout and records it in the store under a
+// lease held until Run returns (or Close is called), the way [os.Create]
+// makes a file. It fails with [ErrExists] if the store already holds a
+// rollout with this ID, and with [ErrLocked] if another driver holds its
+// lease. Invalid input (see [NewState]) is reported before anything is
+// touched. d deploys the targets; it may be nil only for a dry run.
+func Create(ctx context.Context, s Spec, d Deployer, o Config) (*Runner, error) {
+	id := s.ID
+	st, err := NewState(s.ID, s.Plan, s.Version, s.Policy, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	if d == nil && !policy.DryRun {
+	if d == nil && !s.Policy.DryRun {
 		return nil, &FieldError{Path: "deployer", Problem: "nil", Err: ErrInvalid}
 	}
 	r := newRunner(id, d, o)
@@ -100,31 +119,32 @@ func New(ctx context.Context, id string, plan wave.Plan, version string, policy 
 	}
 	r.token = token
 	if data != nil {
-		r.store.Release(id, token)
+		r.store.Release(context.WithoutCancel(ctx), id, token)
 		return nil, fmt.Errorf("%w: rollout %q", ErrExists, id)
 	}
 	r.st = st
 	if err := r.save(ctx); err != nil {
-		r.store.Release(id, token)
+		r.store.Release(context.WithoutCancel(ctx), id, token)
 		return nil, err
 	}
 	r.start(st)
 	return r, nil
 }
 
-// Resume takes over a saved rollout: it takes the lease ([ErrLocked] if
+// Open takes over a saved rollout, the way [os.Open] opens a file: it
+// takes the lease ([ErrLocked] if
 // another driver holds it), loads and checks the state ([ErrNotFound],
 // [ErrCorrupt], a [*SchemaError]), all before anything is touched. Run then
 // reconciles the targets whose deploy or rollback was interrupted by
 // reading their versions, and carries on.
-func Resume(ctx context.Context, id string, d Deployer, o Options) (*Runner, error) {
+func Open(ctx context.Context, id string, d Deployer, o Config) (*Runner, error) {
 	r := newRunner(id, d, o)
 	data, token, err := r.store.Load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Runner, error) {
-		r.store.Release(id, token)
+		r.store.Release(context.WithoutCancel(ctx), id, token)
 		return nil, err
 	}
 	if data == nil {
@@ -163,7 +183,7 @@ func (r *Runner) start(st *State) {
 	}
 }
 
-func newRunner(id string, d Deployer, o Options) *Runner {
+func newRunner(id string, d Deployer, o Config) *Runner {
 	r := &Runner{id: id, d: d, o: o, store: o.Store, wake: make(chan struct{}, 1)}
 	if r.store == nil {
 		r.store = new(MemoryStore)
@@ -181,14 +201,14 @@ func (r *Runner) Close() error {
 	}
 	r.closed = true
 	r.mu.Unlock()
-	return r.store.Release(r.id, r.token)
+	return r.store.Release(context.Background(), r.id, r.token)
 }
 
 // Run drives the rollout until it ends, ctx is cancelled, or the store
 // fails. It returns nil when the rollout succeeded, a [*HaltError] when it
 // rolled back ([ErrRolledBack]) or could not roll back every target
 // ([ErrRollbackFailed]), or the error that stopped it. A cancelled run can
-// be continued with [Resume]. Run returns only after every goroutine it
+// be continued with [Open]. Run returns only after every goroutine it
 // started has stopped, and releases the lease.
 func (r *Runner) Run(ctx context.Context) (err error) {
 	r.mu.Lock()

@@ -28,7 +28,7 @@ import (
 type Store interface {
 	Load(ctx context.Context, id string) (data []byte, token uint64, err error)
 	Save(ctx context.Context, id string, token uint64, data []byte) error
-	Release(id string, token uint64) error
+	Release(ctx context.Context, id string, token uint64) error
 }
 
 // envelope is the saved form: the schema version and a checksum around the
@@ -146,7 +146,7 @@ func (m *MemoryStore) Save(ctx context.Context, id string, token uint64, data []
 }
 
 // Release implements [Store].
-func (m *MemoryStore) Release(id string, token uint64) error {
+func (m *MemoryStore) Release(ctx context.Context, id string, token uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if h, ok := m.holder[id]; ok && h == token {

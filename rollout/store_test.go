@@ -115,10 +115,10 @@ func TestStoreLeaseAndFencing(t *testing.T) {
 		if err := s.Save(ctx, "r1", tok+100, []byte("two")); !errors.Is(err, ErrFenced) {
 			t.Fatalf("Save with a wrong token = %v, want ErrFenced", err)
 		}
-		if err := s.Release("r1", tok); err != nil {
+		if err := s.Release(context.Background(), "r1", tok); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Release("r1", tok); err != nil {
+		if err := s.Release(context.Background(), "r1", tok); err != nil {
 			t.Fatalf("second Release = %v, want nil (idempotent)", err)
 		}
 		if err := s.Save(ctx, "r1", tok, []byte("three")); !errors.Is(err, ErrFenced) {
@@ -168,7 +168,7 @@ func TestFileStoreFiles(t *testing.T) {
 	if _, _, err := other.Load(ctx, "r1"); !errors.Is(err, ErrLocked) {
 		t.Errorf("other store Load = %v, want ErrLocked", err)
 	}
-	s.Release("r1", tok)
+	s.Release(context.Background(), "r1", tok)
 	if _, _, err := other.Load(ctx, "r1"); err != nil {
 		t.Errorf("other store Load after release = %v", err)
 	}
@@ -179,28 +179,28 @@ func TestSecondDriverGetsErrLocked(t *testing.T) {
 		plan := zeroBake(awsPlan(1, 1, 3))
 		f := newFleet(plan, "v1")
 		ctx := context.Background()
-		r, err := New(ctx, "lease", plan, "v2", Policy{}, f, Options{Store: s})
+		r, err := Create(ctx, Spec{ID: "lease", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Store: s})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Resume(ctx, "lease", f, Options{Store: s}); !errors.Is(err, ErrLocked) {
+		if _, err := Open(ctx, "lease", f, Config{Store: s}); !errors.Is(err, ErrLocked) {
 			t.Fatalf("second driver: Resume = %v, want ErrLocked", err)
 		}
-		if _, err := New(ctx, "lease", plan, "v2", Policy{}, f, Options{Store: s}); !errors.Is(err, ErrLocked) {
+		if _, err := Create(ctx, Spec{ID: "lease", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Store: s}); !errors.Is(err, ErrLocked) {
 			t.Fatalf("second driver: New = %v, want ErrLocked", err)
 		}
 		r.Close()
-		if _, err := New(ctx, "lease", plan, "v2", Policy{}, f, Options{Store: s}); !errors.Is(err, ErrExists) {
+		if _, err := Create(ctx, Spec{ID: "lease", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Store: s}); !errors.Is(err, ErrExists) {
 			t.Fatalf("New of a recorded rollout = %v, want ErrExists", err)
 		}
-		r2, err := Resume(ctx, "lease", f, Options{Store: s})
+		r2, err := Open(ctx, "lease", f, Config{Store: s})
 		if err != nil {
 			t.Fatalf("Resume after Close = %v", err)
 		}
 		if err := r2.Run(ctx); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		if _, err := Resume(ctx, "missing", f, Options{Store: s}); !errors.Is(err, ErrNotFound) {
+		if _, err := Open(ctx, "missing", f, Config{Store: s}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Resume of an unknown rollout = %v, want ErrNotFound", err)
 		}
 	})
@@ -213,7 +213,7 @@ func TestFileStoreResumesAcrossRunners(t *testing.T) {
 	f := newFleet(plan, "v1")
 	ctx, cancel := context.WithCancel(context.Background())
 	deployed := 0
-	r, err := New(ctx, "file-run", plan, "v2", Policy{}, f, Options{
+	r, err := Create(ctx, Spec{ID: "file-run", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
 		Store: &FileStore{Dir: dir},
 		OnEvent: func(e Event) {
 			if e.Kind == EventTargetDeployed {
@@ -229,7 +229,7 @@ func TestFileStoreResumesAcrossRunners(t *testing.T) {
 	if err := r.Run(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want cancelled", err)
 	}
-	r2, err := Resume(context.Background(), "file-run", f, Options{Store: &FileStore{Dir: dir}})
+	r2, err := Open(context.Background(), "file-run", f, Config{Store: &FileStore{Dir: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func BenchmarkQueryLatencyP99(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	out, err := rollouttest.Simulate(ctx, f, rollouttest.Scenario{Plan: *plan, Version: "v2", Options: rollout.Options{Alarms: quiet}})
+	out, err := rollouttest.Simulate(ctx, f, rollouttest.Scenario{Plan: *plan, Version: "v2", Options: rollout.Config{Alarms: quiet}})
 	if err != nil || out.Err != nil {
 		b.Fatal(err, out.Err)
 	}

@@ -40,7 +40,7 @@ type Scenario struct {
 	// fleet (set it to an [rollout.AlarmsFunc] that returns nothing to
 	// watch nothing); a nil Evidence reads the fleet's ([Fleet.Evidence]).
 	// OnEvent, if set, is called with every event as well.
-	Options rollout.Options
+	Options rollout.Config
 	// Deployer replaces the fleet as the deployer in [Run], to test a
 	// wrapper around it; nil means the fleet. [Simulate] always deploys
 	// to the fleet.
@@ -87,7 +87,7 @@ func (s *Scenario) controls() []Control {
 }
 
 // options fills in the defaults of the gates.
-func (s *Scenario) options(f *Fleet, rec *recorder) rollout.Options {
+func (s *Scenario) options(f *Fleet, rec *recorder) rollout.Config {
 	o := s.Options
 	if o.Alarms == nil {
 		o.Alarms = Alarms(f, CanaryRules)
@@ -289,7 +289,7 @@ func Run(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	if o.Store == nil {
 		o.Store = new(rollout.MemoryStore)
 	}
-	r, err := rollout.New(ctx, s.id(), s.Plan, s.Version, s.Policy, d, o)
+	r, err := rollout.Create(ctx, rollout.Spec{ID: s.id(), Plan: s.Plan, Version: s.Version, Policy: s.Policy}, d, o)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +327,7 @@ func finalState(store rollout.Store, id string) *rollout.State {
 	if err != nil {
 		return nil
 	}
-	defer store.Release(id, token)
+	defer store.Release(context.Background(), id, token)
 	st, err := rollout.DecodeState(data)
 	if err != nil {
 		return nil

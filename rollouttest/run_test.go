@@ -85,7 +85,7 @@ func TestControls(t *testing.T) {
 		out := run(f, rollouttest.Scenario{
 			Plan: plan, Version: "v2", Start: monday9,
 			Policy:  rollout.Policy{Approvals: []string{"w2/*/*"}},
-			Options: rollout.Options{Alarms: quiet},
+			Options: rollout.Config{Alarms: quiet},
 			Controls: []rollouttest.Control{
 				{At: at(monday9, "20h"), Control: rollout.Control{Kind: rollout.ControlApprove, Actor: "ana", Stage: "w2/one-box/eu-west-1"}},
 				{At: at(monday9, "21h"), Control: rollout.Control{Kind: rollout.ControlAbort, Actor: "bo", Reason: "customer report"}},
@@ -132,7 +132,7 @@ func TestHorizon(t *testing.T) {
 		out := run(f, rollouttest.Scenario{
 			Plan: plan, Version: "v2", Start: monday9, Horizon: 48 * time.Hour,
 			Policy:  rollout.Policy{Approvals: []string{"w2/*/*"}},
-			Options: rollout.Options{Alarms: quiet},
+			Options: rollout.Config{Alarms: quiet},
 		})
 		if !errors.Is(out.Err, rollouttest.ErrHorizon) || out.Phase != rollout.Running || out.Stage != "w2/one-box/eu-west-1" {
 			t.Errorf("outcome %v, %s in %q; want the horizon while waiting for approval", out.Err, out.Phase, out.Stage)
@@ -155,7 +155,7 @@ func TestRetriesAndDeadlines(t *testing.T) {
 			Policy: rollout.Policy{
 				Deploy: rollout.DeployPolicy{StageDeadline: duration.Duration(30 * time.Minute)},
 			},
-			Options: rollout.Options{Alarms: quiet},
+			Options: rollout.Config{Alarms: quiet},
 		})
 		if out.Phase != rollout.RolledBack || out.Signal != rollout.SignalDeadline || out.Stage != "w1/ap-south-1/ap-south-1a" {
 			t.Errorf("outcome: %s", out)

@@ -39,7 +39,7 @@ const maxSteps = 5_000_000
 // of sleeping, and each fleet call takes the simulated time its
 // [Config.DeployTime] and [Fault] delays say. The differences: deploys
 // always go to f (s.Deployer is ignored), no state is persisted
-// (Options.Store is ignored), and gates must use the time they are given
+// (Config.Store is ignored), and gates must use the time they are given
 // rather than the clock (the fleet and the alarm, blocker and bake
 // packages do). A rollout that waits for a human with no
 // [Scenario.Controls] left ends at the horizon with [ErrHorizon].
@@ -154,7 +154,7 @@ func maxTime(a, b time.Time) time.Time {
 type sim struct {
 	f     *Fleet
 	st    *rollout.State
-	o     rollout.Options
+	o     rollout.Config
 	hands rollout.Hands // the gates and the policy; each action adds its fleet calls
 	now   time.Time
 }

@@ -43,14 +43,14 @@ type Activities struct {
 	// Deployer deploys versions to targets and reads them back.
 	Deployer rollout.Deployer
 	// Blockers, Alarms, Evidence, Judge and Verifier are the gates, as in
-	// [rollout.Options].
+	// [rollout.Config].
 	Blockers rollout.Blockers
 	Alarms   rollout.Alarms
 	Evidence rollout.Evidence
 	Judge    rollout.Judge
 	Verifier rollout.Verifier
 	// Authorize decides whether a control request may be applied, as
-	// [rollout.Options.Authorize] does for a Runner. A refused request is
+	// [rollout.Config.Authorize] does for a Runner. A refused request is
 	// recorded with its actor and the refusal, and has no other effect.
 	Authorize func(ctx context.Context, c rollout.Control) error
 	// OnEvent receives the events of every step of a rollout whose

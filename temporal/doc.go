@@ -62,7 +62,7 @@
 // Control requests ([rollout.Control], with actor and reason) arrive on the
 // [SignalControl] signal; [Client.Request] and its shortcuts send them. The
 // workflow has each one authorised by [Activities.Authorize] (the same
-// function a Runner takes as [rollout.Options.Authorize]) before the step
+// function a Runner takes as [rollout.Config.Authorize]) before the step
 // sees it. A refused request changes nothing; it is recorded in the audit
 // of [Status] with Ignored "not authorised: <why>", and reported as an
 // [rollout.EventControl] event. An authoriser that cannot be reached

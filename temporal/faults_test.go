@@ -27,7 +27,7 @@ type fault struct {
 	name   string
 	faults []rollouttest.Fault                  // the fleet's
 	policy func(p *rollout.Policy)              // on top of faultPolicy
-	gates  func(o *rollout.Options)             // on top of quiet alarms
+	gates  func(o *rollout.Config)              // on top of quiet alarms
 	verify bool                                 // needs the verify step in the pipeline
 	want   rollout.Phase                        // the common outcome
 	signal rollout.Signal                       // and why
@@ -58,8 +58,8 @@ func faultPolicy() rollout.Policy {
 
 var quietAlarms = rollout.AlarmsFunc(func(context.Context, rollout.Subject, time.Time) ([]alarm.Result, error) { return nil, nil })
 
-func evidence(v float64) func(*rollout.Options) {
-	return func(o *rollout.Options) {
+func evidence(v float64) func(*rollout.Config) {
+	return func(o *rollout.Config) {
 		o.Evidence = rollout.EvidenceFunc(func(context.Context, rollout.Subject, []bake.Requirement, time.Time, time.Time) ([]float64, error) {
 			return []float64{v}, nil
 		})
@@ -70,8 +70,8 @@ func needEvidence(p *rollout.Policy) {
 	p.Bake.Base.Evidence = []bake.Requirement{{Name: "requests", Query: "requests", Min: 10}}
 }
 
-func verdict(v rollout.Verdict) func(*rollout.Options) {
-	return func(o *rollout.Options) {
+func verdict(v rollout.Verdict) func(*rollout.Config) {
+	return func(o *rollout.Config) {
 		o.Judge = rollout.JudgeFunc(func(context.Context, rollout.Subject, time.Time, time.Time) (rollout.Verdict, error) {
 			return v, nil
 		})
@@ -80,8 +80,8 @@ func verdict(v rollout.Verdict) func(*rollout.Options) {
 
 func judged(p *rollout.Policy) { p.Canary.Enabled = true }
 
-func verifier(r rollout.VerifyResult, err error) func(*rollout.Options) {
-	return func(o *rollout.Options) {
+func verifier(r rollout.VerifyResult, err error) func(*rollout.Config) {
+	return func(o *rollout.Config) {
 		o.Verifier = rollout.VerifierFunc(func(context.Context, rollout.Subject, time.Time) (rollout.VerifyResult, error) {
 			return r, err
 		})
@@ -114,7 +114,7 @@ func TestFaultsAgreeAcrossExecutors(t *testing.T) {
 			policy: func(p *rollout.Policy) {
 				p.Blockers.MaxWait = duration.Duration(time.Hour)
 			},
-			gates: func(o *rollout.Options) {
+			gates: func(o *rollout.Config) {
 				o.Blockers = rollout.BlockersFunc(func(context.Context, rollout.Subject, time.Time) ([]rollout.BlockReason, time.Time, error) {
 					return nil, time.Time{}, errors.New("change calendar unreachable")
 				})
@@ -175,7 +175,7 @@ func (fc fault) scenario(plan wave.Plan) rollouttest.Scenario {
 	if fc.policy != nil {
 		fc.policy(&pol)
 	}
-	o := rollout.Options{Alarms: quietAlarms}
+	o := rollout.Config{Alarms: quietAlarms}
 	if fc.gates != nil {
 		fc.gates(&o)
 	}

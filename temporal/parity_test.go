@@ -70,7 +70,7 @@ func runRunner(t *testing.T, sc scenario) outcome {
 		f := newFleet(sc.plan, "v1")
 		b, a := sc.gates(f, sc.plan)
 		store := new(rollout.MemoryStore)
-		r, err := rollout.New(t.Context(), "parity", sc.plan, "v2", policy, f.on("runner"), rollout.Options{
+		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "parity", Plan: sc.plan, Version: "v2", Policy: policy}, f.on("runner"), rollout.Config{
 			Store: store, Blockers: b, Alarms: a,
 			OnEvent: func(e rollout.Event) { o.Events = append(o.Events, e) },
 		})

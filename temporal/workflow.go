@@ -111,7 +111,7 @@ func or[T comparable](v, def T) T {
 }
 
 // Input starts a rollout workflow: the same rollout ID, plan, version and
-// policy as [rollout.New], and the workflow's settings.
+// policy as [rollout.Create], and the workflow's settings.
 type Input struct {
 	ID       string         `json:"id"`
 	Plan     wave.Plan      `json:"plan,omitzero"`

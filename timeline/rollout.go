@@ -15,7 +15,7 @@ import (
 // [Recorder] is one of their subscribers.
 
 // Recorder draws a rollout's events on a [Timeline] as they happen: pass
-// its Event method as [rollout.Options.OnEvent] (directly or with others).
+// its Event method as [rollout.Config.OnEvent] (directly or with others).
 // Its rows are the plan's stages ([PlanRows]), plus a row for the final
 // bake ([rollout.FinalStage]) when the plan has one; a batch opens a
 // deploying span, a verification a verifying span, a bake a baking span, a blocker or an approval a waiting

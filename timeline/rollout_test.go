@@ -32,7 +32,7 @@ func simulateRun(versions map[string]rollouttest.Behavior, plan func([]wave.Targ
 	var events []rollout.Event
 	out, err := rollouttest.Simulate(context.Background(), f, rollouttest.Scenario{
 		Plan: *p, Version: "v2", Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC),
-		Options: rollout.Options{OnEvent: func(e rollout.Event) { events = append(events, e) }},
+		Options: rollout.Config{OnEvent: func(e rollout.Event) { events = append(events, e) }},
 	})
 	return p, events, out, err
 }

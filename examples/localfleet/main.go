@@ -237,7 +237,7 @@ func run(ctx context.Context, w io.Writer) error {
 	roll := func(version string) error {
 		fmt.Fprintf(w, "\n== rolling out %s\n", version)
 		view := timeline.NewRecorder(tl, version, plan)
-		r, err := rollout.New(ctx, "localfleet-"+version, *plan, version, policy, f, rollout.Options{
+		r, err := rollout.Create(ctx, rollout.Spec{ID: "localfleet-" + version, Plan: *plan, Version: version, Policy: policy}, f, rollout.Config{
 			Alarms: alarms,
 			OnEvent: func(e rollout.Event) {
 				pr.Event(e)

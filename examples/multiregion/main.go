@@ -169,7 +169,7 @@ func simulate(ctx context.Context, w io.Writer) (*result, error) {
 		// of days does not need the finer grain, and runs five times
 		// faster.
 		Policy: rollout.Policy{Alarms: rollout.AlarmPolicy{Interval: duration.Duration(5 * time.Minute)}},
-		Options: rollout.Options{
+		Options: rollout.Config{
 			Blockers: rollout.BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "calendar", Blocker: cal}}}, Service: "checkout"},
 			OnEvent: func(e rollout.Event) {
 				pr.Event(e)

@@ -69,7 +69,7 @@ func scenario(t *testing.T, plan wave.Plan, freezes ...blocker.Freeze) rolloutte
 		Version: "v2",
 		Policy:  Rollout,
 		Start:   monday,
-		Options: rollout.Options{
+		Options: rollout.Config{
 			Blockers: rollout.BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "calendar", Blocker: cal}}}, Service: "checkout"},
 			// Alarms and Evidence are left to rollouttest's defaults:
 			// rollouttest.CanaryRules over the fleet's metrics, and the

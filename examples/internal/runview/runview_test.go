@@ -31,7 +31,7 @@ func TestRolledBackRun(t *testing.T) {
 	pr := &runview.Printer{W: &log, Start: start}
 	out, err := rollouttest.Simulate(context.Background(), f, rollouttest.Scenario{
 		Plan: *plan, Version: "v2", Start: start,
-		Options: rollout.Options{OnEvent: pr.Event},
+		Options: rollout.Config{OnEvent: pr.Event},
 	})
 	if err != nil {
 		t.Fatal(err)
