@@ -280,3 +280,19 @@ func hosts(from, to int) []string {
 	}
 	return out
 }
+
+// inflightOn reports whether a deploy is in flight (the fleet counts them
+// as a whole; with concurrency 1 that is the one of ids started last).
+func (f *fleet) inflightOn(ids []string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.inflight == 0 {
+		return false
+	}
+	for _, id := range ids {
+		if f.attempts[id+"@v2"] > 0 {
+			return true
+		}
+	}
+	return false
+}

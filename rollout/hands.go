@@ -68,6 +68,20 @@ type Hands struct {
 	// OnRetry, if set, is told of each failed attempt that will be tried
 	// again, with the error and the wait before the next one.
 	OnRetry func(a Action, attempt int, err error, wait time.Duration)
+	// OnPanic, if set, is told of a panic in the team's code, with the
+	// goroutine's stack; the action fails closed either way.
+	OnPanic func(a Action, value any, stack []byte)
+	// OnAbandon, if set, is told of a call abandoned past its deadline
+	// and grace ([CallPolicy]).
+	OnAbandon func(a Action, err error)
+	// Calls counts and waits for abandoned calls. Nil means they are not
+	// counted.
+	Calls *Calls
+	// Sync makes every call on the caller's goroutine, with its deadline
+	// as a context deadline only: a call that ignores its context is
+	// waited for. For a simulator, whose calls return at once and which
+	// ends a hung call itself at its [CallDeadline].
+	Sync bool
 }
 
 // Do performs a, which the state asked for at now, and returns its
@@ -120,13 +134,8 @@ func (h *Hands) Do(ctx context.Context, a Action, now time.Time) Observation {
 func (h *Hands) Try(ctx context.Context, a Action, now time.Time) (o Observation, retry error) {
 	ctx, cancel := withDeadline(ctx, a.Deadline, now)
 	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			o, retry = failed(a, Permanent(fmt.Errorf("%s panicked: %v", a.Kind, p))), nil
-		}
-	}()
 	var err error
-	o, err = h.attempt(ctx, a, now)
+	o, err = h.guarded(ctx, a, now)
 	o, bad := CheckObservation(a, o)
 	if bad != nil || err == nil || IsPermanent(err) {
 		return o, nil

@@ -568,9 +568,9 @@ func (s *State) advance(now time.Time, out *Output) {
 			return
 		}
 		if !s.stageStep(now, out) {
-			if len(out.Actions) == 0 {
-				s.wake(out, s.watchWake())
-			}
+			// With actions out, this is when a watchdog should look at
+			// the alarms again (see Output.WakeAt).
+			s.wake(out, s.watchWake())
 			return
 		}
 	}

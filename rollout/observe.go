@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -177,6 +178,22 @@ func (o *observer) retrying(a Action, n int, err error, wait time.Duration) {
 	if o.log != nil {
 		o.log.Warn("rollout: retrying", "rollout", o.r.id, "action", a.Kind, "target", a.Target.ID,
 			"attempt", n, "wait", wait, "err", err)
+	}
+}
+
+// panicked logs a panic in the team's code, with its stack.
+func (o *observer) panicked(a Action, v any, stack []byte) {
+	if o.log != nil {
+		o.log.Error("rollout: panic in a call; the action fails closed", "rollout", o.r.id, "action", a.Kind,
+			"target", a.Target.ID, "stage", a.Stage, "panic", fmt.Sprint(v), "stack", string(stack))
+	}
+}
+
+// abandoned logs a call abandoned past its deadline and grace.
+func (o *observer) abandoned(a Action, err error) {
+	if o.log != nil {
+		o.log.Error("rollout: call abandoned", "rollout", o.r.id, "action", a.Kind, "target", a.Target.ID,
+			"stage", a.Stage, "err", err)
 	}
 }
 

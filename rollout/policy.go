@@ -113,6 +113,10 @@ type Policy struct {
 	Steps []StepKind `json:"steps,omitempty"`
 	// Verify governs the [StepVerify] step, when Steps has one.
 	Verify VerifyPolicy `json:"verify,omitzero"`
+	// Calls bounds every call to the outside world: a deadline per kind
+	// of call, and a grace period after which a call that ignores it is
+	// abandoned.
+	Calls CallPolicy `json:"calls,omitzero"`
 	// Approvals are patterns ([path.Match] syntax, where "*" does not
 	// cross a "/": "w2/one-box/*" matches every one-box stage of the
 	// planner's wave 2) of the names of stages that wait for a manual
@@ -436,6 +440,7 @@ func (p Policy) validate(ps *problems, prefix string) {
 	}
 	validateSteps(ps, prefix+".Steps", p.Steps)
 	p.Verify.validate(ps, prefix+".Verify")
+	p.Calls.validate(ps, prefix+".Calls")
 	keys := make([]string, 0, len(p.Reactions))
 	for k := range p.Reactions {
 		keys = append(keys, string(k))

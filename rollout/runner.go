@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -86,6 +85,7 @@ type Runner struct {
 	resumed bool
 	obs     *observer
 	hands   Hands  // performs the actions
+	calls   Calls  // the calls abandoned past their deadline
 	buf     []byte // the encoding buffer, reused from save to save
 
 	mu      sync.Mutex
@@ -171,15 +171,18 @@ func Open(ctx context.Context, id string, d Deployer, o Config) (*Runner, error)
 func (r *Runner) start(st *State) {
 	r.obs = newObserver(r, st)
 	r.hands = Hands{
-		Deployer: r.d,
-		Blockers: r.o.Blockers,
-		Alarms:   r.o.Alarms,
-		Evidence: r.o.Evidence,
-		Judge:    r.o.Judge,
-		Verifier: r.o.Verifier,
-		Policy:   st.Policy, // immutable after creation
-		Rollout:  r.id,
-		OnRetry:  r.obs.retrying,
+		Deployer:  r.d,
+		Blockers:  r.o.Blockers,
+		Alarms:    r.o.Alarms,
+		Evidence:  r.o.Evidence,
+		Judge:     r.o.Judge,
+		Verifier:  r.o.Verifier,
+		Policy:    st.Policy, // immutable after creation
+		Rollout:   r.id,
+		OnRetry:   r.obs.retrying,
+		OnPanic:   r.obs.panicked,
+		OnAbandon: r.obs.abandoned,
+		Calls:     &r.calls,
 	}
 }
 
@@ -228,22 +231,11 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 	}
 	for {
 		obs = append(obs, r.takeControls()...)
-		r.mu.Lock()
-		out, err := r.st.Step(time.Now(), obs...)
-		if out.Done {
-			r.ended = true
-		}
-		r.mu.Unlock()
+		out, err := r.step(ctx, obs)
 		obs = nil
 		if err != nil {
 			return err
 		}
-		if out.Persist {
-			if err := r.save(ctx); err != nil {
-				return err
-			}
-		}
-		r.obs.events(ctx, out.Events)
 		if out.Done {
 			return r.result()
 		}
@@ -398,32 +390,144 @@ func (r *Runner) Progress() Progress {
 }
 
 // perform runs the actions of one output and returns their observations.
+// It keeps watching while they run: at the state's wake-up time (the
+// alarm interval) and at every control request it steps the state with
+// what it has, performs the alarm checks the state asks for, and cancels
+// the calls in flight when the state stops the rollout ([Output.Cancel]),
+// so that an alarm in the middle of a long batch, or an abort, acts within
+// one interval rather than after the batch. It returns when every action
+// has answered: the hands bound each call by its deadline and grace
+// ([CallPolicy]), so it returns in bounded time whatever the calls do.
 func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error) {
-	obs := make([]Observation, len(out.Actions))
-	var g errgroup.Group
+	rctx, cancelRound := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancelRound()
+		wg.Wait()
+	}()
+	type result struct {
+		i   int // the action's index in out.Actions; -1 for a watch
+		o   Observation
+		err error
+	}
+	results := make(chan result, len(out.Actions))
 	limit := out.Concurrency
 	if limit <= 0 {
 		limit = len(out.Actions)
 	}
-	g.SetLimit(limit)
-	for i, a := range out.Actions {
-		if !a.Kind.Target() {
-			// Gates are few and quick: run them outside the limit.
-			obs[i] = r.hands.Do(ctx, a, time.Now())
-			continue
-		}
-		g.Go(func() error {
-			obs[i] = r.target(ctx, a)
-			return nil
-		})
+	slots := make(chan struct{}, limit)
+	outstanding := 0
+	launch := func(i int, a Action) {
+		outstanding++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a.Kind.Target() {
+				// Queued targets do not start once the round is
+				// cancelled: the rollout stopped before their turn.
+				select {
+				case slots <- struct{}{}:
+					defer func() { <-slots }()
+				case <-rctx.Done():
+				}
+				if err := rctx.Err(); err != nil {
+					results <- result{i: i, o: failed(a, Permanent(errors.New("not started: the rollout stopped before its turn")))}
+					return
+				}
+				results <- result{i: i, o: r.target(rctx, a)}
+				return
+			}
+			results <- result{i: i, o: r.hands.Do(rctx, a, time.Now())}
+		}()
 	}
-	g.Wait()
+	for i, a := range out.Actions {
+		launch(i, a)
+	}
+	obs := make([]Observation, len(out.Actions))
+	wake := out.WakeAt
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	// watch steps the state in the middle of the round.
+	watch := func(in []Observation) error {
+		mid, err := r.step(ctx, in)
+		if err != nil {
+			return err
+		}
+		if mid.Cancel {
+			cancelRound()
+		}
+		for _, a := range mid.Actions {
+			if a.Kind.Target() {
+				// A state never asks for target actions mid-round; if
+				// one did, its answer would come with the round's.
+				continue
+			}
+			launch(-1, a)
+		}
+		wake = mid.WakeAt
+		return nil
+	}
+	for outstanding > 0 {
+		var tc <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(max(time.Until(wake), 0))
+			tc = timer.C
+		}
+		select {
+		case res := <-results:
+			outstanding--
+			if res.i >= 0 {
+				obs[res.i] = res.o
+				break
+			}
+			if err := watch([]Observation{res.o}); err != nil {
+				return nil, err
+			}
+		case <-tc:
+			if err := watch(nil); err != nil {
+				return nil, err
+			}
+		case <-r.wake:
+			if err := watch(r.takeControls()); err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			// Results gathered while cancelling are not trusted; the
+			// saved state will have them reconciled on resume.
+			return nil, context.Cause(ctx)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
 	if err := context.Cause(ctx); err != nil {
-		// Results gathered while cancelling are not trusted; the saved
-		// state will have them reconciled on resume.
 		return nil, err
 	}
 	return obs, nil
+}
+
+// step steps the state with obs at the clock's time, saves it when it
+// asks, and reports its events.
+func (r *Runner) step(ctx context.Context, obs []Observation) (Output, error) {
+	r.mu.Lock()
+	out, err := r.st.Step(time.Now(), obs...)
+	if out.Done {
+		r.ended = true
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return out, err
+	}
+	if out.Persist {
+		if err := r.save(ctx); err != nil {
+			return out, err
+		}
+	}
+	r.obs.events(ctx, out.Events)
+	return out, nil
 }
 
 // target performs a target action in its span.

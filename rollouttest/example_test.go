@@ -49,7 +49,7 @@ func Example() {
 	// Output:
 	// rolled-back on alarm in w1/ap-south-1/ap-south-1b
 	// promoted: [w1/one-box/ap-south-1 w1/ap-south-1/ap-south-1a]
-	// v2 reached 19 targets and served 10.60% of requests for 2h26m0s
+	// v2 reached 16 targets and served 10.16% of requests for 2h23m0s
 	// still on v2: []
 }
 

@@ -653,3 +653,51 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// rewind undoes, for the simulator, what target id's calls made since
+// calls0 (an index into the call log) did after t, as if they had been
+// cancelled at t: calls that began at or after t are forgotten, a call in
+// flight at t ends at t with err, and versions taken after t are undone.
+// The fault scripts' call counters are not rewound.
+func (f *Fleet) rewind(id string, calls0 int, t time.Time, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, ok := f.index[id]
+	if !ok {
+		return
+	}
+	kept := f.calls[:calls0]
+	for _, c := range f.calls[calls0:] {
+		if c.Target == id {
+			if !c.Start.Before(t) {
+				continue // never began
+			}
+			if c.End.After(t) {
+				c.End, c.Err, c.Permanent = t, err.Error(), false
+			}
+		}
+		kept = append(kept, c)
+	}
+	f.calls = kept
+	h := f.hist[i]
+	n := len(h)
+	for n > 1 && h[n-1].from.After(t) {
+		n--
+	}
+	f.hist[i] = h[:n]
+	ch := f.changes[:0]
+	for _, c := range f.changes {
+		if c.Target == id && c.Time.After(t) {
+			continue
+		}
+		ch = append(ch, c)
+	}
+	f.changes = ch
+}
+
+// callCount is the length of the call log.
+func (f *Fleet) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}

@@ -117,9 +117,9 @@ func TestControls(t *testing.T) {
 		if len(out.Running("v2")) != 0 {
 			t.Errorf("still on v2 after the abort: %v", out.Running("v2"))
 		}
-		// The pause came during the rollback, and was recorded when the
-		// rollback call in flight returned.
-		if len(out.Refused) != 1 || !strings.Contains(out.Refused[0], "pause by cy at 2000-01-04T06:02:00Z: the rollout is rolling-back") {
+		// The pause came during the rollback, and was recorded at once,
+		// while the rollback call was in flight.
+		if len(out.Refused) != 1 || !strings.Contains(out.Refused[0], "pause by cy at 2000-01-04T06:01:00Z: the rollout is rolling-back") {
 			t.Errorf("refused requests %q, want the late pause", out.Refused)
 		}
 	})
@@ -175,15 +175,23 @@ func TestRetriesAndDeadlines(t *testing.T) {
 	})
 }
 
-func TestSimulateRefusesAHangWithoutDeadline(t *testing.T) {
+// TestSimulateBoundsAHang: a deploy that hangs ends at its call deadline
+// (rollout.CallPolicy), as the Runner's does; the retries run out and the
+// stage fails its budget, instead of waiting forever.
+func TestSimulateBoundsAHang(t *testing.T) {
 	plan := scenarioPlan(t)
 	f := newFleet(t, rollouttest.Config{Targets: scenarioTargets, Faults: []rollouttest.Fault{{Hang: true}}})
 	out, err := rollouttest.Simulate(t.Context(), f, rollouttest.Scenario{Plan: plan, Version: "v2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(out.Err, rollouttest.ErrHang) {
-		t.Errorf("Simulate with a hanging deploy and no deadline: %v", out.Err)
+	var he *rollout.HaltError
+	if !errors.As(out.Err, &he) || he.Signal != rollout.SignalFailureBudget {
+		t.Fatalf("Simulate with a hanging deploy: %v, want a rollback on the failure budget", out.Err)
+	}
+	// Five attempts of 15 minutes each, with the retry waits between.
+	if d := out.Duration(); d < 5*rollout.DefaultDeployCall || d > 5*rollout.DefaultDeployCall+10*time.Minute {
+		t.Errorf("the hung deploy held the rollout %s, want about %s", d, 5*rollout.DefaultDeployCall)
 	}
 }
 

@@ -130,12 +130,15 @@ func TestScenarios(t *testing.T) {
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, stage: "w1/ap-south-1/ap-south-1b", promoted: 2,
 			blast: rollouttest.Blast{
 				Version: "v2",
+				// The alarm fires while the zone's second batch deploys:
+				// the watchdog stops it there, and ap-south-1b-3 is never
+				// touched.
 				Targets: []string{
 					"ap-south-1a-1", "ap-south-1a-2", "ap-south-1a-3", "ap-south-1a-4",
-					"ap-south-1b-1", "ap-south-1b-2", "ap-south-1b-3",
+					"ap-south-1b-1", "ap-south-1b-2",
 				},
-				Requests: 205454, Errors: 255, Total: 2357558, Share: 205454.0 / 2357558,
-				First: at(monday9, "2m"), Last: at(monday9, "2h28m"), TargetTime: 6*time.Hour + 38*time.Minute,
+				Requests: 194373, Errors: 244, Total: 2304318, Share: 194373.0 / 2304318,
+				First: at(monday9, "2m"), Last: at(monday9, "2h25m"), TargetTime: 6*time.Hour + 18*time.Minute,
 			},
 		},
 	}, {

@@ -15,8 +15,9 @@ import (
 var SimStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // ErrHang is the [Outcome.Err] of a simulation in which a call scripted to
-// hang ([Fault.Hang]) has no deadline to end it: the real driver would
-// wait forever.
+// hang ([Fault.Hang]) has no deadline to end it. Every call of the driver
+// has one now ([rollout.CallPolicy]): a hung call ends at it, as a real
+// call that honours its context does, so Simulate no longer returns it.
 var ErrHang = errors.New("rollouttest: a call hangs and no deadline ends it")
 
 // maxSteps bounds a simulation's steps, against a driver that would loop
@@ -65,6 +66,7 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 		Verifier: sim.o.Verifier,
 		Policy:   st.Policy,
 		Rollout:  st.ID,
+		Sync:     true, // calls take simulated time and return at once
 	}
 	f.mu.Lock()
 	if f.clock != nil {
@@ -110,7 +112,7 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 			break
 		}
 		if len(out.Actions) > 0 {
-			if obs, err = sim.perform(ctx, out); err != nil {
+			if obs, err = sim.perform(ctx, out, &cs); err != nil {
 				runErr = err
 				break
 			}
@@ -161,12 +163,18 @@ type sim struct {
 
 // perform carries out one output's actions: the gates from the start,
 // the target actions in at most Concurrency slots, each taking the
-// simulated time its calls and retries take. The clock ends at the last
-// action's end.
-func (s *sim) perform(ctx context.Context, out rollout.Output) ([]rollout.Observation, error) {
+// simulated time its calls and retries take. It watches as the Runner
+// does while they run: at the state's wake-up times (the alarm interval)
+// and at the scenario's control requests that fall within the round, it
+// steps the state and performs the alarm checks it asks for; when the
+// state stops the rollout (Output.Cancel), the calls in flight end at that
+// instant, cancelled, and the targets not started yet are not touched.
+// The clock ends at the last action's end, or at the cancellation.
+func (s *sim) perform(ctx context.Context, out rollout.Output, cs *[]Control) ([]rollout.Observation, error) {
 	obs := make([]rollout.Observation, len(out.Actions))
 	start := s.now
 	end := start
+	calls0 := s.f.callCount()
 	var targets []int
 	for i, a := range out.Actions {
 		if a.Kind.Target() {
@@ -188,6 +196,8 @@ func (s *sim) perform(ctx context.Context, out rollout.Output) ([]rollout.Observ
 	for i := range free {
 		free[i] = start
 	}
+	type span struct{ from, to time.Time }
+	spans := make(map[int]span, len(targets))
 	for _, i := range targets {
 		k := 0
 		for j := range free {
@@ -200,11 +210,108 @@ func (s *sim) perform(ctx context.Context, out rollout.Output) ([]rollout.Observ
 			return nil, err
 		}
 		obs[i] = o
+		spans[i] = span{free[k], done}
 		free[k] = done
 		end = maxTime(end, done)
 	}
+	if len(targets) == 0 {
+		s.now = end
+		return obs, nil
+	}
+	// Watch, in time order, until the round's end.
+	wake := out.WakeAt
+	for {
+		at := wake
+		if len(*cs) > 0 && (at.IsZero() || (*cs)[0].At.Before(at)) {
+			at = maxTime((*cs)[0].At, start)
+		}
+		if at.IsZero() || !at.Before(end) {
+			break
+		}
+		s.now = at
+		var in []rollout.Observation
+		for len(*cs) > 0 && !(*cs)[0].At.After(at) {
+			in = append(in, rollout.ObserveControl((*cs)[0].Control))
+			*cs = (*cs)[1:]
+		}
+		mid, err := s.step(at, in)
+		if err != nil {
+			return nil, err
+		}
+		cancel := mid.Cancel
+		for _, a := range mid.Actions {
+			if a.Kind.Target() {
+				continue
+			}
+			o, _, err := s.do(ctx, a, at)
+			if err != nil {
+				return nil, err
+			}
+			ans, err := s.step(at, []rollout.Observation{o})
+			if err != nil {
+				return nil, err
+			}
+			cancel = cancel || ans.Cancel
+			mid.WakeAt = ans.WakeAt
+		}
+		if cancel {
+			// The calls in flight end now; the targets not begun are not
+			// touched. The round ends now, or when the actions that
+			// finished before now did.
+			end = at
+			for _, i := range targets {
+				sp := spans[i]
+				a := out.Actions[i]
+				switch {
+				case !sp.to.After(at):
+					continue // done before the cancellation
+				case !sp.from.Before(at):
+					s.f.rewind(a.Target.ID, calls0, at, context.Canceled)
+					obs[i] = notStarted(a)
+				default:
+					s.f.rewind(a.Target.ID, calls0, at, context.Canceled)
+					obs[i] = cancelled(a)
+				}
+			}
+			break
+		}
+		wake = mid.WakeAt
+	}
 	s.now = end
 	return obs, nil
+}
+
+// step steps the state mid-round and reports its events.
+func (s *sim) step(at time.Time, in []rollout.Observation) (rollout.Output, error) {
+	out, err := s.st.Step(at, in...)
+	if err != nil {
+		return out, err
+	}
+	for _, e := range out.Events {
+		s.o.OnEvent(e)
+	}
+	return out, nil
+}
+
+// notStarted answers a target action the rollout stopped before its turn,
+// as the Runner does.
+func notStarted(a rollout.Action) rollout.Observation {
+	return answerErr(a, rollout.Permanent(errors.New("not started: the rollout stopped before its turn")))
+}
+
+// cancelled answers a target action cancelled in flight.
+func cancelled(a rollout.Action) rollout.Observation {
+	return answerErr(a, context.Canceled)
+}
+
+func answerErr(a rollout.Action, err error) rollout.Observation {
+	switch a.Kind {
+	case rollout.ActionReadVersion:
+		return rollout.ObserveVersion(a, "", err)
+	case rollout.ActionRollback:
+		return rollout.ObserveRollback(a, a.Version, 1, err)
+	}
+	return rollout.ObserveDeploy(a, a.Version, 1, err)
 }
 
 // do performs a from t through the shared hands ([rollout.Hands]), with
@@ -258,7 +365,10 @@ func (c *simCalls) Version(ctx context.Context, t wave.Target) (string, error) {
 	return c.f.Current(t.ID), nil
 }
 
-// call performs one fleet call at the cursor.
+// call performs one fleet call at the cursor. It ends by the earlier of
+// the action's deadline (which ends the action) and the call's own
+// ([rollout.CallDeadline]; the attempt fails, and the hands may try
+// again), as a real call that honours its context does.
 func (c *simCalls) call(ctx context.Context, op Op, id, version string) error {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
@@ -271,13 +381,22 @@ func (c *simCalls) call(ctx context.Context, op Op, id, version string) error {
 		return err
 	}
 	end := c.at.Add(cp.delay)
-	if cp.hang && c.deadline.IsZero() {
+	callEnd, bounded := rollout.CallDeadline(ctx)
+	if cp.hang && c.deadline.IsZero() && !bounded {
 		c.hung = fmt.Errorf("%w: %s of %s", ErrHang, op, id)
 		c.cancel(c.hung)
 		return c.hung
 	}
 	changes := op == OpDeploy || op == OpRollback
-	if cp.hang || c.late(end) {
+	if cp.hang || c.late(end) || (bounded && end.After(callEnd)) {
+		if bounded && (c.deadline.IsZero() || callEnd.Before(c.deadline)) {
+			// The call's own deadline comes first: this attempt fails.
+			if changes {
+				c.f.finish(cp, callEnd, context.DeadlineExceeded)
+			}
+			c.at = maxTime(c.at, callEnd)
+			return context.DeadlineExceeded
+		}
 		if changes {
 			c.f.finish(cp, c.deadline, context.DeadlineExceeded)
 		}
