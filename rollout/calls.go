@@ -85,19 +85,6 @@ func (c CallPolicy) validate(ps *problems, prefix string) {
 	}
 }
 
-// callDeadlineKey carries a call's deadline in the executor's time.
-type callDeadlineKey struct{}
-
-// CallDeadline returns the deadline of the call ctx was made for, in the
-// time of the executor that made it: for a simulator, whose clock is not
-// the wall clock's, the simulated instant the call must end by (a real
-// context deadline would be in wall-clock time). ok is false when the call
-// has no deadline of its own.
-func CallDeadline(ctx context.Context) (t time.Time, ok bool) {
-	t, ok = ctx.Value(callDeadlineKey{}).(time.Time)
-	return t, ok
-}
-
 // Calls counts the calls of a [Hands] that were abandoned, and waits for
 // them: an abandoned call's goroutine ends when the call returns. Its zero
 // value is ready to use; share one between the Hands of one executor.
@@ -135,18 +122,31 @@ type panicError struct {
 func (p *panicError) Error() string   { return fmt.Sprintf("%s panicked: %v", p.kind, p.value) }
 func (p *panicError) Permanent() bool { return true }
 
-// guarded makes one attempt with the call's deadline, on a goroutine of
-// its own unless h.Sync: it returns when the attempt returns, or Grace
-// after the deadline, whichever is first. A panic in the team's code is
-// an error of the attempt.
-func (h *Hands) guarded(ctx context.Context, a Action, now time.Time) (Observation, error) {
-	timeout := h.Policy.Calls.Timeout(a.Kind, h.Policy.Verify)
-	ctx = context.WithValue(ctx, callDeadlineKey{}, now.Add(timeout))
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if h.Sync {
-		return h.attemptSafe(ctx, a, now)
+// guarded makes one attempt with the call's deadline: on the caller's
+// goroutine when h.Sync (the executor abandons a call itself, told of its
+// deadline by OnCall), otherwise on a goroutine of its own, returning when
+// the attempt returns or Grace after the deadline, whichever is first. A
+// panic in the team's code is an error of the attempt.
+func (h *Hands) guarded(ctx context.Context, a *Action, now time.Time, o *Observation) error {
+	timeout := h.Policy.Calls.Timeout(a.Kind, h.Policy.Verify) // small parts of the policy
+	if h.OnCall != nil {
+		h.OnCall(ctx, *a, now.Add(timeout))
 	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !h.Sync {
+		return h.aside(cctx, a, now, o, timeout)
+	}
+	err := h.attemptSafe(cctx, a, now, o)
+	if h.OnCall != nil {
+		h.OnCall(ctx, *a, time.Time{})
+	}
+	return err
+}
+
+// aside makes the attempt on a goroutine of its own, and abandons it
+// Grace after ctx ends.
+func (h *Hands) aside(ctx context.Context, a *Action, now time.Time, o *Observation, timeout time.Duration) error {
 	type result struct {
 		o   Observation
 		err error
@@ -159,49 +159,68 @@ func (h *Hands) guarded(ctx context.Context, a Action, now time.Time) (Observati
 	calls.wg.Add(1)
 	go func() {
 		defer calls.wg.Done()
-		o, err := h.attemptSafe(ctx, a, now)
-		ch <- result{o, err}
+		var r result
+		r.err = h.attemptSafe(ctx, a, now, &r.o)
+		ch <- r
 	}()
 	select {
 	case r := <-ch:
-		return r.o, r.err
+		*o = r.o
+		return r.err
 	case <-ctx.Done():
 	}
 	grace := time.NewTimer(h.Policy.Calls.grace())
 	defer grace.Stop()
 	select {
 	case r := <-ch:
-		return r.o, r.err
+		*o = r.o
+		return r.err
 	case <-grace.C:
 	}
-	calls.abandoned.Add(1)
-	calls.running.Add(1)
-	calls.wg.Add(1)
-	go func() {
-		defer calls.wg.Done()
-		<-ch // the call returned at last
-		calls.running.Add(-1)
-	}()
-	err := Permanent(fmt.Errorf("%s of %s: no answer %s after its deadline of %s; abandoned (it ignores its context)",
-		a.Kind, cmpOr(a.Target.ID, a.Stage), h.Policy.Calls.grace(), timeout))
+	calls.abandon(func(done func()) {
+		go func() {
+			defer done()
+			<-ch // the call returned at last
+		}()
+	})
+	err := abandonedError(*a, timeout, h.Policy.Calls.grace())
 	if h.OnAbandon != nil {
-		h.OnAbandon(a, err)
+		h.OnAbandon(*a, err)
 	}
-	return failed(a, err), err
+	*o = failed(*a, err)
+	return err
+}
+
+// abandon counts an abandoned call; start starts the goroutine that waits
+// for it, which calls done when the call returns.
+func (c *Calls) abandon(start func(done func())) {
+	c.abandoned.Add(1)
+	c.running.Add(1)
+	c.wg.Add(1)
+	start(func() {
+		c.running.Add(-1)
+		c.wg.Done()
+	})
+}
+
+// abandonedError is the error of a call abandoned past its deadline.
+func abandonedError(a Action, timeout, grace time.Duration) error {
+	return Permanent(fmt.Errorf("%s of %s: no answer %s after its deadline of %s; abandoned (it ignores its context)",
+		a.Kind, cmpOr(a.Target.ID, a.Stage), grace, timeout))
 }
 
 // attemptSafe is attempt with panics recovered into a permanent error.
-func (h *Hands) attemptSafe(ctx context.Context, a Action, now time.Time) (o Observation, err error) {
+func (h *Hands) attemptSafe(ctx context.Context, a *Action, now time.Time, o *Observation) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			pe := &panicError{kind: a.Kind, value: v, stack: debug.Stack()}
 			if h.OnPanic != nil {
-				h.OnPanic(a, v, pe.stack)
+				h.OnPanic(*a, v, pe.stack)
 			}
-			o, err = failed(a, pe), pe
+			*o, err = failed(*a, pe), pe
 		}
 	}()
-	return h.attempt(ctx, a, now)
+	return h.attempt(ctx, a, now, o)
 }
 
 func cmpOr(a, b string) string {

@@ -79,9 +79,14 @@ type Hands struct {
 	Calls *Calls
 	// Sync makes every call on the caller's goroutine, with its deadline
 	// as a context deadline only: a call that ignores its context is
-	// waited for. For a simulator, whose calls return at once and which
-	// ends a hung call itself at its [CallDeadline].
+	// waited for, unless the executor abandons it itself (the [Runner]
+	// does, from the deadlines OnCall gives it; a simulator ends a hung
+	// call at its deadline).
 	Sync bool
+	// OnCall, if set, is told when each attempt starts, with its deadline
+	// in the executor's time (now plus the [CallPolicy] timeout), and when
+	// it ends, with a zero deadline.
+	OnCall func(ctx context.Context, a Action, deadline time.Time)
 }
 
 // Do performs a, which the state asked for at now, and returns its
@@ -94,32 +99,48 @@ type Hands struct {
 // simulated now gets a deadline in its own time. Do never fails; the
 // outside world's failures are in the observation.
 func (h *Hands) Do(ctx context.Context, a Action, now time.Time) Observation {
+	var o Observation
+	h.do(ctx, &a, now, &o)
+	return o
+}
+
+// do is Do writing its answer to o. It and the functions it calls pass
+// the action and its answer by pointer: they run on a goroutine per action
+// in the Runner, whose stack must not have to grow.
+func (h *Hands) do(ctx context.Context, a *Action, now time.Time, o *Observation) {
 	ctx, cancel := withDeadline(ctx, a.Deadline, now)
 	defer cancel()
-	p := h.Policy.Retries(a.Kind)
-	key := a.Target.ID
-	if key == "" {
-		key = a.Stage // a verification retries per stage
-	}
+	p := retries(&h.Policy, a.Kind)
 	for n := 1; ; n++ {
-		o, err := h.Try(ctx, a, now)
+		err := h.try(ctx, a, now, o)
 		if a.Kind == ActionDeploy || a.Kind == ActionRollback {
 			o.Attempts = n
 		}
 		if err == nil || n >= p.MaxAttempts || ctx.Err() != nil {
-			return o
-		}
-		d := p.Wait(h.Rollout, key, n+1)
-		if h.OnRetry != nil {
-			h.OnRetry(a, n, err, d)
+			return
 		}
 		var werr error
-		if now, werr = h.wait(ctx, d); werr != nil {
+		if now, werr = h.backOff(ctx, a, &p, n, err); werr != nil {
 			// Out of time: the last attempt's error says more than the
 			// deadline does.
-			return o
+			return
 		}
 	}
+}
+
+// backOff waits before attempt n+1 and returns the time it woke at.
+//
+//go:noinline
+func (h *Hands) backOff(ctx context.Context, a *Action, p *Retry, n int, err error) (time.Time, error) {
+	key := a.Target.ID
+	if key == "" {
+		key = a.Stage // a verification retries per stage
+	}
+	d := p.Wait(h.Rollout, key, n+1)
+	if h.OnRetry != nil {
+		h.OnRetry(*a, n, err, d)
+	}
+	return h.wait(ctx, d)
 }
 
 // Try makes one attempt at a, which the state asked for at now, and
@@ -134,67 +155,108 @@ func (h *Hands) Do(ctx context.Context, a Action, now time.Time) Observation {
 func (h *Hands) Try(ctx context.Context, a Action, now time.Time) (o Observation, retry error) {
 	ctx, cancel := withDeadline(ctx, a.Deadline, now)
 	defer cancel()
-	var err error
-	o, err = h.guarded(ctx, a, now)
-	o, bad := CheckObservation(a, o)
-	if bad != nil || err == nil || IsPermanent(err) {
-		return o, nil
-	}
-	return o, err
+	retry = h.try(ctx, &a, now, &o)
+	return o, retry
 }
 
-// attempt makes one attempt; its error is the attempt's failure, which
-// the observation already carries.
-func (h *Hands) attempt(ctx context.Context, a Action, now time.Time) (Observation, error) {
-	switch a.Kind {
-	case ActionReadVersion, ActionDeploy, ActionRollback:
-		if h.Deployer == nil {
-			err := Permanent(errors.New("no deployer is configured"))
-			return failed(a, err), err
-		}
+// try is Try within the action's deadline, writing its answer to o.
+func (h *Hands) try(ctx context.Context, a *Action, now time.Time, o *Observation) error {
+	err := h.guarded(ctx, a, now, o)
+	if bad := checkInPlace(a, o); bad != nil || err == nil || IsPermanent(err) {
+		return nil
 	}
+	return err
+}
+
+// checkInPlace replaces o by its checked form ([CheckObservation]) and
+// returns the problem, if any. Not inlined: its frame is large, and the
+// frames of a call's path add up on the goroutine's stack.
+//
+//go:noinline
+func checkInPlace(a *Action, o *Observation) error {
+	c, err := CheckObservation(*a, *o)
+	if err != nil {
+		*o = c
+	}
+	return err
+}
+
+// attempt makes one attempt, writing its answer to o; its error is the
+// attempt's failure, which the answer already carries.
+func (h *Hands) attempt(ctx context.Context, a *Action, now time.Time, o *Observation) error {
+	if a.Kind.Target() {
+		return h.targetAttempt(ctx, a, o)
+	}
+	return h.gateAttempt(ctx, a, now, o)
+}
+
+func (h *Hands) targetAttempt(ctx context.Context, a *Action, o *Observation) error {
+	if h.Deployer == nil {
+		err := Permanent(errors.New("no deployer is configured"))
+		*o = failed(*a, err)
+		return err
+	}
+	var err error
 	switch a.Kind {
 	case ActionReadVersion:
-		v, err := h.Deployer.Version(ctx, a.Target)
-		return ObserveVersion(a, v, err), err
+		var v string
+		v, err = h.Deployer.Version(ctx, a.Target)
+		*o = ObserveVersion(*a, v, err)
 	case ActionDeploy:
-		err := h.deploy(ctx, a)
-		return ObserveDeploy(a, a.Version, 1, err), err
-	case ActionRollback:
-		err := h.rollback(ctx, a)
-		return ObserveRollback(a, a.Version, 1, err), err
-	case ActionCheckBlockers:
-		if h.Blockers == nil {
-			return ObserveBlockers(a, nil, time.Time{}, nil), nil
-		}
-		b, until, err := h.Blockers.Check(ctx, subjectOf(a), now)
-		return ObserveBlockers(a, b, until, err), nil
-	case ActionCheckAlarms:
-		if h.Alarms == nil {
-			return ObserveAlarms(a, nil, nil), nil
-		}
-		res, err := h.Alarms.Alarms(ctx, subjectOf(a), now)
-		return ObserveAlarms(a, res, err), nil
-	case ActionReadEvidence:
-		if h.Evidence == nil {
-			return ObserveEvidence(a, nil, errors.New("no evidence source is configured")), nil
-		}
-		ev, err := h.Evidence.Evidence(ctx, subjectOf(a), a.Requirements, a.Since, now)
-		return ObserveEvidence(a, ev, err), nil
-	case ActionJudgeCanary:
-		if h.Judge == nil {
-			return ObserveVerdict(a, Verdict{}, errors.New("no canary judge is configured")), nil
-		}
-		v, err := h.Judge.Judge(ctx, subjectOf(a), a.Since, now)
-		return ObserveVerdict(a, v, err), nil
-	case ActionVerify:
-		return h.verify(ctx, a, now)
+		err = h.deploy(ctx, a)
+		*o = ObserveDeploy(*a, a.Version, 1, err)
+	default:
+		err = h.rollback(ctx, a)
+		*o = ObserveRollback(*a, a.Version, 1, err)
 	}
-	err := Permanent(fmt.Errorf("unknown action kind %q", a.Kind))
-	return failed(a, err), err
+	return err
 }
 
-func (h *Hands) deploy(ctx context.Context, a Action) error {
+func (h *Hands) gateAttempt(ctx context.Context, a *Action, now time.Time, o *Observation) error {
+	switch a.Kind {
+	case ActionCheckBlockers:
+		if h.Blockers == nil {
+			*o = ObserveBlockers(*a, nil, time.Time{}, nil)
+			return nil
+		}
+		b, until, err := h.Blockers.Check(ctx, subjectOf(*a), now)
+		*o = ObserveBlockers(*a, b, until, err)
+		return nil
+	case ActionCheckAlarms:
+		if h.Alarms == nil {
+			*o = ObserveAlarms(*a, nil, nil)
+			return nil
+		}
+		res, err := h.Alarms.Alarms(ctx, subjectOf(*a), now)
+		*o = ObserveAlarms(*a, res, err)
+		return nil
+	case ActionReadEvidence:
+		if h.Evidence == nil {
+			*o = ObserveEvidence(*a, nil, errors.New("no evidence source is configured"))
+			return nil
+		}
+		ev, err := h.Evidence.Evidence(ctx, subjectOf(*a), a.Requirements, a.Since, now)
+		*o = ObserveEvidence(*a, ev, err)
+		return nil
+	case ActionJudgeCanary:
+		if h.Judge == nil {
+			*o = ObserveVerdict(*a, Verdict{}, errors.New("no canary judge is configured"))
+			return nil
+		}
+		v, err := h.Judge.Judge(ctx, subjectOf(*a), a.Since, now)
+		*o = ObserveVerdict(*a, v, err)
+		return nil
+	case ActionVerify:
+		var err error
+		*o, err = h.verify(ctx, a, now)
+		return err
+	}
+	err := Permanent(fmt.Errorf("unknown action kind %q", a.Kind))
+	*o = failed(*a, err)
+	return err
+}
+
+func (h *Hands) deploy(ctx context.Context, a *Action) error {
 	if err := h.Deployer.Deploy(ctx, a.Target, a.Version); err != nil {
 		return err
 	}
@@ -206,7 +268,7 @@ func (h *Hands) deploy(ctx context.Context, a Action) error {
 	return h.confirm(ctx, a)
 }
 
-func (h *Hands) rollback(ctx context.Context, a Action) error {
+func (h *Hands) rollback(ctx context.Context, a *Action) error {
 	// Read first: a rollback that already happened (before a crash, or on
 	// a worker lost before it reported) is not repeated. An unreadable
 	// version is no reason not to roll back.
@@ -227,7 +289,7 @@ func (h *Hands) rollback(ctx context.Context, a Action) error {
 
 // confirm reads the version back after a deploy or rollback: a call that
 // returned nil is not proof that the target runs the version.
-func (h *Hands) confirm(ctx context.Context, a Action) error {
+func (h *Hands) confirm(ctx context.Context, a *Action) error {
 	v, err := h.Deployer.Version(ctx, a.Target)
 	if err != nil {
 		return fmt.Errorf("reading the version back: %w", err)
@@ -241,17 +303,17 @@ func (h *Hands) confirm(ctx context.Context, a Action) error {
 // verify runs the verifier once, bounded by the policy's timeout. An
 // error, or a result that says the check could not run, is an observation
 // with outcome [VerifyError] and an error, and worth another attempt.
-func (h *Hands) verify(ctx context.Context, a Action, now time.Time) (Observation, error) {
+func (h *Hands) verify(ctx context.Context, a *Action, now time.Time) (Observation, error) {
 	if h.Verifier == nil {
 		err := Permanent(errors.New("no verifier is configured"))
-		return ObserveVerify(a, VerifyResult{Outcome: VerifyError, Reason: err.Error()}, err), err
+		return ObserveVerify(*a, VerifyResult{Outcome: VerifyError, Reason: err.Error()}, err), err
 	}
 	if t := h.Policy.Verify.Timeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.Std())
 		defer cancel()
 	}
-	r, err := h.Verifier.Verify(ctx, subjectOf(a), now)
+	r, err := h.Verifier.Verify(ctx, subjectOf(*a), now)
 	switch {
 	case err != nil:
 		r = VerifyResult{Outcome: VerifyError, Reason: err.Error()}
@@ -261,7 +323,7 @@ func (h *Hands) verify(ctx context.Context, a Action, now time.Time) (Observatio
 			err = fmt.Errorf("the check could not run: %s", r.Reason)
 		}
 	}
-	return ObserveVerify(a, r, err), err
+	return ObserveVerify(*a, r, err), err
 }
 
 func (h *Hands) wait(ctx context.Context, d time.Duration) (time.Time, error) {
@@ -301,7 +363,10 @@ func subjectOf(a Action) Subject {
 // included, are asked once per action (one attempt): the state asks again
 // at its own pace (a verification per [VerifyPolicy.Retry], counted and
 // saved in the state) and decides what a run of failures means.
-func (p Policy) Retries(k ActionKind) Retry {
+func (p Policy) Retries(k ActionKind) Retry { return retries(&p, k) }
+
+// retries is Retries without copying the policy.
+func retries(p *Policy, k ActionKind) Retry {
 	switch k {
 	case ActionReadVersion, ActionDeploy:
 		return p.Deploy.Retry.WithDefaults(DefaultDeployAttempts)

@@ -191,6 +191,14 @@ func (s *State) observe(now time.Time, o *Observation, out *Output) {
 // the same check [Hands] makes, for executors that do not use it, so that
 // no observation can make the state unencodable.
 func checked(o *Observation) *Observation {
+	switch o.Kind {
+	case ObsDeploy, ObsRollback:
+		return o // nothing in them can be out of range
+	case ObsVersion:
+		if o.Err != "" || o.Version != "" {
+			return o
+		}
+	}
 	a := Action{Kind: actionOf(o.Kind), Round: o.Round, Target: wave.Target{ID: o.Target}}
 	if o.Kind == ObsEvidence {
 		// The bake checks the number of counts against its requirements.

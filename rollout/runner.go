@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,18 +172,20 @@ func Open(ctx context.Context, id string, d Deployer, o Config) (*Runner, error)
 func (r *Runner) start(st *State) {
 	r.obs = newObserver(r, st)
 	r.hands = Hands{
-		Deployer:  r.d,
-		Blockers:  r.o.Blockers,
-		Alarms:    r.o.Alarms,
-		Evidence:  r.o.Evidence,
-		Judge:     r.o.Judge,
-		Verifier:  r.o.Verifier,
-		Policy:    st.Policy, // immutable after creation
-		Rollout:   r.id,
-		OnRetry:   r.obs.retrying,
-		OnPanic:   r.obs.panicked,
-		OnAbandon: r.obs.abandoned,
-		Calls:     &r.calls,
+		Deployer: r.d,
+		Blockers: r.o.Blockers,
+		Alarms:   r.o.Alarms,
+		Evidence: r.o.Evidence,
+		Judge:    r.o.Judge,
+		Verifier: r.o.Verifier,
+		Policy:   st.Policy, // immutable after creation
+		Rollout:  r.id,
+		OnRetry:  r.obs.retrying,
+		OnPanic:  r.obs.panicked,
+		OnCall:   onCall,
+		// Calls run on the round's goroutines; perform abandons those
+		// that outlive their deadline and grace.
+		Sync: true,
 	}
 }
 
@@ -405,48 +408,41 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		cancelRound()
 		wg.Wait()
 	}()
-	type result struct {
-		i   int // the action's index in out.Actions; -1 for a watch
-		o   Observation
-		err error
-	}
-	results := make(chan result, len(out.Actions))
+	obs := make([]Observation, len(out.Actions))
+	answered := make(chan *roundCall, len(out.Actions))
 	limit := out.Concurrency
 	if limit <= 0 {
 		limit = len(out.Actions)
 	}
+	grace := r.hands.Policy.Calls.grace()
 	slots := make(chan struct{}, limit)
-	outstanding := 0
-	launch := func(i int, a Action) {
-		outstanding++
+	calls := make([]roundCall, len(out.Actions), len(out.Actions)+1)
+	var watches []*roundCall // alarm checks asked for mid-round
+	launch := func(c *roundCall) {
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			if a.Kind.Target() {
-				// Queued targets do not start once the round is
-				// cancelled: the rollout stopped before their turn.
-				select {
-				case slots <- struct{}{}:
-					defer func() { <-slots }()
-				case <-rctx.Done():
-				}
-				if err := rctx.Err(); err != nil {
-					results <- result{i: i, o: failed(a, Permanent(errors.New("not started: the rollout stopped before its turn")))}
-					return
-				}
-				results <- result{i: i, o: r.target(rctx, a)}
+			o := r.call(rctx, c, slots)
+			if !c.state.CompareAndSwap(callRunning, callReturned) {
+				c.done() // abandoned: the round went on without it
 				return
 			}
-			results <- result{i: i, o: r.hands.Do(rctx, a, time.Now())}
+			*c.o = o
+			answered <- c
+			wg.Done()
 		}()
 	}
-	for i, a := range out.Actions {
-		launch(i, a)
+	for i := range out.Actions {
+		calls[i] = roundCall{a: &out.Actions[i], o: &obs[i]}
+		launch(&calls[i])
 	}
-	obs := make([]Observation, len(out.Actions))
+	outstanding := len(out.Actions)
 	wake := out.WakeAt
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// A call that outlives its deadline and grace is abandoned: looked for
+	// a few times per grace period.
+	sweep := time.NewTicker(grace / 4)
+	defer sweep.Stop()
 	// watch steps the state in the middle of the round.
 	watch := func(in []Observation) error {
 		mid, err := r.step(ctx, in)
@@ -458,14 +454,33 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		}
 		for _, a := range mid.Actions {
 			if a.Kind.Target() {
-				// A state never asks for target actions mid-round; if
-				// one did, its answer would come with the round's.
+				// A state never asks for target actions mid-round.
 				continue
 			}
-			launch(-1, a)
+			c := &roundCall{a: &a, o: new(Observation), watch: true}
+			watches = append(watches, c)
+			outstanding++
+			launch(c)
 		}
 		wake = mid.WakeAt
 		return nil
+	}
+	answer := func(c *roundCall) error {
+		outstanding--
+		if c.watch {
+			return watch([]Observation{*c.o})
+		}
+		return nil
+	}
+	abandon := func(c *roundCall, now time.Time) error {
+		if !c.overdue(now, grace) || !r.calls.take(c) {
+			return nil
+		}
+		wg.Done() // the round no longer waits for it
+		e := abandonedError(*c.a, time.Duration(c.timeout.Load()), grace)
+		r.obs.abandoned(*c.a, e)
+		*c.o = failed(*c.a, e)
+		return answer(c)
 	}
 	for outstanding > 0 {
 		var tc <-chan time.Time
@@ -473,28 +488,28 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 			timer.Reset(max(time.Until(wake), 0))
 			tc = timer.C
 		}
+		var err error
 		select {
-		case res := <-results:
-			outstanding--
-			if res.i >= 0 {
-				obs[res.i] = res.o
-				break
-			}
-			if err := watch([]Observation{res.o}); err != nil {
-				return nil, err
-			}
+		case c := <-answered:
+			err = answer(c)
 		case <-tc:
-			if err := watch(nil); err != nil {
-				return nil, err
-			}
+			err = watch(nil)
 		case <-r.wake:
-			if err := watch(r.takeControls()); err != nil {
-				return nil, err
+			err = watch(r.takeControls())
+		case now := <-sweep.C:
+			for i := 0; i < len(calls) && err == nil; i++ {
+				err = abandon(&calls[i], now)
+			}
+			for i := 0; i < len(watches) && err == nil; i++ {
+				err = abandon(watches[i], now)
 			}
 		case <-ctx.Done():
 			// Results gathered while cancelling are not trusted; the
 			// saved state will have them reconciled on resume.
 			return nil, context.Cause(ctx)
+		}
+		if err != nil {
+			return nil, err
 		}
 		if !timer.Stop() {
 			select {
@@ -507,6 +522,92 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		return nil, err
 	}
 	return obs, nil
+}
+
+// call performs one action of a round: a target action in its turn
+// among at most cap(slots), and in its span.
+func (r *Runner) call(ctx context.Context, c *roundCall, slots chan struct{}) Observation {
+	ctx = context.WithValue(ctx, roundCallKey{}, c)
+	a := c.a
+	if !a.Kind.Target() {
+		var o Observation
+		r.hands.do(ctx, a, time.Now(), &o)
+		return o
+	}
+	// Queued targets do not start once the round is cancelled: the
+	// rollout stopped before their turn.
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done():
+	}
+	if ctx.Err() != nil {
+		return failed(*a, Permanent(errors.New("not started: the rollout stopped before its turn")))
+	}
+	return r.target(ctx, a)
+}
+
+// roundCall is one action of a round, as its watch sees it.
+type roundCall struct {
+	a        *Action
+	o        *Observation // where its answer goes
+	watch    bool         // an alarm check asked for mid-round
+	state    atomic.Int32 // callRunning, callReturned or callAbandoned
+	deadline atomic.Int64 // of the attempt in progress, Unix ns; 0: none
+	timeout  atomic.Int64 // of the attempt in progress
+	done     func()       // set when abandoned: the call returned at last
+}
+
+const (
+	callRunning int32 = iota
+	callReturned
+	callAbandoned
+)
+
+// roundCallKey finds the roundCall of a call's context.
+type roundCallKey struct{}
+
+// onCall is the hands' OnCall: it tells the round's watch when each
+// attempt of an action ends at the latest.
+func onCall(ctx context.Context, _ Action, deadline time.Time) {
+	if c, ok := ctx.Value(roundCallKey{}).(*roundCall); ok {
+		c.called(deadline)
+	}
+}
+
+// called records the deadline of the attempt in progress (zero: none).
+func (c *roundCall) called(deadline time.Time) {
+	if deadline.IsZero() {
+		c.deadline.Store(0)
+		return
+	}
+	c.timeout.Store(int64(time.Until(deadline)))
+	c.deadline.Store(deadline.UnixNano())
+}
+
+// overdue reports whether the attempt in progress is past its deadline
+// and grace.
+func (c *roundCall) overdue(now time.Time, grace time.Duration) bool {
+	d := c.deadline.Load()
+	return d != 0 && c.state.Load() == callRunning && now.UnixNano() > d+int64(grace)
+}
+
+// take abandons c, if it has not returned in the meantime: it is counted
+// until it returns.
+func (cs *Calls) take(c *roundCall) bool {
+	taken := false
+	cs.abandon(func(done func()) {
+		c.done = done
+		if !c.state.CompareAndSwap(callRunning, callAbandoned) {
+			done() // it returned just now: not abandoned after all
+			return
+		}
+		taken = true
+	})
+	if !taken {
+		cs.abandoned.Add(-1)
+	}
+	return taken
 }
 
 // step steps the state with obs at the clock's time, saves it when it
@@ -531,9 +632,10 @@ func (r *Runner) step(ctx context.Context, obs []Observation) (Output, error) {
 }
 
 // target performs a target action in its span.
-func (r *Runner) target(ctx context.Context, a Action) Observation {
-	ctx, end := r.obs.startTarget(ctx, a)
-	o := r.hands.Do(ctx, a, time.Now())
+func (r *Runner) target(ctx context.Context, a *Action) Observation {
+	ctx, end := r.obs.startTarget(ctx, *a)
+	var o Observation
+	r.hands.do(ctx, a, time.Now(), &o)
 	end(o)
 	return o
 }

@@ -325,6 +325,7 @@ func (s *sim) do(ctx context.Context, a rollout.Action, t time.Time) (rollout.Ob
 	h := s.hands
 	h.Deployer = c
 	h.Wait = c.wait
+	h.OnCall = func(_ context.Context, _ rollout.Action, deadline time.Time) { c.callEnd = deadline }
 	// The deadline is simulated time: c enforces it, ending the action's
 	// context when a call or a wait would cross it, rather than the
 	// clock.
@@ -343,7 +344,8 @@ type simCalls struct {
 	at       time.Time // the action's simulated time
 	deadline time.Time // zero: none
 	cancel   context.CancelCauseFunc
-	hung     error // a call hung with no deadline to end it
+	hung     error     // a call hung with no deadline to end it
+	callEnd  time.Time // the deadline of the attempt in progress, if any
 }
 
 func (c *simCalls) Deploy(ctx context.Context, t wave.Target, version string) error {
@@ -367,7 +369,7 @@ func (c *simCalls) Version(ctx context.Context, t wave.Target) (string, error) {
 
 // call performs one fleet call at the cursor. It ends by the earlier of
 // the action's deadline (which ends the action) and the call's own
-// ([rollout.CallDeadline]; the attempt fails, and the hands may try
+// (told by the hands' OnCall; the attempt fails, and the hands may try
 // again), as a real call that honours its context does.
 func (c *simCalls) call(ctx context.Context, op Op, id, version string) error {
 	if err := ctx.Err(); err != nil {
@@ -381,7 +383,7 @@ func (c *simCalls) call(ctx context.Context, op Op, id, version string) error {
 		return err
 	}
 	end := c.at.Add(cp.delay)
-	callEnd, bounded := rollout.CallDeadline(ctx)
+	callEnd, bounded := c.callEnd, !c.callEnd.IsZero()
 	if cp.hang && c.deadline.IsZero() && !bounded {
 		c.hung = fmt.Errorf("%w: %s of %s", ErrHang, op, id)
 		c.cancel(c.hung)
