@@ -148,7 +148,7 @@ func (o *observer) startRun(ctx context.Context) (context.Context, func(error)) 
 	}
 }
 
-func (o *observer) startTarget(ctx context.Context, a Action) (context.Context, func(Observation)) {
+func (o *observer) startTarget(ctx context.Context, a *Action) (context.Context, func(*Observation)) {
 	parent := ctx
 	if a.Kind == ActionRollback && o.rbCtx != nil {
 		parent = o.rbCtx.ctx
@@ -163,7 +163,7 @@ func (o *observer) startTarget(ctx context.Context, a Action) (context.Context, 
 		attribute.String("rollout.target", a.Target.ID),
 		attribute.String("rollout.stage", a.Stage),
 		attribute.String("rollout.version", a.Version)))
-	return ctx, func(ob Observation) {
+	return ctx, func(ob *Observation) {
 		if ob.Err != "" {
 			span.SetStatus(codes.Error, ob.Err)
 		}

@@ -410,18 +410,18 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	}()
 	obs := make([]Observation, len(out.Actions))
 	answered := make(chan *roundCall, len(out.Actions))
-	limit := out.Concurrency
-	if limit <= 0 {
-		limit = len(out.Actions)
-	}
 	grace := r.hands.Policy.Calls.grace()
-	slots := make(chan struct{}, limit)
+	var slots chan struct{} // nil: no limit
+	if out.Concurrency > 0 && out.Concurrency < len(out.Actions) {
+		slots = make(chan struct{}, out.Concurrency)
+	}
 	calls := make([]roundCall, len(out.Actions), len(out.Actions)+1)
 	var watches []*roundCall // alarm checks asked for mid-round
 	launch := func(c *roundCall) {
 		wg.Add(1)
 		go func() {
-			o := r.call(rctx, c, slots)
+			var o Observation
+			r.call(rctx, c, slots, &o)
 			if !c.state.CompareAndSwap(callRunning, callReturned) {
 				c.done() // abandoned: the round went on without it
 				return
@@ -482,10 +482,14 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		*c.o = failed(*c.a, e)
 		return answer(c)
 	}
+	var armed time.Time // when the timer is set to fire
 	for outstanding > 0 {
 		var tc <-chan time.Time
 		if !wake.IsZero() {
-			timer.Reset(max(time.Until(wake), 0))
+			if !wake.Equal(armed) {
+				timer.Reset(max(time.Until(wake), 0))
+				armed = wake
+			}
 			tc = timer.C
 		}
 		var err error
@@ -493,6 +497,7 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		case c := <-answered:
 			err = answer(c)
 		case <-tc:
+			armed = time.Time{}
 			err = watch(nil)
 		case <-r.wake:
 			err = watch(r.takeControls())
@@ -511,12 +516,6 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		if err != nil {
 			return nil, err
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
 	}
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
@@ -524,27 +523,30 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	return obs, nil
 }
 
-// call performs one action of a round: a target action in its turn
-// among at most cap(slots), and in its span.
-func (r *Runner) call(ctx context.Context, c *roundCall, slots chan struct{}) Observation {
+// call performs one action of a round, writing its answer to o: a
+// target action in its turn among at most cap(slots) (nil: no limit),
+// and in its span.
+func (r *Runner) call(ctx context.Context, c *roundCall, slots chan struct{}, o *Observation) {
 	ctx = context.WithValue(ctx, roundCallKey{}, c)
 	a := c.a
 	if !a.Kind.Target() {
-		var o Observation
-		r.hands.do(ctx, a, time.Now(), &o)
-		return o
+		r.hands.do(ctx, a, time.Now(), o)
+		return
 	}
-	// Queued targets do not start once the round is cancelled: the
-	// rollout stopped before their turn.
-	select {
-	case slots <- struct{}{}:
-		defer func() { <-slots }()
-	case <-ctx.Done():
+	if slots != nil {
+		// Queued targets do not start once the round is cancelled: the
+		// rollout stopped before their turn.
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done():
+		}
 	}
 	if ctx.Err() != nil {
-		return failed(*a, Permanent(errors.New("not started: the rollout stopped before its turn")))
+		*o = failed(*a, Permanent(errors.New("not started: the rollout stopped before its turn")))
+		return
 	}
-	return r.target(ctx, a)
+	r.target(ctx, a, o)
 }
 
 // roundCall is one action of a round, as its watch sees it.
@@ -632,10 +634,8 @@ func (r *Runner) step(ctx context.Context, obs []Observation) (Output, error) {
 }
 
 // target performs a target action in its span.
-func (r *Runner) target(ctx context.Context, a *Action) Observation {
-	ctx, end := r.obs.startTarget(ctx, *a)
-	var o Observation
-	r.hands.do(ctx, a, time.Now(), &o)
+func (r *Runner) target(ctx context.Context, a *Action, o *Observation) {
+	ctx, end := r.obs.startTarget(ctx, a)
+	r.hands.do(ctx, a, time.Now(), o)
 	end(o)
-	return o
 }
