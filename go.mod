@@ -31,4 +31,5 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/sys v0.40.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
+	sigs.k8s.io/yaml v1.6.0 // indirect
 )
