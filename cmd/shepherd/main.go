@@ -65,7 +65,11 @@
 //
 // When the policy has no alarms, the simulated fleet is watched by
 // rollouttest.CanaryRules (the fleet's error rate, and the change's error
-// rate and latency against the rest of the fleet).
+// rate and latency against the rest of the fleet). The policy's alarms and
+// blockers are wired as policyfile.Policy.Wire does, with the simulated
+// fleet as the metric source (its queries: see rollouttest.Fleet.Query).
+// A policy that enables the canary judge is refused by simulate and test:
+// where a canary's metrics live is the team's code, not the file's.
 //
 // # Output
 //
