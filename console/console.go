@@ -59,6 +59,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -133,6 +134,12 @@ func New(cfg Config) *Console {
 	mux.HandleFunc("GET /{$}", c.listPage)
 	mux.HandleFunc("GET /rollouts", c.list)
 	mux.HandleFunc("GET /r/{id}/{$}", c.page)
+	mux.HandleFunc("GET /r/{id}", func(w http.ResponseWriter, r *http.Request) {
+		// A relative Location: the handler may be mounted under a
+		// prefix it does not know (http.StripPrefix).
+		w.Header().Set("Location", url.PathEscape(r.PathValue("id"))+"/")
+		w.WriteHeader(http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("GET /r/{id}/progress", c.progress)
 	mux.HandleFunc("GET /r/{id}/events", c.events)
 	mux.HandleFunc("GET /r/{id}/timeline.svg", c.timeline)

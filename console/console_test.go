@@ -241,6 +241,9 @@ func TestReadEndpoints(t *testing.T) {
 	if resp, body := get("/r/demo/"); resp.StatusCode != 200 || !strings.Contains(body, `id="approve"`) || strings.Contains(body, "src=\"http") {
 		t.Errorf("page: %d\n%.300s", resp.StatusCode, body)
 	}
+	if resp, _ := get("/r/demo"); resp.Request.URL.Path != "/r/demo/" {
+		t.Errorf("/r/demo led to %s", resp.Request.URL)
+	}
 	if resp, _ := get("/r/nothing/progress"); resp.StatusCode != 404 {
 		t.Errorf("unknown rollout: %d", resp.StatusCode)
 	}
