@@ -68,8 +68,10 @@
 // rate and latency against the rest of the fleet). The policy's alarms and
 // blockers are wired as policyfile.Policy.Wire does, with the simulated
 // fleet as the metric source (its queries: see rollouttest.Fleet.Query).
-// A policy that enables the canary judge is refused by simulate and test:
-// where a canary's metrics live is the team's code, not the file's.
+// When the policy enables the canary judge, its metrics are the fleet's
+// (errors, error_rate, latency_mean_seconds...), read over the targets that
+// run the version (the canary) and over the rest of the fleet (the
+// baseline).
 //
 // # Output
 //

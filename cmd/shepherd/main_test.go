@@ -156,6 +156,9 @@ func TestCommand(t *testing.T) {
 				t.Errorf("results: %+v", got)
 			}
 		}},
+		{name: "test with the canary judge", args: []string{"test", "--quiet", "testdata/canary-tests.yaml"}, code: 0, stdout: []string{
+			"PASS  testdata/canary-tests.yaml: the canary passes a good version", "2 passed, 0 failed",
+		}},
 		{name: "test a scenario without tests", args: []string{"test", "testdata/scenario-good.yaml"}, code: 2, stderr: []string{"tests: none"}},
 	}
 	for _, tt := range tests {

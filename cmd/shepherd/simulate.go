@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shepherd-go/shepherd/canary"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/policyfile"
 	"github.com/shepherd-go/shepherd/rollout"
@@ -36,9 +37,6 @@ func simulateRollout(ctx context.Context, s *scenarioFile, pol *policyfile.Polic
 	if err != nil {
 		return nil, err
 	}
-	if pol.Rollout.Canary.Enabled {
-		return nil, fmt.Errorf("%w: rollout.canary.enabled: the simulator does not judge canaries yet (its fleet's queries are not the file's); simulate without it", errInvalid)
-	}
 	name := s.Name
 	if name == "" {
 		name = "rollout"
@@ -52,6 +50,9 @@ func simulateRollout(ctx context.Context, s *scenarioFile, pol *policyfile.Polic
 	}}, fleet, name)
 	if err != nil {
 		return nil, err
+	}
+	if pol.Rollout.Canary.Enabled && pol.Canary != nil {
+		cfg.Judge = rollout.SequentialJudge{Policy: *pol.Canary, Source: fleet, Queries: fleetQueries(pol.Canary)}
 	}
 	horizon := s.Horizon.Std()
 	out, err := rollouttest.Simulate(ctx, fleet, rollouttest.Scenario{
@@ -288,4 +289,28 @@ func plural(n int, thing string) string {
 		return "1 " + thing
 	}
 	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// fleetQueries finds the canary's metrics in the simulated fleet: a metric
+// named as one of the fleet's (errors, error_rate, latency_mean_seconds...)
+// read over the targets that run the version (the canary) and over those
+// that do not (the baseline); a count metric's requests are the same
+// scopes' requests.
+func fleetQueries(p *canary.Policy) func(rollout.Subject) []canary.Query {
+	return func(s rollout.Subject) []canary.Query {
+		var qs []canary.Query
+		for _, m := range p.Metrics {
+			q := canary.Query{
+				Metric:   m.Name,
+				Canary:   fmt.Sprintf("%s{version=%q}", m.Name, s.Version),
+				Baseline: fmt.Sprintf("%s{version!=%q}", m.Name, s.Version),
+			}
+			if m.Kind == canary.Count {
+				q.CanaryRequests = fmt.Sprintf("requests{version=%q}", s.Version)
+				q.BaselineRequests = fmt.Sprintf("requests{version!=%q}", s.Version)
+			}
+			qs = append(qs, q)
+		}
+		return qs
+	}
 }
