@@ -8,7 +8,7 @@
 //	  waves: {sizes: [1, 2, 4]}
 //	  bake: {oneBox: 30m, zone: 1h, final: none}
 //	rollout:
-//	  approvals: ["w1/*/one-box"]
+//	  approvals: ["w1/one-box/*"]
 //	blockers:
 //	  zone: Europe/Berlin
 //	  windows: [{days: [Mon-Fri], start: "09:00", end: "17:00"}]
