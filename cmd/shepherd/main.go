@@ -57,7 +57,7 @@
 //	      phase: rolled-back
 //	      stage: w1/one-box/eu-west-1
 //	      signal: alarm
-//	      blast: {maxTargets: 1, maxShare: 0.01}
+//	      blast: {maxTargets: 1, maxShare: 0.05}
 //	      running: {v1: 20}
 //	  - name: a good version goes everywhere in a day
 //	    version: v1.1
