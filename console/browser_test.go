@@ -303,7 +303,9 @@ func TestBrowser(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("mallory's approval was not audited")
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The page lists the refused request with who made it.
+	b.waitTrue("the audited refusal", `[...document.querySelectorAll("#audit tr[data-allowed=false] td")].some((td) => td.textContent === "mallory")`)
+	b.screenshot("console-refused.png")
 	if p := f.runner.Progress(); !p.AwaitingApproval || p.Stage != heldStage {
 		t.Fatalf("after mallory's approval the rollout is at %s (awaiting %t)", p.Stage, p.AwaitingApproval)
 	}

@@ -44,8 +44,11 @@
 //	GET  /r/{id}/audit         the console's audit of its control requests
 //	POST /r/{id}/control       {"kind": "approve", "stage": "...", "reason": "..."}
 //
-// The page is one embedded HTML document with its script and styles: it
-// loads nothing from elsewhere.
+// The page shows the rollout's phase, stage and step as they change, the
+// stage waiting for an approval, the live timeline, every control request
+// made through the console with its answer, and the events. It is one
+// embedded HTML document with its script and styles: it loads nothing from
+// elsewhere.
 package console
 
 import (
