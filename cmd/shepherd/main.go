@@ -91,12 +91,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	_ "time/tzdata" // calendars in each region's time zone, on any machine
 
@@ -111,7 +113,11 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// Ctrl-C stops a long simulation between two of its steps.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 const usage = `usage:
@@ -125,12 +131,12 @@ test failed), 2 bad usage or input. See go doc github.com/shepherd-go/shepherd/c
 `
 
 // run runs the command with args and returns its exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitInput
 	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) int{
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
 		"validate": validateCmd,
 		"plan":     planCmd,
 		"simulate": simulateCmd,
@@ -146,7 +152,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "shepherd: unknown command %q\n%s", args[0], usage)
 		return exitInput
 	}
-	return cmd(args[1:], stdout, stderr)
+	return cmd(ctx, args[1:], stdout, stderr)
 }
 
 // parse parses flags that may come before or after the positional

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,7 @@ import (
 
 // planCmd plans a fleet with a policy and prints the plan's explanation,
 // warnings first.
-func planCmd(args []string, stdout, stderr io.Writer) int {
+func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("plan", stderr)
 	asJSON := fs.Bool("json", false, "print the plan as JSON (wave.Plan)")
 	fleetPath := fs.String("fleet", "", "the fleet file (required)")

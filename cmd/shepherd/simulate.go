@@ -135,7 +135,7 @@ func running(o *rollouttest.Outcome) map[string]int {
 }
 
 // simulateCmd simulates one rollout of a scenario.
-func simulateCmd(args []string, stdout, stderr io.Writer) int {
+func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("simulate", stderr)
 	asJSON := fs.Bool("json", false, "print the outcome as JSON")
 	quiet := fs.Bool("quiet", false, "print no progress on standard error")
@@ -161,7 +161,7 @@ func simulateCmd(args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		progress = stderr
 	}
-	sim, err := simulateRollout(context.Background(), s, pol, s.Version, s.Controls, progress)
+	sim, err := simulateRollout(ctx, s, pol, s.Version, s.Controls, progress)
 	if err != nil {
 		problems(stderr, files[0], err)
 		return exitInput

@@ -89,7 +89,7 @@ func check(want expectation, rep simulateReport) (failures []string, diff string
 }
 
 // testCmd runs the tests of test files.
-func testCmd(args []string, stdout, stderr io.Writer) int {
+func testCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("test", stderr)
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	quiet := fs.Bool("quiet", false, "print no progress on standard error")
@@ -121,7 +121,7 @@ func testCmd(args []string, stdout, stderr io.Writer) int {
 			if !*quiet {
 				fmt.Fprintf(stderr, "%s: running %s (%s)\n", f, name, tc.Version)
 			}
-			sim, err := simulateRollout(context.Background(), s, pol, tc.Version, tc.Controls, nil)
+			sim, err := simulateRollout(ctx, s, pol, tc.Version, tc.Controls, nil)
 			if err != nil {
 				problems(stderr, fmt.Sprintf("%s: %s", f, name), err)
 				return exitInput

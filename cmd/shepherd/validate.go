@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,7 @@ type validateResult struct {
 }
 
 // validateCmd reads policy files and reports every problem of each.
-func validateCmd(args []string, stdout, stderr io.Writer) int {
+func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", stderr)
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	files, err := parse(fs, args)
