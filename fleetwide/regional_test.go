@@ -1,0 +1,86 @@
+package fleetwide_test
+
+import (
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shepherd-go/shepherd/fleetwide"
+	"github.com/shepherd-go/shepherd/rollouttest"
+)
+
+// fiveServices is five services on a release train, one leaving every 20
+// minutes; payments v42 fails 30% of its requests wherever it runs, and
+// no member watches alarms of its own: only the shared zone alarms can see
+// it.
+func fiveServices(t testing.TB) ([]service, fleetwide.Spec) {
+	bad := map[string]rollouttest.Behavior{"v42": {ErrorRate: 0.3}}
+	names := []string{"search", "ads", "payments", "profile", "cart"}
+	var ss []service
+	var ms []fleetwide.Member
+	t0 := time.Now()
+	for i, n := range names {
+		var s service
+		if n == "payments" {
+			s = newService(t, n, regions3, bad)
+		} else {
+			s = newService(t, n, regions3, nil)
+		}
+		ss = append(ss, s)
+		m := s.member("v42")
+		if n != "payments" {
+			m = s.member("v7")
+		}
+		m.Start = t0.Add(time.Duration(i) * 20 * time.Minute)
+		ms = append(ms, m)
+	}
+	return ss, fleetwide.Spec{ID: "train", Members: ms, Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: zoneScopes(regions3)}}}
+}
+
+func TestRegionalAlarmAmongFive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ss, spec := fiveServices(t)
+		var rec recorder
+		st, _ := run(t, spec, fleetwide.Config{Members: handsOf(ss...), Health: zoneHealth(ss...), OnEvent: rec.on})
+		want := map[string]fleetwide.MemberStatus{
+			"search": fleetwide.MemberSucceeded, "ads": fleetwide.MemberSucceeded, "payments": fleetwide.MemberRolledBack,
+			"profile": fleetwide.MemberSucceeded, "cart": fleetwide.MemberSucceeded,
+		}
+		if diff := cmp.Diff(want, statuses(st)); diff != "" {
+			t.Fatalf("statuses (-want +got):\n%s\n%s", diff, &rec)
+		}
+		culprits := rec.of(fleetwide.EventCulprit)
+		if len(culprits) != 1 || culprits[0].Member != "payments" {
+			t.Fatalf("culprit events %v, want one naming payments\n%s", culprits, &rec)
+		}
+		why := culprits[0].Reason
+		for _, w := range []string{"after payments v42 reached it", "ads v7 reached ap-south-1a 23m0s before", "search v7 reached ap-south-1a 43m0s before"} {
+			if !strings.Contains(why, w) {
+				t.Errorf("the culprit's reason does not say %q:\n%s", w, why)
+			}
+		}
+		if rolled := rec.of(fleetwide.EventAborted); len(rolled) != 1 {
+			t.Errorf("the group stopped %d members, want payments alone:\n%s", len(rolled), &rec)
+		}
+		// The others in the scope were paused while the alarm fired, and
+		// resumed once it cleared.
+		var paused, resumed []string
+		for _, e := range rec.of(fleetwide.EventPaused) {
+			if e.Member != "payments" {
+				paused = append(paused, e.Member)
+			}
+		}
+		for _, e := range rec.of(fleetwide.EventResumed) {
+			resumed = append(resumed, e.Member)
+		}
+		if diff := cmp.Diff([]string{"search", "ads"}, paused); diff != "" {
+			t.Errorf("paused (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(paused, resumed); diff != "" {
+			t.Errorf("resumed (-paused +resumed):\n%s", diff)
+		}
+	})
+}
