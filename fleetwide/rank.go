@@ -49,8 +49,8 @@ type Suspect struct {
 	Member  string `json:"member"`
 	Version string `json:"version"`
 	// Weight is the unnormalised likelihood that the change caused the
-	// onset; zero clears the member. Score is its share of the weights
-	// of all candidates, in [0, 1].
+	// onset; zero clears the member. Score is its share of all the
+	// weights, the noise's included, in [0, 1].
 	Weight float64 `json:"weight"`
 	Score  float64 `json:"score"`
 	// Reached is when the change first reached the scope, Lag the time
@@ -61,69 +61,157 @@ type Suspect struct {
 	// reached before they fired, Unexplained those it had not.
 	Corroborated []string `json:"corroborated,omitempty"`
 	Unexplained  []string `json:"unexplained,omitempty"`
+	// Quiet names the watched scopes the change reached that have not
+	// fired.
+	Quiet []string `json:"quiet,omitempty"`
 	// Reason says it all in plain words.
 	Reason string `json:"reason"`
 }
 
-// Weights of corroboration: each other firing scope that a change had
-// reached before it fired multiplies its likelihood; each it had not
-// reached divides it. A fault that follows a version fires wherever the
-// version went, and only there; regional noise fires anywhere.
+// The model behind [Rank], in numbers. A fault shows after a lag: an
+// alarm needs [HealthPolicy.Detection] to fire at all; most faults then
+// show soon (exponentially, with mean Recency), and a share at any time
+// within the window (a leak, a cache that expires, a daily peak). A bad
+// version often hurts wherever it goes. And an alarm that belongs to no
+// change (regional noise, someone else's change) is always possible, but
+// noise tends to clear by itself, so an alarm that keeps firing while the
+// suspects are held is ever less likely to be noise.
 const (
-	corroborates = 4.0
-	unexplained  = 0.5
+	// fastShare is the share of faults that show within minutes.
+	fastShare = 0.6
+	// everywhere is the chance that a fault shows in another place the
+	// version went, not in one place alone.
+	everywhere = 0.5
+	// noiseRate scales the density of onsets that no change explains.
+	noiseRate = 2.0
+	// noiseLife is how fast the noise hypothesis fades while the alarm
+	// keeps firing.
+	noiseLife = 20 * time.Minute
 )
 
-// Rank ranks the candidates for the onset fired, most likely culprit first.
+// lagLikelihood is the density, per minute, of a fault's alarm firing lag
+// after its change landed.
+func lagLikelihood(lag time.Duration, p HealthPolicy) float64 {
+	tau := p.recency().Minutes()
+	w := p.window().Minutes()
+	fast := 0.0
+	if d := lag - p.detection(); d >= 0 {
+		fast = fastShare / tau * math.Exp(-d.Minutes()/tau)
+	}
+	return fast + (1-fastShare)/w
+}
+
+// lagCDF is the chance that a fault's alarm has fired within lag of its
+// change landing.
+func lagCDF(lag time.Duration, p HealthPolicy) float64 {
+	tau := p.recency().Minutes()
+	w := p.window().Minutes()
+	fast := 0.0
+	if d := lag - p.detection(); d > 0 {
+		fast = fastShare * (1 - math.Exp(-d.Minutes()/tau))
+	}
+	return fast + (1-fastShare)*math.Min(lag.Minutes()/w, 1)
+}
+
+// noiseDensity is the density, per minute, of an onset no change explains.
+func noiseDensity(p HealthPolicy) float64 {
+	return noiseRate * (1 - fastShare) / p.window().Minutes()
+}
+
+// Evidence is what [Rank] weighs: the onset to explain, the other alarms
+// that fired, which scopes are watched, and the time of the ranking.
+type Evidence struct {
+	// Fired is the onset to explain.
+	Fired Onset
+	// Others are the other shared alarms that fired within the window.
+	Others []Onset
+	// Watched are the scopes watched: a change that reached one of them
+	// long enough ago, which has not fired, is less likely to be bad.
+	Watched []Scope
+	// Now is the time of the ranking.
+	Now time.Time
+}
+
+// Rank ranks the candidates for the onset e.Fired, most likely culprit
+// first, and weighs the hypothesis that the alarm is no change's.
 //
 // A change is suspected only if it reached the onset's scope (a target in
 // its zone, or in its region for a regional alarm) before the onset and
-// within [HealthPolicy.Window]. Its weight fades with the lag between the
-// two, exp(-lag/Recency): faults mostly show soon after a change lands,
-// and a change that landed just before the onset is more likely than one
-// that has run quietly for hours. Every other onset of others (alarms that
-// fired within the window, before or after this one) then weighs in:
-// times 4 for each scope the change had reached before that alarm fired
-// (a bad version hurts wherever it goes), times 1/2 for each it had not.
-// Scores are the weights' shares. Ties rank by member name, so that Rank is
-// deterministic.
-func Rank(fired Onset, others []Onset, cands []Candidate, p HealthPolicy) []Suspect {
+// within [HealthPolicy.Window]. Its weight is the likelihood of every
+// onset, this one and the others, if it were the culprit: an onset in a
+// place the change had reached weighs by the lag from its landing there
+// (an alarm needs [HealthPolicy.Detection] to fire; most faults show within
+// minutes after that, exponentially with mean [HealthPolicy.Recency], and
+// some at any time within the window); an onset where it had not been is
+// only as likely as noise. Every other watched scope the change reached
+// that stayed quiet weighs against it, by the chance that a fault
+// following the version would have shown there by now. So a change whose
+// every landing was followed, a few minutes later, by an alarm stands
+// out, while one that happened to share a zone with it does not.
+//
+// The returned noise weight is the likelihood that no change of the group
+// caused any of the onsets; it fades while the alarm keeps firing. Scores
+// are the shares of all the weights, the noise's included. Ties rank by
+// member name, so that Rank is deterministic.
+func Rank(e Evidence, cands []Candidate, p HealthPolicy) (ranked []Suspect, noise float64) {
+	onset := e.Fired
+	nu := noiseDensity(p)
+	noise = nu * math.Exp(-float64(e.Now.Sub(onset.Time))/float64(noiseLife))
+	fired := map[Scope]bool{onset.Scope: true}
+	for _, o := range e.Others {
+		if o.Scope != onset.Scope {
+			fired[o.Scope] = true
+			noise *= nu
+		}
+	}
+	total := noise
 	var out []Suspect
-	total := 0.0
 	for _, c := range cands {
 		s := Suspect{Member: c.Member, Version: c.Version}
 		who := c.Member + " " + c.Version
-		reached, ok := reach(c.Touches, fired.Scope, fired.Time)
+		reached, ok := reach(c.Touches, onset.Scope, onset.Time)
 		switch {
-		case !ok && touched(c.Touches, fired.Scope):
-			s.Reason = fmt.Sprintf("%s reached %s only after the alarm fired", who, fired.Scope)
+		case !ok && touched(c.Touches, onset.Scope):
+			s.Reason = fmt.Sprintf("%s reached %s only after the alarm fired", who, onset.Scope)
 		case !ok:
-			s.Reason = fmt.Sprintf("%s touched no target in %s", who, fired.Scope)
-		case fired.Time.Sub(reached) > p.window():
-			s.Reason = fmt.Sprintf("%s reached %s %v before the alarm fired, longer ago than the %v window", who, fired.Scope, fired.Time.Sub(reached), p.window())
+			s.Reason = fmt.Sprintf("%s touched no target in %s", who, onset.Scope)
+		case onset.Time.Sub(reached) > p.window():
+			s.Reason = fmt.Sprintf("%s reached %s %v before the alarm fired, longer ago than the %v window", who, onset.Scope, onset.Time.Sub(reached), p.window())
 		default:
-			lag := fired.Time.Sub(reached)
+			lag := onset.Time.Sub(reached)
 			s.Reached, s.Lag = reached, duration.Duration(lag)
-			s.Weight = math.Exp(-float64(lag) / float64(p.recency()))
-			for _, o := range others {
-				if o.Scope == fired.Scope {
+			s.Weight = lagLikelihood(lag, p) + nu
+			for _, o := range e.Others {
+				if o.Scope == onset.Scope {
 					continue
 				}
 				if r, ok := reach(c.Touches, o.Scope, o.Time); ok && o.Time.Sub(r) <= p.window() {
-					s.Weight *= corroborates
-					s.Corroborated = append(s.Corroborated, o.Scope.String())
+					s.Weight *= everywhere*lagLikelihood(o.Time.Sub(r), p) + nu
+					s.Corroborated = append(s.Corroborated, fmt.Sprintf("%s (%v after)", o.Scope, o.Time.Sub(r).Round(time.Second)))
 				} else {
-					s.Weight *= unexplained
+					s.Weight *= nu
 					s.Unexplained = append(s.Unexplained, o.Scope.String())
 				}
 			}
+			for _, w := range e.Watched {
+				if fired[w] || (w.Zone == "" && w.Region == onset.Scope.Region) {
+					continue
+				}
+				if r, ok := reach(c.Touches, w, e.Now); ok {
+					s.Weight *= 1 - everywhere*lagCDF(e.Now.Sub(r), p)
+					s.Quiet = append(s.Quiet, w.String())
+				}
+			}
 			var b strings.Builder
-			fmt.Fprintf(&b, "%s reached %s %v before the alarm fired", who, fired.Scope, lag.Round(time.Second))
+			fmt.Fprintf(&b, "%s reached %s %v before the alarm fired", who, onset.Scope, lag.Round(time.Second))
 			if len(s.Corroborated) > 0 {
 				fmt.Fprintf(&b, "; it had also reached %s, which fired too", strings.Join(s.Corroborated, ", "))
 			}
 			if len(s.Unexplained) > 0 {
 				fmt.Fprintf(&b, "; it never reached %s, which fired as well", strings.Join(s.Unexplained, ", "))
+			}
+			if len(s.Quiet) > 0 {
+				fmt.Fprintf(&b, "; %s, where it went too, stayed quiet", strings.Join(s.Quiet, ", "))
 			}
 			s.Reason = b.String()
 		}
@@ -131,9 +219,7 @@ func Rank(fired Onset, others []Onset, cands []Candidate, p HealthPolicy) []Susp
 		out = append(out, s)
 	}
 	for i := range out {
-		if total > 0 {
-			out[i].Score = out[i].Weight / total
-		}
+		out[i].Score = out[i].Weight / total
 	}
 	slices.SortStableFunc(out, func(a, b Suspect) int {
 		switch {
@@ -144,7 +230,7 @@ func Rank(fired Onset, others []Onset, cands []Candidate, p HealthPolicy) []Susp
 		}
 		return strings.Compare(a.Member, b.Member)
 	})
-	return out
+	return out, noise
 }
 
 // reach returns when the change first reached scope s, at or before t.
@@ -168,28 +254,39 @@ func touched(ts []Touch, s Scope) bool {
 	return false
 }
 
-// Verdict is what the ranking lets the group do now.
+// Verdict is what a ranking lets the group do now.
 type Verdict int
 
 const (
-	// VerdictNone: no change of the group reached the scope in time; the
-	// alarm is someone else's (regional noise, another team's change).
+	// VerdictNone: no change of the group is a likelier cause than noise
+	// (or none reached the scope in time); the alarm is someone else's.
 	VerdictNone Verdict = iota
 	// VerdictStop: the top suspect is the culprit.
 	VerdictStop
 	// VerdictWait: the top suspects are too close to call; wait for more
-	// evidence (other scopes firing) until the patience runs out.
+	// evidence (other scopes firing, others staying quiet).
 	VerdictWait
 )
 
-// Judge decides on a ranking made waited after the onset: stop the top
-// suspect when it is alone, Margin times as likely as the runner-up, or
-// the patience has run out; otherwise wait.
-func Judge(ranked []Suspect, waited time.Duration, p HealthPolicy) Verdict {
+// Judge decides on a ranking made waited after the onset, with noise the
+// weight of "no change of the group": stop the top suspect when it is
+// [HealthPolicy.Margin] times as likely as both the runner-up and noise;
+// otherwise wait for more evidence, and once the patience has run out stop
+// it as soon as it is likelier than noise. With no suspect at all, the
+// alarm is nobody's.
+func Judge(ranked []Suspect, noise float64, waited time.Duration, p HealthPolicy) Verdict {
 	if len(ranked) == 0 || ranked[0].Weight == 0 {
 		return VerdictNone
 	}
-	if len(ranked) == 1 || ranked[1].Weight == 0 || ranked[0].Weight >= p.margin()*ranked[1].Weight || waited >= p.patience() {
+	next := noise
+	if len(ranked) > 1 {
+		next = math.Max(next, ranked[1].Weight)
+	}
+	top := ranked[0].Weight
+	switch {
+	case top >= p.margin()*next:
+		return VerdictStop
+	case waited >= p.patience() && top > noise:
 		return VerdictStop
 	}
 	return VerdictWait

@@ -21,11 +21,12 @@ const Actor = "shepherd/fleetwide"
 // Defaults of [HealthPolicy].
 const (
 	DefaultHealthInterval = time.Minute
-	DefaultWindow         = 6 * time.Hour
-	DefaultRecency        = 30 * time.Minute
-	DefaultPatience       = 10 * time.Minute
+	DefaultWindow         = 3 * time.Hour
+	DefaultRecency        = 10 * time.Minute
+	DefaultPatience       = 20 * time.Minute
 	DefaultMargin         = 3.0
 	DefaultMaxUnreadable  = 3
+	DefaultDetection      = 3 * time.Minute
 )
 
 // Spec is a group of rollouts: plain data, saved with its state.
@@ -137,19 +138,25 @@ type HealthPolicy struct {
 	// Interval is the time between checks. Zero means 1 minute.
 	Interval duration.Duration `json:"interval,omitzero"`
 	// Window is how long before an alarm's onset a change may have
-	// reached its scope and still be suspected. Zero means 6 hours.
+	// reached its scope and still be suspected. Zero means 3 hours.
 	Window duration.Duration `json:"window,omitzero"`
-	// Recency is how fast suspicion fades with the time between a change
-	// reaching a scope and the onset: a change that got there Recency
-	// before the onset weighs 1/e of one that got there just before.
-	// Zero means 30 minutes.
+	// Recency is the mean time most faults take to show after their
+	// change lands (see [Rank]): suspicion of a change fades with the
+	// time between its reaching a scope and the onset. Zero means 10
+	// minutes.
 	Recency duration.Duration `json:"recency,omitzero"`
+	// Detection is the least time a shared alarm takes to fire once a
+	// fault starts: its period times its datapoints to alarm (3 of 5
+	// one-minute points: 3 minutes). A change that landed less than this
+	// before an onset can hardly have caused it. Zero means 3 minutes.
+	Detection duration.Duration `json:"detection,omitzero"`
 	// Patience is how long the group waits for the evidence to single out
 	// a culprit (meanwhile every suspect is paused) before it stops the
-	// most likely one anyway. Zero means 10 minutes.
+	// most likely one, if it is likelier than noise. Zero means 20
+	// minutes.
 	Patience duration.Duration `json:"patience,omitzero"`
-	// Margin is how many times more likely than the runner-up the top
-	// suspect must be to be stopped at once. Zero means 3.
+	// Margin is how many times likelier than both the runner-up and
+	// noise the top suspect must be to be stopped at once. Zero means 3.
 	Margin float64 `json:"margin,omitzero"`
 	// MaxUnreadable is how many checks in a row a scope may go unread
 	// (an error, or INSUFFICIENT_DATA) before its new stages are blocked:
@@ -157,10 +164,11 @@ type HealthPolicy struct {
 	MaxUnreadable int `json:"maxUnreadable,omitzero"`
 }
 
-func (h HealthPolicy) interval() time.Duration { return or(h.Interval, DefaultHealthInterval) }
-func (h HealthPolicy) window() time.Duration   { return or(h.Window, DefaultWindow) }
-func (h HealthPolicy) recency() time.Duration  { return or(h.Recency, DefaultRecency) }
-func (h HealthPolicy) patience() time.Duration { return or(h.Patience, DefaultPatience) }
+func (h HealthPolicy) interval() time.Duration  { return or(h.Interval, DefaultHealthInterval) }
+func (h HealthPolicy) window() time.Duration    { return or(h.Window, DefaultWindow) }
+func (h HealthPolicy) recency() time.Duration   { return or(h.Recency, DefaultRecency) }
+func (h HealthPolicy) detection() time.Duration { return or(h.Detection, DefaultDetection) }
+func (h HealthPolicy) patience() time.Duration  { return or(h.Patience, DefaultPatience) }
 func (h HealthPolicy) margin() float64 {
 	if h.Margin == 0 {
 		return DefaultMargin
@@ -241,7 +249,7 @@ func (s Spec) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    duration.Duration
-	}{{"interval", h.Interval}, {"window", h.Window}, {"recency", h.Recency}, {"patience", h.Patience}} {
+	}{{"interval", h.Interval}, {"window", h.Window}, {"recency", h.Recency}, {"patience", h.Patience}, {"detection", h.Detection}} {
 		if d.v < 0 {
 			l.Add(ErrInvalid, "policy.health."+d.name, "%v is negative", d.v)
 		}

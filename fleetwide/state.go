@@ -158,6 +158,10 @@ type Incident struct {
 	// Waiting is set while the group waits for the evidence to single
 	// out a culprit.
 	Waiting bool `json:"waiting,omitempty"`
+	// Exonerated names the members stopped as culprits whose rollback
+	// did not clear the alarm: they are suspected no more, and the
+	// incident is judged again without them.
+	Exonerated []string `json:"exonerated,omitempty"`
 }
 
 // GroupRollback is the record of the whole group rolling back.
@@ -446,7 +450,9 @@ type Control struct {
 // Validate reports a malformed request.
 func (c Control) Validate() error {
 	var errs []error
-	bad := func(f string, args ...any) { errs = append(errs, fmt.Errorf("%w: "+f, append([]any{ErrInvalid}, args...)...)) }
+	bad := func(f string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+f, append([]any{ErrInvalid}, args...)...))
+	}
 	if c.Actor == "" {
 		bad("control: no actor")
 	}

@@ -675,6 +675,16 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 	p := s.Policy.Health
 	for i := range s.Incidents {
 		inc := &s.Incidents[i]
+		if inc.Culprit != "" && inc.Cleared.IsZero() {
+			// A culprit whose rollback ended a while ago without
+			// clearing the alarm was the wrong one: judge again.
+			if m := s.member(inc.Culprit); m.Status == MemberRolledBack && now.Sub(m.Ended) >= p.detection()+2*p.interval() {
+				inc.Exonerated = append(inc.Exonerated, inc.Culprit)
+				inc.Culprit, inc.Decided = "", time.Time{}
+				s.event(out, now, Event{Kind: EventAlarm, Scope: inc.Scope.String(), Member: m.Member.Name,
+					Reason: fmt.Sprintf("%s still fires %v after %s was rolled back: it was not the culprit; judging again", inc.Scope.Alarm, now.Sub(m.Ended), m.Member.Name)})
+			}
+		}
 		if !inc.Decided.IsZero() || !inc.Cleared.IsZero() {
 			continue
 		}
@@ -686,14 +696,18 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 		}
 		var cands []Candidate
 		for _, m := range s.Members {
-			if m.Status == MemberRunning || m.Status == MemberSucceeded {
+			if (m.Status == MemberRunning || m.Status == MemberSucceeded) && !slices.Contains(inc.Exonerated, m.Member.Name) {
 				cands = append(cands, Candidate{Member: m.Member.Name, Version: m.Member.Rollout.Version, Touches: m.Touches})
 			}
 		}
-		ranked := Rank(Onset{Scope: inc.Scope, Time: inc.Onset}, others, cands, p)
+		ev := Evidence{Fired: Onset{Scope: inc.Scope, Time: inc.Onset}, Others: others, Now: now}
+		for _, sc := range s.Health.Scopes {
+			ev.Watched = append(ev.Watched, sc.Scope)
+		}
+		ranked, noise := Rank(ev, cands, p)
 		inc.Suspects = ranked
 		where := inc.Scope.String()
-		switch Judge(ranked, now.Sub(inc.Onset), p) {
+		switch Judge(ranked, noise, now.Sub(inc.Onset), p) {
 		case VerdictNone:
 			inc.Decided, inc.Waiting = now, false
 			var b strings.Builder
@@ -708,7 +722,7 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 		case VerdictWait:
 			if !inc.Waiting {
 				inc.Waiting = true
-				inc.Reason = fmt.Sprintf("%s fired in %s; the suspects are too close to call (%s); every one is paused there for up to %v while the evidence grows", inc.Scope.Alarm, where, explain(ranked), p.patience())
+				inc.Reason = fmt.Sprintf("%s fired in %s; no suspect stands out (%s; noise %.0f%%); every one is paused there while the evidence grows", inc.Scope.Alarm, where, explain(ranked), 100*noise/total(ranked, noise))
 				s.pauseIn(now, inc, "", out)
 				s.event(out, now, Event{Kind: EventSuspects, Scope: where, Reason: inc.Reason, Suspects: ranked})
 			}
@@ -754,6 +768,14 @@ func (s *State) pauseIn(now time.Time, inc *Incident, culprit string, out *Outpu
 			m.hold(holdAlarm(inc.Scope), true)
 		}
 	}
+}
+
+func total(ranked []Suspect, noise float64) float64 {
+	t := noise
+	for _, x := range ranked {
+		t += x.Weight
+	}
+	return t
 }
 
 func explain(ranked []Suspect) string {
