@@ -88,10 +88,10 @@ func (s *State) Timeline() string {
 		}
 		return d.Round(time.Minute).String()
 	}
-	fmt.Fprintf(&b, "%-14s %-34s %9s %9s %9s %9s %9s %9s %9s %9s\n", "member", "stage", "start", "end", "blocked", "approval", "deploy", "verify", "bake", "paused")
+	fmt.Fprintf(&b, "%-10s %-46s %9s %9s %9s %9s %9s %9s %9s %9s\n", "member", "stage", "start", "end", "blocked", "approval", "deploy", "verify", "bake", "paused")
 	for _, m := range s.Members {
 		if m.Rollout == nil {
-			fmt.Fprintf(&b, "%-14s %-34s\n", m.Member.Name, "("+string(m.Status)+")")
+			fmt.Fprintf(&b, "%-10s %-46s\n", m.Member.Name, "("+string(m.Status)+")")
 			continue
 		}
 		for _, st := range m.Rollout.Stages {
@@ -99,12 +99,12 @@ func (s *State) Timeline() string {
 				continue
 			}
 			t := st.Timings
-			fmt.Fprintf(&b, "%-14s %-34s %9s %9s %9s %9s %9s %9s %9s %9s\n", m.Member.Name, st.Name, rel(st.Started), rel(st.Finished),
+			fmt.Fprintf(&b, "%-10s %-46s %9s %9s %9s %9s %9s %9s %9s %9s\n", m.Member.Name, st.Name, rel(st.Started), rel(st.Finished),
 				dur(t.Get(rollout.ActivityBlocked)), dur(t.Get(rollout.ActivityApproval)), dur(t.Get(rollout.ActivityDeploying)),
 				dur(t.Get(rollout.ActivityVerifying)), dur(t.Get(rollout.ActivityBaking)), dur(t.Get(rollout.ActivityPaused)))
 		}
 		t := m.Rollout.Timings
-		fmt.Fprintf(&b, "%-14s %-34s %9s %9s %9s %9s %9s %9s %9s %9s\n", m.Member.Name, "= "+string(m.Status), rel(m.Started), rel(m.Ended),
+		fmt.Fprintf(&b, "%-10s %-46s %9s %9s %9s %9s %9s %9s %9s %9s\n", m.Member.Name, "= "+string(m.Status), rel(m.Started), rel(m.Ended),
 			dur(t.Get(rollout.ActivityBlocked)), dur(t.Get(rollout.ActivityApproval)), dur(t.Get(rollout.ActivityDeploying)),
 			dur(t.Get(rollout.ActivityVerifying)), dur(t.Get(rollout.ActivityBaking)), dur(t.Get(rollout.ActivityPaused)))
 	}

@@ -744,7 +744,7 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 			}
 			inc.Reason = b.String()
 			s.event(out, now, Event{Kind: EventCulprit, Member: top.Member, Scope: where, Reason: inc.Reason, Suspects: ranked})
-			s.stopMember(now, m, fmt.Sprintf("culprit of %s in %s: %s", inc.Scope.Alarm, where, inc.Reason), out)
+			s.stopMember(now, m, fmt.Sprintf("culprit of %s in %s (%.0f%% likely; the evidence is in the culprit event)", inc.Scope.Alarm, where, 100*top.Score), out)
 			if s.Policy.Rollback == RollbackTeam && m.Member.Team != "" {
 				for j := range s.Members {
 					o := &s.Members[j]
@@ -759,12 +759,13 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 	}
 }
 
-// pauseIn holds every running member (but the culprit) that touched the
-// incident's scope until the alarm clears.
+// pauseIn holds every running member (but the culprit) whose change is a
+// suspect of the incident (it reached the scope within the window before
+// the onset) until the alarm clears.
 func (s *State) pauseIn(now time.Time, inc *Incident, culprit string, out *Output) {
-	for i := range s.Members {
-		m := &s.Members[i]
-		if m.Status == MemberRunning && m.Member.Name != culprit && m.Stopped == "" && touched(m.Touches, inc.Scope) {
+	for _, x := range inc.Suspects {
+		m := s.member(x.Member)
+		if x.Weight > 0 && m.Status == MemberRunning && x.Member != culprit && m.Stopped == "" {
 			m.hold(holdAlarm(inc.Scope), true)
 		}
 	}

@@ -160,7 +160,9 @@ func TestStep(t *testing.T) {
 		name: "a stopped line holds a stage and starts nothing",
 		spec: spec(t, fleetwide.Member{Name: "a"}),
 		steps: []step{
-			{at: 0, obs: func(fleetwide.Output) []fleetwide.Observation { return []fleetwide.Observation{fleetwide.ObserveControl(stop)} }, kinds: nil,
+			{at: 0, obs: func(fleetwide.Output) []fleetwide.Observation {
+				return []fleetwide.Observation{fleetwide.ObserveControl(stop)}
+			}, kinds: nil,
 				check: func(t *testing.T, st *fleetwide.State, _ fleetwide.Output) {
 					if st.Line == nil || st.Member("a").Status != fleetwide.MemberWaiting {
 						t.Errorf("line %v, a %s", st.Line, st.Member("a").Status)
@@ -275,13 +277,13 @@ func TestRank(t *testing.T) {
 	}{{
 		name:    "the only change there",
 		e:       fleetwide.Evidence{Fired: fleetwide.Onset{Scope: zone("b"), Time: onset}, Now: onset},
-		cands:   []fleetwide.Candidate{{Member: "pay", Touches: []fleetwide.Touch{touch("b", 5 * time.Minute)}}, {Member: "search", Touches: []fleetwide.Touch{touch("a", 5 * time.Minute)}}},
+		cands:   []fleetwide.Candidate{{Member: "pay", Touches: []fleetwide.Touch{touch("b", 5*time.Minute)}}, {Member: "search", Touches: []fleetwide.Touch{touch("a", 5*time.Minute)}}},
 		want:    []string{"pay"},
 		verdict: fleetwide.VerdictStop,
 	}, {
 		name:    "nobody there",
 		e:       fleetwide.Evidence{Fired: fleetwide.Onset{Scope: zone("b"), Time: onset}, Now: onset},
-		cands:   []fleetwide.Candidate{{Member: "search", Touches: []fleetwide.Touch{touch("a", 5 * time.Minute)}}},
+		cands:   []fleetwide.Candidate{{Member: "search", Touches: []fleetwide.Touch{touch("a", 5*time.Minute)}}},
 		want:    nil,
 		verdict: fleetwide.VerdictNone,
 	}, {
@@ -294,8 +296,8 @@ func TestRank(t *testing.T) {
 		name: "a few minutes after landing beats hours after",
 		e:    fleetwide.Evidence{Fired: fleetwide.Onset{Scope: zone("b"), Time: onset}, Now: onset},
 		cands: []fleetwide.Candidate{
-			{Member: "old", Touches: []fleetwide.Touch{touch("b", 2 * time.Hour)}},
-			{Member: "new", Touches: []fleetwide.Touch{touch("b", 6 * time.Minute)}},
+			{Member: "old", Touches: []fleetwide.Touch{touch("b", 2*time.Hour)}},
+			{Member: "new", Touches: []fleetwide.Touch{touch("b", 6*time.Minute)}},
 		},
 		want:    []string{"new", "old"},
 		verdict: fleetwide.VerdictStop,
@@ -303,8 +305,8 @@ func TestRank(t *testing.T) {
 		name: "close calls wait",
 		e:    fleetwide.Evidence{Fired: fleetwide.Onset{Scope: zone("b"), Time: onset}, Now: onset},
 		cands: []fleetwide.Candidate{
-			{Member: "x", Touches: []fleetwide.Touch{touch("b", 6 * time.Minute)}},
-			{Member: "y", Touches: []fleetwide.Touch{touch("b", 7 * time.Minute)}},
+			{Member: "x", Touches: []fleetwide.Touch{touch("b", 6*time.Minute)}},
+			{Member: "y", Touches: []fleetwide.Touch{touch("b", 7*time.Minute)}},
 		},
 		want:    []string{"x", "y"},
 		verdict: fleetwide.VerdictWait,
@@ -313,8 +315,8 @@ func TestRank(t *testing.T) {
 		e: fleetwide.Evidence{Fired: fleetwide.Onset{Scope: zone("b"), Time: onset},
 			Others: []fleetwide.Onset{{Scope: zone("a"), Time: onset.Add(-30 * time.Minute)}}, Now: onset},
 		cands: []fleetwide.Candidate{
-			{Member: "x", Touches: []fleetwide.Touch{touch("b", 6 * time.Minute)}},
-			{Member: "y", Touches: []fleetwide.Touch{touch("a", 36 * time.Minute), touch("b", 7 * time.Minute)}},
+			{Member: "x", Touches: []fleetwide.Touch{touch("b", 6*time.Minute)}},
+			{Member: "y", Touches: []fleetwide.Touch{touch("a", 36*time.Minute), touch("b", 7*time.Minute)}},
 		},
 		want:    []string{"y", "x"},
 		verdict: fleetwide.VerdictStop,
@@ -340,7 +342,6 @@ func TestRank(t *testing.T) {
 		})
 	}
 }
-
 
 // noBakes removes a plan's bakes (a plan is plain data).
 func noBakes(p *wave.Plan) {
