@@ -26,6 +26,7 @@ import (
 var (
 	attrSeed      = flag.Uint64("attribution.seed", 2, "seed of the attribution workload")
 	attrIncidents = flag.Int("attribution.incidents", 1000, "incidents in the attribution workload")
+	attrShow      = flag.Int("attribution.show", 10, "misses to log")
 )
 
 type visit struct {
@@ -67,6 +68,7 @@ type attrResult struct {
 	ttStop                            []time.Duration
 	confounders                       map[string]int
 	falseBy                           map[string]int
+	by                                map[string][5]int // by confounder: incidents, stops, correct stops, culprits stopped, culprits that showed
 	misses                            []string
 }
 
@@ -172,6 +174,31 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 		return false
 	}
 	var firstFault time.Time
+	stops, correct := 0, 0
+	defer func() {
+		keys := []string{"all"}
+		if culprit < 0 {
+			keys = append(keys, "no culprit")
+		} else if len(kinds) == 0 {
+			keys = append(keys, "no confounder")
+		}
+		for k := range kinds {
+			keys = append(keys, k)
+		}
+		for _, k := range keys {
+			c := res.by[k]
+			c[0]++
+			c[1] += stops
+			c[2] += correct
+			if showed := culprit >= 0 && !firstFault.IsZero() && firstFault.Before(t0.Add(11*time.Hour)); showed {
+				c[4]++
+				if !ms[culprit].stopped.IsZero() {
+					c[3]++
+				}
+			}
+			res.by[k] = c
+		}
+	}()
 	horizon := t0.Add(14 * time.Hour)
 	for now := t0; now.Before(horizon); now = now.Add(time.Minute) {
 		// Members move on, unless held, stopped, or blocked by a firing
@@ -298,8 +325,10 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 				if top.stopped.IsZero() {
 					top.stopped = now
 					res.stops++
+					stops++
 					if culprit >= 0 && top == ms[culprit] {
 						res.correct++
+						correct++
 					} else {
 						key := fmt.Sprint(kinds)
 						if culprit < 0 {
@@ -313,15 +342,16 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 			}
 		}
 	}
+	// A culprit whose fault showed less than three hours before the end
+	// of the run (or never) makes no incident to judge.
 	if culprit >= 0 {
-		if s := ms[culprit].stopped; !s.IsZero() {
+		if showed := !firstFault.IsZero() && firstFault.Before(t0.Add(11*time.Hour)); !showed {
+			res.withCulprit--
+		} else if s := ms[culprit].stopped; !s.IsZero() {
 			res.culpritsStopped++
 			res.ttStop = append(res.ttStop, s.Sub(firstFault))
-		} else if !firstFault.IsZero() && firstFault.Before(horizon.Add(-3*time.Hour)) {
-			res.misses = append(res.misses, fmt.Sprintf("incident %d: culprit %s never stopped (%v)", id, ms[culprit].name, kinds))
 		} else {
-			// The fault never showed within the horizon: not an incident.
-			res.withCulprit--
+			res.misses = append(res.misses, fmt.Sprintf("incident %d: culprit %s never stopped (%v)", id, ms[culprit].name, kinds))
 		}
 	}
 }
@@ -337,7 +367,7 @@ func touchedScope(ts []fleetwide.Touch, s fleetwide.Scope) bool {
 
 func runAttribution(seed uint64, incidents int, p fleetwide.HealthPolicy) attrResult {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
-	res := attrResult{confounders: map[string]int{}, falseBy: map[string]int{}}
+	res := attrResult{confounders: map[string]int{}, falseBy: map[string]int{}, by: map[string][5]int{}}
 	for i := 0; i < incidents; i++ {
 		simulateIncident(rng, p, &res, i)
 	}
@@ -378,11 +408,22 @@ func TestAttribution(t *testing.T) {
 	t.Logf("seed %d: %d incidents (%d with a culprit, %d noise only; confounders %v)", *attrSeed, r.incidents, r.withCulprit, r.noiseOnly, r.confounders)
 	t.Logf("stops %d, correct %d: precision %.1f%%; culprits stopped %d of %d: recall %.1f%%; onset to stop median %v, p90 %v",
 		r.stops, r.correct, 100*r.precision(), r.culpritsStopped, r.withCulprit, 100*r.recall(), r.median(), r.p90())
-	for k, v := range r.falseBy {
-		t.Logf("false stops with %s: %d", k, v)
+	var keys []string
+	for k := range r.by {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	t.Log("| incidents with | incidents | stops | precision | recall |")
+	for _, k := range keys {
+		c := r.by[k]
+		rec := "-"
+		if c[4] > 0 {
+			rec = fmt.Sprintf("%.1f%%", 100*float64(c[3])/float64(c[4]))
+		}
+		t.Logf("| %s | %d | %d | %.1f%% | %s |", k, c[0], c[1], 100*float64(c[2])/float64(max(c[1], 1)), rec)
 	}
 	for i, m := range r.misses {
-		if i < 10 {
+		if i < *attrShow {
 			t.Log(m)
 		}
 	}

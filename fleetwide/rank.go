@@ -89,28 +89,54 @@ const (
 	noiseLife = 20 * time.Minute
 )
 
-// lagLikelihood is the density, per minute, of a fault's alarm firing lag
-// after its change landed.
-func lagLikelihood(lag time.Duration, p HealthPolicy) float64 {
-	tau := p.recency().Minutes()
-	w := p.window().Minutes()
-	fast := 0.0
-	if d := lag - p.detection(); d >= 0 {
-		fast = fastShare / tau * math.Exp(-d.Minutes()/tau)
-	}
-	return fast + (1-fastShare)/w
+// jitter is the spread, from one place to the next, of the lag between a
+// bad version landing and its alarm firing: the delay of a fault is the
+// version's, but an alarm's evaluation periods and checks add minutes.
+const jitter = 2 * time.Minute
+
+type lagObs struct {
+	lag     time.Duration
+	reached bool
 }
 
-// lagCDF is the chance that a fault's alarm has fired within lag of its
-// change landing.
-func lagCDF(lag time.Duration, p HealthPolicy) float64 {
+// likelihood is the chance of what was seen if the change were the
+// culprit: its fault has one delay d wherever the version went (most
+// faults show soon after Detection, some at any time in the window), each
+// alarm fires about d after the version reached its scope, an alarm where
+// the version never went is noise, and a scope it reached more than d ago
+// that stayed quiet is one where the fault did not show. It integrates
+// over d, minute by minute, across the window.
+func likelihood(first time.Duration, others []lagObs, quiet []time.Duration, fade float64, p HealthPolicy) float64 {
+	nu := noiseDensity(p)
 	tau := p.recency().Minutes()
 	w := p.window().Minutes()
-	fast := 0.0
-	if d := lag - p.detection(); d > 0 {
-		fast = fastShare * (1 - math.Exp(-d.Minutes()/tau))
+	det := p.detection().Minutes()
+	sigma := jitter.Minutes()
+	gauss := func(x float64) float64 {
+		return math.Exp(-x*x/(2*sigma*sigma)) / (sigma * math.Sqrt(2*math.Pi))
 	}
-	return fast + (1-fastShare)*math.Min(lag.Minutes()/w, 1)
+	sum := 0.0
+	for d := 0.0; d <= w; d++ {
+		prior := (1 - fastShare) / w
+		if d >= det {
+			prior += fastShare / tau * math.Exp(-(d-det)/tau)
+		}
+		l := gauss(first.Minutes()-d) + nu*fade
+		for _, o := range others {
+			if o.reached {
+				l *= everywhere*gauss(o.lag.Minutes()-d) + nu
+			} else {
+				l *= nu
+			}
+		}
+		for _, q := range quiet {
+			// The chance the fault would have shown there by now.
+			shown := 0.5 * math.Erfc(-(q.Minutes()-d)/(sigma*math.Sqrt2))
+			l *= 1 - everywhere*shown
+		}
+		sum += prior * l
+	}
+	return sum
 }
 
 // noiseDensity is the density, per minute, of an onset no change explains.
@@ -137,26 +163,31 @@ type Evidence struct {
 //
 // A change is suspected only if it reached the onset's scope (a target in
 // its zone, or in its region for a regional alarm) before the onset and
-// within [HealthPolicy.Window]. Its weight is the likelihood of every
-// onset, this one and the others, if it were the culprit: an onset in a
-// place the change had reached weighs by the lag from its landing there
-// (an alarm needs [HealthPolicy.Detection] to fire; most faults show within
-// minutes after that, exponentially with mean [HealthPolicy.Recency], and
-// some at any time within the window); an onset where it had not been is
-// only as likely as noise. Every other watched scope the change reached
-// that stayed quiet weighs against it, by the chance that a fault
-// following the version would have shown there by now. So a change whose
-// every landing was followed, a few minutes later, by an alarm stands
-// out, while one that happened to share a zone with it does not.
+// within [HealthPolicy.Window]. Its weight is the likelihood of what was
+// seen if it were the culprit. Its fault would have one delay wherever the
+// version went: most faults show soon (an alarm needs
+// [HealthPolicy.Detection] to fire, and most faults then show within
+// minutes, exponentially with mean [HealthPolicy.Recency]), some at any
+// time within the window. Every alarm in a place the change had reached
+// should then fire about that delay after the change got there (give or
+// take a couple of minutes of alarm evaluation); an alarm where it had not
+// been is only as likely as noise; and a watched scope it reached longer
+// ago than the delay, which stayed quiet, is one where the fault did not
+// show, which happens (a fault confined to one zone) but counts against
+// it. The weight integrates all this over the delay. So a change whose
+// landings were each followed by an alarm after the same delay stands out,
+// while one that merely shared a zone with it does not.
 //
 // The returned noise weight is the likelihood that no change of the group
-// caused any of the onsets; it fades while the alarm keeps firing. Scores
-// are the shares of all the weights, the noise's included. Ties rank by
-// member name, so that Rank is deterministic.
+// caused any of the onsets; it fades while the alarm keeps firing, since
+// noise tends to clear by itself. Scores are the shares of all the
+// weights, the noise's included. Ties rank by member name, so that Rank is
+// deterministic.
 func Rank(e Evidence, cands []Candidate, p HealthPolicy) (ranked []Suspect, noise float64) {
 	onset := e.Fired
 	nu := noiseDensity(p)
-	noise = nu * math.Exp(-float64(e.Now.Sub(onset.Time))/float64(noiseLife))
+	fade := math.Exp(-float64(e.Now.Sub(onset.Time)) / float64(noiseLife))
+	noise = nu * fade
 	fired := map[Scope]bool{onset.Scope: true}
 	for _, o := range e.Others {
 		if o.Scope != onset.Scope {
@@ -180,28 +211,30 @@ func Rank(e Evidence, cands []Candidate, p HealthPolicy) (ranked []Suspect, nois
 		default:
 			lag := onset.Time.Sub(reached)
 			s.Reached, s.Lag = reached, duration.Duration(lag)
-			s.Weight = lagLikelihood(lag, p) + nu
+			var lags []lagObs
 			for _, o := range e.Others {
 				if o.Scope == onset.Scope {
 					continue
 				}
 				if r, ok := reach(c.Touches, o.Scope, o.Time); ok && o.Time.Sub(r) <= p.window() {
-					s.Weight *= everywhere*lagLikelihood(o.Time.Sub(r), p) + nu
+					lags = append(lags, lagObs{lag: o.Time.Sub(r), reached: true})
 					s.Corroborated = append(s.Corroborated, fmt.Sprintf("%s (%v after)", o.Scope, o.Time.Sub(r).Round(time.Second)))
 				} else {
-					s.Weight *= nu
+					lags = append(lags, lagObs{})
 					s.Unexplained = append(s.Unexplained, o.Scope.String())
 				}
 			}
+			var quiet []time.Duration
 			for _, w := range e.Watched {
 				if fired[w] || (w.Zone == "" && w.Region == onset.Scope.Region) {
 					continue
 				}
 				if r, ok := reach(c.Touches, w, e.Now); ok {
-					s.Weight *= 1 - everywhere*lagCDF(e.Now.Sub(r), p)
+					quiet = append(quiet, e.Now.Sub(r))
 					s.Quiet = append(s.Quiet, w.String())
 				}
 			}
+			s.Weight = likelihood(lag, lags, quiet, fade, p)
 			var b strings.Builder
 			fmt.Fprintf(&b, "%s reached %s %v before the alarm fired", who, onset.Scope, lag.Round(time.Second))
 			if len(s.Corroborated) > 0 {
@@ -286,7 +319,7 @@ func Judge(ranked []Suspect, noise float64, waited time.Duration, p HealthPolicy
 	switch {
 	case top >= p.margin()*next:
 		return VerdictStop
-	case waited >= p.patience() && top > noise:
+	case waited >= p.patience() && top >= p.margin()*noise:
 		return VerdictStop
 	}
 	return VerdictWait
