@@ -84,3 +84,30 @@ func TestRegionalAlarmAmongFive(t *testing.T) {
 		}
 	})
 }
+
+// With RollbackTeam, the culprit takes down every member of its team that
+// touched the alarm's region; other teams' members are only paused.
+func TestTeamRollback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bad := map[string]rollouttest.Behavior{"v42": {ErrorRate: 0.3}}
+		api := newService(t, "pay-api", regions3, bad)
+		worker := newService(t, "pay-worker", regions3, nil)
+		search := newService(t, "search", regions3, nil)
+		t0 := time.Now()
+		mw, ms, ma := worker.member("v8"), search.member("v7"), api.member("v42")
+		mw.Team, ma.Team = "payments", "payments"
+		ms.Start = t0.Add(20 * time.Minute)
+		ma.Start = t0.Add(40 * time.Minute)
+		spec := fleetwide.Spec{ID: "g", Members: []fleetwide.Member{mw, ms, ma},
+			Policy: fleetwide.Policy{Rollback: fleetwide.RollbackTeam, Health: fleetwide.HealthPolicy{Scopes: zoneScopes(regions3)}}}
+		var rec recorder
+		st, _ := run(t, spec, fleetwide.Config{Members: handsOf(api, worker, search), Health: zoneHealth(api, worker, search), OnEvent: rec.on})
+		want := map[string]fleetwide.MemberStatus{"pay-api": fleetwide.MemberRolledBack, "pay-worker": fleetwide.MemberRolledBack, "search": fleetwide.MemberSucceeded}
+		if diff := cmp.Diff(want, statuses(st)); diff != "" {
+			t.Fatalf("statuses (-want +got):\n%s\n%s", diff, &rec)
+		}
+		if why := st.Member("pay-worker").Stopped; !strings.Contains(why, "its team payments changed ap-south-1") {
+			t.Errorf("pay-worker stopped because %q", why)
+		}
+	})
+}

@@ -59,7 +59,7 @@ func TestBWaveAfterAWave(t *testing.T) {
 			if s.Name == rollout.FinalStage {
 				continue
 			}
-			if !s.Deployed.After(finished[s.Wave]) {
+			if s.Deployed.Before(finished[s.Wave]) {
 				t.Errorf("b deployed %s (wave %d) at %v, before a finished that wave at %v", s.Name, s.Wave+1, s.Deployed, finished[s.Wave])
 			}
 		}
