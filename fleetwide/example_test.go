@@ -35,4 +35,3 @@ func ExampleRank() {
 	// ads        0%  ads v3 touched no target in eu-west-1b
 	// stop payments
 }
-

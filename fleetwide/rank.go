@@ -301,6 +301,19 @@ const (
 	VerdictWait
 )
 
+// String names the verdict.
+func (v Verdict) String() string {
+	switch v {
+	case VerdictNone:
+		return "none"
+	case VerdictStop:
+		return "stop"
+	case VerdictWait:
+		return "wait"
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
 // Judge decides on a ranking made waited after the onset, with noise the
 // weight of "no change of the group": stop the top suspect when it is
 // [HealthPolicy.Margin] times as likely as both the runner-up and noise;
