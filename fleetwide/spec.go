@@ -254,6 +254,9 @@ func (s Spec) Validate() error {
 			l.Add(ErrInvalid, "policy.health."+d.name, "%v is negative", d.v)
 		}
 	}
+	if h.Window > duration.Duration(7*24*time.Hour) {
+		l.Add(ErrInvalid, "policy.health.window", "%v is longer than 7 days: no fault is traced back that far", h.Window)
+	}
 	if h.Margin < 0 || h.Margin != h.Margin || (h.Margin > 0 && h.Margin < 1) {
 		l.Add(ErrInvalid, "policy.health.margin", "%v: want 0 (the default) or at least 1", h.Margin)
 	}
