@@ -26,6 +26,7 @@ import (
 var (
 	attrSeed      = flag.Uint64("attribution.seed", 2, "seed of the attribution workload")
 	attrIncidents = flag.Int("attribution.incidents", 1000, "incidents in the attribution workload")
+	attrNoise     = flag.Float64("attribution.noise", 0, "HealthPolicy.Noise of the attribution workload")
 	attrShow      = flag.Int("attribution.show", 10, "misses to log")
 )
 
@@ -404,7 +405,7 @@ func TestAttribution(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
-	r := runAttribution(*attrSeed, n, fleetwide.HealthPolicy{})
+	r := runAttribution(*attrSeed, n, fleetwide.HealthPolicy{Noise: *attrNoise})
 	t.Logf("seed %d: %d incidents (%d with a culprit, %d noise only; confounders %v)", *attrSeed, r.incidents, r.withCulprit, r.noiseOnly, r.confounders)
 	t.Logf("stops %d, correct %d: precision %.1f%%; culprits stopped %d of %d: recall %.1f%%; onset to stop median %v, p90 %v",
 		r.stops, r.correct, 100*r.precision(), r.culpritsStopped, r.withCulprit, 100*r.recall(), r.median(), r.p90())

@@ -82,8 +82,6 @@ const (
 	// everywhere is the chance that a fault shows in another place the
 	// version went, not in one place alone.
 	everywhere = 0.5
-	// noiseRate scales the density of onsets that no change explains.
-	noiseRate = 2.0
 	// noiseLife is how fast the noise hypothesis fades while the alarm
 	// keeps firing.
 	noiseLife = 20 * time.Minute
@@ -144,7 +142,7 @@ func likelihood(first time.Duration, others []lagObs, quiet []time.Duration, fad
 
 // noiseDensity is the density, per minute, of an onset no change explains.
 func noiseDensity(p HealthPolicy) float64 {
-	return noiseRate * (1 - fastShare) / p.window().Minutes()
+	return p.noise() * (1 - fastShare) / p.window().Minutes()
 }
 
 // Evidence is what [Rank] weighs: the onset to explain, the other alarms
