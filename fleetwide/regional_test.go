@@ -1,12 +1,15 @@
 package fleetwide_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shepherd-go/shepherd/alarm"
 
 	"github.com/shepherd-go/shepherd/fleetwide"
 	"github.com/shepherd-go/shepherd/rollouttest"
@@ -108,6 +111,57 @@ func TestTeamRollback(t *testing.T) {
 		}
 		if why := st.Member("pay-worker").Stopped; !strings.Contains(why, "its team payments changed ap-south-1") {
 			t.Errorf("pay-worker stopped because %q", why)
+		}
+	})
+}
+
+// Regional noise that no change of the group explains stops nobody; new
+// stages in its zone wait until it clears.
+func TestRegionalNoise(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newService(t, "search", regions3, nil)
+		b := newService(t, "ads", regions3, nil)
+		t0 := time.Now()
+		noisy := fleetwide.Scope{Alarm: "ap-south-1b-errors", Region: "ap-south-1", Zone: "ap-south-1b"}
+		from, until := t0.Add(50*time.Minute), t0.Add(80*time.Minute)
+		inner := zoneHealth(a, b)
+		health := fleetwide.HealthFunc(func(ctx context.Context, scopes []fleetwide.Scope, now time.Time) ([]alarm.Result, error) {
+			res, err := inner.Health(ctx, scopes, now)
+			for i := range res {
+				if res[i].Name == noisy.Alarm && !now.Before(from) && now.Before(until) {
+					res[i].State, res[i].Reason = alarm.Alarm, "a network blip in the zone, nobody's change"
+				}
+			}
+			return res, err
+		})
+		mb := b.member("v9")
+		mb.Start = t0.Add(10 * time.Minute)
+		spec := fleetwide.Spec{ID: "g", Members: []fleetwide.Member{a.member("v7"), mb},
+			Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: zoneScopes(regions3)}}}
+		var rec recorder
+		st, err := run(t, spec, fleetwide.Config{Members: handsOf(a, b), Health: health, OnEvent: rec.on})
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, &rec)
+		}
+		if n := len(rec.of(fleetwide.EventAborted)); n != 0 {
+			t.Errorf("the group stopped %d members for noise:\n%s", n, &rec)
+		}
+		if n := len(rec.of(fleetwide.EventNoSuspect)); n != 1 {
+			t.Errorf("%d no-suspect events, want 1:\n%s", n, &rec)
+		}
+		held := false
+		for _, m := range st.Members {
+			for _, s := range m.Rollout.Stages {
+				if s.Name == "w1/ap-south-1/ap-south-1b" {
+					if s.Deployed.Before(until) {
+						t.Errorf("%s deployed %s at %v, while the zone's alarm fired", m.Member.Name, s.Name, s.Deployed)
+					}
+					held = held || s.Timings.Blocked > 0
+				}
+			}
+		}
+		if !held {
+			t.Error("no member waited for the noisy zone: the scenario tests nothing")
 		}
 	})
 }
