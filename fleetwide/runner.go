@@ -301,11 +301,13 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 		members[name], cancels[name] = c, f
 		return c
 	}
-	type semKey struct {
-		member string
-		round  uint64
+	// A member's target actions of one round share a semaphore of the
+	// round's concurrency; a new round gets a new one.
+	type sem struct {
+		round uint64
+		ch    chan struct{}
 	}
-	sems := map[semKey]chan struct{}{}
+	sems := map[string]sem{}
 	inflight := 0
 
 	var obs []Observation
@@ -351,13 +353,14 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 		}
 		for _, a := range out.Actions {
 			inflight++
-			var sem chan struct{}
+			var limit chan struct{}
 			if a.Kind == ActionMember && a.Rollout.Kind.Target() && a.Concurrency > 0 {
-				k := semKey{a.Member, a.Rollout.Round}
-				if sems[k] == nil {
-					sems[k] = make(chan struct{}, a.Concurrency)
+				s, ok := sems[a.Member]
+				if !ok || s.round != a.Rollout.Round {
+					s = sem{a.Rollout.Round, make(chan struct{}, a.Concurrency)}
+					sems[a.Member] = s
 				}
-				sem = sems[k]
+				limit = s.ch
 			}
 			actx := ctx
 			if a.Kind == ActionMember {
@@ -366,10 +369,10 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if sem != nil {
+				if limit != nil {
 					select {
-					case sem <- struct{}{}:
-						defer func() { <-sem }()
+					case limit <- struct{}{}:
+						defer func() { <-limit }()
 					case <-actx.Done():
 					}
 				}
@@ -406,9 +409,6 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 		case <-wake:
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		}
-		if len(sems) > 64 {
-			clear(sems) // rounds long gone; a current one is made again
 		}
 	}
 }
