@@ -301,10 +301,13 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 				}
 			}
 			ranked, noise := fleetwide.Rank(fleetwide.Evidence{Fired: fleetwide.Onset{Scope: inc.scope, Time: inc.onset}, Others: others, Watched: watched, Now: now}, cands, p)
+			// As the group's pauseIn: every suspect but the culprit.
 			hold := func(except string) {
-				for _, m := range ms {
-					if m.name != except && m.stopped.IsZero() && touchedScope(m.touches, inc.scope) {
-						m.holds[k] = true
+				for _, x := range ranked {
+					for _, m := range ms {
+						if m.name == x.Member && x.Weight > 0 && m.name != except && m.stopped.IsZero() {
+							m.holds[k] = true
+						}
 					}
 				}
 			}
