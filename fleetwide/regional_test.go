@@ -2,6 +2,7 @@ package fleetwide_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -162,6 +163,40 @@ func TestRegionalNoise(t *testing.T) {
 		}
 		if !held {
 			t.Error("no member waited for the noisy zone: the scenario tests nothing")
+		}
+	})
+}
+
+// A fault that shows half an hour after its version lands, in a zone where
+// an innocent change landed minutes before the alarm: the group stops the
+// innocent first (the evidence points at it), sees the alarm outlive its
+// rollback, judges again without it and stops the real culprit.
+func TestWrongCulpritJudgedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := map[string]rollouttest.Behavior{"v5": {Regressions: []rollouttest.Regression{{After: 30 * time.Minute, ErrorRate: 0.3}}}}
+		culprit := newService(t, "billing", regions3, slow)
+		innocent := newService(t, "search", regions3, nil)
+		mi := innocent.member("v7")
+		mi.Start = time.Now().Add(25 * time.Minute)
+		spec := fleetwide.Spec{ID: "g", Members: []fleetwide.Member{culprit.member("v5"), mi},
+			Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: zoneScopes(regions3)}}}
+		var rec recorder
+		st, _ := run(t, spec, fleetwide.Config{Members: handsOf(culprit, innocent), Health: zoneHealth(culprit, innocent), OnEvent: rec.on})
+		var stopped []string
+		for _, e := range rec.of(fleetwide.EventCulprit) {
+			stopped = append(stopped, e.Member)
+		}
+		if diff := cmp.Diff([]string{"search", "billing"}, stopped); diff != "" {
+			t.Errorf("culprits named (-want +got):\n%s\n%s", diff, &rec)
+		}
+		var inc *fleetwide.Incident
+		for i := range st.Incidents {
+			if st.Incidents[i].Scope.Zone == "ap-south-1a" {
+				inc = &st.Incidents[i]
+			}
+		}
+		if inc == nil || inc.Culprit != "billing" || !slices.Equal(inc.Exonerated, []string{"search"}) {
+			t.Errorf("incident %+v, want billing the culprit, search exonerated\n%s", inc, &rec)
 		}
 	})
 }
