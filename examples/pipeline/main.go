@@ -1,0 +1,161 @@
+// Command pipeline composes a whole deployment pipeline in code, as the
+// practice describes it, and runs it in simulated time: alpha and beta
+// environments gated by integration tests (the verify step), gamma in two
+// regions with a one-box, continuous canaries and a manual approval, then
+// the production waves. Each environment is a member of one group that
+// starts only after the previous one succeeded; one stop-the-line holds
+// all of them (here, for two hours while beta's test environment is
+// broken); and the timeline of the whole pipeline shows where the lead
+// time went.
+//
+//	go run ./examples/pipeline
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/fleetwide"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
+	"github.com/shepherd-go/shepherd/wave"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// hosts is every environment's hosts in memory: what the team's deployer
+// would do with real ones.
+type hosts struct {
+	mu sync.Mutex
+	v  map[string]string
+}
+
+func (h *hosts) Deploy(ctx context.Context, t wave.Target, version string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.v[t.ID] = version
+	return nil
+}
+
+func (h *hosts) Version(ctx context.Context, t wave.Target) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v, ok := h.v[t.ID]; ok {
+		return v, nil
+	}
+	return "v1", nil
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	const version = "v42"
+	start := time.Date(2030, 1, 7, 8, 0, 0, 0, time.UTC) // a Monday
+	h := &hosts{v: map[string]string{}}
+
+	// The integration tests of alpha and beta, and gamma's continuous
+	// canaries (synthetic traffic every minute) and canary judge.
+	tests := rollout.VerifierFunc(func(ctx context.Context, s rollout.Subject, now time.Time) (rollout.VerifyResult, error) {
+		return rollout.VerifyResult{Outcome: rollout.VerifyPass, Reason: "412 integration tests passed against " + s.Stage}, nil
+	})
+	canaries := rollout.AlarmsFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]alarm.Result, error) {
+		return []alarm.Result{{Name: "continuous-canary", State: alarm.OK, Time: now, Reason: "synthetic Create/Get/Delete every minute all pass"}}, nil
+	})
+	judge := rollout.JudgeFunc(func(ctx context.Context, s rollout.Subject, since, now time.Time) (rollout.Verdict, error) {
+		return rollout.Verdict{Outcome: rollout.VerdictPass, Score: 98, Reason: "no metric of the one-box differs from the baseline", Time: now}, nil
+	})
+	hands := rollout.Hands{Deployer: h, Verifier: tests, Alarms: canaries, Judge: judge}
+
+	recheck := rollout.BlockerPolicy{Recheck: duration.Duration(time.Minute)}
+	plan := func(regions []string, zones, perZone int, bake time.Duration) wave.Plan {
+		p, err := wave.Policy{}.Plan(rollouttest.Hosts(regions, zones, perZone))
+		if err != nil {
+			panic(err)
+		}
+		if bake > 0 { // pre-production bakes briefly; production keeps the published bakes
+			p.FinalBake = 0
+			for i := range p.Waves {
+				for j := range p.Waves[i].Stages {
+					p.Waves[i].Stages[j].Bake = duration.Duration(bake)
+				}
+			}
+		}
+		return *p
+	}
+	testEnv := func(name string, after ...string) fleetwide.Member {
+		m := fleetwide.Member{Name: name, Rollout: rollout.Spec{
+			ID: "api-" + name + "-" + version, Version: version,
+			Plan: plan([]string{name}, 1, 2, 30*time.Minute),
+			Policy: rollout.Policy{
+				Steps:    []rollout.StepKind{rollout.StepBlockers, rollout.StepDeploy, rollout.StepVerify, rollout.StepBake},
+				Blockers: recheck,
+			},
+		}}
+		for _, a := range after {
+			m.After = append(m.After, fleetwide.Dependency{Member: a})
+		}
+		return m
+	}
+	gammaPlan := plan([]string{"gamma-us-east-1", "gamma-eu-west-1"}, 2, 6, time.Hour)
+	firstGamma := gammaPlan.Waves[0].Stages[0].Name
+	spec := fleetwide.Spec{ID: "api-" + version, Members: []fleetwide.Member{
+		testEnv("alpha"),
+		testEnv("beta", "alpha"),
+		{Name: "gamma", After: []fleetwide.Dependency{{Member: "beta"}}, Rollout: rollout.Spec{
+			ID: "api-gamma-" + version, Version: version, Plan: gammaPlan,
+			Policy: rollout.Policy{
+				Blockers:  recheck,
+				Approvals: []string{firstGamma},
+				Canary:    rollout.CanaryPolicy{Enabled: true, Interval: duration.Duration(10 * time.Minute)},
+			},
+		}},
+		{Name: "prod", After: []fleetwide.Dependency{{Member: "gamma"}}, Rollout: rollout.Spec{
+			ID: "api-prod-" + version, Version: version,
+			Plan:   plan([]string{"us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"}, 3, 12, 0),
+			Policy: rollout.Policy{Blockers: recheck},
+		}},
+	}}
+	members := map[string]rollout.Hands{}
+	for _, m := range spec.Members {
+		members[m.Name] = hands
+	}
+	at := func(t time.Time) string { return t.Format("Mon 15:04") }
+	st, err := fleetwide.Simulate(ctx, fleetwide.Simulation{
+		Spec:  spec,
+		Start: start,
+		Controls: []fleetwide.Timed{
+			{At: start.Add(40 * time.Minute), Control: fleetwide.Control{Kind: fleetwide.ControlStop, Actor: "dana", Reason: "beta's test database is down"}},
+			{At: start.Add(160 * time.Minute), Control: fleetwide.Control{Kind: fleetwide.ControlRelease, Actor: "dana"}},
+			{At: start.Add(26 * time.Hour), Control: fleetwide.Control{Kind: fleetwide.ControlApprove, Member: "gamma", Stage: firstGamma, Actor: "release-manager"}},
+		},
+		Config: fleetwide.Config{Members: members, OnEvent: func(e fleetwide.Event) {
+			switch {
+			case e.Kind == fleetwide.EventMember && e.Rollout.Kind == rollout.EventVerifyResult:
+				fmt.Fprintf(out, "%s  %-6s verify %s: %s\n", at(e.Time), e.Member, e.Rollout.Stage, e.Rollout.Reason)
+			case e.Kind == fleetwide.EventMember && (e.Rollout.Kind == rollout.EventAwaitingApproval || e.Rollout.Kind == rollout.EventApproved):
+				fmt.Fprintf(out, "%s  %-6s %s %s\n", at(e.Time), e.Member, e.Rollout.Kind, e.Rollout.Stage)
+			case e.Kind == fleetwide.EventMember && e.Rollout.Kind == rollout.EventCanaryVerdict && e.Rollout.Verdict != nil:
+				return
+			case e.Kind == fleetwide.EventMember, e.Kind == fleetwide.EventControl:
+				return
+			default:
+				fmt.Fprintf(out, "%s  %-6s %s %s\n", at(e.Time), e.Member, e.Kind, e.Reason)
+			}
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nLead time %v, from %s to %s.\n\n", st.Ended.Sub(start), at(start), at(st.Ended))
+	fmt.Fprint(out, st.Timeline())
+	return nil
+}
