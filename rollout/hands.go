@@ -192,23 +192,46 @@ func (h *Hands) attempt(ctx context.Context, a *Action, now time.Time, o *Observ
 
 func (h *Hands) targetAttempt(ctx context.Context, a *Action, o *Observation) error {
 	if h.Deployer == nil {
-		err := Permanent(errors.New("no deployer is configured"))
-		*o = failed(*a, err)
-		return err
+		return noDeployer(a, o)
 	}
-	var err error
 	switch a.Kind {
 	case ActionReadVersion:
-		var v string
-		v, err = h.Deployer.Version(ctx, a.Target)
-		*o = ObserveVersion(*a, v, err)
+		return h.readAttempt(ctx, a, o)
 	case ActionDeploy:
-		err = h.deploy(ctx, a)
-		*o = ObserveDeploy(*a, a.Version, 1, err)
-	default:
-		err = h.rollback(ctx, a)
-		*o = ObserveRollback(*a, a.Version, 1, err)
+		return h.deployAttempt(ctx, a, o)
 	}
+	return h.rollbackAttempt(ctx, a, o)
+}
+
+// The attempts of the three target actions are functions of their own,
+// not inlined, so that the goroutine that runs one carries one frame's
+// temporaries, not all three's.
+
+//go:noinline
+func noDeployer(a *Action, o *Observation) error {
+	err := Permanent(errors.New("no deployer is configured"))
+	*o = failed(*a, err)
+	return err
+}
+
+//go:noinline
+func (h *Hands) readAttempt(ctx context.Context, a *Action, o *Observation) error {
+	v, err := h.Deployer.Version(ctx, a.Target)
+	*o = ObserveVersion(*a, v, err)
+	return err
+}
+
+//go:noinline
+func (h *Hands) deployAttempt(ctx context.Context, a *Action, o *Observation) error {
+	err := h.deploy(ctx, a)
+	*o = ObserveDeploy(*a, a.Version, 1, err)
+	return err
+}
+
+//go:noinline
+func (h *Hands) rollbackAttempt(ctx context.Context, a *Action, o *Observation) error {
+	err := h.rollback(ctx, a)
+	*o = ObserveRollback(*a, a.Version, 1, err)
 	return err
 }
 

@@ -543,10 +543,17 @@ func (r *Runner) call(ctx context.Context, c *roundCall, slots chan struct{}, o 
 		}
 	}
 	if ctx.Err() != nil {
-		*o = failed(*a, Permanent(errors.New("not started: the rollout stopped before its turn")))
+		notStarted(a, o)
 		return
 	}
 	r.target(ctx, a, o)
+}
+
+// notStarted answers a target action the rollout stopped before its turn.
+//
+//go:noinline
+func notStarted(a *Action, o *Observation) {
+	*o = failed(*a, Permanent(errors.New("not started: the rollout stopped before its turn")))
 }
 
 // roundCall is one action of a round, as its watch sees it.
