@@ -1,0 +1,282 @@
+package rollout
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+)
+
+// The journal is the file store's on-disk form of one rollout: a sequence
+// of records, each a header line and a payload,
+//
+//	@J <kind> <seq> <length> <crc32c>\n<payload>\n
+//
+// where kind is "s" for a snapshot (the payload is a whole saved state,
+// the bytes [EncodeState] made) or "d" for a delta (the payload says which
+// segments of the previous state changed; see below), seq numbers the
+// records from 1 without gaps, length is the payload's length in bytes
+// and the CRC-32C, in hex, covers the kind, the seq, the length and the
+// payload. A journal file always begins with a snapshot: it is created
+// whole (written to a temporary file, synced and renamed into place) and
+// grows only by appending records, each synced before Save returns.
+//
+// A saved state is split into segments, each beginning at an occurrence
+// of `{"id":` (the first at offset 0): in an encoded state, that is one
+// segment for the head, one per target of the plan and one per target
+// state, so that a transition that changes a batch of targets changes
+// those targets' segments and the head, and the delta records only
+// those. A delta's payload is uvarint(n), the number of segments of the
+// new state, then for each segment that differs from the segment at the
+// same index in the previous state, in increasing order of index,
+// uvarint(index), uvarint(len) and the segment's bytes. Any bytes can be
+// saved: bytes without `{"id":` are one segment, and their delta is the
+// whole of them.
+
+var (
+	segSep      = []byte(`{"id":`)
+	recordMagic = []byte("@J ")
+)
+
+const (
+	kindSnapshot = 's'
+	kindDelta    = 'd'
+	// maxHeader bounds a record's header line.
+	maxHeader = 64
+)
+
+// appendRecord appends one record to b.
+func appendRecord(b []byte, kind byte, seq uint64, payload []byte) []byte {
+	start := len(b)
+	b = append(b, recordMagic...)
+	b = append(b, kind, ' ')
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(len(payload)), 10)
+	sum := crc32.Update(crc32.Checksum(b[start+len(recordMagic):], castagnoli), castagnoli, payload)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(sum), 16)
+	b = append(b, '\n')
+	b = append(b, payload...)
+	return append(b, '\n')
+}
+
+// record is one record read back.
+type record struct {
+	kind    byte
+	seq     uint64
+	payload []byte
+	end     int // offset just past the record
+}
+
+var errBadRecord = errors.New("bad record")
+
+// parseRecord reads the record at the start of b.
+func parseRecord(b []byte) (record, error) {
+	if !bytes.HasPrefix(b, recordMagic) {
+		return record{}, errBadRecord
+	}
+	nl := bytes.IndexByte(b[:min(len(b), maxHeader)], '\n')
+	if nl < 0 {
+		return record{}, errBadRecord
+	}
+	f := bytes.Fields(b[len(recordMagic):nl])
+	if len(f) != 4 || len(f[0]) != 1 {
+		return record{}, errBadRecord
+	}
+	seq, err1 := strconv.ParseUint(string(f[1]), 10, 64)
+	n, err2 := strconv.ParseUint(string(f[2]), 10, 63)
+	sum, err3 := strconv.ParseUint(string(f[3]), 16, 32)
+	if err1 != nil || err2 != nil || err3 != nil || uint64(len(b)-nl-1) < n+1 {
+		return record{}, errBadRecord
+	}
+	payload := b[nl+1 : nl+1+int(n)]
+	if b[nl+1+int(n)] != '\n' {
+		return record{}, errBadRecord
+	}
+	// The CRC covers "kind seq length" as written, then the payload.
+	covered := b[len(recordMagic) : bytes.LastIndexByte(b[:nl], ' ')]
+	if crc32.Update(crc32.Checksum(covered, castagnoli), castagnoli, payload) != uint32(sum) {
+		return record{}, errBadRecord
+	}
+	return record{kind: f[0][0], seq: seq, payload: payload, end: nl + 2 + int(n)}, nil
+}
+
+// replayed is a journal read back: the last state it holds, its
+// segments, and where its valid records end.
+type replayed struct {
+	data  []byte
+	segs  []int  // start offsets of data's segments
+	seq   uint64 // the last record's
+	valid int    // length of the valid records; more bytes are a torn tail
+	snap  int    // bytes of the last snapshot record
+	since int    // bytes of the delta records after it
+}
+
+// replay reads a journal. A record that does not check out at the end of
+// the file is a torn tail, left by a crash in the middle of an append: it
+// and what follows are ignored (the save it belonged to never returned).
+// A damaged record followed by a valid one is not a torn tail but damage
+// to saved states, and an error.
+func replay(b []byte) (*replayed, error) {
+	var (
+		segs [][]byte
+		r    replayed
+		off  int
+	)
+	for off < len(b) {
+		rec, err := parseRecord(b[off:])
+		if err != nil {
+			// A torn tail is the end of the journal; valid records after
+			// a bad one mean the damage is in the middle.
+			for i := off + 1; i < len(b); i++ {
+				j := bytes.Index(b[i:], recordMagic)
+				if j < 0 {
+					break
+				}
+				i += j
+				if next, err := parseRecord(b[i:]); err == nil && next.seq > r.seq {
+					return nil, fmt.Errorf("record at offset %d is damaged and record %d follows it", off, next.seq)
+				}
+			}
+			break
+		}
+		if r.seq != 0 && rec.seq != r.seq+1 {
+			return nil, fmt.Errorf("record %d follows record %d", rec.seq, r.seq)
+		}
+		switch rec.kind {
+		case kindSnapshot:
+			segs = splitAll(segs[:0], rec.payload)
+			r.snap, r.since = rec.end, 0
+		case kindDelta:
+			if segs == nil {
+				return nil, fmt.Errorf("record %d is a delta with no snapshot before it", rec.seq)
+			}
+			if segs, err = applyDelta(segs, rec.payload); err != nil {
+				return nil, fmt.Errorf("record %d: %v", rec.seq, err)
+			}
+			r.since += rec.end
+		default:
+			return nil, fmt.Errorf("record %d has unknown kind %q", rec.seq, rec.kind)
+		}
+		r.seq = rec.seq
+		off += rec.end
+		r.valid = off
+	}
+	if segs == nil {
+		return nil, errors.New("no valid snapshot")
+	}
+	n := 0
+	for _, s := range segs {
+		n += len(s)
+	}
+	r.data = make([]byte, 0, n)
+	r.segs = make([]int, 0, len(segs))
+	for _, s := range segs {
+		r.segs = append(r.segs, len(r.data))
+		r.data = append(r.data, s...)
+	}
+	return &r, nil
+}
+
+// splitAll appends data's segments to segs.
+func splitAll(segs [][]byte, data []byte) [][]byte {
+	start := 0
+	for {
+		if start+1 >= len(data) {
+			return append(segs, data[start:])
+		}
+		i := bytes.Index(data[start+1:], segSep)
+		if i < 0 {
+			return append(segs, data[start:])
+		}
+		segs = append(segs, data[start:start+1+i])
+		start += 1 + i
+	}
+}
+
+// applyDelta applies a delta's payload to the segments of the previous
+// state.
+func applyDelta(segs [][]byte, p []byte) ([][]byte, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(segs))+uint64(len(p)) {
+		return nil, errors.New("bad segment count")
+	}
+	old := len(segs)
+	if int(n) <= old {
+		segs = segs[:n]
+	} else {
+		segs = append(segs, make([][]byte, int(n)-old)...)
+	}
+	p = p[k:]
+	next, added := 0, 0 // indexes below next are settled
+	for len(p) > 0 {
+		i, k1 := binary.Uvarint(p)
+		if k1 <= 0 || i >= n || int(i) < next {
+			return nil, errors.New("bad segment index")
+		}
+		l, k2 := binary.Uvarint(p[k1:])
+		if k2 <= 0 || l > uint64(len(p)-k1-k2) {
+			return nil, errors.New("bad segment length")
+		}
+		p = p[k1+k2:]
+		segs[i] = p[:l:l]
+		p = p[l:]
+		next = int(i) + 1
+		if int(i) >= old {
+			added++
+		}
+	}
+	if int(n) > old && added != int(n)-old {
+		return nil, errors.New("a new segment is missing")
+	}
+	return segs, nil
+}
+
+// diff splits data into segments, appending their start offsets to
+// segs, and appends to delta the delta from prev (whose segments start at
+// prevSegs) to data. It compares segment by segment and skips over those
+// that did not change with a plain comparison, so that it searches only
+// the changed parts of data for segment boundaries.
+func diff(delta []byte, segs []int, data, prev []byte, prevSegs []int) ([]byte, []int) {
+	var entries []byte
+	pos := 0
+	for i := 0; ; i++ {
+		segs = append(segs, pos)
+		if i < len(prevSegs) {
+			ps := prev[prevSegs[i]:]
+			last := i == len(prevSegs)-1
+			if !last {
+				ps = ps[:prevSegs[i+1]-prevSegs[i]]
+			}
+			end := pos + len(ps)
+			if end <= len(data) && bytes.Equal(data[pos:end], ps) {
+				if last && end == len(data) {
+					break
+				}
+				if !last && bytes.HasPrefix(data[end:], segSep) {
+					pos = end
+					continue
+				}
+			}
+		}
+		// Changed or new: find its end.
+		end := len(data)
+		if pos+1 < len(data) {
+			if j := bytes.Index(data[pos+1:], segSep); j >= 0 {
+				end = pos + 1 + j
+			}
+		}
+		entries = binary.AppendUvarint(entries, uint64(i))
+		entries = binary.AppendUvarint(entries, uint64(end-pos))
+		entries = append(entries, data[pos:end]...)
+		if end == len(data) {
+			break
+		}
+		pos = end
+	}
+	delta = binary.AppendUvarint(delta, uint64(len(segs)))
+	return append(delta, entries...), segs
+}
