@@ -97,7 +97,7 @@ func parseRecord(b []byte) (record, error) {
 		return record{}, errBadRecord
 	}
 	// The CRC covers "kind seq length" as written, then the payload.
-	covered := b[len(recordMagic) : bytes.LastIndexByte(b[:nl], ' ')]
+	covered := b[len(recordMagic):bytes.LastIndexByte(b[:nl], ' ')]
 	if crc32.Update(crc32.Checksum(covered, castagnoli), castagnoli, payload) != uint32(sum) {
 		return record{}, errBadRecord
 	}
