@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/shepherd-go/shepherd/internal/journal"
 )
 
 // FileStore is the default durable [Store]: one journal per rollout in
@@ -25,7 +27,7 @@ import (
 // a crash in the middle of an append (the save never returned) is ignored
 // and cut off by the next driver, while a damaged record followed by
 // valid ones is refused with [ErrCorrupt]. [DecodeState] checks the state
-// read back as well. The journal's format is described in journal.go.
+// read back as well.
 //
 // The lease is an OS file lock (flock) on a lock file next to the
 // journal, which the kernel releases when the process dies: a second
@@ -166,7 +168,7 @@ func (f *FileStore) read(id string, h *heldLock) ([]byte, error) {
 	case err != nil:
 		return nil, fmt.Errorf("rollout: file store: %w", err)
 	}
-	r, err := replay(b)
+	r, err := journal.Replay(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: rollout %q: journal %s: %v", ErrCorrupt, id, f.path(id, ".journal"), err)
 	}
@@ -174,9 +176,9 @@ func (f *FileStore) read(id string, h *heldLock) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rollout: file store: %w", err)
 	}
-	if r.valid < len(b) {
+	if r.Valid < len(b) {
 		// A torn tail: cut it off before anything is appended after it.
-		if err := j.Truncate(int64(r.valid)); err == nil {
+		if err := j.Truncate(int64(r.Valid)); err == nil {
 			err = j.Sync()
 		}
 		if err != nil {
@@ -184,14 +186,14 @@ func (f *FileStore) read(id string, h *heldLock) ([]byte, error) {
 			return nil, fmt.Errorf("rollout: file store: cutting the torn tail off the journal: %w", err)
 		}
 	}
-	h.j, h.size, h.seq, h.snap, h.since = j, int64(r.valid), r.seq, r.snap, r.since
-	h.prev, h.segs = r.data, r.segs
+	h.j, h.size, h.seq, h.snap, h.since = j, int64(r.Valid), r.Seq, r.Snap, r.Since
+	h.prev, h.segs = r.Data, r.Segs
 	// A journal written, the legacy file is stale; a crash may have left
 	// it behind.
 	if _, err := os.Stat(f.path(id, ".json")); err == nil {
 		h.legacy = true
 	}
-	return r.data, nil
+	return r.Data, nil
 }
 
 // close closes the journal.
@@ -299,11 +301,11 @@ func (f *FileStore) released(id string, h *heldLock) bool {
 // compacts it into a snapshot of data.
 func (f *FileStore) save(id string, h *heldLock, data []byte) error {
 	if h.j != nil && h.segs == nil {
-		h.segs = splitOffsets(h.segs, h.prev)
+		h.segs = journal.Split(h.segs, h.prev)
 	}
 	var delta []byte
 	if h.j != nil {
-		delta, h.nsegs = diff(h.delta[:0], h.nsegs[:0], data, h.prev, h.segs)
+		delta, h.nsegs = journal.Diff(h.delta[:0], h.nsegs[:0], data, h.prev, h.segs)
 		h.delta = delta
 		// Compact when the deltas since the last snapshot would outgrow
 		// it: the bytes written stay within a constant factor of the
@@ -318,7 +320,7 @@ func (f *FileStore) save(id string, h *heldLock, data []byte) error {
 		}
 		h.segs = nil // split at the next save, if there is one
 	} else {
-		h.buf = appendRecord(h.buf[:0], kindDelta, h.seq+1, delta)
+		h.buf = journal.AppendRecord(h.buf[:0], journal.Delta, h.seq+1, delta)
 		rec := h.buf
 		if err := h.append(rec); err != nil {
 			return err
@@ -349,7 +351,7 @@ func (h *heldLock) append(rec []byte) error {
 // compact replaces the journal with one snapshot of data.
 func (f *FileStore) compact(id string, h *heldLock, data []byte) error {
 	h.close()
-	h.buf = appendRecord(h.buf[:0], kindSnapshot, h.seq+1, data)
+	h.buf = journal.AppendRecord(h.buf[:0], journal.Snapshot, h.seq+1, data)
 	tmp, err := os.CreateTemp(f.Dir, "."+id+".*.tmp")
 	if err != nil {
 		return err
@@ -390,16 +392,6 @@ func syncDir(dir string) error {
 	err = d.Sync()
 	d.Close()
 	return err
-}
-
-// splitOffsets appends the start offsets of data's segments to segs.
-func splitOffsets(segs []int, data []byte) []int {
-	off := 0
-	for _, s := range splitAll(nil, data) {
-		segs = append(segs, off)
-		off += len(s)
-	}
-	return segs
 }
 
 // Release implements [Store].

@@ -1,27 +1,18 @@
-package rollout
-
-import (
-	"bytes"
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"hash/crc32"
-	"strconv"
-)
-
-// The journal is the file store's on-disk form of one rollout: a sequence
-// of records, each a header line and a payload,
+// Package journal is the record format of shepherd's journaled stores
+// (the file store of package rollout and the PostgreSQL store): a saved
+// state is kept as a snapshot followed by deltas, each a record with a
+// CRC-32C, and a delta holds only the segments of the state that changed.
+//
+// A journal is a sequence of records, each a header line and a payload,
 //
 //	@J <kind> <seq> <length> <crc32c>\n<payload>\n
 //
 // where kind is "s" for a snapshot (the payload is a whole saved state,
-// the bytes [EncodeState] made) or "d" for a delta (the payload says which
-// segments of the previous state changed; see below), seq numbers the
-// records from 1 without gaps, length is the payload's length in bytes
+// the bytes rollout.EncodeState made) or "d" for a delta (the payload says
+// which segments of the previous state changed; see below), seq numbers
+// the records from 1 without gaps, length is the payload's length in bytes
 // and the CRC-32C, in hex, covers the kind, the seq, the length and the
-// payload. A journal file always begins with a snapshot: it is created
-// whole (written to a temporary file, synced and renamed into place) and
-// grows only by appending records, each synced before Save returns.
+// payload.
 //
 // A saved state is split into segments, each beginning at an occurrence
 // of `{"id":` (the first at offset 0): in an encoded state, that is one
@@ -34,21 +25,37 @@ import (
 // uvarint(index), uvarint(len) and the segment's bytes. Any bytes can be
 // saved: bytes without `{"id":` are one segment, and their delta is the
 // whole of them.
+package journal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var (
 	segSep      = []byte(`{"id":`)
 	recordMagic = []byte("@J ")
 )
 
+// The kinds of record.
 const (
-	kindSnapshot = 's'
-	kindDelta    = 'd'
+	// Snapshot is a record that holds a whole state.
+	Snapshot = 's'
+	// Delta is a record that holds the segments that changed since the
+	// state before it.
+	Delta = 'd'
 	// maxHeader bounds a record's header line.
 	maxHeader = 64
 )
 
-// appendRecord appends one record to b.
-func appendRecord(b []byte, kind byte, seq uint64, payload []byte) []byte {
+// AppendRecord appends one record to b.
+func AppendRecord(b []byte, kind byte, seq uint64, payload []byte) []byte {
 	start := len(b)
 	b = append(b, recordMagic...)
 	b = append(b, kind, ' ')
@@ -104,26 +111,32 @@ func parseRecord(b []byte) (record, error) {
 	return record{kind: f[0][0], seq: seq, payload: payload, end: nl + 2 + int(n)}, nil
 }
 
-// replayed is a journal read back: the last state it holds, its
+// Replayed is a journal read back: the last state it holds, its
 // segments, and where its valid records end.
-type replayed struct {
-	data  []byte
-	segs  []int  // start offsets of data's segments
-	seq   uint64 // the last record's
-	valid int    // length of the valid records; more bytes are a torn tail
-	snap  int    // bytes of the last snapshot record
-	since int    // bytes of the delta records after it
+type Replayed struct {
+	// Data is the last state.
+	Data []byte
+	// Segs are the start offsets of Data's segments.
+	Segs []int
+	// Seq is the last valid record's.
+	Seq uint64
+	// Valid is the length of the valid records; bytes after them are a
+	// torn tail.
+	Valid int
+	// Snap is the length of the last snapshot record, Since the length
+	// of the delta records after it.
+	Snap, Since int
 }
 
-// replay reads a journal. A record that does not check out at the end of
+// Replay reads a journal. A record that does not check out at the end of
 // the file is a torn tail, left by a crash in the middle of an append: it
 // and what follows are ignored (the save it belonged to never returned).
 // A damaged record followed by a valid one is not a torn tail but damage
 // to saved states, and an error.
-func replay(b []byte) (*replayed, error) {
+func Replay(b []byte) (*Replayed, error) {
 	var (
 		segs [][]byte
-		r    replayed
+		r    Replayed
 		off  int
 	)
 	for off < len(b) {
@@ -137,33 +150,33 @@ func replay(b []byte) (*replayed, error) {
 					break
 				}
 				i += j
-				if next, err := parseRecord(b[i:]); err == nil && next.seq > r.seq {
+				if next, err := parseRecord(b[i:]); err == nil && next.seq > r.Seq {
 					return nil, fmt.Errorf("record at offset %d is damaged and record %d follows it", off, next.seq)
 				}
 			}
 			break
 		}
-		if r.seq != 0 && rec.seq != r.seq+1 {
-			return nil, fmt.Errorf("record %d follows record %d", rec.seq, r.seq)
+		if r.Seq != 0 && rec.seq != r.Seq+1 {
+			return nil, fmt.Errorf("record %d follows record %d", rec.seq, r.Seq)
 		}
 		switch rec.kind {
-		case kindSnapshot:
+		case Snapshot:
 			segs = splitAll(segs[:0], rec.payload)
-			r.snap, r.since = rec.end, 0
-		case kindDelta:
+			r.Snap, r.Since = rec.end, 0
+		case Delta:
 			if segs == nil {
 				return nil, fmt.Errorf("record %d is a delta with no snapshot before it", rec.seq)
 			}
 			if segs, err = applyDelta(segs, rec.payload); err != nil {
 				return nil, fmt.Errorf("record %d: %v", rec.seq, err)
 			}
-			r.since += rec.end
+			r.Since += rec.end
 		default:
 			return nil, fmt.Errorf("record %d has unknown kind %q", rec.seq, rec.kind)
 		}
-		r.seq = rec.seq
+		r.Seq = rec.seq
 		off += rec.end
-		r.valid = off
+		r.Valid = off
 	}
 	if segs == nil {
 		return nil, errors.New("no valid snapshot")
@@ -172,11 +185,11 @@ func replay(b []byte) (*replayed, error) {
 	for _, s := range segs {
 		n += len(s)
 	}
-	r.data = make([]byte, 0, n)
-	r.segs = make([]int, 0, len(segs))
+	r.Data = make([]byte, 0, n)
+	r.Segs = make([]int, 0, len(segs))
 	for _, s := range segs {
-		r.segs = append(r.segs, len(r.data))
-		r.data = append(r.data, s...)
+		r.Segs = append(r.Segs, len(r.Data))
+		r.Data = append(r.Data, s...)
 	}
 	return &r, nil
 }
@@ -235,12 +248,12 @@ func applyDelta(segs [][]byte, p []byte) ([][]byte, error) {
 	return segs, nil
 }
 
-// diff splits data into segments, appending their start offsets to
+// Diff splits data into segments, appending their start offsets to
 // segs, and appends to delta the delta from prev (whose segments start at
 // prevSegs) to data. It compares segment by segment and skips over those
 // that did not change with a plain comparison, so that it searches only
 // the changed parts of data for segment boundaries.
-func diff(delta []byte, segs []int, data, prev []byte, prevSegs []int) ([]byte, []int) {
+func Diff(delta []byte, segs []int, data, prev []byte, prevSegs []int) ([]byte, []int) {
 	var entries []byte
 	pos := 0
 	for i := 0; ; i++ {
@@ -279,4 +292,14 @@ func diff(delta []byte, segs []int, data, prev []byte, prevSegs []int) ([]byte, 
 	}
 	delta = binary.AppendUvarint(delta, uint64(len(segs)))
 	return append(delta, entries...), segs
+}
+
+// Split appends the start offsets of data's segments to segs.
+func Split(segs []int, data []byte) []int {
+	off := 0
+	for _, s := range splitAll(nil, data) {
+		segs = append(segs, off)
+		off += len(s)
+	}
+	return segs
 }
