@@ -156,7 +156,9 @@ CREATE TABLE IF NOT EXISTS ` + s.recs + ` (
 
 func quote(s string) string { return "'" + s + "'" } // s is an identifier
 
-func (s *Store) interval() string { return strconv.FormatInt(s.lease.Microseconds(), 10) + " microseconds" }
+func (s *Store) interval() string {
+	return strconv.FormatInt(s.lease.Microseconds(), 10) + " microseconds"
+}
 
 // Load implements [rollout.Store]: it takes the lease if nobody holds it
 // or its holder's has expired, with a token one larger than the last, and
