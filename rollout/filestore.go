@@ -300,13 +300,14 @@ func (f *FileStore) released(id string, h *heldLock) bool {
 // save appends the delta from the last state to data to the journal, or
 // compacts it into a snapshot of data.
 func (f *FileStore) save(id string, h *heldLock, data []byte) error {
-	if h.j != nil && h.segs == nil {
-		h.segs = journal.Split(h.segs, h.prev)
-	}
 	var delta []byte
+	diffed := false
 	if h.j != nil {
+		if h.segs == nil {
+			h.segs = journal.Split(nil, h.prev)
+		}
 		delta, h.nsegs = journal.Diff(h.delta[:0], h.nsegs[:0], data, h.prev, h.segs)
-		h.delta = delta
+		h.delta, diffed = delta, true
 		// Compact when the deltas since the last snapshot would outgrow
 		// it: the bytes written stay within a constant factor of the
 		// changes, and the journal within about twice the state.
@@ -314,19 +315,26 @@ func (f *FileStore) save(id string, h *heldLock, data []byte) error {
 			delta = nil
 		}
 	}
+	var err error
 	if delta == nil {
-		if err := f.compact(id, h, data); err != nil {
-			return err
-		}
-		h.segs = nil // split at the next save, if there is one
+		err = f.compact(id, h, data)
 	} else {
 		h.buf = journal.AppendRecord(h.buf[:0], journal.Delta, h.seq+1, delta)
-		rec := h.buf
-		if err := h.append(rec); err != nil {
-			return err
+		if err = h.append(h.buf); err == nil {
+			h.since += len(h.buf)
 		}
-		h.since += len(rec)
-		h.segs, h.nsegs = h.nsegs, h.segs
+	}
+	if err != nil {
+		return err // prev and its segments stay as they were
+	}
+	if diffed {
+		h.segs, h.nsegs = h.nsegs, h.segs // data's segments
+	} else {
+		h.segs = nil // split at the next save
+	}
+	if cap(h.prev) < len(data) {
+		// Room to grow: states grow a little as targets progress.
+		h.prev = make([]byte, 0, len(data)+len(data)/2)
 	}
 	h.prev = append(h.prev[:0], data...)
 	return nil
@@ -351,12 +359,19 @@ func (h *heldLock) append(rec []byte) error {
 // compact replaces the journal with one snapshot of data.
 func (f *FileStore) compact(id string, h *heldLock, data []byte) error {
 	h.close()
-	h.buf = journal.AppendRecord(h.buf[:0], journal.Snapshot, h.seq+1, data)
+	h.buf = journal.AppendHeader(h.buf[:0], journal.Snapshot, h.seq+1, data)
+	size := len(h.buf) + len(data) + 1
 	tmp, err := os.CreateTemp(f.Dir, "."+id+".*.tmp")
 	if err != nil {
 		return err
 	}
 	_, err = tmp.Write(h.buf)
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if err == nil {
+		_, err = tmp.Write([]byte{'\n'})
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -373,7 +388,7 @@ func (f *FileStore) compact(id string, h *heldLock, data []byte) error {
 		tmp.Close()
 		return fmt.Errorf("sync directory: %w", err)
 	}
-	h.j, h.size, h.snap, h.since = tmp, int64(len(h.buf)), len(h.buf), 0
+	h.j, h.size, h.snap, h.since = tmp, int64(size), size, 0
 	h.seq++
 	if h.legacy {
 		// The journal is durable: the earlier version's file is stale.

@@ -56,6 +56,15 @@ const (
 
 // AppendRecord appends one record to b.
 func AppendRecord(b []byte, kind byte, seq uint64, payload []byte) []byte {
+	b = AppendHeader(b, kind, seq, payload)
+	b = append(b, payload...)
+	return append(b, '\n')
+}
+
+// AppendHeader appends the header line of a record to b: the record is
+// the header, the payload and a newline, which a caller that writes a
+// large payload (a snapshot) can write without copying it.
+func AppendHeader(b []byte, kind byte, seq uint64, payload []byte) []byte {
 	start := len(b)
 	b = append(b, recordMagic...)
 	b = append(b, kind, ' ')
@@ -65,8 +74,6 @@ func AppendRecord(b []byte, kind byte, seq uint64, payload []byte) []byte {
 	sum := crc32.Update(crc32.Checksum(b[start+len(recordMagic):], castagnoli), castagnoli, payload)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, uint64(sum), 16)
-	b = append(b, '\n')
-	b = append(b, payload...)
 	return append(b, '\n')
 }
 
@@ -254,7 +261,10 @@ func applyDelta(segs [][]byte, p []byte) ([][]byte, error) {
 // that did not change with a plain comparison, so that it searches only
 // the changed parts of data for segment boundaries.
 func Diff(delta []byte, segs []int, data, prev []byte, prevSegs []int) ([]byte, []int) {
-	var entries []byte
+	// The entries go straight into delta, after room for the count of
+	// segments, which is known only at the end.
+	start, first := len(delta), len(segs)
+	delta = append(delta, make([]byte, binary.MaxVarintLen64)...)
 	pos := 0
 	for i := 0; ; i++ {
 		segs = append(segs, pos)
@@ -282,24 +292,29 @@ func Diff(delta []byte, segs []int, data, prev []byte, prevSegs []int) ([]byte, 
 				end = pos + 1 + j
 			}
 		}
-		entries = binary.AppendUvarint(entries, uint64(i))
-		entries = binary.AppendUvarint(entries, uint64(end-pos))
-		entries = append(entries, data[pos:end]...)
+		delta = binary.AppendUvarint(delta, uint64(i))
+		delta = binary.AppendUvarint(delta, uint64(end-pos))
+		delta = append(delta, data[pos:end]...)
 		if end == len(data) {
 			break
 		}
 		pos = end
 	}
-	delta = binary.AppendUvarint(delta, uint64(len(segs)))
-	return append(delta, entries...), segs
+	k := binary.PutUvarint(delta[start:], uint64(len(segs)-first))
+	n := copy(delta[start+k:], delta[start+binary.MaxVarintLen64:])
+	return delta[:start+k+n], segs
 }
 
 // Split appends the start offsets of data's segments to segs.
 func Split(segs []int, data []byte) []int {
-	off := 0
-	for _, s := range splitAll(nil, data) {
-		segs = append(segs, off)
-		off += len(s)
+	segs = append(segs, 0)
+	for off := 1; off < len(data); {
+		i := bytes.Index(data[off:], segSep)
+		if i < 0 {
+			break
+		}
+		segs = append(segs, off+i)
+		off += i + 1
 	}
 	return segs
 }

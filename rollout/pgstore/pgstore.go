@@ -293,12 +293,13 @@ func (s *Store) Save(ctx context.Context, id string, token uint64, data []byte) 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var delta []byte
+	diffed := false
 	if h.seq > 0 {
 		if h.segs == nil {
-			h.segs = journal.Split(h.segs, h.prev)
+			h.segs = journal.Split(nil, h.prev)
 		}
 		delta, h.nsegs = journal.Diff(h.delta[:0], h.nsegs[:0], data, h.prev, h.segs)
-		h.delta = delta
+		h.delta, diffed = delta, true
 		if h.since+len(delta) > h.snap {
 			delta = nil
 		}
@@ -343,10 +344,14 @@ func (s *Store) Save(ctx context.Context, id string, token uint64, data []byte) 
 	}
 	h.seq++
 	if kind == journal.Snapshot {
-		h.snap, h.since, h.segs = len(h.buf), 0, nil
+		h.snap, h.since = len(h.buf), 0
 	} else {
 		h.since += len(h.buf)
-		h.segs, h.nsegs = h.nsegs, h.segs
+	}
+	if diffed {
+		h.segs, h.nsegs = h.nsegs, h.segs // data's segments
+	} else {
+		h.segs = nil // split at the next save
 	}
 	h.prev = append(h.prev[:0], data...)
 	return nil
