@@ -29,7 +29,7 @@ type server struct {
 // loopback port with a temporary data directory, without fsync, and
 // stops it when the test ends. PostgreSQL refuses to run as root: as root,
 // it runs as the postgres user the package creates.
-func startPostgres(t *testing.T) *server {
+func startPostgres(t testing.TB) *server {
 	t.Helper()
 	candidates, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	sort.Sort(sort.Reverse(sort.StringSlice(candidates))) // newest first
@@ -116,7 +116,7 @@ func startPostgres(t *testing.T) *server {
 }
 
 // pool opens a connection pool to the server, closed when the test ends.
-func (s *server) pool(t *testing.T) *pgxpool.Pool {
+func (s *server) pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	p, err := pgxpool.New(context.Background(), s.dsn)
 	if err != nil {
