@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -280,6 +282,30 @@ func TestReplicaProcess(t *testing.T) {
 				fmt.Fprintln(out, "done", held[i])
 			}
 		}
+	case "loop":
+		// Drive the rollout to its end, creating it if need be, taking
+		// it over once the lease of a killed predecessor expires.
+		fleet := dirFleet{dir: os.Getenv("SHEPHERD_PG_FLEET"), delay: 100 * time.Millisecond}
+		var r *rollout.Runner
+		for {
+			r, err = rollout.Open(ctx, ids[0], fleet, rollout.Config{Store: s})
+			if errors.Is(err, rollout.ErrNotFound) {
+				r, err = rollout.Create(ctx, rollout.Spec{ID: ids[0], Plan: smallPlan(t), Version: "v2"}, fleet, rollout.Config{Store: s})
+			}
+			if !errors.Is(err, rollout.ErrLocked) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err == nil {
+			fmt.Fprintln(out, "driving")
+			err = r.Run(ctx)
+		}
+		if err != nil {
+			fmt.Fprintln(out, "error", err)
+			os.Exit(3)
+		}
+		fmt.Fprintln(out, "succeeded")
 	case "hold":
 		// Drive one rollout whose first deploy blocks until told.
 		d := newDeployer(out, ids[0])
@@ -327,8 +353,14 @@ type replica struct {
 
 func startReplica(t *testing.T, srv *server, mode string, ids ...string) *replica {
 	t.Helper()
+	return startReplicaEnv(t, srv, mode, nil, ids...)
+}
+
+func startReplicaEnv(t *testing.T, srv *server, mode string, env []string, ids ...string) *replica {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.v=false")
 	cmd.Env = append(os.Environ(), "SHEPHERD_PG_REPLICA="+mode, "SHEPHERD_PG_DSN="+srv.dsn, "SHEPHERD_PG_IDS="+strings.Join(ids, ","))
+	cmd.Env = append(cmd.Env, env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -623,4 +655,94 @@ func TestKilledReplica(t *testing.T) {
 			t.Errorf("succeeded: %+v, want both rollouts", infos)
 		}
 	})
+}
+
+// dirFleet is a deployer whose targets are files in a directory, each
+// holding its version: a fleet that outlives the replicas.
+type dirFleet struct {
+	dir   string
+	delay time.Duration
+}
+
+func (f dirFleet) Deploy(ctx context.Context, t wave.Target, v string) error {
+	select {
+	case <-time.After(f.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	tmp := filepath.Join(f.dir, "."+t.ID)
+	if err := os.WriteFile(tmp, []byte(v), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(f.dir, t.ID))
+}
+
+func (f dirFleet) Version(_ context.Context, t wave.Target) (string, error) {
+	b, err := os.ReadFile(filepath.Join(f.dir, t.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return "v1", nil
+	}
+	return string(b), err
+}
+
+// TestReplicaSIGKILLLoop drives a rollout in replica processes that it
+// kills with SIGKILL at random moments, starting a new one each time,
+// which takes the rollout over once the dead one's lease expires, until
+// the rollout ends: it succeeds, with every target on the new version.
+func TestReplicaSIGKILLLoop(t *testing.T) {
+	srv := startPostgres(t)
+	fleet := t.TempDir()
+	rng := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
+	kills := 0
+	for i := 0; ; i++ {
+		if i == 30 {
+			t.Fatalf("the rollout did not end after %d replicas", i)
+		}
+		r := startReplicaEnv(t, srv, "loop", []string{"SHEPHERD_PG_FLEET=" + fleet}, "loop")
+		r.expect(t, "driving", time.Minute)
+		// The first kill lands early, in the first stage; later replicas
+		// get longer, so that the rollout ends.
+		wait := time.Duration(50+rng.IntN(500+200*i)) * time.Millisecond
+		if i == 0 {
+			wait = 200 * time.Millisecond
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case l, ok := <-r.lines:
+			timer.Stop()
+			for ok && strings.HasPrefix(l, "deploy") {
+				l, ok = <-r.lines
+			}
+			if l != "succeeded" {
+				t.Fatalf("replica %d: %q\n%s", i, l, r.output())
+			}
+			_ = r.cmd.Wait()
+			t.Logf("the rollout succeeded in replica %d, after %d kills", i+1, kills)
+			ents, err := os.ReadDir(fleet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ".") {
+					continue
+				}
+				n++
+				if b, _ := os.ReadFile(filepath.Join(fleet, e.Name())); string(b) != "v2" {
+					t.Errorf("%s runs %q", e.Name(), b)
+				}
+			}
+			if n != 24 {
+				t.Errorf("%d targets deployed, want 24", n)
+			}
+			return
+		case <-timer.C:
+			_ = r.cmd.Process.Signal(syscall.SIGKILL)
+			_ = r.cmd.Wait()
+			kills++
+			if strings.Contains(r.output(), "error") {
+				t.Fatalf("replica %d: %s", i, r.output())
+			}
+		}
+	}
 }
