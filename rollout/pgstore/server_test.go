@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"net"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,38 +22,86 @@ import (
 	"github.com/shepherd-go/shepherd/internal/testenv"
 )
 
-// server is a PostgreSQL started for a test.
+// server is a database of its own for a test, in the PostgreSQL cluster
+// the package's tests share.
 type server struct {
 	dsn string
 }
 
-// startPostgres runs Debian's PostgreSQL (initdb, then postgres) on a free
-// loopback port with a temporary data directory, without fsync, and
-// stops it when the test ends. PostgreSQL refuses to run as root: as root,
-// it runs as the postgres user the package creates.
+// cluster is the PostgreSQL the package's tests share: started by the
+// first test that needs it, stopped by TestMain.
+var cluster struct {
+	once  sync.Once
+	base  string // DSN without the database
+	stop  func()
+	logs  syncBuffer
+	err   error
+	dbs   atomic.Int64
+	admin *pgxpool.Pool
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cluster.admin != nil {
+		cluster.admin.Close()
+	}
+	if cluster.stop != nil {
+		cluster.stop()
+	}
+	os.Exit(code)
+}
+
+// startPostgres returns a new, empty database for the test, in a
+// PostgreSQL cluster started once for the package's tests: Debian's
+// (initdb, then postgres) on a free loopback port with a temporary data
+// directory, without fsync. Without Debian's PostgreSQL the test fails
+// under make test and skips under a bare go test.
 func startPostgres(t testing.TB) *server {
 	t.Helper()
 	candidates, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	sort.Sort(sort.Reverse(sort.StringSlice(candidates))) // newest first
 	initdb := testenv.LookPath(t, append([]string{"initdb"}, candidates...)...)
-	postgres := filepath.Join(filepath.Dir(initdb), "postgres")
+	cluster.once.Do(func() {
+		cluster.base, cluster.stop, cluster.err = startCluster(initdb)
+		if cluster.err == nil {
+			cluster.admin, cluster.err = pgxpool.New(context.Background(), cluster.base+"/postgres?sslmode=disable")
+		}
+	})
+	if cluster.err != nil {
+		t.Fatalf("starting PostgreSQL: %v\n%s", cluster.err, cluster.logs.String())
+	}
+	name := "test" + strconv.FormatInt(cluster.dbs.Add(1), 10)
+	if _, err := cluster.admin.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("creating database %s: %v", name, err)
+	}
+	return &server{dsn: cluster.base + "/" + name + "?sslmode=disable"}
+}
 
+// startCluster initialises a cluster in a temporary directory and starts
+// it. PostgreSQL refuses to run as root: as root, it runs as the postgres
+// user the Debian package creates.
+func startCluster(initdb string) (dsn string, stop func(), err error) {
+	postgres := filepath.Join(filepath.Dir(initdb), "postgres")
 	dir, err := os.MkdirTemp("", "shepherd-pg-")
 	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Fatalf("running as root and there is no postgres user to run PostgreSQL as: %v", err)
+			return "", nil, fmt.Errorf("running as root and there is no postgres user to run PostgreSQL as: %w", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
+			return "", nil, err
 		}
 	}
 	data := filepath.Join(dir, "data")
@@ -63,56 +113,52 @@ func startPostgres(t testing.TB) *server {
 	}
 	out, err := command(initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync").CombinedOutput()
 	if err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+		return "", nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	port := testenv.FreePort(t)
-	var logs syncBuffer
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
 	cmd := command(postgres, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=50")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+		"-c", "full_page_writes=off", "-c", "max_connections=100")
+	cmd.Stdout, cmd.Stderr = &cluster.logs, &cluster.logs
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", postgres, err)
+		return "", nil, fmt.Errorf("starting %s: %w", postgres, err)
 	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		})
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("postgres output:\n%s", logs.String())
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
 		}
-	})
-	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+		os.RemoveAll(dir)
+	}
+	dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		pool, err := pgxpool.New(ctx, dsn)
+		pool, err := pgxpool.New(ctx, dsn+"/postgres?sslmode=disable")
 		if err == nil {
 			err = pool.Ping(ctx)
 			pool.Close()
 		}
 		cancel()
 		if err == nil {
-			break
+			return dsn, stop, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("postgres not ready after 30s: %v\n%s", err, logs.String())
+			stop()
+			return "", nil, fmt.Errorf("not ready after 30s: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return &server{dsn: dsn}
 }
 
 // pool opens a connection pool to the server, closed when the test ends.
