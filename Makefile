@@ -9,7 +9,7 @@ GO ?= go
 export SHEPHERD_INTEGRATION := required
 
 # Debian packages the integration tests start or drive.
-APT_PACKAGES := prometheus chromium
+APT_PACKAGES := prometheus chromium postgresql
 
 .PHONY: test deps vet unit bench temporal
 
@@ -29,6 +29,7 @@ deps:
 	@missing=""; \
 	command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -111,9 +111,12 @@
 // # Durability
 //
 // A [Store] keeps one saved state per rollout under a lease with a fencing
-// token. [FileStore] writes one file per rollout atomically (write, fsync,
-// rename, fsync the directory) and holds an OS file lock, so a second
-// driver gets [ErrLocked]; [MemoryStore] is for tests. The saved form
+// token. [FileStore] keeps a journal per rollout, to which each save
+// appends (and syncs) only the targets that changed, with a checksum per
+// record and a snapshot now and then, and holds an OS file lock, so a
+// second driver gets [ErrLocked]; package pgstore keeps rollouts in
+// PostgreSQL for drivers on several machines; [MemoryStore] is for tests;
+// rollouttest.StoreSuite checks a store of your own. The saved form
 // carries a schema version and a checksum: a damaged file is
 // [ErrCorrupt], one from a newer driver a [*SchemaError], both before any
 // target is touched. Saving is incremental where it matters: the plan is

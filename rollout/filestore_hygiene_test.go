@@ -28,12 +28,12 @@ func saveOnce(t *testing.T, dir, id string) {
 func TestFileStoreMissingStateIsNotANewRollout(t *testing.T) {
 	dir := t.TempDir()
 	saveOnce(t, dir, "r1")
-	if err := os.Remove(filepath.Join(dir, "r1.json")); err != nil {
+	if err := os.Remove(filepath.Join(dir, "r1.journal")); err != nil {
 		t.Fatal(err)
 	}
 	fs := &rollout.FileStore{Dir: dir}
 	if _, _, err := fs.Load(context.Background(), "r1"); !errors.Is(err, rollout.ErrCorrupt) {
-		t.Fatalf("Load of a rollout whose state file is gone = %v, want ErrCorrupt", err)
+		t.Fatalf("Load of a rollout whose journal is gone = %v, want ErrCorrupt", err)
 	}
 	// Deleting the lock file too is the explicit way to start afresh.
 	if err := os.Remove(filepath.Join(dir, "r1.lock")); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,16 +149,16 @@ func TestFileStoreFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := os.ReadFile(filepath.Join(dir, "r1.json"))
-	if err != nil || string(got) != "xxx" {
-		t.Fatalf("file holds %q, %v", got, err)
+	got, _, err := (&FileStore{Dir: dir}).Load(ctx, "r1")
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("Load by another store = %q, %v; want ErrLocked", got, err)
 	}
 	ents, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if diff := cmp.Diff([]string{"r1.json", "r1.lock"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"r1.journal", "r1.lock"}, names); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
 	// A second store on the same directory (as another process would be)
@@ -169,8 +168,8 @@ func TestFileStoreFiles(t *testing.T) {
 		t.Errorf("other store Load = %v, want ErrLocked", err)
 	}
 	s.Release(context.Background(), "r1", tok)
-	if _, _, err := other.Load(ctx, "r1"); err != nil {
-		t.Errorf("other store Load after release = %v", err)
+	if got, _, err := other.Load(ctx, "r1"); err != nil || string(got) != "xxx" {
+		t.Errorf("other store Load after release = %q, %v; want \"xxx\"", got, err)
 	}
 }
 
