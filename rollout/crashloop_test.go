@@ -19,6 +19,7 @@ import (
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/internal/journal"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -237,15 +238,31 @@ func crashOnce(t *testing.T, version string, rng *rand.Rand, kill time.Duration)
 				run.midCall++ // this kill left a call unfinished
 				open = n
 			}
+			// A kill in the middle of a save leaves a torn record at the
+			// journal's end (or a compaction's temporary file).
+			if b, err := os.ReadFile(filepath.Join(dir, "state", "crash.journal")); err == nil {
+				if j, err := journal.Replay(b); err != nil {
+					t.Fatalf("after kill %d the journal does not replay: %v", run.kills, err)
+				} else if j.Valid < len(b) {
+					run.midSave++
+				}
+			}
 			if tmps, _ := filepath.Glob(filepath.Join(dir, "state", ".*.tmp")); len(tmps) > 0 {
 				run.midSave++
 			}
-			// The saved state is always readable.
-			if data, err := os.ReadFile(filepath.Join(dir, "state", "crash.json")); err == nil {
+			// The saved state is always readable, by the store a new
+			// driver opens it with.
+			fs := &rollout.FileStore{Dir: filepath.Join(dir, "state")}
+			data, tok, err := fs.Load(context.Background(), "crash")
+			if err != nil {
+				t.Fatalf("after kill %d the store cannot load the rollout: %v", run.kills, err)
+			}
+			if data != nil {
 				if _, err := rollout.DecodeState(data); err != nil {
-					t.Fatalf("after kill %d the state file does not decode: %v", run.kills, err)
+					t.Fatalf("after kill %d the saved state does not decode: %v", run.kills, err)
 				}
 			}
+			fs.Release(context.Background(), "crash", tok)
 		}
 	}
 }
