@@ -100,7 +100,9 @@ type Observation struct {
 	CanaryValue, BaselineValue float64
 
 	// CanarySamples and BaselineSamples are a Quantile metric's
-	// per-request samples on each side.
+	// per-request samples on each side: finite and not negative (a
+	// negative latency is a broken clock or a broken query, and is
+	// rejected rather than counted in the lowest bucket).
 	CanarySamples, BaselineSamples []float64
 	// CanaryBuckets and BaselineBuckets are a Quantile metric's bucket
 	// counts in the metric's layout (len(Buckets)+1 counts, the last for
@@ -114,7 +116,7 @@ var (
 	// more data.
 	ErrDecided = errors.New("canary: the judge has already decided")
 	// ErrBadObservation means an observation is malformed: unknown metric,
-	// negative counts, infinite values, fields of another kind, a bucket
+	// negative counts or samples, infinite values, fields of another kind, a bucket
 	// layout of the wrong length. The whole call is rejected.
 	ErrBadObservation = errors.New("canary: bad observation")
 	// ErrBadState means a state does not fit the policy it is resumed
@@ -383,6 +385,9 @@ func (j *Judge) check(o *Observation) error {
 			for _, v := range s {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
 					return bad("sample %v is not finite", v)
+				}
+				if v < 0 {
+					return bad("sample %v is negative; quantile metrics take latencies, sizes or other values that cannot be", v)
 				}
 			}
 		}

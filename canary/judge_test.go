@@ -59,26 +59,26 @@ func TestPolicyValidate(t *testing.T) {
 		t.Fatal("no error")
 	}
 	want := []string{
-		"canary: policy: Alpha: 2 is outside (0, 1)",
-		"canary: policy: PassAlpha: -0.1 is outside (0, 1)",
-		"canary: policy: TrafficShare: 1.5 is outside (0, 1)",
-		"canary: policy: Warmup: -1m0s is negative",
-		"canary: policy: Metrics[0].Direction: either is not supported by the sequential judge; use two metrics, one per direction",
-		"canary: policy: Metrics[1].Name: \"errors\" is also the name of Metrics[0]",
-		"canary: policy: Metrics[1].Quantile: set on a mean metric",
-		"canary: policy: Metrics[1].Buckets: set on a mean metric",
-		"canary: policy: Metrics[2].Name: empty",
-		"canary: policy: Metrics[2].Kind: unknown value 9",
-		"canary: policy: Metrics[2].Direction: unknown value 8",
-		"canary: policy: Metrics[3].Quantile: 1.2 is outside (0, 1)",
-		"canary: policy: Metrics[3].Tolerance: -1 is not a finite non-negative number",
-		"canary: policy: Metrics[3].Margin: +Inf is not a finite non-negative number",
-		"canary: policy: Metrics[3].Absolute: only mean metrics compare differences",
-		"canary: policy: Metrics[3].Buckets[2]: 2 is not above the previous bound 3",
-		"canary: policy: Metrics[4].Margin: 0.2 is not above the tolerance 0.3",
-		"canary: policy: Metrics[4].Buckets[0]: 0 is not a finite positive bound",
-		"canary: policy: Metrics[5].Margin: required with Absolute: the largest acceptable difference, in the metric's units",
-		"canary: policy: Metrics[6].Kind: not set (count, mean or quantile)",
+		"canary: Alpha: 2 is outside (0, 1)",
+		"canary: PassAlpha: -0.1 is outside (0, 1)",
+		"canary: TrafficShare: 1.5 is outside (0, 1)",
+		"canary: Warmup: -1m0s is negative",
+		"canary: Metrics[0].Direction: either is not supported by the sequential judge; use two metrics, one per direction",
+		"canary: Metrics[1].Name: \"errors\" is also the name of Metrics[0]",
+		"canary: Metrics[1].Quantile: set on a mean metric",
+		"canary: Metrics[1].Buckets: set on a mean metric",
+		"canary: Metrics[2].Name: empty",
+		"canary: Metrics[2].Kind: unknown value 9",
+		"canary: Metrics[2].Direction: unknown value 8",
+		"canary: Metrics[3].Quantile: 1.2 is outside (0, 1)",
+		"canary: Metrics[3].Tolerance: -1 is not a finite non-negative number",
+		"canary: Metrics[3].Margin: +Inf is not a finite non-negative number",
+		"canary: Metrics[3].Absolute: only mean metrics compare differences",
+		"canary: Metrics[3].Buckets[2]: 2 is not above the previous bound 3",
+		"canary: Metrics[4].Margin: 0.2 is not above the tolerance 0.3",
+		"canary: Metrics[4].Buckets[0]: 0 is not a finite positive bound",
+		"canary: Metrics[5].Margin: required with Absolute: the largest acceptable difference, in the metric's units",
+		"canary: Metrics[6].Kind: not set (count, mean or quantile)",
 	}
 	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -88,14 +88,14 @@ func TestPolicyValidate(t *testing.T) {
 		p    Policy
 		want string
 	}{
-		{"no metrics", Policy{}, "canary: policy: Metrics: no metrics"},
+		{"no metrics", Policy{}, "canary: Metrics: no metrics"},
 		{"count without share", Policy{Metrics: []Metric{{Name: "e", Kind: Count}}},
-			"canary: policy: TrafficShare: required by count metrics: the canary's share of the requests, in (0, 1)"},
+			"canary: TrafficShare: required by count metrics: the canary's share of the requests, in (0, 1)"},
 		{"all muted", Policy{Metrics: []Metric{{Name: "l", Kind: Mean, Muted: true}}},
-			"canary: policy: Metrics: every metric is muted; nothing could fail or pass"},
+			"canary: Metrics: every metric is muted; nothing could fail or pass"},
 		{"no time to pass", Policy{MinDuration: duration.Duration(time.Hour), Warmup: duration.Duration(time.Minute),
 			MaxDuration: duration.Duration(time.Hour), Metrics: []Metric{{Name: "l", Kind: Mean}}},
-			"canary: policy: MaxDuration: 1h0m0s leaves no time to pass after the warm-up 1m0s and minimum duration 1h0m0s"},
+			"canary: MaxDuration: 1h0m0s leaves no time to pass after the warm-up 1m0s and minimum duration 1h0m0s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.p.Validate(); err == nil || err.Error() != tt.want {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // Policy configures the sequential judge, shepherd's default: anytime-valid
@@ -238,12 +239,17 @@ func (m Metric) buckets() []float64 {
 	return m.Buckets
 }
 
-// Validate reports every problem with the policy, each with its field path.
+// ErrInvalid is wrapped by every problem [Policy.Validate] and
+// [KayentaPolicy.Validate] report: each is a [*field.Error] with the
+// field's path (for example "Metrics[2].Quantile"), joined with
+// [errors.Join].
+var ErrInvalid = errors.New("canary: invalid policy")
+
+// Validate reports every problem with the policy, each a [*field.Error]
+// with its field path, wrapping [ErrInvalid].
 func (p Policy) Validate() error {
-	var errs []error
-	bad := func(path string, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("canary: policy: %s: %s", path, fmt.Sprintf(format, a...)))
-	}
+	var l field.List
+	bad := func(path string, format string, a ...any) { l.Add(ErrInvalid, path, format, a...) }
 	if a := p.Alpha; a != 0 && !(a > 0 && a < 1) {
 		bad("Alpha", "%v is outside (0, 1)", a)
 	}
@@ -343,5 +349,5 @@ func (p Policy) Validate() error {
 	if len(p.Metrics) > 0 && guarded == 0 {
 		bad("Metrics", "every metric is muted; nothing could fail or pass")
 	}
-	return errors.Join(errs...)
+	return l.Err()
 }
