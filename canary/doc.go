@@ -28,7 +28,7 @@
 // [Judge.Decide] do not allocate; [Judge.Verdict] explains each metric with
 // its estimate, interval, evidence, data counts and one sentence:
 //
-//	errors 3.9x baseline (95% CI 1.7x-8.0x) after 412 canary requests (60 errors vs 140 in the baseline): fail
+//	errors 3.8x baseline (95% CI 2.3x-6.3x) after 412 canary requests (60 errors vs 140 in the baseline): fail
 //
 // A driver feeds the judge from an [github.com/shepherd-go/shepherd/alarm.Source]
 // with [Judge.ObserveSource], or with [Judge.Observe] directly.

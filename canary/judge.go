@@ -42,6 +42,9 @@ type State struct {
 	DecidedAt time.Time `json:"decidedAt,omitzero"`
 	// Metrics holds each metric's statistics, in policy order.
 	Metrics []MetricState `json:"metrics"`
+	// Traffic counts the requests behind the observations, for the
+	// traffic guard.
+	Traffic TrafficState `json:"traffic,omitzero"`
 }
 
 // MetricState is the sufficient statistics of one metric: exactly one of
@@ -55,18 +58,6 @@ type MetricState struct {
 	Mean *MeanState `json:"mean,omitempty"`
 	// Quantile is the state of a Quantile metric.
 	Quantile *QuantileState `json:"quantile,omitempty"`
-}
-
-// CountState is the state of a Count metric: events (and requests, when
-// observed) on each side.
-type CountState struct {
-	// CanaryEvents and BaselineEvents are the events so far.
-	CanaryEvents   int64 `json:"canaryEvents"`
-	BaselineEvents int64 `json:"baselineEvents"`
-	// CanaryRequests and BaselineRequests are the requests so far, when
-	// observed.
-	CanaryRequests   int64 `json:"canaryRequests,omitempty"`
-	BaselineRequests int64 `json:"baselineRequests,omitempty"`
 }
 
 // QuantileState is the state of a Quantile metric: samples per bucket on
@@ -217,8 +208,11 @@ func checkMetricState(m Metric, ms MetricState) error {
 		if c == nil {
 			return bad("no count state")
 		}
-		if c.CanaryEvents < 0 || c.BaselineEvents < 0 || c.CanaryRequests < 0 || c.BaselineRequests < 0 {
+		if c.CanaryEvents < 0 || c.BaselineEvents < 0 || c.CanaryRequests < 0 || c.BaselineRequests < 0 || c.Series.N < 0 {
 			return bad("negative count")
+		}
+		if !c.Series.finite() || !(c.Binomial >= 0) || math.IsInf(c.Binomial, 0) {
+			return bad("non-finite sum")
 		}
 	case Mean:
 		s := ms.Mean
@@ -322,6 +316,7 @@ func (j *Judge) Observe(now time.Time, obs ...Observation) error {
 	for k := range obs {
 		j.apply(&obs[k])
 	}
+	j.observeTraffic(obs)
 	j.st.Last = now
 	return nil
 }
@@ -400,11 +395,7 @@ func (j *Judge) apply(o *Observation) {
 	m, pl, s := &j.p.Metrics[i], j.plans[i], &j.st.Metrics[i]
 	switch m.Kind {
 	case Count:
-		c := s.Count
-		c.CanaryEvents += o.CanaryEvents
-		c.BaselineEvents += o.BaselineEvents
-		c.CanaryRequests += o.CanaryRequests
-		c.BaselineRequests += o.BaselineRequests
+		pl.addCount(s.Count, o)
 	case Mean:
 		c, b := o.CanaryValue, o.BaselineValue
 		var d float64
@@ -484,8 +475,12 @@ func (j *Judge) Decide(now time.Time) Decision {
 		}
 		allPass = allPass && r.pass
 	}
+	tc := j.traffic()
+	if tc.stop {
+		return j.decide(Inconclusive, now)
+	}
 	elapsed := now.Sub(j.st.Start)
-	if allPass && elapsed >= j.p.Warmup.Std()+j.p.minDuration() {
+	if allPass && tc.ok && elapsed >= j.p.Warmup.Std()+j.p.minDuration() {
 		return j.decide(Pass, now)
 	}
 	if elapsed >= j.p.maxDuration() {
@@ -509,6 +504,10 @@ type Verdict struct {
 	Elapsed time.Duration
 	// Metrics explains each metric, in policy order.
 	Metrics []MetricVerdict
+	// Traffic says how much the canary served against what its traffic
+	// share leads to expect ("the canary served 41200 of about 45000
+	// expected requests"); empty without a TrafficShare.
+	Traffic string
 }
 
 // MetricVerdict explains one metric of a [Verdict].
@@ -599,13 +598,23 @@ func (j *Judge) Verdict(now time.Time) Verdict {
 		v.Metrics = append(v.Metrics, mv)
 	}
 	at := fmtDuration(v.Elapsed)
+	tc := j.traffic()
+	v.Traffic = tc.sentence()
 	switch d {
 	case Fail:
 		v.Reason = fmt.Sprintf("fail after %s: %s", at, strings.Join(failed, "; "))
 	case Pass:
 		v.Reason = fmt.Sprintf("pass after %s: every guarded metric rules out a regression beyond its margin", at)
 	case Inconclusive:
+		if tc.stop {
+			v.Reason = fmt.Sprintf("inconclusive after %s: %s, less than %g%% of its share; it cannot be judged (check the load balancer and the canary's health)",
+				fmtDuration(j.st.DecidedAt.Sub(j.st.Start)), v.Traffic, 100*j.p.minTraffic())
+			break
+		}
 		v.Reason = fmt.Sprintf("inconclusive at the %s deadline", fmtDuration(j.p.maxDuration()))
+		if tc.active && !tc.ok {
+			v.Reason += "; " + v.Traffic + ", not yet shown to be enough"
+		}
 		if len(noData) > 0 {
 			v.Reason += fmt.Sprintf("; no data for %s", strings.Join(noData, ", "))
 		}
@@ -614,6 +623,9 @@ func (j *Judge) Verdict(now time.Time) Verdict {
 		}
 	default:
 		v.Reason = fmt.Sprintf("no decision after %s", at)
+		if tc.active && !tc.ok {
+			undecided = append(undecided, "evidence of traffic ("+v.Traffic+")")
+		}
 		if rest := j.p.Warmup.Std() + j.p.minDuration() - v.Elapsed; len(undecided)+len(noData) == 0 && rest > 0 {
 			v.Reason += fmt.Sprintf(": every metric rules out a regression, passing after the minimum duration (%s more)", fmtDuration(rest))
 		} else if len(undecided)+len(noData) > 0 {

@@ -48,8 +48,10 @@ type Policy struct {
 	PassAlpha float64 `json:"passAlpha,omitempty"`
 	// TrafficShare is the canary's share of the requests, in (0, 1), as
 	// configured in the load balancer (for example 0.05 for one host of
-	// twenty). Count metrics compare the canary's share of the events with
-	// it. Required when a metric is a Count.
+	// twenty). The traffic guard compares the canary's observed share with
+	// it (see MinTraffic), and Count metrics observed without request
+	// counts compare the canary's share of the events with it. Required
+	// when a metric is a Count.
 	TrafficShare float64 `json:"trafficShare,omitempty"`
 	// Warmup is ignored data at the start: observations before start +
 	// Warmup are dropped (caches fill, connections open). Zero: none.
@@ -60,6 +62,13 @@ type Policy struct {
 	// MaxDuration is the deadline from start: a canary still undecided then
 	// is Inconclusive. Zero: 1 hour.
 	MaxDuration duration.Duration `json:"maxDuration,omitempty"`
+	// MinTraffic is the traffic guard's threshold: the least fraction of
+	// its expected requests (TrafficShare of all) the canary must serve.
+	// When TrafficShare is set, a canary shown to serve less is stopped at
+	// once as Inconclusive ("the canary served 0 of about 45000 expected
+	// requests"), and a Pass needs evidence that it serves more. Zero:
+	// 0.5.
+	MinTraffic float64 `json:"minTraffic,omitempty"`
 	// Metrics are the metrics to judge; at least one must be guarded (not
 	// muted).
 	Metrics []Metric `json:"metrics"`
@@ -82,7 +91,7 @@ const (
 	// per request. The test works on the per-interval log ratio (or
 	// difference, see Metric.Absolute) and is valid whatever the serial
 	// correlation of the intervals: its null hypothesis is every
-	// stationary Gaussian AR(1) process (|phi| <= 0.95, any variance) with
+	// stationary Gaussian AR(1) process (|phi| <= 0.9, any variance) with
 	// a mean at the tolerance, and its evidence is the likelihood of two
 	// predictors fitted to the past (one autoregressive, one independent)
 	// over the best such null process (universal inference). The effect is
@@ -143,6 +152,17 @@ type Metric struct {
 	// Tolerance. Zero: 0.5 for Count (rule out a 1.5x error rate), 0.1 for
 	// Mean, 0.2 for Quantile.
 	Margin float64 `json:"margin,omitempty"`
+	// Slack is a Count metric's absolute allowance on its rate per
+	// request: a Pass needs the canary's rate to be ruled out above
+	// max(Margin x the baseline's rate, the baseline's rate + Slack), "not
+	// worse by more than the relative margin or the absolute slack,
+	// whichever is larger". It lets a canary of a service with few or no
+	// errors pass (with no errors on either side, no relative margin can
+	// ever be ruled out). It applies to Increase metrics whose
+	// observations carry request counts, and takes half of PassAlpha
+	// (the relative test the other half). Zero: 0.0003 (three errors per
+	// 10,000 requests); for none, use a tiny positive value such as 1e-12.
+	Slack float64 `json:"slack,omitempty"`
 	// Absolute makes a Mean metric compare differences (canary - baseline)
 	// instead of ratios; Tolerance and Margin are then in the metric's own
 	// units and the margin must be set. For metrics that can be zero or
@@ -168,6 +188,8 @@ const (
 	defaultPassAlpha   = 0.05
 	defaultMinDuration = 5 * time.Minute
 	defaultMaxDuration = time.Hour
+	defaultMinTraffic  = 0.5
+	defaultSlack       = 0.0003
 )
 
 // DefaultBuckets returns the default bucket layout of Quantile metrics:
@@ -186,6 +208,7 @@ var defaultBuckets = func() []float64 {
 
 func (p Policy) alpha() float64     { return orDefault(p.Alpha, defaultAlpha) }
 func (p Policy) passAlpha() float64 { return orDefault(p.PassAlpha, defaultPassAlpha) }
+func (p Policy) minTraffic() float64 { return orDefault(p.MinTraffic, defaultMinTraffic) }
 func (p Policy) minDuration() time.Duration {
 	if p.MinDuration == 0 {
 		return defaultMinDuration
@@ -232,6 +255,13 @@ func (m Metric) margin() float64 {
 	return 0.1
 }
 
+func (m Metric) slack() float64 {
+	if m.Kind != Count {
+		return 0
+	}
+	return orDefault(m.Slack, defaultSlack)
+}
+
 func (m Metric) buckets() []float64 {
 	if m.Buckets == nil {
 		return defaultBuckets
@@ -255,6 +285,9 @@ func (p Policy) Validate() error {
 	}
 	if a := p.PassAlpha; a != 0 && !(a > 0 && a < 1) {
 		bad("PassAlpha", "%v is outside (0, 1)", a)
+	}
+	if t := p.MinTraffic; t != 0 && !(t > 0 && t <= 1) {
+		bad("MinTraffic", "%v is outside (0, 1]", t)
 	}
 	hasCount := slices.ContainsFunc(p.Metrics, func(m Metric) bool { return m.Kind == Count })
 	switch s := p.TrafficShare; {
@@ -320,6 +353,11 @@ func (p Policy) Validate() error {
 			bad(path+".Margin", "%v is not a finite non-negative number", g)
 		} else if m.Tolerance >= 0 && m.margin() <= m.tolerance() {
 			bad(path+".Margin", "%v is not above the tolerance %v", m.margin(), m.tolerance())
+		}
+		if sl := m.Slack; !(sl >= 0 && sl < 1) {
+			bad(path+".Slack", "%v is outside [0, 1): it is a rate per request", sl)
+		} else if sl != 0 && m.Kind != Count {
+			bad(path+".Slack", "set on a %s metric; only count metrics have rates", m.Kind)
 		}
 		if m.Absolute && m.Kind != Mean {
 			bad(path+".Absolute", "only mean metrics compare differences")
