@@ -206,8 +206,8 @@ var defaultBuckets = func() []float64 {
 	return b
 }()
 
-func (p Policy) alpha() float64     { return orDefault(p.Alpha, defaultAlpha) }
-func (p Policy) passAlpha() float64 { return orDefault(p.PassAlpha, defaultPassAlpha) }
+func (p Policy) alpha() float64      { return orDefault(p.Alpha, defaultAlpha) }
+func (p Policy) passAlpha() float64  { return orDefault(p.PassAlpha, defaultPassAlpha) }
 func (p Policy) minTraffic() float64 { return orDefault(p.MinTraffic, defaultMinTraffic) }
 func (p Policy) minDuration() time.Duration {
 	if p.MinDuration == 0 {
@@ -295,6 +295,8 @@ func (p Policy) Validate() error {
 		bad("TrafficShare", "required by count metrics: the canary's share of the requests, in (0, 1)")
 	case s != 0 && !(s > 0 && s < 1):
 		bad("TrafficShare", "%v is outside (0, 1)", s)
+	case s != 0 && !hasCount && !slices.ContainsFunc(p.Metrics, func(m Metric) bool { return m.Kind == Quantile }):
+		bad("TrafficShare", "set, but no count or quantile metric counts the traffic, so the traffic guard could never let the canary pass")
 	}
 	for _, d := range []struct {
 		name string

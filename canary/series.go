@@ -40,14 +40,17 @@ import "math"
 // mixC is c above: the prior precision of the standardized effect per
 // effective interval. Small values spread the mixture over large effects,
 // which is where a canary must stop early.
-var mixC = 0.1
+const mixC = 0.1
 
-var phiSE = 1.0
+// phiSE is how many standard errors of r1 are added to its bias-corrected
+// value: an upper estimate of the autocorrelation, so that the variance is
+// rather over- than under-estimated when few intervals are in.
+const phiSE = 1.0
 
 // minSeries is the number of intervals before the serial correlation is
 // estimated; until then the series test gives no evidence (unless a model
 // variance is known). Most false alarms of plug-in tests happen earlier.
-var minSeries = 8.0
+const minSeries = 4
 
 // SeriesSums are the sufficient statistics of a per-interval series of up
 // to three values: their sums, the sums of their products in the same
