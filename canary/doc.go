@@ -10,15 +10,51 @@
 // soon as it is strong, while keeping the chance of a false Fail under the
 // policy's Alpha however often they look (anytime-valid tests):
 //
-//   - Count metrics (errors, failed requests) compare the canary's share of
-//     the events with its share of the traffic, a test that is exact
-//     whatever the total rate does over the day.
-//   - Mean metrics (one value per interval and side) use a likelihood-ratio
-//     e-process that stays valid when consecutive intervals are correlated,
-//     as one-minute metrics are.
+//   - Count metrics (errors, failed requests) compare, interval by
+//     interval, the canary's events with the baseline's scaled by the two
+//     sides' requests (or by the policy's TrafficShare when requests are
+//     not observed): w_t = x_t (1 - rho_t) - r y_t rho_t has mean zero
+//     when the canary's rate is r times the baseline's, whatever the total
+//     rate does over the day. Its variance is estimated from the data, so
+//     that error rates that vary from minute to minute on each side
+//     (overdispersion) and stay high for a while (serial correlation) do
+//     not pass for regressions: a t statistic with a long-run variance
+//     (lag-1 autocorrelation, bias-corrected and taken one standard error
+//     high) and a mixture boundary over the effective number of
+//     intervals, never below the binomial variance. A Fail also needs the
+//     exact mixture test on the pooled counts (valid when events are
+//     independent). Assumptions: the per-interval series is stationary
+//     with short memory (its autocorrelation decays like an AR(1) process
+//     with phi up to about 0.9), and the requests are counted on the same
+//     intervals as the events. The variance is estimated, so the
+//     guarantee is approximate, not exact; the evaluation measures it.
+//     A Pass rules out a ratio at the margin, or, with request counts, a
+//     rate above the baseline's plus an absolute slack ([Metric.Slack]),
+//     so that a canary with no errors against a baseline with none can
+//     pass.
+//   - Mean metrics (one value per interval and side) compare the two sides
+//     in the same interval (so that load and other noise common to both
+//     cancel) with a likelihood-ratio e-process that stays valid when
+//     consecutive intervals are correlated: its null hypothesis is every
+//     stationary Gaussian AR(1) process with |phi| <= 0.9 (universal
+//     inference). That validity is exact and costs power on small shifts.
 //   - Quantile metrics (p50, p99 of per-request samples or histogram
 //     buckets) keep time-uniform confidence sequences for each side and fail
 //     when they separate.
+//
+// # The traffic guard
+//
+// No evidence is never a pass. With a TrafficShare, the judge checks the
+// canary's share of the requests (or of the quantile samples, or, with
+// neither, of each count metric's events) against the share it has when
+// it serves [Policy.MinTraffic] of its expected traffic, with the same
+// anytime-valid mixture as the counts (a sample-ratio-mismatch test): a
+// canary shown to serve less stops at once as Inconclusive, "the canary
+// served 0 of about 45000 expected requests", and a Pass needs the
+// opposite evidence. Without request counts, a canary with no errors
+// against a baseline with many looks exactly like a canary without
+// traffic; it is stopped, not passed (give request counts to judge a
+// canary that fixes errors).
 //
 // The judge fails as soon as one guarded metric regresses beyond its
 // tolerance, passes once every guarded metric rules out a regression beyond

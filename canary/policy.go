@@ -80,12 +80,13 @@ type Kind int
 const (
 	kindUnset Kind = iota
 	// Count metrics are events: errors, failed requests, crashes. Each
-	// interval brings the number of events on each side (and, optionally,
-	// the number of requests, for the explanation). The test conditions on
-	// the total: without a regression each event lands in the canary with
-	// probability TrafficShare, whatever the total rate does over the day.
-	// The effect is the ratio of the canary's event rate to the
-	// baseline's.
+	// interval brings the number of events on each side and, preferably,
+	// the number of requests behind them. The test compares the canary's
+	// events with the baseline's scaled by the traffic, interval by
+	// interval, with a variance estimated from the data (valid when error
+	// rates vary from minute to minute and are serially correlated; see
+	// the package documentation). The effect is the ratio of the canary's
+	// event rate to the baseline's.
 	Count
 	// Mean metrics are one value per interval and side: mean latency, CPU
 	// per request. The test works on the per-interval log ratio (or

@@ -92,7 +92,7 @@ func (j *Judge) traffic() trafficCheck {
 			continue
 		}
 		c := j.st.Metrics[i].Count
-		tc := check(m.Name+" events", float64(c.CanaryEvents), float64(c.BaselineEvents))
+		tc := check("events of "+m.Name, float64(c.CanaryEvents), float64(c.BaselineEvents))
 		switch {
 		case tc.stop:
 			return tc
