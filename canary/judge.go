@@ -82,7 +82,9 @@ type Observation struct {
 	// interval on each side (required, not negative).
 	CanaryEvents, BaselineEvents int64
 	// CanaryRequests and BaselineRequests are, optionally, the requests
-	// behind those events (for the explanation; zero when unknown).
+	// behind those events (zero when unknown). With them the count test
+	// compares rates per request, the traffic guard checks the canary's
+	// share of the traffic, and Metric.Slack applies.
 	CanaryRequests, BaselineRequests int64
 
 	// Mean metrics: the interval's value on each side. A NaN (no value),
