@@ -221,6 +221,9 @@ func checkMetricState(m Metric, ms MetricState) error {
 		if s == nil {
 			return bad("no mean state")
 		}
+		if !s.Series.finite() || s.Series.N < 0 {
+			return bad("non-finite sum")
+		}
 		if s.N < 0 || s.Missing < 0 || s.Pairs.N < 0 || s.Scored.N < 0 || s.Scored.N > s.Pairs.N || s.Pairs.N > float64(max(s.N-1, 0)) {
 			return bad("inconsistent counts")
 		}

@@ -197,7 +197,7 @@ func (pl *plan) addCount(c *CountState, o *Observation) {
 // data (overdispersed, serially correlated) and the binomial variance.
 func (pl *plan) countT(c *CountState, r float64) (t float64, rm robust) {
 	n := float64(c.Series.N)
-	rm = c.Series.robustMoments([3]float64{1, -r, 0}, r*c.Binomial/n)
+	rm = c.Series.robustMoments([3]float64{1, -r, 0}, r*c.Binomial/n, countPhiSE)
 	return tOf(rm), rm
 }
 
@@ -420,6 +420,9 @@ type MeanState struct {
 	Pairs PairSums `json:"pairs"`
 	// Scored: see Pairs.
 	Scored PairSums `json:"scored"`
+	// Series holds the sums of e_t (in its first slot) for the plug-in
+	// long-run variance the pass uses.
+	Series SeriesSums `json:"series"`
 	// LogAR and LogIID are the log predictive likelihoods of the scored
 	// values under the autoregressive and the independent predictor.
 	LogAR float64 `json:"logAR"`
@@ -475,9 +478,11 @@ const minScored = 3
 func (s *MeanState) add(d float64) {
 	if s.N == 0 {
 		s.First, s.Last, s.N = d, 0, 1
+		s.Series.add([3]float64{})
 		return
 	}
 	e := d - s.First
+	s.Series.add([3]float64{e})
 	if s.Pairs.N >= minScored {
 		s.LogAR += s.predictAR(e)
 		s.LogIID += s.predictIID(e)
@@ -575,11 +580,24 @@ func (pl *plan) evalMean(st *MetricState, full bool) result {
 	}
 	r.fail = r.logEvidence >= pl.logFail
 	passThr := math.Log(1 / pl.passLevel)
-	r.pass = mean < cm && s.meanLogEvidence(cm) >= passThr
+	// Pass: universal inference, or the plug-in t test with a long-run
+	// variance (see the package documentation: faster, approximate).
+	rm := s.Series.robustMoments([3]float64{1}, 0, meanPassPhiSE)
+	plugT := func(mu float64) float64 {
+		se := rm.se()
+		if !(se > 0) {
+			return math.Copysign(math.Inf(1), rm.mean-mu)
+		}
+		return (rm.mean - mu) / se
+	}
+	r.pass = mean < cm && (s.meanLogEvidence(cm) >= passThr || logBF(plugT(cm), rm.nEff, rm.nu) >= passThr)
 	if full && s.Scored.N >= 1 {
 		f := func(mu float64) float64 { return s.meanLogEvidence(mu) - passThr }
 		r.lower = s.First + meanRoot(f, mean, -1)
 		r.upper = s.First + meanRoot(f, mean, +1)
+		if g := func(mu float64) float64 { return logBF(plugT(mu), rm.nEff, rm.nu) - passThr }; g(mean) < 0 {
+			r.upper = math.Min(r.upper, s.First+meanRoot(g, mean, +1))
+		}
 	}
 	pl.meanReport(&r)
 	return r

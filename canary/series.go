@@ -42,15 +42,25 @@ import "math"
 // which is where a canary must stop early.
 const mixC = 0.1
 
-// phiSE is how many standard errors of r1 are added to its bias-corrected
-// value: an upper estimate of the autocorrelation, so that the variance is
-// rather over- than under-estimated when few intervals are in.
-const phiSE = 1.0
+// countPhiSE is how many standard errors of r1 are added to its
+// bias-corrected value for the count test: an upper estimate of the
+// autocorrelation, so that the variance is rather over- than
+// under-estimated when few intervals are in. meanPassPhiSE is the same
+// for the pass of a mean metric (its fail uses universal inference).
+const (
+	countPhiSE    = 1.0
+	meanPassPhiSE = 1.0
+)
 
 // minSeries is the number of intervals before the serial correlation is
 // estimated; until then the series test gives no evidence (unless a model
 // variance is known). Most false alarms of plug-in tests happen earlier.
 const minSeries = 4
+
+// knownAfter is the number of intervals after which a long-run variance
+// at or below the model's makes the test treat the model variance as
+// known.
+const knownAfter = 5
 
 // SeriesSums are the sufficient statistics of a per-interval series of up
 // to three values: their sums, the sums of their products in the same
@@ -149,15 +159,14 @@ func (r robust) se() float64 { return math.Sqrt(r.lrv / r.n) }
 // positive, is a model variance per interval (Poisson or binomial) below
 // which the estimate is not trusted: when it binds the variance is taken
 // as known.
-func (s *SeriesSums) robustMoments(c [3]float64, floor float64) robust {
+func (s *SeriesSums) robustMoments(c [3]float64, floor, phiSE float64) robust {
 	n, mean, g0, g1 := s.moments(c)
 	r := robust{n: n, mean: mean}
 	if n < minSeries {
+		// Too few intervals to tell overdispersion from chance: no
+		// evidence (with early looks at overdispersed counts, the floor
+		// would bind by chance and the test would trust it).
 		r.lrv, r.nEff, r.nu = math.Max(g0, floor), 0, 0
-		if floor > 0 && g0 <= floor {
-			// The model variance is known: no estimate needed.
-			r.nEff, r.nu = n, math.Inf(1)
-		}
 		return r
 	}
 	phi := 0.0
@@ -169,7 +178,13 @@ func (s *SeriesSums) robustMoments(c [3]float64, floor float64) robust {
 	r.nEff = n * (1 - phi) / (1 + phi)
 	r.nu = n*(1-phi*phi)/(1+phi*phi) - 1
 	if floor > 0 && r.lrv <= floor {
-		r.lrv, r.nEff, r.nu = floor, n, math.Inf(1)
+		// The data show no overdispersion: the model variance. Until
+		// knownAfter intervals are in, that is only trusted with the
+		// degrees of freedom of the estimate.
+		r.lrv = floor
+		if n >= knownAfter {
+			r.nEff, r.nu = n, math.Inf(1)
+		}
 	}
 	return r
 }
