@@ -264,6 +264,16 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 	if est < pl.rM {
 		t, rm := pl.countT(c, pl.rM)
 		r.pass = t < 0 && logBF(t, rm.nEff, rm.nu) >= pl.logPassRel
+		if !r.pass && c.Series.N >= minSeries {
+			// The exact share test on counts deflated by the estimated
+			// dispersion (quasi-likelihood): as powerful as the exact test
+			// when the data show no overdispersion.
+			d := 1.0
+			if fl := pl.rM * c.Binomial / float64(c.Series.N); fl > 0 {
+				d = math.Max(1, rm.lrv/fl)
+			}
+			r.pass = shareExcludes(x/d, y/d, rho, shareAt(rho, pl.rM), math.Exp(-pl.logPassRel))
+		}
 	}
 	if !r.pass && pl.slack > 0 && c.CanaryRequests > 0 && c.BaselineRequests > 0 {
 		lvl := pl.passLevel / 4
