@@ -260,10 +260,27 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 		r.logEvidence = math.Inf(-1)
 	}
 	// Pass: a ratio at the margin is ruled out, or an excess rate at the
-	// absolute slack.
-	if est < pl.rM {
+	// absolute slack. Which of the two bounds the regression to rule out
+	// depends on the baseline's rate: above slack / (margin ratio - 1) the
+	// relative margin is the larger allowance, below it the slack. When
+	// the baseline's confidence sequence (at a quarter of PassAlpha)
+	// settles which, only that test runs, with all of PassAlpha; otherwise
+	// they share it.
+	logRel, slackLevel := pl.logPassRel, pl.passLevel/4
+	useRel, useSlack := true, pl.slack > 0 && c.CanaryRequests > 0 && c.BaselineRequests > 0
+	if useSlack {
+		thr := pl.slack / (pl.rM - 1)
+		be, br := float64(c.BaselineEvents), float64(c.BaselineRequests)
+		switch {
+		case poissonLower(be, br, pl.slack, pl.passLevel/4) > thr:
+			useSlack, logRel = false, pl.logPass
+		case poissonUpper(be, br, pl.slack, pl.passLevel/4) < thr:
+			useRel, slackLevel = false, pl.passLevel/2
+		}
+	}
+	if useRel && est < pl.rM {
 		t, rm := pl.countT(c, pl.rM)
-		r.pass = t < 0 && logBF(t, rm.nEff, rm.nu) >= pl.logPassRel
+		r.pass = t < 0 && logBF(t, rm.nEff, rm.nu) >= logRel
 		if !r.pass && c.Series.N >= minSeries {
 			// The exact share test on counts deflated by the estimated
 			// dispersion (quasi-likelihood): as powerful as the exact test
@@ -272,13 +289,12 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 			if fl := pl.rM * c.Binomial / float64(c.Series.N); fl > 0 {
 				d = math.Max(1, rm.lrv/fl)
 			}
-			r.pass = shareExcludes(x/d, y/d, rho, shareAt(rho, pl.rM), math.Exp(-pl.logPassRel))
+			r.pass = shareExcludes(x/d, y/d, rho, shareAt(rho, pl.rM), math.Exp(-logRel))
 		}
 	}
-	if !r.pass && pl.slack > 0 && c.CanaryRequests > 0 && c.BaselineRequests > 0 {
-		lvl := pl.passLevel / 4
-		up := poissonUpper(float64(c.CanaryEvents), float64(c.CanaryRequests), pl.slack, lvl)
-		lo := poissonLower(float64(c.BaselineEvents), float64(c.BaselineRequests), pl.slack, lvl)
+	if !r.pass && useSlack {
+		up := poissonUpper(float64(c.CanaryEvents), float64(c.CanaryRequests), pl.slack, slackLevel)
+		lo := poissonLower(float64(c.BaselineEvents), float64(c.BaselineRequests), pl.slack, slackLevel)
 		r.pass = up <= lo+pl.slack
 	}
 	if !full {
