@@ -293,7 +293,7 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 		}
 	}
 	if !r.pass && useSlack {
-		up := poissonUpper(float64(c.CanaryEvents), float64(c.CanaryRequests), pl.slack, slackLevel)
+		up := poissonUpper(float64(c.CanaryEvents), float64(c.CanaryRequests), pl.slack/4, slackLevel)
 		lo := poissonLower(float64(c.BaselineEvents), float64(c.BaselineRequests), pl.slack, slackLevel)
 		r.pass = up <= lo+pl.slack
 	}
