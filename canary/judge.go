@@ -448,6 +448,7 @@ func (j *Judge) apply(o *Observation) {
 
 func (j *Judge) eval(i int, full bool) result {
 	pl, s := j.plans[i], &j.st.Metrics[i]
+	pl.frac = j.infoFraction()
 	switch pl.m.Kind {
 	case Count:
 		return pl.evalCount(s, full)
@@ -456,6 +457,18 @@ func (j *Judge) eval(i int, full bool) result {
 	default:
 		return pl.evalQuantile(s, full)
 	}
+}
+
+// infoFraction is the share of the canary's judged time (from the end of
+// the warm-up to MaxDuration) that the data cover: the time scale of the
+// group-sequential pass boundaries.
+func (j *Judge) infoFraction() float64 {
+	from := j.st.Start.Add(j.p.Warmup.Std())
+	total := j.p.maxDuration() - j.p.Warmup.Std()
+	if j.st.Last.IsZero() || total <= 0 {
+		return 0
+	}
+	return math.Max(0, math.Min(1, float64(j.st.Last.Sub(from))/float64(total)))
 }
 
 // Decide returns the judge's decision at now: [Fail] as soon as a guarded

@@ -47,6 +47,10 @@ type plan struct {
 	slack      float64 // absolute slack on the rate (Increase only)
 	logPassRel float64 // evidence the relative pass needs
 
+	// frac is the information fraction of the current look (see
+	// Judge.infoFraction), set before each evaluation.
+	frac float64
+
 	// Mean: null and margin in the units of the per-interval difference.
 	theta0, thetaM float64
 
@@ -278,19 +282,11 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 			useRel, slackLevel = false, pl.passLevel/2
 		}
 	}
-	if useRel && est < pl.rM {
+	if useRel && est < pl.rM && c.Series.N >= minSeries {
+		// The group-sequential boundary alone (see obfPass): a union with
+		// the mixture would spend PassAlpha twice.
 		t, rm := pl.countT(c, pl.rM)
-		r.pass = t < 0 && logBF(t, rm.nEff, rm.nu) >= logRel
-		if !r.pass && c.Series.N >= minSeries {
-			// The exact share test on counts deflated by the estimated
-			// dispersion (quasi-likelihood): as powerful as the exact test
-			// when the data show no overdispersion.
-			d := 1.0
-			if fl := pl.rM * c.Binomial / float64(c.Series.N); fl > 0 {
-				d = math.Max(1, rm.lrv/fl)
-			}
-			r.pass = shareExcludes(x/d, y/d, rho, shareAt(rho, pl.rM), math.Exp(-logRel))
-		}
+		r.pass = obfPass(t, rm.nu, math.Exp(-logRel), pl.frac)
 	}
 	if !r.pass && useSlack {
 		up := poissonUpper(float64(c.CanaryEvents), float64(c.CanaryRequests), pl.slack/4, slackLevel)
@@ -321,6 +317,28 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 		r.estimate, r.lower, r.upper = 1/r.estimate, 1/r.upper, 1/r.lower
 	}
 	return r
+}
+
+// obfPass reports whether a t statistic against the margin (negative:
+// below it) crosses the group-sequential pass boundary at information
+// fraction frac: t <= -c / sqrt(frac), the O'Brien-Fleming shape, with c
+// the upper level/2 quantile of the normal. For a Brownian motion in
+// information time the chance of ever crossing c / sqrt(t) before t = 1
+// is exactly level (reflection principle), and looking only at discrete
+// times crosses less often. The boundary spends almost nothing on early
+// looks and ends near the fixed-horizon test at the deadline, where a
+// healthy canary needs it; a mixture boundary would need about half as
+// much again in t. c is widened for the degrees of freedom of the
+// variance (Cornish-Fisher, first order).
+func obfPass(t, nu, level, frac float64) bool {
+	if !(t < 0) || !(frac > 0) || !(nu >= 3) {
+		return false
+	}
+	c := normQuantileUpper(level / 2)
+	if !math.IsInf(nu, 1) {
+		c *= 1 + (c*c+1)/(4*nu)
+	}
+	return -t >= c/math.Sqrt(frac)
 }
 
 // poissonLogM is the log of the Gamma(1, 1/s)-mixture martingale against
