@@ -634,7 +634,7 @@ func (pl *plan) evalMean(st *MetricState, full bool) result {
 		}
 		return (rm.mean - mu) / se
 	}
-	r.pass = mean < cm && (s.meanLogEvidence(cm) >= passThr || logBF(plugT(cm), rm.nEff, rm.nu) >= passThr)
+	r.pass = mean < cm && (s.meanLogEvidence(cm) >= passThr || (s.N >= minSeries && obfPass(plugT(cm), rm.nu, pl.passLevel, pl.frac)))
 	if full && s.Scored.N >= 1 {
 		f := func(mu float64) float64 { return s.meanLogEvidence(mu) - passThr }
 		r.lower = s.First + meanRoot(f, mean, -1)

@@ -49,7 +49,7 @@ const mixC = 0.1
 // for the pass of a mean metric (its fail uses universal inference).
 const (
 	countPhiSE    = 1.0
-	meanPassPhiSE = 1.0
+	meanPassPhiSE = 2.0
 )
 
 // minSeries is the number of intervals before the serial correlation is
