@@ -724,5 +724,5 @@ func ExampleJudge() {
 		}
 	}
 	// Output:
-	// fail after 5m0s: 5xx 3.0x baseline (95% CI 2.2x-4.0x) after 5000 canary requests (150 errors vs 450 in the baseline): fail
+	// fail after 5m0s: 5xx 3.0x baseline (95% CI 1.8x-5.0x) after 5000 canary requests (150 errors vs 450 in the baseline): fail
 }

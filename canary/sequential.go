@@ -22,6 +22,11 @@ const (
 	// probability of a request falling below a bound: tightest after
 	// roughly k requests.
 	quantileConcentration = 1000
+	// earlyDispersion is the overdispersion (variance over the binomial's)
+	// the count test assumes before knownAfter intervals are in: error
+	// rates that vary 25% from minute to minute with an AR(1) coefficient
+	// of 0.8 have about 7 at a 1% error rate and 10% of the traffic.
+	earlyDispersion = 8
 	// maxPhi bounds the lag-1 autocorrelation the count series test
 	// assumes.
 	maxPhi = 0.95
@@ -259,7 +264,20 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 		lb := logBF(t, rm.nEff, rm.nu)
 		exact := shareLogEvidence(x, y, shareAt(rho, pl.r0))
 		r.logEvidence = math.Min(lb, exact)
-		r.fail = r.logEvidence >= pl.logFail
+		if c.Series.N < knownAfter {
+			// Before the spread can be estimated, the exact test with the
+			// counts deflated by a generous dispersion still catches a
+			// gross regression.
+			r.logEvidence = math.Max(r.logEvidence, shareLogEvidence(x/earlyDispersion, y/earlyDispersion, shareAt(rho, pl.r0)))
+		}
+		// Half of the metric's alpha goes to the mixtures (which stop
+		// early on large regressions), half to the group-sequential
+		// boundary on the robust t statistic (which has the power late
+		// in the canary, on smaller ones).
+		r.fail = r.logEvidence >= pl.logFail+math.Ln2
+		if !r.fail && c.Series.N >= minSeries {
+			r.fail = obfCross(t, rm.nu, pl.alphaFail/2, pl.frac)
+		}
 	} else if !math.IsNaN(est) {
 		r.logEvidence = math.Inf(-1)
 	}
@@ -286,7 +304,7 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 		// The group-sequential boundary alone (see obfPass): a union with
 		// the mixture would spend PassAlpha twice.
 		t, rm := pl.countT(c, pl.rM)
-		r.pass = obfPass(t, rm.nu, math.Exp(-logRel), pl.frac)
+		r.pass = obfCross(-t, rm.nu, math.Exp(-logRel), pl.frac)
 	}
 	if !r.pass && useSlack {
 		up := poissonUpper(float64(c.CanaryEvents), float64(c.CanaryRequests), pl.slack/4, slackLevel)
@@ -319,26 +337,27 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 	return r
 }
 
-// obfPass reports whether a t statistic against the margin (negative:
-// below it) crosses the group-sequential pass boundary at information
-// fraction frac: t <= -c / sqrt(frac), the O'Brien-Fleming shape, with c
-// the upper level/2 quantile of the normal. For a Brownian motion in
-// information time the chance of ever crossing c / sqrt(t) before t = 1
-// is exactly level (reflection principle), and looking only at discrete
-// times crosses less often. The boundary spends almost nothing on early
-// looks and ends near the fixed-horizon test at the deadline, where a
-// healthy canary needs it; a mixture boundary would need about half as
-// much again in t. c is widened for the degrees of freedom of the
-// variance (Cornish-Fisher, first order).
-func obfPass(t, nu, level, frac float64) bool {
-	if !(t < 0) || !(frac > 0) || !(nu >= 3) {
+// obfCross reports whether a t statistic crosses the one-sided
+// group-sequential boundary of level level at information fraction frac:
+// t >= c / sqrt(frac), the O'Brien-Fleming shape, with c the upper
+// level/2 quantile of the normal. For a Brownian motion in information
+// time the chance of ever crossing c / sqrt(t) before t = 1 is exactly
+// level (reflection principle), and looking only at discrete times
+// crosses less often. The boundary spends almost nothing on early looks
+// and ends near the fixed-horizon test at the deadline, where a healthy
+// canary needs it to pass and a moderate regression to fail; a mixture
+// boundary would need about half as much again in t. c is widened for
+// the degrees of freedom of the variance (Cornish-Fisher, first order).
+// A pass asks whether -t (the distance below the margin) crosses.
+func obfCross(t, nu, level, frac float64) bool {
+	if !(t > 0) || !(frac > 0) || !(nu >= 3) {
 		return false
 	}
 	c := normQuantileUpper(level / 2)
 	if !math.IsInf(nu, 1) {
 		c *= 1 + (c*c+1)/(4*nu)
 	}
-	return -t >= c/math.Sqrt(frac)
+	return t >= c/math.Sqrt(frac)
 }
 
 // poissonLogM is the log of the Gamma(1, 1/s)-mixture martingale against
@@ -634,7 +653,7 @@ func (pl *plan) evalMean(st *MetricState, full bool) result {
 		}
 		return (rm.mean - mu) / se
 	}
-	r.pass = mean < cm && (s.meanLogEvidence(cm) >= passThr || (s.N >= minSeries && obfPass(plugT(cm), rm.nu, pl.passLevel, pl.frac)))
+	r.pass = mean < cm && (s.meanLogEvidence(cm) >= passThr || (s.N >= minSeries && obfCross(-plugT(cm), rm.nu, pl.passLevel, pl.frac)))
 	if full && s.Scored.N >= 1 {
 		f := func(mu float64) float64 { return s.meanLogEvidence(mu) - passThr }
 		r.lower = s.First + meanRoot(f, mean, -1)

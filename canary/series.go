@@ -60,7 +60,7 @@ const minSeries = 4
 // knownAfter is the number of intervals after which a long-run variance
 // at or below the model's makes the test treat the model variance as
 // known.
-const knownAfter = 5
+const knownAfter = 10
 
 // SeriesSums are the sufficient statistics of a per-interval series of up
 // to three values: their sums, the sums of their products in the same
