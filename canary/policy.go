@@ -20,14 +20,20 @@ import (
 // The decision rule ([Judge.Decide]):
 //
 //   - Fail as soon as any guarded (unmuted) metric shows a regression
-//     beyond its Tolerance with evidence of at least 1/(Alpha/G), where G
-//     is the number of guarded metrics (Bonferroni). For a canary with no
-//     regression, the chance of ever failing is at most Alpha.
+//     beyond its Tolerance at level Alpha/G, where G is the number of
+//     guarded metrics (Bonferroni): evidence (an e-value) of at least
+//     1/(Alpha/G), or, for Count metrics, half of that budget in each
+//     of an e-value and a group-sequential boundary (see [Count]). For a
+//     canary with no regression, the chance of ever failing is at most
+//     Alpha (exactly for the e-values under their models, approximately
+//     for the estimated variances; the evaluation measures it).
 //   - Pass once at least MinDuration of data (after the warm-up) is in and
-//     every guarded metric's confidence sequence, at level 1 - PassAlpha,
-//     rules out a regression beyond its Margin. For a metric that did
-//     regress beyond its margin, the chance of passing is at most
-//     PassAlpha.
+//     every guarded metric rules out a regression beyond its Margin at
+//     level PassAlpha: with a group-sequential boundary of O'Brien-Fleming
+//     shape over the time from the warm-up to MaxDuration (Count, and
+//     Mean as one of two routes), or with confidence sequences
+//     (Quantile, and Mean's other route). For a metric that did regress
+//     beyond its margin, the chance of passing is about PassAlpha.
 //   - Inconclusive at MaxDuration if neither happened: too little data, or
 //     a change between the tolerance and the margin.
 //
@@ -83,27 +89,31 @@ const (
 	// interval brings the number of events on each side and, preferably,
 	// the number of requests behind them. The test compares the canary's
 	// events with the baseline's scaled by the traffic, interval by
-	// interval, with a variance estimated from the data (valid when error
-	// rates vary from minute to minute and are serially correlated; see
-	// the package documentation). The effect is the ratio of the canary's
-	// event rate to the baseline's.
+	// interval, with a long-run variance estimated from the data (error
+	// rates that vary from minute to minute and stay high for a while),
+	// never below the binomial variance; see the package documentation.
+	// The effect is the ratio of the canary's event rate to the
+	// baseline's.
 	Count
 	// Mean metrics are one value per interval and side: mean latency, CPU
 	// per request. The test works on the per-interval log ratio (or
-	// difference, see Metric.Absolute) and is valid whatever the serial
-	// correlation of the intervals: its null hypothesis is every
+	// difference, see Metric.Absolute), canary against baseline in the
+	// same interval, so that noise common to both cancels. It fails on
+	// universal-inference evidence whose null hypothesis is every
 	// stationary Gaussian AR(1) process (|phi| <= 0.9, any variance) with
-	// a mean at the tolerance, and its evidence is the likelihood of two
-	// predictors fitted to the past (one autoregressive, one independent)
-	// over the best such null process (universal inference). The effect is
-	// the ratio of the canary's typical value to the baseline's.
+	// a mean at the tolerance, so that serial correlation cannot make a
+	// healthy canary fail; it passes on that evidence or on a t statistic
+	// with an AR(1) long-run variance (phi estimated two standard errors
+	// high) crossing a group-sequential boundary. The effect is the ratio
+	// of the canary's typical value to the baseline's.
 	//
-	// A mixture SPRT on the interval values with a plug-in variance
-	// corrected for autocorrelation was measured first: with one-minute
-	// intervals and phi = 0.8 it failed healthy canaries seven times as
-	// often as its alpha (the correlation cannot be estimated well from an
-	// hour of data), which is why the mean test pays for its validity with
-	// less power on small shifts.
+	// Plug-in tests (a t statistic with the long-run variance estimated
+	// from the intervals, with mixture or group-sequential boundaries)
+	// were measured for the fail and rejected: with one-minute intervals
+	// and phi = 0.9 they failed 2-10% of healthy canaries (an hour holds
+	// about three effective intervals, and the correlation is estimated
+	// low); see docs/benchmarks.md. That validity costs power on small
+	// shifts under correlation.
 	Mean
 	// Quantile metrics are per-request samples (latencies), or histogram
 	// bucket counts of them. The test keeps a time-uniform confidence
@@ -160,9 +170,12 @@ type Metric struct {
 	// whichever is larger". It lets a canary of a service with few or no
 	// errors pass (with no errors on either side, no relative margin can
 	// ever be ruled out). It applies to Increase metrics whose
-	// observations carry request counts, and takes half of PassAlpha
-	// (the relative test the other half). Zero: 0.0003 (three errors per
-	// 10,000 requests); for none, use a tiny positive value such as 1e-12.
+	// observations carry request counts. Which allowance is the larger
+	// depends on the baseline's rate (above Slack / Margin the relative
+	// one): once the baseline's confidence sequence settles it, only
+	// that test runs, with all of PassAlpha; until then the two share it.
+	// Zero: 0.0003 (three errors per 10,000 requests); for none, use a
+	// tiny positive value such as 1e-12.
 	Slack float64 `json:"slack,omitempty"`
 	// Absolute makes a Mean metric compare differences (canary - baseline)
 	// instead of ratios; Tolerance and Margin are then in the metric's own

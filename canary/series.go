@@ -31,7 +31,9 @@ import "math"
 // which tends to the normal mixture sqrt(c/(n'+c)) exp(t^2 n'/(2 (n'+c)))
 // when the variance is known (nu infinite). Few effective intervals, or
 // few degrees of freedom, cap the evidence however large t is, which is
-// what keeps early looks at correlated data from failing a canary.
+// what keeps early looks at correlated data from failing a canary. The
+// same t statistic also feeds the group-sequential boundaries (obfCross)
+// of the count test and of the mean test's pass.
 //
 // Validity is asymptotic, not exact: phi is estimated, and with an hour of
 // one-minute data and phi near 0.9 it is estimated poorly. The evaluation
@@ -155,10 +157,13 @@ type robust struct {
 // se returns the standard error of the mean.
 func (r robust) se() float64 { return math.Sqrt(r.lrv / r.n) }
 
-// robustMoments estimates the long-run variance of w = c . v. floor, when
-// positive, is a model variance per interval (Poisson or binomial) below
-// which the estimate is not trusted: when it binds the variance is taken
-// as known.
+// robustMoments estimates the long-run variance of w = c . v, with phi
+// taken phiSE standard errors above its bias-corrected estimate. floor,
+// when positive, is a model variance per interval (Poisson or binomial)
+// below which the estimate is not trusted: when it binds, the variance is
+// taken as known from knownAfter intervals on, and before that keeps the
+// effective counts of the estimate. Before minSeries intervals there is no
+// evidence at all.
 func (s *SeriesSums) robustMoments(c [3]float64, floor, phiSE float64) robust {
 	n, mean, g0, g1 := s.moments(c)
 	r := robust{n: n, mean: mean}
