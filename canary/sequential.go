@@ -822,17 +822,23 @@ func (pl *plan) evalQuantile(st *MetricState, full bool) result {
 	}
 	tol, margin := 1+pl.m.tolerance(), 1+pl.m.margin()
 	// Each side's sequence gets half of the metric's error budget.
-	fa, pa := pl.alphaFail/2, pl.passLevel/2
+	// The two sides' sequences share the metric's error budget in
+	// proportion to the other side's samples (within 10-90%): the side
+	// with fewer samples, whose band is the wide one, gets more of it.
+	w := float64(s.BaselineSamples) / float64(s.CanarySamples+s.BaselineSamples)
+	w = math.Max(0.1, math.Min(0.9, w))
+	fa, pa := pl.alphaFail*w, pl.passLevel*w
+	fb, pb := pl.alphaFail*(1-w), pl.passLevel*(1-w)
 	cc, cb := cumulate(pl.scratchC, s.CanaryBuckets), cumulate(pl.scratchB, s.BaselineBuckets)
 	cLo, cHi := pl.quantBounds(cc, s.CanarySamples, fa)
-	bLo, bHi := pl.quantBounds(cb, s.BaselineSamples, fa)
+	bLo, bHi := pl.quantBounds(cb, s.BaselineSamples, fb)
 	if pl.dir == Decrease {
 		r.fail = cHi*tol <= bLo
 	} else {
 		r.fail = cLo > 0 && cLo >= tol*bHi
 	}
 	cLo, cHi = pl.quantBounds(cc, s.CanarySamples, pa)
-	bLo, bHi = pl.quantBounds(cb, s.BaselineSamples, pa)
+	bLo, bHi = pl.quantBounds(cb, s.BaselineSamples, pb)
 	if pl.dir == Decrease {
 		r.pass = cLo > 0 && cLo*margin >= bHi
 	} else {
