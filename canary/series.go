@@ -174,14 +174,20 @@ func (s *SeriesSums) robustMoments(c [3]float64, floor, phiSE float64) robust {
 		r.lrv, r.nEff, r.nu = math.Max(g0, floor), 0, 0
 		return r
 	}
-	phi := 0.0
+	phi, phiC := 0.0, 0.0
 	if g0 > 0 {
 		r1 := g1 / g0
+		phiC = math.Max(0, math.Min(maxPhi, r1+(1+3*r1)/n))
 		phi = math.Max(0, math.Min(maxPhi, r1+(1+3*r1)/n+phiSE*math.Sqrt(math.Max(1-r1*r1, 0)/n)))
 	}
+	if floor > 0 {
+		// Counts: the degrees of freedom of the high phi too (the
+		// overdispersed null cells need both).
+		phiC = phi
+	}
 	r.lrv = g0 * (1 + phi) / (1 - phi)
-	r.nEff = n * (1 - phi) / (1 + phi)
-	r.nu = n*(1-phi*phi)/(1+phi*phi) - 1
+	r.nEff = n * (1 - phiC) / (1 + phiC)
+	r.nu = n*(1-phiC*phiC)/(1+phiC*phiC) - 1
 	if floor > 0 && r.lrv <= floor {
 		// The data show no overdispersion: the model variance. Until
 		// knownAfter intervals are in, that is only trusted with the
