@@ -10,15 +10,76 @@
 // soon as it is strong, while keeping the chance of a false Fail under the
 // policy's Alpha however often they look (anytime-valid tests):
 //
-//   - Count metrics (errors, failed requests) compare the canary's share of
-//     the events with its share of the traffic, a test that is exact
-//     whatever the total rate does over the day.
-//   - Mean metrics (one value per interval and side) use a likelihood-ratio
-//     e-process that stays valid when consecutive intervals are correlated,
-//     as one-minute metrics are.
+//   - Count metrics (errors, failed requests) compare, interval by
+//     interval, the canary's events with the baseline's scaled by the two
+//     sides' requests (or by the policy's TrafficShare when requests are
+//     not observed): w_t = x_t (1 - rho_t) - r y_t rho_t has mean zero
+//     when the canary's rate is r times the baseline's, whatever the total
+//     rate does over the day (noise common to both sides cancels). Its
+//     long-run variance is estimated from the data (lag-1
+//     autocorrelation, bias-corrected and taken one standard error high,
+//     read as an AR(1) coefficient capped at 0.95) and never taken below
+//     the binomial variance, so that error rates that vary from minute to
+//     minute on each side (overdispersion) and stay high for a while
+//     (serial correlation) do not pass for regressions. A Fail needs, at
+//     half the metric's alpha each, either the smaller of two e-values
+//     (a mixture t test with the effective number of intervals and
+//     degrees of freedom of that variance, and the exact binomial
+//     mixture on the pooled counts) or the t statistic crossing a
+//     group-sequential boundary (O'Brien-Fleming shape, c / sqrt(t) in
+//     the fraction t of the canary's time: the chance that a Brownian
+//     motion ever crosses it is exactly the level, so discrete looks
+//     cross less often; it spends almost nothing early and is close to a
+//     fixed-horizon test at the deadline, where moderate regressions are
+//     found). The binomial variance is trusted only from 10 intervals on
+//     (before, a healthy canary whose error rate drifts looks just like
+//     one without overdispersion); until then the exact test is also run
+//     on the counts deflated by a generous dispersion of 8, which still
+//     stops gross regressions early. A Pass needs the t statistic at the
+//     margin to cross the same kind of boundary, at level PassAlpha; or,
+//     with request counts, a rate above the baseline's plus an absolute
+//     slack ([Metric.Slack]) to be ruled out, so that a canary with no
+//     errors against a baseline with none can pass. Assumptions: the
+//     per-interval series is stationary with short memory (its
+//     autocorrelation decays like an AR(1) process's), information
+//     accrues about evenly over the canary's time, and the requests are
+//     counted on the same intervals as the events. The variance is
+//     estimated, so the guarantees are approximate, not exact: the
+//     evaluation measures them. Where they cannot hold: error rates that
+//     drift by 50% and stay off for many minutes (AR(1) phi 0.8-0.9)
+//     cannot be told from a regression by an hour of data at low counts;
+//     docs/benchmarks.md has the false-fail rates there.
+//   - Mean metrics (one value per interval and side) compare the two sides
+//     in the same interval (so that load and other noise common to both
+//     cancel). A Fail needs a likelihood-ratio e-process that stays valid
+//     when consecutive intervals are correlated: its null hypothesis is
+//     every stationary Gaussian AR(1) process with |phi| <= 0.9
+//     (universal inference). That validity is exact and costs power on
+//     small shifts under correlation: with phi up to 0.9 allowed, a
+//     level that persists for an hour is what a correlated null process
+//     does, and plug-in variances (measured, with mixture and
+//     group-sequential boundaries) failed 2-10% of healthy canaries at
+//     phi 0.9. A Pass needs that e-process, or a t statistic with an
+//     AR(1) long-run variance (phi two standard errors high) crossing the
+//     group-sequential boundary at the margin: approximate, which for a
+//     pass costs at most an occasional pass at the margin.
 //   - Quantile metrics (p50, p99 of per-request samples or histogram
 //     buckets) keep time-uniform confidence sequences for each side and fail
 //     when they separate.
+//
+// # The traffic guard
+//
+// No evidence is never a pass. With a TrafficShare, the judge checks the
+// canary's share of the requests (or of the quantile samples, or, with
+// neither, of each count metric's events) against the share it has when
+// it serves [Policy.MinTraffic] of its expected traffic, with the same
+// anytime-valid mixture as the counts (a sample-ratio-mismatch test): a
+// canary shown to serve less stops at once as Inconclusive, "the canary
+// served 0 of about 45000 expected requests", and a Pass needs the
+// opposite evidence. Without request counts, a canary with no errors
+// against a baseline with many looks exactly like a canary without
+// traffic; it is stopped, not passed (give request counts to judge a
+// canary that fixes errors).
 //
 // The judge fails as soon as one guarded metric regresses beyond its
 // tolerance, passes once every guarded metric rules out a regression beyond
@@ -28,7 +89,7 @@
 // [Judge.Decide] do not allocate; [Judge.Verdict] explains each metric with
 // its estimate, interval, evidence, data counts and one sentence:
 //
-//	errors 3.9x baseline (95% CI 1.7x-8.0x) after 412 canary requests (60 errors vs 140 in the baseline): fail
+//	errors 3.8x baseline (95% CI 2.3x-6.3x) after 412 canary requests (60 errors vs 140 in the baseline): fail
 //
 // A driver feeds the judge from an [github.com/shepherd-go/shepherd/alarm.Source]
 // with [Judge.ObserveSource], or with [Judge.Observe] directly.

@@ -42,6 +42,9 @@ type State struct {
 	DecidedAt time.Time `json:"decidedAt,omitzero"`
 	// Metrics holds each metric's statistics, in policy order.
 	Metrics []MetricState `json:"metrics"`
+	// Traffic counts the requests behind the observations, for the
+	// traffic guard.
+	Traffic TrafficState `json:"traffic,omitzero"`
 }
 
 // MetricState is the sufficient statistics of one metric: exactly one of
@@ -55,18 +58,6 @@ type MetricState struct {
 	Mean *MeanState `json:"mean,omitempty"`
 	// Quantile is the state of a Quantile metric.
 	Quantile *QuantileState `json:"quantile,omitempty"`
-}
-
-// CountState is the state of a Count metric: events (and requests, when
-// observed) on each side.
-type CountState struct {
-	// CanaryEvents and BaselineEvents are the events so far.
-	CanaryEvents   int64 `json:"canaryEvents"`
-	BaselineEvents int64 `json:"baselineEvents"`
-	// CanaryRequests and BaselineRequests are the requests so far, when
-	// observed.
-	CanaryRequests   int64 `json:"canaryRequests,omitempty"`
-	BaselineRequests int64 `json:"baselineRequests,omitempty"`
 }
 
 // QuantileState is the state of a Quantile metric: samples per bucket on
@@ -91,7 +82,9 @@ type Observation struct {
 	// interval on each side (required, not negative).
 	CanaryEvents, BaselineEvents int64
 	// CanaryRequests and BaselineRequests are, optionally, the requests
-	// behind those events (for the explanation; zero when unknown).
+	// behind those events (zero when unknown). With them the count test
+	// compares rates per request, the traffic guard checks the canary's
+	// share of the traffic, and Metric.Slack applies.
 	CanaryRequests, BaselineRequests int64
 
 	// Mean metrics: the interval's value on each side. A NaN (no value),
@@ -100,7 +93,9 @@ type Observation struct {
 	CanaryValue, BaselineValue float64
 
 	// CanarySamples and BaselineSamples are a Quantile metric's
-	// per-request samples on each side.
+	// per-request samples on each side: finite and not negative (a
+	// negative latency is a broken clock or a broken query, and is
+	// rejected rather than counted in the lowest bucket).
 	CanarySamples, BaselineSamples []float64
 	// CanaryBuckets and BaselineBuckets are a Quantile metric's bucket
 	// counts in the metric's layout (len(Buckets)+1 counts, the last for
@@ -114,7 +109,7 @@ var (
 	// more data.
 	ErrDecided = errors.New("canary: the judge has already decided")
 	// ErrBadObservation means an observation is malformed: unknown metric,
-	// negative counts, infinite values, fields of another kind, a bucket
+	// negative counts or samples, infinite values, fields of another kind, a bucket
 	// layout of the wrong length. The whole call is rejected.
 	ErrBadObservation = errors.New("canary: bad observation")
 	// ErrBadState means a state does not fit the policy it is resumed
@@ -215,13 +210,19 @@ func checkMetricState(m Metric, ms MetricState) error {
 		if c == nil {
 			return bad("no count state")
 		}
-		if c.CanaryEvents < 0 || c.BaselineEvents < 0 || c.CanaryRequests < 0 || c.BaselineRequests < 0 {
+		if c.CanaryEvents < 0 || c.BaselineEvents < 0 || c.CanaryRequests < 0 || c.BaselineRequests < 0 || c.Series.N < 0 {
 			return bad("negative count")
+		}
+		if !c.Series.finite() || !(c.Binomial >= 0) || math.IsInf(c.Binomial, 0) {
+			return bad("non-finite sum")
 		}
 	case Mean:
 		s := ms.Mean
 		if s == nil {
 			return bad("no mean state")
+		}
+		if !s.Series.finite() || s.Series.N < 0 {
+			return bad("non-finite sum")
 		}
 		if s.N < 0 || s.Missing < 0 || s.Pairs.N < 0 || s.Scored.N < 0 || s.Scored.N > s.Pairs.N || s.Pairs.N > float64(max(s.N-1, 0)) {
 			return bad("inconsistent counts")
@@ -320,6 +321,7 @@ func (j *Judge) Observe(now time.Time, obs ...Observation) error {
 	for k := range obs {
 		j.apply(&obs[k])
 	}
+	j.observeTraffic(obs)
 	j.st.Last = now
 	return nil
 }
@@ -384,6 +386,9 @@ func (j *Judge) check(o *Observation) error {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
 					return bad("sample %v is not finite", v)
 				}
+				if v < 0 {
+					return bad("sample %v is negative; quantile metrics take latencies, sizes or other values that cannot be", v)
+				}
 			}
 		}
 	}
@@ -395,11 +400,7 @@ func (j *Judge) apply(o *Observation) {
 	m, pl, s := &j.p.Metrics[i], j.plans[i], &j.st.Metrics[i]
 	switch m.Kind {
 	case Count:
-		c := s.Count
-		c.CanaryEvents += o.CanaryEvents
-		c.BaselineEvents += o.BaselineEvents
-		c.CanaryRequests += o.CanaryRequests
-		c.BaselineRequests += o.BaselineRequests
+		pl.addCount(s.Count, o)
 	case Mean:
 		c, b := o.CanaryValue, o.BaselineValue
 		var d float64
@@ -447,6 +448,7 @@ func (j *Judge) apply(o *Observation) {
 
 func (j *Judge) eval(i int, full bool) result {
 	pl, s := j.plans[i], &j.st.Metrics[i]
+	pl.frac = j.infoFraction()
 	switch pl.m.Kind {
 	case Count:
 		return pl.evalCount(s, full)
@@ -455,6 +457,18 @@ func (j *Judge) eval(i int, full bool) result {
 	default:
 		return pl.evalQuantile(s, full)
 	}
+}
+
+// infoFraction is the share of the canary's judged time (from the end of
+// the warm-up to MaxDuration) that the data cover: the time scale of the
+// group-sequential pass boundaries.
+func (j *Judge) infoFraction() float64 {
+	from := j.st.Start.Add(j.p.Warmup.Std())
+	total := j.p.maxDuration() - j.p.Warmup.Std()
+	if j.st.Last.IsZero() || total <= 0 {
+		return 0
+	}
+	return math.Max(0, math.Min(1, float64(j.st.Last.Sub(from))/float64(total)))
 }
 
 // Decide returns the judge's decision at now: [Fail] as soon as a guarded
@@ -479,8 +493,12 @@ func (j *Judge) Decide(now time.Time) Decision {
 		}
 		allPass = allPass && r.pass
 	}
+	tc := j.traffic()
+	if tc.stop {
+		return j.decide(Inconclusive, now)
+	}
 	elapsed := now.Sub(j.st.Start)
-	if allPass && elapsed >= j.p.Warmup.Std()+j.p.minDuration() {
+	if allPass && tc.ok && elapsed >= j.p.Warmup.Std()+j.p.minDuration() {
 		return j.decide(Pass, now)
 	}
 	if elapsed >= j.p.maxDuration() {
@@ -504,6 +522,10 @@ type Verdict struct {
 	Elapsed time.Duration
 	// Metrics explains each metric, in policy order.
 	Metrics []MetricVerdict
+	// Traffic says how much the canary served against what its traffic
+	// share leads to expect ("the canary served 41200 of about 45000
+	// expected requests"); empty without a TrafficShare.
+	Traffic string
 }
 
 // MetricVerdict explains one metric of a [Verdict].
@@ -594,13 +616,23 @@ func (j *Judge) Verdict(now time.Time) Verdict {
 		v.Metrics = append(v.Metrics, mv)
 	}
 	at := fmtDuration(v.Elapsed)
+	tc := j.traffic()
+	v.Traffic = tc.sentence()
 	switch d {
 	case Fail:
 		v.Reason = fmt.Sprintf("fail after %s: %s", at, strings.Join(failed, "; "))
 	case Pass:
 		v.Reason = fmt.Sprintf("pass after %s: every guarded metric rules out a regression beyond its margin", at)
 	case Inconclusive:
+		if tc.stop {
+			v.Reason = fmt.Sprintf("inconclusive after %s: %s, less than %g%% of its share; it cannot be judged (check the load balancer and the canary's health)",
+				fmtDuration(j.st.DecidedAt.Sub(j.st.Start)), v.Traffic, 100*j.p.minTraffic())
+			break
+		}
 		v.Reason = fmt.Sprintf("inconclusive at the %s deadline", fmtDuration(j.p.maxDuration()))
+		if tc.active && !tc.ok {
+			v.Reason += "; " + v.Traffic + ", not yet shown to be enough"
+		}
 		if len(noData) > 0 {
 			v.Reason += fmt.Sprintf("; no data for %s", strings.Join(noData, ", "))
 		}
@@ -609,6 +641,9 @@ func (j *Judge) Verdict(now time.Time) Verdict {
 		}
 	default:
 		v.Reason = fmt.Sprintf("no decision after %s", at)
+		if tc.active && !tc.ok {
+			undecided = append(undecided, "evidence of traffic ("+v.Traffic+")")
+		}
 		if rest := j.p.Warmup.Std() + j.p.minDuration() - v.Elapsed; len(undecided)+len(noData) == 0 && rest > 0 {
 			v.Reason += fmt.Sprintf(": every metric rules out a regression, passing after the minimum duration (%s more)", fmtDuration(rest))
 		} else if len(undecided)+len(noData) > 0 {

@@ -59,26 +59,26 @@ func TestPolicyValidate(t *testing.T) {
 		t.Fatal("no error")
 	}
 	want := []string{
-		"canary: policy: Alpha: 2 is outside (0, 1)",
-		"canary: policy: PassAlpha: -0.1 is outside (0, 1)",
-		"canary: policy: TrafficShare: 1.5 is outside (0, 1)",
-		"canary: policy: Warmup: -1m0s is negative",
-		"canary: policy: Metrics[0].Direction: either is not supported by the sequential judge; use two metrics, one per direction",
-		"canary: policy: Metrics[1].Name: \"errors\" is also the name of Metrics[0]",
-		"canary: policy: Metrics[1].Quantile: set on a mean metric",
-		"canary: policy: Metrics[1].Buckets: set on a mean metric",
-		"canary: policy: Metrics[2].Name: empty",
-		"canary: policy: Metrics[2].Kind: unknown value 9",
-		"canary: policy: Metrics[2].Direction: unknown value 8",
-		"canary: policy: Metrics[3].Quantile: 1.2 is outside (0, 1)",
-		"canary: policy: Metrics[3].Tolerance: -1 is not a finite non-negative number",
-		"canary: policy: Metrics[3].Margin: +Inf is not a finite non-negative number",
-		"canary: policy: Metrics[3].Absolute: only mean metrics compare differences",
-		"canary: policy: Metrics[3].Buckets[2]: 2 is not above the previous bound 3",
-		"canary: policy: Metrics[4].Margin: 0.2 is not above the tolerance 0.3",
-		"canary: policy: Metrics[4].Buckets[0]: 0 is not a finite positive bound",
-		"canary: policy: Metrics[5].Margin: required with Absolute: the largest acceptable difference, in the metric's units",
-		"canary: policy: Metrics[6].Kind: not set (count, mean or quantile)",
+		"canary: Alpha: 2 is outside (0, 1)",
+		"canary: PassAlpha: -0.1 is outside (0, 1)",
+		"canary: TrafficShare: 1.5 is outside (0, 1)",
+		"canary: Warmup: -1m0s is negative",
+		"canary: Metrics[0].Direction: either is not supported by the sequential judge; use two metrics, one per direction",
+		"canary: Metrics[1].Name: \"errors\" is also the name of Metrics[0]",
+		"canary: Metrics[1].Quantile: set on a mean metric",
+		"canary: Metrics[1].Buckets: set on a mean metric",
+		"canary: Metrics[2].Name: empty",
+		"canary: Metrics[2].Kind: unknown value 9",
+		"canary: Metrics[2].Direction: unknown value 8",
+		"canary: Metrics[3].Quantile: 1.2 is outside (0, 1)",
+		"canary: Metrics[3].Tolerance: -1 is not a finite non-negative number",
+		"canary: Metrics[3].Margin: +Inf is not a finite non-negative number",
+		"canary: Metrics[3].Absolute: only mean metrics compare differences",
+		"canary: Metrics[3].Buckets[2]: 2 is not above the previous bound 3",
+		"canary: Metrics[4].Margin: 0.2 is not above the tolerance 0.3",
+		"canary: Metrics[4].Buckets[0]: 0 is not a finite positive bound",
+		"canary: Metrics[5].Margin: required with Absolute: the largest acceptable difference, in the metric's units",
+		"canary: Metrics[6].Kind: not set (count, mean or quantile)",
 	}
 	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -88,14 +88,14 @@ func TestPolicyValidate(t *testing.T) {
 		p    Policy
 		want string
 	}{
-		{"no metrics", Policy{}, "canary: policy: Metrics: no metrics"},
+		{"no metrics", Policy{}, "canary: Metrics: no metrics"},
 		{"count without share", Policy{Metrics: []Metric{{Name: "e", Kind: Count}}},
-			"canary: policy: TrafficShare: required by count metrics: the canary's share of the requests, in (0, 1)"},
+			"canary: TrafficShare: required by count metrics: the canary's share of the requests, in (0, 1)"},
 		{"all muted", Policy{Metrics: []Metric{{Name: "l", Kind: Mean, Muted: true}}},
-			"canary: policy: Metrics: every metric is muted; nothing could fail or pass"},
+			"canary: Metrics: every metric is muted; nothing could fail or pass"},
 		{"no time to pass", Policy{MinDuration: duration.Duration(time.Hour), Warmup: duration.Duration(time.Minute),
 			MaxDuration: duration.Duration(time.Hour), Metrics: []Metric{{Name: "l", Kind: Mean}}},
-			"canary: policy: MaxDuration: 1h0m0s leaves no time to pass after the warm-up 1m0s and minimum duration 1h0m0s"},
+			"canary: MaxDuration: 1h0m0s leaves no time to pass after the warm-up 1m0s and minimum duration 1h0m0s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.p.Validate(); err == nil || err.Error() != tt.want {
@@ -158,8 +158,7 @@ func TestCountTestFalseFailRate(t *testing.T) {
 			for step := 0; step < steps; step++ {
 				n := poissonDraw(r, 10)
 				c := binomialDraw(r, n, rho)
-				s.Count.CanaryEvents += c
-				s.Count.BaselineEvents += n - c
+				pl.addCount(s.Count, &Observation{CanaryEvents: c, BaselineEvents: n - c})
 				if pl.evalCount(&s, false).fail {
 					fails++
 					break
@@ -238,9 +237,12 @@ func TestCountIntervalCoverage(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	miss := 0
 	for run := 0; run < runs; run++ {
-		n := int64(20 + r.IntN(400))
-		c := binomialDraw(r, n, share)
-		s := MetricState{Count: &CountState{CanaryEvents: c, BaselineEvents: n - c}}
+		s := MetricState{Count: &CountState{}}
+		for range 10 + r.IntN(50) {
+			n := int64(2 + r.IntN(40))
+			c := binomialDraw(r, n, share)
+			pl.addCount(s.Count, &Observation{CanaryEvents: c, BaselineEvents: n - c})
+		}
 		res := pl.evalCount(&s, true)
 		if !(res.lower <= ratio && ratio <= res.upper) || !(res.lower <= res.estimate && res.estimate <= res.upper) {
 			miss++
@@ -406,7 +408,7 @@ func TestJudgeInconclusiveAtDeadline(t *testing.T) {
 	if v.Decision != Inconclusive {
 		t.Fatalf("decision %v", v.Decision)
 	}
-	want := "inconclusive at the 20m0s deadline; no data for errors, latency"
+	want := "inconclusive at the 20m0s deadline; no data for latency; not enough evidence either way for errors"
 	if v.Reason != want {
 		t.Errorf("reason %q, want %q", v.Reason, want)
 	}
@@ -424,13 +426,15 @@ func TestVerdictSentences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := j.State()
-	st.Metrics[0].Count = &CountState{CanaryEvents: 60, BaselineEvents: 140, CanaryRequests: 412, BaselineRequests: 3700}
-	j, err = ResumeJudge(p, st)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(3, 3))
+	errs := [][4]int64{{7, 12, 41, 370}, {5, 15, 40, 371}, {6, 13, 42, 369}, {8, 14, 41, 370}, {6, 13, 40, 370},
+		{5, 15, 42, 369}, {7, 14, 41, 371}, {6, 16, 41, 370}, {4, 14, 42, 370}, {6, 14, 42, 370}}
+	for m, e := range errs {
+		if err := j.Observe(minute(0).Add(time.Duration(m)*time.Second),
+			Observation{Metric: "error_rate", CanaryEvents: e[0], BaselineEvents: e[1], CanaryRequests: e[2], BaselineRequests: e[3]}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for m := 1; m <= 3; m++ {
 		cs := []float64{100, 120, 130}
 		if err := j.Observe(minute(m),
@@ -446,7 +450,7 @@ func TestVerdictSentences(t *testing.T) {
 		got = append(got, m.Sentence)
 	}
 	want := []string{
-		"error_rate 3.9x baseline (95% CI 1.7x-8.0x) after 412 canary requests (60 errors vs 140 in the baseline): fail",
+		"error_rate 3.8x baseline (95% CI 2.3x-6.3x) after 412 canary requests (60 errors vs 140 in the baseline): fail",
 		"latency 1.2x baseline (95% CI 0x-inf) after 3 intervals: undecided",
 		"latency_tail p99 1.0x baseline (95% CI 0x-inf) after 9 canary requests: undecided",
 		"cpu +2 vs baseline (95% CI -inf to +inf) after 3 intervals: undecided",
@@ -454,7 +458,7 @@ func TestVerdictSentences(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if v.Decision != Fail || !strings.HasPrefix(v.Reason, "fail after 3m0s: error_rate 3.9x baseline") {
+	if v.Decision != Fail || !strings.HasPrefix(v.Reason, "fail after 3m0s: error_rate 3.8x baseline") {
 		t.Errorf("verdict %v: %s", v.Decision, v.Reason)
 	}
 	if m := v.Metrics[0]; !(m.Evidence >= m.Threshold) || math.Abs(m.Threshold-400) > 1e-9 || m.Confidence != 0.95 {
@@ -720,5 +724,5 @@ func ExampleJudge() {
 		}
 	}
 	// Output:
-	// fail after 1m0s: 5xx 3.0x baseline (95% CI 1.2x-6.6x) after 1000 canary requests (30 errors vs 90 in the baseline): fail
+	// fail after 5m0s: 5xx 3.0x baseline (95% CI 1.8x-5.0x) after 5000 canary requests (150 errors vs 450 in the baseline): fail
 }

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // KayentaPolicy configures the Kayenta-compatible fixed-horizon judge: the
@@ -24,13 +27,32 @@ import (
 // compared with the pass and marginal thresholds. See [KayentaPolicy.Judge]
 // and, for judging interval by interval, [KayentaPolicy.Decide].
 //
+// Scoring follows Kayenta's WeightedSumScorer (checked on the committed
+// cases in testdata/kayenta/scoring.json): muted metrics are left out; a
+// NodataFail counts against its group; a group whose metrics are all
+// Nodata counts 100 in the summary; a critical metric that is not a Pass
+// (High, Low or Nodata) forces the score to 0, and so does Nodata on half
+// the metrics or more; the summary is rounded to two decimals. One
+// deliberate difference: when no metric has data at all, Kayenta scores 0
+// and fails, while this judge scores 0 and says [OutcomeNodata] (nothing
+// was judged; a driver should stop, not roll back as if the canary were
+// bad).
+//
 // The rank test follows R's wilcox.test, from which Kayenta's JVM port
-// (kayenta-mannwhitney) was derived. That port differs in two details that
-// do not change a classification in practice: it reports the p-value of
-// Apache Commons Math (no tie or continuity correction), which Kayenta's
-// classifier does not use, and it locates the Hodges-Lehmann estimate on the
-// continuity-corrected statistic, which moves it by less than one jump of
-// the step function.
+// (kayenta-mannwhitney) was derived; current Kayenta computes the interval
+// and the estimate only, and reports no p-value (versions before 2020 used
+// Apache Commons Math's, without tie or continuity correction; Kayenta's
+// classifier never used it). Where the library follows R rather than
+// Kayenta:
+//
+//   - The Hodges-Lehmann estimate: Kayenta finds the root of the
+//     continuity-corrected statistic, R (and [RankTest]) the median of the
+//     pairwise differences; they differ by less than one jump of the step
+//     function, which never changes a classification in practice.
+//   - Constant samples: when each side is constant (different values),
+//     Kayenta adds Gaussian noise of relative size 1e-5 before the test, so
+//     its interval is random; [RankTest] computes R's deterministic
+//     answer. When both sides hold the same single value, both pass.
 //
 // Kayenta treats consecutive one-minute points as independent; with
 // realistic serial correlation its false alarm rate is far above its
@@ -88,11 +110,14 @@ type KayentaMetric struct {
 	// OutlierFactor is k above. Zero: 3.0.
 	OutlierFactor float64 `json:"outlierFactor,omitempty"`
 	// MustHaveData turns Nodata into NodataFail, which counts against the
-	// group score.
+	// group score as a failure (a NodataFail alone scores 0). As in
+	// Kayenta, it has no effect on a Critical metric (whose Nodata already
+	// forces the score to 0) or with ReplaceNaN (an empty metric whose NaNs
+	// are replaced passes).
 	MustHaveData bool `json:"mustHaveData,omitempty"`
 	// Critical makes a High or Low result whose effect size reaches the
-	// critical increase or decrease, or a NodataFail, force the whole score
-	// to 0. A critical metric must have data.
+	// critical increase or decrease, or a Nodata, force the whole score to
+	// 0. A critical metric must have data.
 	Critical bool `json:"critical,omitempty"`
 	// Muted metrics are judged and reported but never count in a score
 	// (Kayenta's "report-only").
@@ -152,7 +177,9 @@ type Class int
 
 const (
 	// ClassNodata: a side had no data after cleaning; the metric does not
-	// count in the score.
+	// count in its group's score (a group of Nodata metrics only counts 100
+	// in the summary), but Nodata on half the metrics or more forces the
+	// summary to 0.
 	ClassNodata Class = iota
 	// ClassPass: no significant change large enough to count.
 	ClassPass
@@ -169,7 +196,8 @@ const (
 type Outcome int
 
 const (
-	// OutcomeNodata: no metric that counts had data; the score is 0.
+	// OutcomeNodata: no metric that counts had data; the score is 0
+	// (Kayenta fails such a canary; see [KayentaPolicy]).
 	OutcomeNodata Outcome = iota
 	// OutcomeFail: the score is below the marginal threshold.
 	OutcomeFail
@@ -296,7 +324,7 @@ type GroupScore struct {
 	// Name is the group's name.
 	Name string
 	// Score is 100 x Pass / (Pass + High + Low + NodataFail); 0 when the
-	// group has no data.
+	// group has no data (it then counts 100 in the summary, as in Kayenta).
 	Score float64
 	// NoData is set when no metric of the group had a result that counts.
 	NoData bool
@@ -380,12 +408,11 @@ func (e EffectSize) criticalDecrease() float64 {
 	return orDefault(e.CriticalDecrease, e.allowedDecrease())
 }
 
-// Validate reports every problem with the policy, each with its field path.
+// Validate reports every problem with the policy, each a [*field.Error]
+// with its field path, wrapping [ErrInvalid].
 func (p KayentaPolicy) Validate() error {
-	var errs []error
-	bad := func(path string, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("canary: kayenta policy: %s: %s", path, fmt.Sprintf(format, a...)))
-	}
+	var l field.List
+	bad := func(path string, format string, a ...any) { l.Add(ErrInvalid, path, format, a...) }
 	if c := p.Confidence; c != 0 && !(c > 0 && c < 1) {
 		bad("Confidence", "%v is outside (0, 1)", c)
 	}
@@ -500,7 +527,7 @@ func (p KayentaPolicy) Validate() error {
 			bad("GroupWeights", "weights already sum to 100, leaving nothing for %d unweighted group(s)", unweighted)
 		}
 	}
-	return errors.Join(errs...)
+	return l.Err()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -606,12 +633,21 @@ func (p KayentaPolicy) classify(m KayentaMetric, d Pair) KayentaMetricResult {
 		} else if len(baseline) == 0 {
 			side = "canary or baseline"
 		}
-		r.Class = ClassNodata
-		r.Reason = fmt.Sprintf("no %s data", side)
-		if m.MustHaveData || m.Critical {
+		switch {
+		case m.NaN == ReplaceNaN:
+			// Kayenta passes an empty metric whose NaNs are replaced.
+			r.Class = ClassPass
+			r.Reason = fmt.Sprintf("no %s data; with NaNs replaced by 0, Kayenta counts this as a pass", side)
+		case m.MustHaveData && !m.Critical:
 			r.Class = ClassNodataFail
+			r.Reason = fmt.Sprintf("no %s data on a metric that must have data", side)
+		default:
+			r.Class = ClassNodata
 			r.Critical = m.Critical
-			r.Reason += " on a metric that must have data"
+			r.Reason = fmt.Sprintf("no %s data", side)
+			if m.Critical {
+				r.Reason += " on a critical metric"
+			}
 		}
 		return r
 	}
@@ -706,7 +742,13 @@ func signed(v float64) string {
 // reader can use.
 func fmtNum(v float64) string { return fmt.Sprintf("%.3g", v) }
 
-// score fills in the group and summary scores.
+// score fills in the group and summary scores, as Kayenta's
+// WeightedSumScorer does: muted metrics are left out; a group scores 100 x
+// Pass / (Pass + High + Low + NodataFail) and, when none of its metrics
+// has a result that counts (only Nodata), counts as 100 in the summary; a
+// critical metric that is not a Pass forces the score to 0, and so do
+// Nodata results on half the metrics or more; the summary is rounded to
+// two decimals, half up.
 func (p KayentaPolicy) score(res *KayentaResult) {
 	groups := map[string]*GroupScore{}
 	var critical []string
@@ -716,10 +758,10 @@ func (p KayentaPolicy) score(res *KayentaResult) {
 			continue
 		}
 		counted++
-		if m.Class == ClassNodata || m.Class == ClassNodataFail {
+		if m.Class == ClassNodata {
 			nodata++
 		}
-		if m.Critical {
+		if m.Critical && m.Class != ClassPass {
 			critical = append(critical, fmt.Sprintf("%s %s", m.Name, m.Class))
 		}
 		for _, g := range m.Groups {
@@ -751,6 +793,7 @@ func (p KayentaPolicy) score(res *KayentaResult) {
 		}
 	}
 	summary := 0.0
+	var empty []string
 	for _, name := range sortedKeys(groups) {
 		gs := groups[name]
 		total := gs.Pass + gs.High + gs.Low + gs.NodataFail
@@ -763,13 +806,15 @@ func (p KayentaPolicy) score(res *KayentaResult) {
 		} else {
 			gs.Weight = leftover / float64(unweighted)
 		}
-		if !gs.NoData {
-			summary += gs.Score * gs.Weight / 100
+		effective := gs.Score
+		if gs.NoData {
+			effective = 100
+			empty = append(empty, name)
 		}
+		summary += effective * gs.Weight / 100
 		res.Groups = append(res.Groups, *gs)
 	}
-	// Rounding of the weights can leave a perfect canary a hair under 100.
-	summary = math.Min(100, math.Round(summary*1e9)/1e9)
+	summary = math.Min(100, roundHalfUp(summary, 2))
 	var failing []string
 	for _, m := range res.Metrics {
 		if !m.Muted && (m.Class == ClassHigh || m.Class == ClassLow || m.Class == ClassNodataFail) {
@@ -782,6 +827,8 @@ func (p KayentaPolicy) score(res *KayentaResult) {
 		res.Score = 0
 		res.Reason = fmt.Sprintf("critical metric failed (%s): score forced to 0", strings.Join(critical, ", "))
 	case counted > 0 && nodata == counted:
+		// Kayenta scores this 0 and fails it; there was nothing to judge,
+		// so this judge says so.
 		res.Score, res.Outcome = 0, OutcomeNodata
 		res.Reason = fmt.Sprintf("no data for any of the %d metrics", counted)
 		return
@@ -791,8 +838,15 @@ func (p KayentaPolicy) score(res *KayentaResult) {
 	default:
 		res.Score = summary
 		res.Reason = fmt.Sprintf("score %s", fmtScore(summary))
+		var notes []string
 		if len(failing) > 0 {
-			res.Reason += fmt.Sprintf(" (%s)", strings.Join(failing, ", "))
+			notes = append(notes, strings.Join(failing, ", "))
+		}
+		if len(empty) > 0 {
+			notes = append(notes, fmt.Sprintf("no data in group %s, counted as 100", strings.Join(empty, ", ")))
+		}
+		if len(notes) > 0 {
+			res.Reason += fmt.Sprintf(" (%s)", strings.Join(notes, "; "))
 		}
 	}
 	switch {
@@ -808,6 +862,30 @@ func (p KayentaPolicy) score(res *KayentaResult) {
 			res.Reason += fmt.Sprintf(" < marginal %s", fmtScore(marginal))
 		}
 	}
+}
+
+// roundHalfUp rounds v to the given decimals, half up, on its shortest
+// decimal form, as Apache Commons' Precision.round does (so 33.335 rounds
+// to 33.34, although the double nearest 33.335 is a hair below it).
+func roundHalfUp(v float64, decimals int) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	r, ok := new(big.Rat).SetString(strconv.FormatFloat(v, 'g', -1, 64))
+	if !ok {
+		return v
+	}
+	scale := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(decimals)), nil))
+	r.Mul(r, scale)
+	neg := r.Sign() < 0
+	r.Abs(r)
+	r.Add(r, big.NewRat(1, 2))
+	q := new(big.Int).Quo(r.Num(), r.Denom())
+	if neg {
+		q.Neg(q)
+	}
+	out, _ := new(big.Rat).SetFrac(q, scale.Num()).Float64()
+	return out
 }
 
 func fmtScore(v float64) string { return fmt.Sprintf("%.4g", v) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -210,8 +211,38 @@ func TestKayentaJudge(t *testing.T) {
 			data:        map[string]Pair{"latency": {Canary: same, Baseline: base}},
 			wantScore:   0,
 			wantOutcome: OutcomeFail,
-			wantClasses: map[string]Class{"latency": ClassPass, "errors": ClassNodataFail},
-			wantReason:  "critical metric failed (errors NodataFail): score forced to 0",
+			wantClasses: map[string]Class{"latency": ClassPass, "errors": ClassNodata},
+			wantReason:  "critical metric failed (errors Nodata): score forced to 0",
+		},
+		{
+			name:        "a must-have-data metric alone fails",
+			policy:      KayentaPolicy{Metrics: []KayentaMetric{{Name: "errors", MustHaveData: true}}},
+			data:        map[string]Pair{"errors": {Baseline: base}},
+			wantScore:   0,
+			wantOutcome: OutcomeFail,
+			wantClasses: map[string]Class{"errors": ClassNodataFail},
+			wantReason:  "score 0 (errors NodataFail) < marginal 75",
+		},
+		{
+			name: "a group without data counts 100",
+			policy: KayentaPolicy{Metrics: []KayentaMetric{
+				{Name: "p50", Groups: []string{"latency"}}, {Name: "p90", Groups: []string{"latency"}},
+				{Name: "p99", Groups: []string{"latency"}}, {Name: "5xx", Groups: []string{"errors"}}}},
+			data: map[string]Pair{"p50": {Canary: same, Baseline: base}, "p90": {Canary: same, Baseline: base},
+				"p99": {Canary: same, Baseline: base}},
+			wantScore:   100,
+			wantOutcome: OutcomePass,
+			wantClasses: map[string]Class{"p50": ClassPass, "p90": ClassPass, "p99": ClassPass, "5xx": ClassNodata},
+			wantReason:  "score 100 (no data in group errors, counted as 100) >= pass 95",
+		},
+		{
+			name:        "an empty metric whose NaNs are replaced passes",
+			policy:      KayentaPolicy{Metrics: []KayentaMetric{{Name: "latency"}, {Name: "errors", NaN: ReplaceNaN}}},
+			data:        map[string]Pair{"latency": {Canary: same, Baseline: base}},
+			wantScore:   100,
+			wantOutcome: OutcomePass,
+			wantClasses: map[string]Class{"latency": ClassPass, "errors": ClassPass},
+			wantReason:  "score 100 >= pass 95",
 		},
 		{
 			name:        "NaN replaced by zero",
@@ -332,23 +363,23 @@ func TestKayentaPolicyValidate(t *testing.T) {
 		t.Fatal("no error")
 	}
 	want := []string{
-		"canary: kayenta policy: Confidence: 1.5 is outside (0, 1)",
-		"canary: kayenta policy: Tolerance: -1 is not a finite non-negative number",
-		"canary: kayenta policy: PassScore: 120 is outside [0, 100]",
-		"canary: kayenta policy: MarginalScore: -3 is outside [0, 100]",
-		"canary: kayenta policy: Interval: 2h0m0s is longer than the Lifetime 1h0m0s",
-		"canary: kayenta policy: Metrics[1].Name: \"p50\" is also the name of Metrics[0]",
-		"canary: kayenta policy: Metrics[1].Groups[1]: empty group name",
-		"canary: kayenta policy: Metrics[1].Direction: unknown value 7",
-		"canary: kayenta policy: Metrics[1].NaN: unknown value 3",
-		"canary: kayenta policy: Metrics[1].OutlierFactor: -2 is not a finite non-negative number",
-		"canary: kayenta policy: Metrics[2].Name: empty",
-		"canary: kayenta policy: Metrics[2].EffectSize.AllowedIncrease: 1.5 is outside [0, 1] (a CLES is a probability)",
-		"canary: kayenta policy: Metrics[3].EffectSize.Measure: unknown value 4",
-		"canary: kayenta policy: Metrics[3].EffectSize.AllowedDecrease: +Inf is not a finite non-negative number",
-		"canary: kayenta policy: GroupWeights[\"bad\"]: NaN is not a finite non-negative number",
-		"canary: kayenta policy: GroupWeights[\"ghost\"]: no unmuted metric is in group \"ghost\"",
-		"canary: kayenta policy: GroupWeights: weights sum to 125; they are shares of 100",
+		"canary: Confidence: 1.5 is outside (0, 1)",
+		"canary: Tolerance: -1 is not a finite non-negative number",
+		"canary: PassScore: 120 is outside [0, 100]",
+		"canary: MarginalScore: -3 is outside [0, 100]",
+		"canary: Interval: 2h0m0s is longer than the Lifetime 1h0m0s",
+		"canary: Metrics[1].Name: \"p50\" is also the name of Metrics[0]",
+		"canary: Metrics[1].Groups[1]: empty group name",
+		"canary: Metrics[1].Direction: unknown value 7",
+		"canary: Metrics[1].NaN: unknown value 3",
+		"canary: Metrics[1].OutlierFactor: -2 is not a finite non-negative number",
+		"canary: Metrics[2].Name: empty",
+		"canary: Metrics[2].EffectSize.AllowedIncrease: 1.5 is outside [0, 1] (a CLES is a probability)",
+		"canary: Metrics[3].EffectSize.Measure: unknown value 4",
+		"canary: Metrics[3].EffectSize.AllowedDecrease: +Inf is not a finite non-negative number",
+		"canary: GroupWeights[\"bad\"]: NaN is not a finite non-negative number",
+		"canary: GroupWeights[\"ghost\"]: no unmuted metric is in group \"ghost\"",
+		"canary: GroupWeights: weights sum to 125; they are shares of 100",
 	}
 	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -359,14 +390,14 @@ func TestKayentaPolicyValidate(t *testing.T) {
 		want string
 	}{
 		{"all muted", KayentaPolicy{Metrics: []KayentaMetric{{Name: "a", Muted: true}}},
-			"canary: kayenta policy: Metrics: every metric is muted; nothing would count in the score"},
+			"canary: Metrics: every metric is muted; nothing would count in the score"},
 		{"weights short of 100", KayentaPolicy{GroupWeights: map[string]float64{"default": 60}, Metrics: []KayentaMetric{{Name: "a"}}},
-			"canary: kayenta policy: GroupWeights: every group has a weight and they sum to 60, not 100"},
+			"canary: GroupWeights: every group has a weight and they sum to 60, not 100"},
 		{"nothing left", KayentaPolicy{GroupWeights: map[string]float64{"a": 100}, Metrics: []KayentaMetric{{Name: "a", Groups: []string{"a"}}, {Name: "b"}}},
-			"canary: kayenta policy: GroupWeights: weights already sum to 100, leaving nothing for 1 unweighted group(s)"},
-		{"no metrics", KayentaPolicy{}, "canary: kayenta policy: Metrics: no metrics"},
+			"canary: GroupWeights: weights already sum to 100, leaving nothing for 1 unweighted group(s)"},
+		{"no metrics", KayentaPolicy{}, "canary: Metrics: no metrics"},
 		{"marginal above pass", KayentaPolicy{PassScore: 60, Metrics: []KayentaMetric{{Name: "a"}}},
-			"canary: kayenta policy: MarginalScore: 75 is above the pass score 60"},
+			"canary: MarginalScore: 75 is above the pass score 60"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.p.Validate()
@@ -477,4 +508,73 @@ func ExampleKayentaPolicy_Judge() {
 	// latency_ms: High
 	// errors: Pass
 	// Fail, score 50 (latency_ms High) < marginal 75
+}
+
+// TestKayentaScoringTable checks the scorer against Kayenta's
+// WeightedSumScorer on the committed cases in testdata/kayenta/scoring.json
+// (expected scores and outcomes worked out from Kayenta's code; see the
+// file's "source").
+func TestKayentaScoringTable(t *testing.T) {
+	b, err := os.ReadFile("testdata/kayenta/scoring.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Cases []struct {
+			Name          string             `json:"name"`
+			GroupWeights  map[string]float64 `json:"groupWeights"`
+			PassScore     float64            `json:"passScore"`
+			MarginalScore float64            `json:"marginalScore"`
+			Metrics       []struct {
+				Name     string   `json:"name"`
+				Groups   []string `json:"groups"`
+				Class    Class    `json:"class"`
+				Critical bool     `json:"critical"`
+				Muted    bool     `json:"muted"`
+			} `json:"metrics"`
+			Score   float64  `json:"score"`
+			Outcome Outcome  `json:"outcome"`
+			Ours    *Outcome `json:"ours"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Cases) < 10 {
+		t.Fatalf("%d cases", len(file.Cases))
+	}
+	for _, c := range file.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			p := KayentaPolicy{GroupWeights: c.GroupWeights, PassScore: c.PassScore, MarginalScore: c.MarginalScore}
+			var res KayentaResult
+			for _, m := range c.Metrics {
+				p.Metrics = append(p.Metrics, KayentaMetric{Name: m.Name, Groups: m.Groups, Muted: m.Muted})
+				res.Metrics = append(res.Metrics, KayentaMetricResult{Name: m.Name, Class: m.Class,
+					Groups: KayentaMetric{Groups: m.Groups}.groups(), Critical: m.Critical, Muted: m.Muted})
+			}
+			if err := p.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			p.score(&res)
+			// "ours" is set only where this judge deliberately differs:
+			// Nodata (score 0) where Kayenta says Fail (score 0).
+			want := c.Outcome
+			if c.Ours != nil {
+				want = *c.Ours
+			}
+			if res.Score != c.Score || res.Outcome != want {
+				t.Errorf("score %v %v, want %v %v (%s)", res.Score, res.Outcome, c.Score, want, res.Reason)
+			}
+		})
+	}
+}
+
+func TestRoundHalfUp(t *testing.T) {
+	for _, c := range []struct{ v, want float64 }{
+		{33.335, 33.34}, {88.88888888888889, 88.89}, {100, 100}, {0, 0}, {62.5, 62.5}, {1.005, 1.01}, {74.994999, 74.99},
+	} {
+		if got := roundHalfUp(c.v, 2); got != c.want {
+			t.Errorf("roundHalfUp(%v) = %v, want %v", c.v, got, c.want)
+		}
+	}
 }

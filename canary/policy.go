@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/field"
 )
 
 // Policy configures the sequential judge, shepherd's default: anytime-valid
@@ -19,14 +20,20 @@ import (
 // The decision rule ([Judge.Decide]):
 //
 //   - Fail as soon as any guarded (unmuted) metric shows a regression
-//     beyond its Tolerance with evidence of at least 1/(Alpha/G), where G
-//     is the number of guarded metrics (Bonferroni). For a canary with no
-//     regression, the chance of ever failing is at most Alpha.
+//     beyond its Tolerance at level Alpha/G, where G is the number of
+//     guarded metrics (Bonferroni): evidence (an e-value) of at least
+//     1/(Alpha/G), or, for Count metrics, half of that budget in each
+//     of an e-value and a group-sequential boundary (see [Count]). For a
+//     canary with no regression, the chance of ever failing is at most
+//     Alpha (exactly for the e-values under their models, approximately
+//     for the estimated variances; the evaluation measures it).
 //   - Pass once at least MinDuration of data (after the warm-up) is in and
-//     every guarded metric's confidence sequence, at level 1 - PassAlpha,
-//     rules out a regression beyond its Margin. For a metric that did
-//     regress beyond its margin, the chance of passing is at most
-//     PassAlpha.
+//     every guarded metric rules out a regression beyond its Margin at
+//     level PassAlpha: with a group-sequential boundary of O'Brien-Fleming
+//     shape over the time from the warm-up to MaxDuration (Count, and
+//     Mean as one of two routes), or with confidence sequences
+//     (Quantile, and Mean's other route). For a metric that did regress
+//     beyond its margin, the chance of passing is about PassAlpha.
 //   - Inconclusive at MaxDuration if neither happened: too little data, or
 //     a change between the tolerance and the margin.
 //
@@ -47,8 +54,10 @@ type Policy struct {
 	PassAlpha float64 `json:"passAlpha,omitempty"`
 	// TrafficShare is the canary's share of the requests, in (0, 1), as
 	// configured in the load balancer (for example 0.05 for one host of
-	// twenty). Count metrics compare the canary's share of the events with
-	// it. Required when a metric is a Count.
+	// twenty). The traffic guard compares the canary's observed share with
+	// it (see MinTraffic), and Count metrics observed without request
+	// counts compare the canary's share of the events with it. Required
+	// when a metric is a Count.
 	TrafficShare float64 `json:"trafficShare,omitempty"`
 	// Warmup is ignored data at the start: observations before start +
 	// Warmup are dropped (caches fill, connections open). Zero: none.
@@ -59,6 +68,13 @@ type Policy struct {
 	// MaxDuration is the deadline from start: a canary still undecided then
 	// is Inconclusive. Zero: 1 hour.
 	MaxDuration duration.Duration `json:"maxDuration,omitempty"`
+	// MinTraffic is the traffic guard's threshold: the least fraction of
+	// its expected requests (TrafficShare of all) the canary must serve.
+	// When TrafficShare is set, a canary shown to serve less is stopped at
+	// once as Inconclusive ("the canary served 0 of about 45000 expected
+	// requests"), and a Pass needs evidence that it serves more. Zero:
+	// 0.5.
+	MinTraffic float64 `json:"minTraffic,omitempty"`
 	// Metrics are the metrics to judge; at least one must be guarded (not
 	// muted).
 	Metrics []Metric `json:"metrics"`
@@ -70,29 +86,34 @@ type Kind int
 const (
 	kindUnset Kind = iota
 	// Count metrics are events: errors, failed requests, crashes. Each
-	// interval brings the number of events on each side (and, optionally,
-	// the number of requests, for the explanation). The test conditions on
-	// the total: without a regression each event lands in the canary with
-	// probability TrafficShare, whatever the total rate does over the day.
+	// interval brings the number of events on each side and, preferably,
+	// the number of requests behind them. The test compares the canary's
+	// events with the baseline's scaled by the traffic, interval by
+	// interval, with a long-run variance estimated from the data (error
+	// rates that vary from minute to minute and stay high for a while),
+	// never below the binomial variance; see the package documentation.
 	// The effect is the ratio of the canary's event rate to the
 	// baseline's.
 	Count
 	// Mean metrics are one value per interval and side: mean latency, CPU
 	// per request. The test works on the per-interval log ratio (or
-	// difference, see Metric.Absolute) and is valid whatever the serial
-	// correlation of the intervals: its null hypothesis is every
-	// stationary Gaussian AR(1) process (|phi| <= 0.95, any variance) with
-	// a mean at the tolerance, and its evidence is the likelihood of two
-	// predictors fitted to the past (one autoregressive, one independent)
-	// over the best such null process (universal inference). The effect is
-	// the ratio of the canary's typical value to the baseline's.
+	// difference, see Metric.Absolute), canary against baseline in the
+	// same interval, so that noise common to both cancels. It fails on
+	// universal-inference evidence whose null hypothesis is every
+	// stationary Gaussian AR(1) process (|phi| <= 0.9, any variance) with
+	// a mean at the tolerance, so that serial correlation cannot make a
+	// healthy canary fail; it passes on that evidence or on a t statistic
+	// with an AR(1) long-run variance (phi estimated two standard errors
+	// high) crossing a group-sequential boundary. The effect is the ratio
+	// of the canary's typical value to the baseline's.
 	//
-	// A mixture SPRT on the interval values with a plug-in variance
-	// corrected for autocorrelation was measured first: with one-minute
-	// intervals and phi = 0.8 it failed healthy canaries seven times as
-	// often as its alpha (the correlation cannot be estimated well from an
-	// hour of data), which is why the mean test pays for its validity with
-	// less power on small shifts.
+	// Plug-in tests (a t statistic with the long-run variance estimated
+	// from the intervals, with mixture or group-sequential boundaries)
+	// were measured for the fail and rejected: with one-minute intervals
+	// and phi = 0.9 they failed 2-10% of healthy canaries (an hour holds
+	// about three effective intervals, and the correlation is estimated
+	// low); see docs/benchmarks.md. That validity costs power on small
+	// shifts under correlation.
 	Mean
 	// Quantile metrics are per-request samples (latencies), or histogram
 	// bucket counts of them. The test keeps a time-uniform confidence
@@ -142,6 +163,20 @@ type Metric struct {
 	// Tolerance. Zero: 0.5 for Count (rule out a 1.5x error rate), 0.1 for
 	// Mean, 0.2 for Quantile.
 	Margin float64 `json:"margin,omitempty"`
+	// Slack is a Count metric's absolute allowance on its rate per
+	// request: a Pass needs the canary's rate to be ruled out above
+	// max(Margin x the baseline's rate, the baseline's rate + Slack), "not
+	// worse by more than the relative margin or the absolute slack,
+	// whichever is larger". It lets a canary of a service with few or no
+	// errors pass (with no errors on either side, no relative margin can
+	// ever be ruled out). It applies to Increase metrics whose
+	// observations carry request counts. Which allowance is the larger
+	// depends on the baseline's rate (above Slack / Margin the relative
+	// one): once the baseline's confidence sequence settles it, only
+	// that test runs, with all of PassAlpha; until then the two share it.
+	// Zero: 0.0003 (three errors per 10,000 requests); for none, use a
+	// tiny positive value such as 1e-12.
+	Slack float64 `json:"slack,omitempty"`
 	// Absolute makes a Mean metric compare differences (canary - baseline)
 	// instead of ratios; Tolerance and Margin are then in the metric's own
 	// units and the margin must be set. For metrics that can be zero or
@@ -167,6 +202,8 @@ const (
 	defaultPassAlpha   = 0.05
 	defaultMinDuration = 5 * time.Minute
 	defaultMaxDuration = time.Hour
+	defaultMinTraffic  = 0.5
+	defaultSlack       = 0.0003
 )
 
 // DefaultBuckets returns the default bucket layout of Quantile metrics:
@@ -183,8 +220,9 @@ var defaultBuckets = func() []float64 {
 	return b
 }()
 
-func (p Policy) alpha() float64     { return orDefault(p.Alpha, defaultAlpha) }
-func (p Policy) passAlpha() float64 { return orDefault(p.PassAlpha, defaultPassAlpha) }
+func (p Policy) alpha() float64      { return orDefault(p.Alpha, defaultAlpha) }
+func (p Policy) passAlpha() float64  { return orDefault(p.PassAlpha, defaultPassAlpha) }
+func (p Policy) minTraffic() float64 { return orDefault(p.MinTraffic, defaultMinTraffic) }
 func (p Policy) minDuration() time.Duration {
 	if p.MinDuration == 0 {
 		return defaultMinDuration
@@ -231,6 +269,13 @@ func (m Metric) margin() float64 {
 	return 0.1
 }
 
+func (m Metric) slack() float64 {
+	if m.Kind != Count {
+		return 0
+	}
+	return orDefault(m.Slack, defaultSlack)
+}
+
 func (m Metric) buckets() []float64 {
 	if m.Buckets == nil {
 		return defaultBuckets
@@ -238,17 +283,25 @@ func (m Metric) buckets() []float64 {
 	return m.Buckets
 }
 
-// Validate reports every problem with the policy, each with its field path.
+// ErrInvalid is wrapped by every problem [Policy.Validate] and
+// [KayentaPolicy.Validate] report: each is a [*field.Error] with the
+// field's path (for example "Metrics[2].Quantile"), joined with
+// [errors.Join].
+var ErrInvalid = errors.New("canary: invalid policy")
+
+// Validate reports every problem with the policy, each a [*field.Error]
+// with its field path, wrapping [ErrInvalid].
 func (p Policy) Validate() error {
-	var errs []error
-	bad := func(path string, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("canary: policy: %s: %s", path, fmt.Sprintf(format, a...)))
-	}
+	var l field.List
+	bad := func(path string, format string, a ...any) { l.Add(ErrInvalid, path, format, a...) }
 	if a := p.Alpha; a != 0 && !(a > 0 && a < 1) {
 		bad("Alpha", "%v is outside (0, 1)", a)
 	}
 	if a := p.PassAlpha; a != 0 && !(a > 0 && a < 1) {
 		bad("PassAlpha", "%v is outside (0, 1)", a)
+	}
+	if t := p.MinTraffic; t != 0 && !(t > 0 && t <= 1) {
+		bad("MinTraffic", "%v is outside (0, 1]", t)
 	}
 	hasCount := slices.ContainsFunc(p.Metrics, func(m Metric) bool { return m.Kind == Count })
 	switch s := p.TrafficShare; {
@@ -256,6 +309,8 @@ func (p Policy) Validate() error {
 		bad("TrafficShare", "required by count metrics: the canary's share of the requests, in (0, 1)")
 	case s != 0 && !(s > 0 && s < 1):
 		bad("TrafficShare", "%v is outside (0, 1)", s)
+	case s != 0 && !hasCount && !slices.ContainsFunc(p.Metrics, func(m Metric) bool { return m.Kind == Quantile }):
+		bad("TrafficShare", "set, but no count or quantile metric counts the traffic, so the traffic guard could never let the canary pass")
 	}
 	for _, d := range []struct {
 		name string
@@ -315,6 +370,11 @@ func (p Policy) Validate() error {
 		} else if m.Tolerance >= 0 && m.margin() <= m.tolerance() {
 			bad(path+".Margin", "%v is not above the tolerance %v", m.margin(), m.tolerance())
 		}
+		if sl := m.Slack; !(sl >= 0 && sl < 1) {
+			bad(path+".Slack", "%v is outside [0, 1): it is a rate per request", sl)
+		} else if sl != 0 && m.Kind != Count {
+			bad(path+".Slack", "set on a %s metric; only count metrics have rates", m.Kind)
+		}
 		if m.Absolute && m.Kind != Mean {
 			bad(path+".Absolute", "only mean metrics compare differences")
 		}
@@ -343,5 +403,5 @@ func (p Policy) Validate() error {
 	if len(p.Metrics) > 0 && guarded == 0 {
 		bad("Metrics", "every metric is muted; nothing could fail or pass")
 	}
-	return errors.Join(errs...)
+	return l.Err()
 }

@@ -5,27 +5,34 @@ import (
 	"sort"
 )
 
-// This file holds the three anytime-valid tests of the sequential judge.
-// Each works on O(1) sufficient statistics kept in a MetricState (a fixed
-// number of buckets for quantiles) and answers three questions: has the
-// metric regressed beyond its tolerance (fail), has a regression beyond its
-// margin been ruled out (pass), and what is the estimate with its
-// confidence-sequence interval (for the verdict).
+// This file holds the anytime-valid tests of the sequential judge and its
+// traffic guard. Each test works on O(1) sufficient statistics kept in a
+// MetricState (a fixed number of buckets for quantiles) and answers three
+// questions: has the metric regressed beyond its tolerance (fail), has a
+// regression beyond its margin been ruled out (pass), and what is the
+// estimate with its confidence-sequence interval (for the verdict).
 
 // Prior settings of the mixtures. They set where each test is most
-// sensitive, not its validity: every mixture is a test martingale whatever
-// its prior.
+// sensitive, not its validity.
 const (
-	// countConcentration is k in the Beta(k p0, k (1-p0)) mixture over the
-	// canary's share of the events: tightest after roughly k events.
+	// countConcentration is k in the Beta(k p0, k (1-p0)) mixtures over a
+	// share of events or requests: tightest after roughly k of them.
 	countConcentration = 100
 	// quantileConcentration is k in the Beta(k q, k (1-q)) mixture over the
 	// probability of a request falling below a bound: tightest after
 	// roughly k requests.
 	quantileConcentration = 1000
-	// maxPhi bounds the serial correlation of the null processes of a mean
-	// metric: stationary AR(1) with |phi| <= maxPhi.
+	// earlyDispersion is the overdispersion (variance over the binomial's)
+	// the count test assumes before knownAfter intervals are in: error
+	// rates that vary 25% from minute to minute with an AR(1) coefficient
+	// of 0.8 have about 7 at a 1% error rate and 10% of the traffic.
+	earlyDispersion = 8
+	// maxPhi bounds the lag-1 autocorrelation the count series test
+	// assumes.
 	maxPhi = 0.95
+	// meanMaxPhi bounds the serial correlation of the null processes of a
+	// mean metric: stationary AR(1) with |phi| <= meanMaxPhi.
+	meanMaxPhi = 0.9
 )
 
 // plan is a metric's test, prepared once from its policy: the constants of
@@ -36,15 +43,18 @@ type plan struct {
 	logFail   float64 // log(1 / alpha_m): the evidence needed to fail
 	alphaFail float64
 	passLevel float64 // PassAlpha
+	logPass   float64 // log(1 / PassAlpha)
 
-	// Count: the test runs on the canary's share of the events; for a
-	// Decrease metric, on the baseline's (the roles swap).
-	rho          float64 // share under no regression
-	p0           float64 // share at the tolerance
-	a0, b0       float64 // Beta prior of the one-sided fail mixture, truncated to (p0, 1)
-	logPriorTail float64 // log P(prior > p0)
-	aP, bP       float64 // Beta prior of the two-sided mixture behind the interval
-	pMargin      float64 // share at the margin
+	// Count: the test runs on the canary's events against the baseline's;
+	// for a Decrease metric the roles swap.
+	rho        float64 // expected share of the traffic (oriented)
+	r0, rM     float64 // rate ratios at the tolerance and the margin
+	slack      float64 // absolute slack on the rate (Increase only)
+	logPassRel float64 // evidence the relative pass needs
+
+	// frac is the information fraction of the current look (see
+	// Judge.infoFraction), set before each evaluation.
+	frac float64
 
 	// Mean: null and margin in the units of the per-interval difference.
 	theta0, thetaM float64
@@ -58,7 +68,8 @@ type plan struct {
 }
 
 func newPlan(p Policy, m Metric, alphaFail float64) *plan {
-	pl := &plan{m: m, dir: m.direction(), alphaFail: alphaFail, logFail: math.Log(1 / alphaFail), passLevel: p.passAlpha()}
+	pl := &plan{m: m, dir: m.direction(), alphaFail: alphaFail, logFail: math.Log(1 / alphaFail),
+		passLevel: p.passAlpha(), logPass: math.Log(1 / p.passAlpha())}
 	tolRatio, marginRatio := 1+m.tolerance(), 1+m.margin()
 	switch m.Kind {
 	case Count:
@@ -66,11 +77,15 @@ func newPlan(p Policy, m Metric, alphaFail float64) *plan {
 		if pl.dir == Decrease {
 			pl.rho = 1 - pl.rho
 		}
-		pl.p0 = shareAt(pl.rho, tolRatio)
-		pl.a0, pl.b0 = countConcentration*pl.p0, countConcentration*(1-pl.p0)
-		pl.logPriorTail = math.Log(betaUpper(pl.p0, pl.a0, pl.b0))
-		pl.aP, pl.bP = countConcentration*pl.rho, countConcentration*(1-pl.rho)
-		pl.pMargin = shareAt(pl.rho, marginRatio)
+		pl.r0, pl.rM = tolRatio, marginRatio
+		pl.logPassRel = pl.logPass
+		if pl.dir == Increase {
+			pl.slack = m.slack()
+			if pl.slack > 0 {
+				// The relative and the absolute pass share PassAlpha.
+				pl.logPassRel = math.Log(2 / pl.passLevel)
+			}
+		}
 	case Mean:
 		if m.Absolute {
 			pl.theta0, pl.thetaM = m.tolerance(), m.margin()
@@ -108,99 +123,297 @@ type result struct {
 	logEvidence float64
 }
 
-// ---- Counts ----
+// ---- Shares (the exact test behind counts and the traffic guard) ----
 
-// countCounts returns the counts in the orientation of the test: the
-// canary's events first, or the baseline's for a Decrease metric.
-func (pl *plan) countCounts(s *MetricState) (x, y float64) {
-	c := s.Count
-	if pl.dir == Decrease {
-		return float64(c.BaselineEvents), float64(c.CanaryEvents)
+// shareLogEvidence is the log Bayes factor of the one-sided mixture for
+// "the share of x in x + y is above p0": the Beta(k p0, k (1-p0)) prior
+// truncated to (p0, 1), against p0. It is a nonnegative supermartingale
+// under every share at or below p0 when x and y are the counts of
+// independent events (binomial given the total), so the chance it ever
+// reaches 1/alpha is at most alpha (Ville).
+func shareLogEvidence(x, y, p0 float64) float64 {
+	if x+y == 0 {
+		return 0
 	}
-	return float64(c.CanaryEvents), float64(c.BaselineEvents)
-}
-
-// countLogEvidence is the log Bayes factor of the one-sided mixture: the
-// Beta prior of mean p0 truncated to shares above p0, against the share
-// p0. It is a nonnegative supermartingale under every share at or below p0,
-// so the chance it ever reaches 1/alpha is at most alpha (Ville).
-func (pl *plan) countLogEvidence(x, y float64, quick bool) float64 {
-	base := logBeta(pl.a0+x, pl.b0+y) - logBeta(pl.a0, pl.b0) -
-		x*math.Log(pl.p0) - y*math.Log1p(-pl.p0) - pl.logPriorTail
-	if quick && base < pl.logFail {
-		// The truncation can only lower it further: no need for the
-		// incomplete beta function.
-		return base
+	a0, b0 := countConcentration*p0, countConcentration*(1-p0)
+	if x/(x+y) <= p0 {
+		// Every share above p0 is less likely than p0 itself, so the
+		// evidence is below 1; the formula would cancel two huge terms.
+		return math.Min(0, logBeta(a0+x, b0+y)-logBeta(a0, b0)-x*math.Log(p0)-y*math.Log1p(-p0))
 	}
-	return base + math.Log(betaUpper(pl.p0, pl.a0+x, pl.b0+y))
+	return logBeta(a0+x, b0+y) - logBeta(a0, b0) - x*math.Log(p0) - y*math.Log1p(-p0) -
+		math.Log(betaUpper(p0, a0, b0)) + math.Log(betaUpper(p0, a0+x, b0+y))
 }
 
-// countLogLik is the log likelihood of share p, up to a constant.
-func countLogLik(x, y, p float64) float64 { return x*math.Log(p) + y*math.Log1p(-p) }
-
-// countLogMarginal is the log marginal likelihood of the two-sided mixture
-// centred on the traffic share, on the same scale as countLogLik.
-func (pl *plan) countLogMarginal(x, y float64) float64 {
-	return logBeta(pl.aP+x, pl.bP+y) - logBeta(pl.aP, pl.bP)
-}
-
-// countPass reports whether the confidence sequence at level 1 - PassAlpha
-// excludes the margin: the shares it keeps are those whose likelihood is
-// at least PassAlpha times the mixture's marginal likelihood (inverting
-// the mixture test), an interval around the observed share.
-func (pl *plan) countPass(x, y float64) bool {
-	n := x + y
-	if n == 0 || x/n >= pl.pMargin {
+// shareExcludes reports whether the confidence sequence for the share of x
+// in x + y, at level 1 - level, from the mixture centred on rho, excludes
+// p (the shares it keeps are those whose likelihood is at least level
+// times the mixture's marginal likelihood).
+func shareExcludes(x, y, rho, p, level float64) bool {
+	if x+y == 0 {
 		return false
 	}
-	c := pl.countLogMarginal(x, y) - math.Log(1/pl.passLevel)
-	return countLogLik(x, y, pl.pMargin) < c
+	aP, bP := countConcentration*rho, countConcentration*(1-rho)
+	marg := logBeta(aP+x, bP+y) - logBeta(aP, bP)
+	return x*math.Log(p)+y*math.Log1p(-p) < marg-math.Log(1/level)
+}
+
+// ---- Counts ----
+
+// CountState is the state of a Count metric: events (and requests, when
+// observed) on each side, and the sums of the per-interval series the test
+// works on.
+type CountState struct {
+	// CanaryEvents and BaselineEvents are the events so far.
+	CanaryEvents   int64 `json:"canaryEvents"`
+	BaselineEvents int64 `json:"baselineEvents"`
+	// CanaryRequests and BaselineRequests are the requests so far, when
+	// observed.
+	CanaryRequests   int64 `json:"canaryRequests,omitempty"`
+	BaselineRequests int64 `json:"baselineRequests,omitempty"`
+	// Series holds, per interval, x (1 - rho), y rho and a b / (a + b),
+	// where x and y are the events of the side under test and of the
+	// other side, a and b their requests, and rho = a / (a + b) (the
+	// policy's TrafficShare when requests are not observed).
+	Series SeriesSums `json:"series"`
+	// Binomial is the sum over intervals of (x + y) rho (1 - rho): the
+	// variance of the series at a rate ratio of 1 if events were
+	// independent.
+	Binomial float64 `json:"binomial"`
+}
+
+// addCount adds one interval of a Count metric.
+func (pl *plan) addCount(c *CountState, o *Observation) {
+	c.CanaryEvents += o.CanaryEvents
+	c.BaselineEvents += o.BaselineEvents
+	c.CanaryRequests += o.CanaryRequests
+	c.BaselineRequests += o.BaselineRequests
+	x, y := float64(o.CanaryEvents), float64(o.BaselineEvents)
+	a, b := float64(o.CanaryRequests), float64(o.BaselineRequests)
+	if pl.dir == Decrease {
+		x, y, a, b = y, x, b, a
+	}
+	rho, cc := pl.rho, 0.0
+	if a+b > 0 {
+		rho, cc = a/(a+b), a*b/(a+b)
+	}
+	c.Series.add([3]float64{x * (1 - rho), y * rho, cc})
+	c.Binomial += (x + y) * rho * (1 - rho)
+}
+
+// countT returns the t statistic of the series at rate ratio r, with its
+// effective counts. The variance is the larger of the estimate from the
+// data (overdispersed, serially correlated) and the binomial variance.
+func (pl *plan) countT(c *CountState, r float64) (t float64, rm robust) {
+	n := float64(c.Series.N)
+	rm = c.Series.robustMoments([3]float64{1, -r, 0}, r*c.Binomial/n, countPhiSE)
+	return tOf(rm), rm
+}
+
+// tOf returns the t statistic of a mean against 0.
+func tOf(rm robust) float64 {
+	se := rm.se()
+	if !(se > 0) {
+		switch {
+		case rm.mean > 0:
+			return math.Inf(1)
+		case rm.mean < 0:
+			return math.Inf(-1)
+		}
+		return 0
+	}
+	return rm.mean / se
+}
+
+// oriented returns the event totals and the pooled traffic share in the
+// orientation of the test.
+func (pl *plan) oriented(c *CountState) (x, y, rho float64) {
+	x, y = float64(c.CanaryEvents), float64(c.BaselineEvents)
+	a, b := float64(c.CanaryRequests), float64(c.BaselineRequests)
+	if pl.dir == Decrease {
+		x, y, a, b = y, x, b, a
+	}
+	rho = pl.rho
+	if a > 0 && b > 0 {
+		rho = a / (a + b)
+	}
+	return x, y, rho
 }
 
 func (pl *plan) evalCount(s *MetricState, full bool) result {
-	x, y := pl.countCounts(s)
-	r := result{logEvidence: math.NaN()}
-	if x+y == 0 {
+	c := s.Count
+	x, y, rho := pl.oriented(c)
+	r := result{logEvidence: math.NaN(), estimate: math.NaN(), lower: 0, upper: math.Inf(1)}
+	hasRequests := c.CanaryRequests+c.BaselineRequests > 0
+	if (x+y == 0 && !hasRequests) || c.Series.N == 0 {
 		r.noData = true
-		r.estimate, r.lower, r.upper = math.NaN(), 0, math.Inf(1)
 		return r
 	}
-	r.logEvidence = pl.countLogEvidence(x, y, !full)
-	r.fail = r.logEvidence >= pl.logFail
-	r.pass = pl.countPass(x, y)
+	sumA, sumB := c.Series.Sum[0], c.Series.Sum[1]
+	est := math.Inf(1)
+	if sumB > 0 {
+		est = sumA / sumB
+	} else if sumA == 0 {
+		est = math.NaN()
+	}
+	// Fail: the robust test and the exact one (which is valid when events
+	// are independent, and guards the normal approximation when they are
+	// few) must both find a regression beyond the tolerance.
+	if est > pl.r0 {
+		t, rm := pl.countT(c, pl.r0)
+		lb := logBF(t, rm.nEff, rm.nu)
+		exact := shareLogEvidence(x, y, shareAt(rho, pl.r0))
+		r.logEvidence = math.Min(lb, exact)
+		if c.Series.N < knownAfter {
+			// Before the spread can be estimated, the exact test with the
+			// counts deflated by a generous dispersion still catches a
+			// gross regression.
+			r.logEvidence = math.Max(r.logEvidence, shareLogEvidence(x/earlyDispersion, y/earlyDispersion, shareAt(rho, pl.r0)))
+		}
+		// Half of the metric's alpha goes to the mixtures (which stop
+		// early on large regressions), half to the group-sequential
+		// boundary on the robust t statistic (which has the power late
+		// in the canary, on smaller ones).
+		r.fail = r.logEvidence >= pl.logFail+math.Ln2
+		if !r.fail && c.Series.N >= minSeries {
+			r.fail = obfCross(t, rm.nu, pl.alphaFail/2, pl.frac)
+		}
+	} else if !math.IsNaN(est) {
+		r.logEvidence = math.Inf(-1)
+	}
+	// Pass: a ratio at the margin is ruled out, or an excess rate at the
+	// absolute slack. Which of the two bounds the regression to rule out
+	// depends on the baseline's rate: above slack / (margin ratio - 1) the
+	// relative margin is the larger allowance, below it the slack. When
+	// the baseline's confidence sequence (at a quarter of PassAlpha)
+	// settles which, only that test runs, with all of PassAlpha; otherwise
+	// they share it.
+	logRel, slackLevel := pl.logPassRel, pl.passLevel/4
+	useRel, useSlack := true, pl.slack > 0 && c.CanaryRequests > 0 && c.BaselineRequests > 0
+	if useSlack {
+		thr := pl.slack / (pl.rM - 1)
+		be, br := float64(c.BaselineEvents), float64(c.BaselineRequests)
+		switch {
+		case poissonLower(be, br, pl.slack, pl.passLevel/4) > thr:
+			useSlack, logRel = false, pl.logPass
+		case poissonUpper(be, br, pl.slack, pl.passLevel/4) < thr:
+			useRel, slackLevel = false, pl.passLevel/2
+		}
+	}
+	if useRel && est < pl.rM && c.Series.N >= minSeries {
+		// The group-sequential boundary alone (see obfPass): a union with
+		// the mixture would spend PassAlpha twice.
+		t, rm := pl.countT(c, pl.rM)
+		r.pass = obfCross(-t, rm.nu, math.Exp(-logRel), pl.frac)
+	}
+	if !r.pass && useSlack {
+		up := poissonUpper(float64(c.CanaryEvents), float64(c.CanaryRequests), pl.slack/4, slackLevel)
+		lo := poissonLower(float64(c.BaselineEvents), float64(c.BaselineRequests), pl.slack, slackLevel)
+		r.pass = up <= lo+pl.slack
+	}
 	if !full {
 		return r
 	}
-	// The interval on the share, mapped to the rate ratio. It is solved in
-	// logit space, where the log likelihood is smooth and the bracket
-	// unbounded.
-	c := pl.countLogMarginal(x, y) - math.Log(1/pl.passLevel)
+	r.estimate = est
+	if math.IsNaN(est) {
+		r.estimate = 1 // no events on either side
+	}
+	// The interval: every ratio the evidence has not ruled out at level
+	// PassAlpha, found in log space from the estimate outwards.
 	f := func(u float64) float64 {
-		// log p = -log(1+e^-u), log(1-p) = -log(1+e^u)
-		return -x*softplus(-u) - y*softplus(u) - c
+		t, rm := pl.countT(c, math.Exp(u))
+		return pl.logPass - logBF(t, rm.nEff, rm.nu)
 	}
-	logitRho := math.Log(pl.rho / (1 - pl.rho))
-	var uHat float64
-	switch {
-	case x == 0:
-		uHat = math.Inf(-1)
-	case y == 0:
-		uHat = math.Inf(1)
-	default:
-		uHat = math.Log(x / y)
+	uHat := math.Log(r.estimate)
+	if sumA > 0 {
+		r.lower = math.Exp(logitRoot(f, uHat, -1))
 	}
-	lo, hi := math.Inf(-1), math.Inf(1)
-	if x > 0 {
-		lo = logitRoot(f, uHat, -1)
+	if sumB > 0 {
+		r.upper = math.Exp(logitRoot(f, uHat, +1))
 	}
-	if y > 0 {
-		hi = logitRoot(f, uHat, +1)
-	}
-	r.estimate, r.lower, r.upper = math.Exp(uHat-logitRho), math.Exp(lo-logitRho), math.Exp(hi-logitRho)
 	if pl.dir == Decrease {
 		r.estimate, r.lower, r.upper = 1/r.estimate, 1/r.upper, 1/r.lower
 	}
 	return r
+}
+
+// obfCross reports whether a t statistic crosses the one-sided
+// group-sequential boundary of level level at information fraction frac:
+// t >= c / sqrt(frac), the O'Brien-Fleming shape, with c the upper
+// level/2 quantile of the normal. For a Brownian motion in information
+// time the chance of ever crossing c / sqrt(t) before t = 1 is exactly
+// level (reflection principle), and looking only at discrete times
+// crosses less often. The boundary spends almost nothing on early looks
+// and ends near the fixed-horizon test at the deadline, where a healthy
+// canary needs it to pass and a moderate regression to fail; a mixture
+// boundary would need about half as much again in t. c is widened for
+// the degrees of freedom of the variance (Cornish-Fisher, first order).
+// A pass asks whether -t (the distance below the margin) crosses.
+func obfCross(t, nu, level, frac float64) bool {
+	if !(t > 0) || !(frac > 0) || !(nu >= 3) {
+		return false
+	}
+	c := normQuantileUpper(level / 2)
+	if !math.IsInf(nu, 1) {
+		c *= 1 + (c*c+1)/(4*nu)
+	}
+	return t >= c/math.Sqrt(frac)
+}
+
+// poissonLogM is the log of the Gamma(1, 1/s)-mixture martingale against
+// rate lambda after k events in exposure e (requests).
+func poissonLogM(k, e, lambda, s float64) float64 {
+	beta := 1 / s
+	return math.Log(beta) + lgamma(1+k) - (1+k)*math.Log(beta+e) - k*math.Log(lambda) + lambda*e
+}
+
+// poissonUpper returns the upper end of the confidence sequence, at level
+// 1 - level, for the rate of k events in e requests; poissonLower the
+// lower end (0 without events). The mixture's prior has mean s, where the
+// bound matters.
+func poissonUpper(k, e, s, level float64) float64 {
+	thr := math.Log(1 / level)
+	lo := k / e
+	hi := math.Max(2*lo, s)
+	for poissonLogM(k, e, hi, s) < thr {
+		hi *= 2
+		if hi > 1e9 {
+			return math.Inf(1)
+		}
+	}
+	if k == 0 {
+		lo = 0
+	}
+	for range 100 {
+		mid := (lo + hi) / 2
+		if poissonLogM(k, e, mid, s) < thr {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}
+
+func poissonLower(k, e, s, level float64) float64 {
+	if k == 0 {
+		return 0
+	}
+	thr := math.Log(1 / level)
+	hi := k / e
+	if poissonLogM(k, e, hi*1e-9, s) < thr {
+		return 0
+	}
+	lo := hi * 1e-9
+	for range 100 {
+		mid := (lo + hi) / 2
+		if poissonLogM(k, e, mid, s) < thr {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return lo
 }
 
 func softplus(u float64) float64 {
@@ -270,6 +483,9 @@ type MeanState struct {
 	Pairs PairSums `json:"pairs"`
 	// Scored: see Pairs.
 	Scored PairSums `json:"scored"`
+	// Series holds the sums of e_t (in its first slot) for the plug-in
+	// long-run variance the pass uses.
+	Series SeriesSums `json:"series"`
 	// LogAR and LogIID are the log predictive likelihoods of the scored
 	// values under the autoregressive and the independent predictor.
 	LogAR float64 `json:"logAR"`
@@ -301,7 +517,7 @@ func (p *PairSums) add(x, y float64) {
 }
 
 // rss returns the smallest residual sum of squares of x_t = phi x_(t-1),
-// |phi| <= maxPhi, for the series shifted by mu (x = e - mu): the fit of
+// |phi| <= meanMaxPhi, for the series shifted by mu (x = e - mu): the fit of
 // the best stationary AR(1) process with mean mu.
 func (p *PairSums) rss(mu float64) float64 {
 	xx := p.XX - 2*mu*p.X + p.N*mu*mu
@@ -309,7 +525,7 @@ func (p *PairSums) rss(mu float64) float64 {
 	xy := p.XY - mu*(p.X+p.Y) + p.N*mu*mu
 	phi := 0.0
 	if xx > 0 {
-		phi = math.Max(-maxPhi, math.Min(maxPhi, xy/xx))
+		phi = math.Max(-meanMaxPhi, math.Min(meanMaxPhi, xy/xx))
 	}
 	return math.Max(yy-2*phi*xy+phi*phi*xx, 0)
 }
@@ -325,9 +541,11 @@ const minScored = 3
 func (s *MeanState) add(d float64) {
 	if s.N == 0 {
 		s.First, s.Last, s.N = d, 0, 1
+		s.Series.add([3]float64{})
 		return
 	}
 	e := d - s.First
+	s.Series.add([3]float64{e})
 	if s.Pairs.N >= minScored {
 		s.LogAR += s.predictAR(e)
 		s.LogIID += s.predictIID(e)
@@ -384,7 +602,7 @@ func logStudent(x, m, s2, nu float64) float64 {
 // meanLogEvidence is the log e-value against "the mean difference is mu"
 // (in e units). The numerator averages the two predictors' likelihoods of
 // the scored values; the denominator is the largest likelihood any
-// stationary Gaussian AR(1) process with mean mu (|phi| <= 0.95, any
+// stationary Gaussian AR(1) process with mean mu (|phi| <= 0.9, any
 // variance) gives the same values. By universal inference (Wasserman,
 // Ramdas and Balakrishnan, 2020) this is an e-process under every such
 // process, whatever its correlation: the chance it ever reaches 1/alpha is
@@ -425,11 +643,24 @@ func (pl *plan) evalMean(st *MetricState, full bool) result {
 	}
 	r.fail = r.logEvidence >= pl.logFail
 	passThr := math.Log(1 / pl.passLevel)
-	r.pass = mean < cm && s.meanLogEvidence(cm) >= passThr
+	// Pass: universal inference, or the plug-in t test with a long-run
+	// variance (see the package documentation: faster, approximate).
+	rm := s.Series.robustMoments([3]float64{1}, 0, meanPassPhiSE)
+	plugT := func(mu float64) float64 {
+		se := rm.se()
+		if !(se > 0) {
+			return math.Copysign(math.Inf(1), rm.mean-mu)
+		}
+		return (rm.mean - mu) / se
+	}
+	r.pass = mean < cm && (s.meanLogEvidence(cm) >= passThr || (s.N >= minSeries && obfCross(-plugT(cm), rm.nu, pl.passLevel, pl.frac)))
 	if full && s.Scored.N >= 1 {
 		f := func(mu float64) float64 { return s.meanLogEvidence(mu) - passThr }
 		r.lower = s.First + meanRoot(f, mean, -1)
 		r.upper = s.First + meanRoot(f, mean, +1)
+		if g := func(mu float64) float64 { return logBF(plugT(mu), rm.nEff, rm.nu) - passThr }; g(mean) < 0 {
+			r.upper = math.Min(r.upper, s.First+meanRoot(g, mean, +1))
+		}
 	}
 	pl.meanReport(&r)
 	return r
@@ -591,17 +822,23 @@ func (pl *plan) evalQuantile(st *MetricState, full bool) result {
 	}
 	tol, margin := 1+pl.m.tolerance(), 1+pl.m.margin()
 	// Each side's sequence gets half of the metric's error budget.
-	fa, pa := pl.alphaFail/2, pl.passLevel/2
+	// The two sides' sequences share the metric's error budget in
+	// proportion to the other side's samples (within 10-90%): the side
+	// with fewer samples, whose band is the wide one, gets more of it.
+	w := float64(s.BaselineSamples) / float64(s.CanarySamples+s.BaselineSamples)
+	w = math.Max(0.1, math.Min(0.9, w))
+	fa, pa := pl.alphaFail*w, pl.passLevel*w
+	fb, pb := pl.alphaFail*(1-w), pl.passLevel*(1-w)
 	cc, cb := cumulate(pl.scratchC, s.CanaryBuckets), cumulate(pl.scratchB, s.BaselineBuckets)
 	cLo, cHi := pl.quantBounds(cc, s.CanarySamples, fa)
-	bLo, bHi := pl.quantBounds(cb, s.BaselineSamples, fa)
+	bLo, bHi := pl.quantBounds(cb, s.BaselineSamples, fb)
 	if pl.dir == Decrease {
 		r.fail = cHi*tol <= bLo
 	} else {
 		r.fail = cLo > 0 && cLo >= tol*bHi
 	}
 	cLo, cHi = pl.quantBounds(cc, s.CanarySamples, pa)
-	bLo, bHi = pl.quantBounds(cb, s.BaselineSamples, pa)
+	bLo, bHi = pl.quantBounds(cb, s.BaselineSamples, pb)
 	if pl.dir == Decrease {
 		r.pass = cLo > 0 && cLo*margin >= bHi
 	} else {

@@ -25,8 +25,10 @@ type Query struct {
 	Metric string
 	// Canary and Baseline are the queries for the two scopes.
 	Canary, Baseline string
-	// CanaryRequests and BaselineRequests optionally count the requests of
-	// a Count metric, for its explanation.
+	// CanaryRequests and BaselineRequests count the requests of a Count
+	// metric. Optional, but recommended: the count test then compares
+	// rates per request, the traffic guard compares the canary's share of
+	// the requests with its TrafficShare, and Metric.Slack applies.
 	CanaryRequests, BaselineRequests string
 }
 

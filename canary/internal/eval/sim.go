@@ -65,6 +65,7 @@ const (
 	errHostARSD    = 0.10
 	errCommonARSD  = 0.30
 	kayentaEvery   = 20 // minutes per Kayenta interval
+	commonLatSD    = 0.10
 )
 
 // Effect is what the canary does differently. The zero value is no change.
@@ -111,6 +112,34 @@ type Cell struct {
 	BaseRate float64
 	// Runs is the number of simulated canaries.
 	Runs int
+	// Overdisp is per-interval noise on each side's error rate: a
+	// log-normal factor with this log-sd (0.25: the rate varies about 25%
+	// from minute to minute), AR(1) with coefficient Phi, independent on
+	// the two sides, so that it does not cancel.
+	Overdisp float64
+	// Common adds noise common to both sides: an AR(1) latency level (sd
+	// 10%) on every host, on top of the load effect (error counts already
+	// share a common factor). The concurrent comparison cancels it.
+	Common bool
+	// Traffic is the fraction of its expected requests the canary gets:
+	// 0 means all of them; Starved below 1 gives it Traffic of them, and
+	// NoTraffic none at all (a broken canary that the load balancer
+	// skips).
+	Traffic float64
+	// NoTraffic: see Traffic.
+	NoTraffic bool
+	// MeanOnly judges the mean latency metric alone.
+	MeanOnly bool
+}
+
+func (c Cell) trafficX() float64 {
+	switch {
+	case c.NoTraffic:
+		return 0
+	case c.Traffic > 0:
+		return c.Traffic
+	}
+	return 1
 }
 
 // Name describes the cell in one line.
@@ -126,7 +155,20 @@ func (c Cell) Name() string {
 	if name == "" {
 		name = "none"
 	}
-	return fmt.Sprintf("%s; sigma %.1f, phi %.1f, share %g%%, %s", name, c.Sigma, c.Phi, 100*c.Share, rate)
+	out := fmt.Sprintf("%s; sigma %.1f, phi %.1f, share %g%%, %s", name, c.Sigma, c.Phi, 100*c.Share, rate)
+	if c.Overdisp > 0 {
+		out += fmt.Sprintf(", overdispersion %g%%", 100*c.Overdisp)
+	}
+	if c.Common {
+		out += ", common noise"
+	}
+	if x := c.trafficX(); x != 1 {
+		out += fmt.Sprintf(", canary traffic %g%% of expected", 100*x)
+	}
+	if c.MeanOnly {
+		out += ", mean alone"
+	}
+	return out
 }
 
 // Stats summarizes one judge over a cell's runs.
@@ -177,6 +219,12 @@ func Policies(c Cell) (canary.Policy, canary.KayentaPolicy) {
 			{Name: "latency_p99", Kind: canary.Quantile, Quantile: 0.99, Buckets: Buckets(c.Sigma)},
 		},
 	}
+	if c.MeanOnly {
+		// No request counts to guard: a mean-only policy has no traffic
+		// share.
+		seq.Metrics = seq.Metrics[1:2]
+		seq.TrafficShare = 0
+	}
 	kay := canary.KayentaPolicy{
 		Lifetime: duration.Duration(Horizon * time.Minute),
 		Interval: duration.Duration(kayentaEvery * time.Minute),
@@ -185,6 +233,9 @@ func Policies(c Cell) (canary.Policy, canary.KayentaPolicy) {
 			{Name: "latency_p99", Direction: canary.Increase},
 			{Name: "error_rate", Direction: canary.Increase},
 		},
+	}
+	if c.MeanOnly {
+		kay.Metrics = kay.Metrics[:1]
 	}
 	return seq, kay
 }
@@ -239,7 +290,7 @@ func lastVerdict(c Cell, seed uint64) canary.Verdict {
 func run(c Cell, seed uint64, verdict bool) (seqD canary.Decision, seqT int, kayD canary.Decision, kayT int, failBy []string, last canary.Verdict) {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	seqPolicy, kayPolicy := Policies(c)
-	bounds := seqPolicy.Metrics[2].Buckets
+	bounds := Buckets(c.Sigma)
 	logBounds := make([]float64, len(bounds))
 	for i, b := range bounds {
 		logBounds[i] = math.Log(b)
@@ -256,7 +307,7 @@ func run(c Cell, seed uint64, verdict bool) (seqD canary.Decision, seqT int, kay
 		h := &hs[i]
 		h.canary = i < nCanary
 		if h.canary {
-			h.weight = c.Share / float64(nCanary)
+			h.weight = c.trafficX() * c.Share / float64(nCanary)
 		} else {
 			h.weight = (1 - c.Share) / float64(Hosts-nCanary)
 		}
@@ -271,6 +322,11 @@ func run(c Cell, seed uint64, verdict bool) (seqD canary.Decision, seqT int, kay
 	}
 	phase := r.Float64() * 1440
 	commonErr := errCommonARSD * r.NormFloat64()
+	commonLat := commonLatSD * r.NormFloat64()
+	var od [2]float64 // per-side overdispersion factors
+	for k := range od {
+		od[k] = c.Overdisp * r.NormFloat64()
+	}
 	e := c.Effect
 	sigmaC := c.Sigma + e.TailSigma
 	shiftC := math.Log1p(e.LatencyShift)
@@ -294,6 +350,13 @@ func run(c Cell, seed uint64, verdict bool) (seqD canary.Decision, seqT int, kay
 		traffic := RequestsPerMin * (1 + dailySwing*math.Sin(2*math.Pi*(float64(t)+phase)/1440))
 		load := loadEffect * (traffic/RequestsPerMin - 1)
 		commonErr = c.Phi*commonErr + stat*errCommonARSD*r.NormFloat64()
+		if c.Common {
+			commonLat = c.Phi*commonLat + stat*commonLatSD*r.NormFloat64()
+			load += commonLat
+		}
+		for k := range od {
+			od[k] = c.Phi*od[k] + stat*c.Overdisp*r.NormFloat64()
+		}
 		var sides [2]side // 0 canary, 1 baseline
 		for i := range hs {
 			h := &hs[i]
@@ -302,10 +365,12 @@ func run(c Cell, seed uint64, verdict bool) (seqD canary.Decision, seqT int, kay
 			n := poisson(r, traffic*h.weight)
 			level := h.offset + h.ar + load
 			sigma := c.Sigma
-			rate := base * math.Exp(h.errOffset+h.errAR+commonErr)
 			k := 1
 			if h.canary {
 				k = 0
+			}
+			rate := base * math.Exp(h.errOffset+h.errAR+commonErr+od[k]-c.Overdisp*c.Overdisp/2)
+			if h.canary {
 				level += shiftC + math.Log1p(e.Leak*float64(t)/Horizon)
 				sigma = sigmaC
 				rate *= errRatio
@@ -350,10 +415,16 @@ func run(c Cell, seed uint64, verdict bool) (seqD canary.Decision, seqT int, kay
 			p99s[k] = histQuantile(bk, bounds, 0.99)
 			rates[k] = float64(s.errors) / fn
 		}
-		obs[0] = canary.Observation{Metric: "errors", CanaryEvents: sides[0].errors, BaselineEvents: sides[1].errors,
-			CanaryRequests: sides[0].n, BaselineRequests: sides[1].n}
-		obs[1] = canary.Observation{Metric: "latency", CanaryValue: means[0], BaselineValue: means[1]}
-		obs[2] = canary.Observation{Metric: "latency_p99", CanaryBuckets: cBuckets, BaselineBuckets: bBuckets}
+		obs := obs
+		if c.MeanOnly {
+			obs = obs[:1]
+			obs[0] = canary.Observation{Metric: "latency", CanaryValue: means[0], BaselineValue: means[1]}
+		} else {
+			obs[0] = canary.Observation{Metric: "errors", CanaryEvents: sides[0].errors, BaselineEvents: sides[1].errors,
+				CanaryRequests: sides[0].n, BaselineRequests: sides[1].n}
+			obs[1] = canary.Observation{Metric: "latency", CanaryValue: means[0], BaselineValue: means[1]}
+			obs[2] = canary.Observation{Metric: "latency_p99", CanaryBuckets: cBuckets, BaselineBuckets: bBuckets}
+		}
 		if seqT == 0 {
 			if err := judge.Observe(now, obs...); err != nil {
 				panic(err)
@@ -371,6 +442,9 @@ func run(c Cell, seed uint64, verdict bool) (seqD canary.Decision, seqT int, kay
 		}
 		if kayT == 0 {
 			for name, v := range map[string][2]float64{"latency": means, "latency_p99": p99s, "error_rate": rates} {
+				if c.MeanOnly && name != "latency" {
+					continue
+				}
 				p := kayPts[name]
 				p.Canary = append(p.Canary, v[0])
 				p.Baseline = append(p.Baseline, v[1])
@@ -595,6 +669,37 @@ func Cells(nullRuns, effectRuns int) []Cell {
 	for _, sh := range shares {
 		cells = append(cells, Cell{Sigma: 0.5, Phi: 0.5, Share: sh, BaseRate: 0, Runs: nullRuns})
 	}
+	// Issue 14's axes: phi 0.9, overdispersed error counts, noise common
+	// to both sides, and the mean metric alone.
+	for _, sg := range sigmas {
+		cells = append(cells, Cell{Sigma: sg, Phi: 0.9, Share: 0.10, BaseRate: -1, Runs: nullRuns})
+	}
+	for _, od := range []float64{0.1, 0.25, 0.5} {
+		for _, ph := range []float64{0, 0.5, 0.8, 0.9} {
+			cells = append(cells, Cell{Sigma: 0.5, Phi: ph, Share: 0.10, BaseRate: -1, Overdisp: od, Runs: nullRuns})
+		}
+	}
+	for _, ph := range []float64{0.5, 0.8} {
+		cells = append(cells, Cell{Sigma: 0.5, Phi: ph, Share: 0.10, BaseRate: -1, Overdisp: 0.25, Common: true, Runs: nullRuns})
+	}
+	for _, ph := range []float64{0, 0.5, 0.8, 0.9} {
+		cells = append(cells, Cell{Sigma: 0.5, Phi: ph, Share: 0.10, BaseRate: -1, MeanOnly: true, Runs: nullRuns})
+	}
+	// Canaries without traffic, or with 1% of it: never a pass.
+	for _, sh := range []float64{0.05, 0.10} {
+		cells = append(cells, Cell{Sigma: 0.5, Phi: 0.5, Share: sh, BaseRate: -1, NoTraffic: true, Runs: nullRuns})
+		cells = append(cells, Cell{Sigma: 0.5, Phi: 0.5, Share: sh, BaseRate: -1, Traffic: 0.01, Runs: nullRuns})
+	}
+	for _, ph := range []float64{0, 0.5, 0.8} {
+		for _, sh := range []float64{0.1, 0.5} {
+			cells = append(cells, Cell{Effect: Effect{Name: fmt.Sprintf("latency +%g%%", 100*sh), LatencyShift: sh},
+				Sigma: 0.5, Phi: ph, Share: 0.10, BaseRate: -1, MeanOnly: true, Runs: effectRuns})
+		}
+	}
+	for _, rate := range []float64{0.001, 0.01} {
+		cells = append(cells, Cell{Effect: Effect{Name: "errors x2", ErrorRatio: 2},
+			Sigma: 0.5, Phi: 0.5, Share: 0.10, BaseRate: rate, Overdisp: 0.25, Runs: effectRuns})
+	}
 	latency := func(e Effect) {
 		for _, sg := range sigmas {
 			for _, ph := range phis {
@@ -629,8 +734,8 @@ func Cells(nullRuns, effectRuns int) []Cell {
 // percentile minute of detection.
 func Table(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| scenario | judge | runs | fail | pass | inconclusive | median TTD (min) | p90 TTD (min) | failed on |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| scenario | judge | runs | fail | fail, upper 95% | pass | inconclusive | median TTD (min) | p90 TTD (min) | failed on |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	pct := func(k, n int) string { return fmt.Sprintf("%.2f%%", 100*float64(k)/float64(n)) }
 	ttd := func(v float64) string {
 		if math.IsNaN(v) {
@@ -649,8 +754,8 @@ func Table(results []Result) string {
 					by = append(by, fmt.Sprintf("%s %d", m, n))
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", r.Cell.Name(), j.name, j.s.Runs,
-				pct(j.s.Fail, j.s.Runs), pct(j.s.Pass, j.s.Runs), pct(j.s.Inconclusive, j.s.Runs), ttd(j.s.Median()), ttd(j.s.P90()), strings.Join(by, ", "))
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %.2f%% | %s | %s | %s | %s | %s |\n", r.Cell.Name(), j.name, j.s.Runs,
+				pct(j.s.Fail, j.s.Runs), 100*Upper95(j.s.Fail, j.s.Runs), pct(j.s.Pass, j.s.Runs), pct(j.s.Inconclusive, j.s.Runs), ttd(j.s.Median()), ttd(j.s.P90()), strings.Join(by, ", "))
 		}
 	}
 	return b.String()
@@ -671,4 +776,18 @@ func Worst(results []Result) (seq, kay float64, seqCell, kayCell string) {
 		}
 	}
 	return seq, kay, seqCell, kayCell
+}
+
+// Upper95 is the upper end of the Wilson score interval (95%, two-sided)
+// for k successes in n trials.
+func Upper95(k, n int) float64 {
+	if n == 0 {
+		return 1
+	}
+	const z = 1.959964
+	p, fn := float64(k)/float64(n), float64(n)
+	d := 1 + z*z/fn
+	c := p + z*z/(2*fn)
+	h := z * math.Sqrt(p*(1-p)/fn+z*z/(4*fn*fn))
+	return (c + h) / d
 }
