@@ -258,13 +258,8 @@ func (noSource) Query(context.Context, string, alarm.Range) (alarm.Series, error
 	return alarm.Series{}, errors.New("policyfile: no source")
 }
 
-// canaryLine is how package canary words a problem: "canary: policy:
-// Metrics[0].Name: empty".
-var canaryLine = regexp.MustCompile(`^canary: policy: ([A-Za-z0-9_.\[\]"]+): (.*)$`)
-
-// canaryProblems turns the canary policy's problems, which are plain
-// errors, into field errors under "canary" with the file's names; the
-// original error stays their sentinel.
+// canaryProblems puts the canary policy's problems under "canary" with
+// the file's names; each keeps canary's sentinel.
 func canaryProblems(err error) error {
 	if err == nil {
 		return nil
@@ -272,8 +267,11 @@ func canaryProblems(err error) error {
 	t := reflect.TypeFor[canary.Policy]()
 	var l field.List
 	for _, e := range field.Flatten(err) {
-		if m := canaryLine.FindStringSubmatch(e.Error()); m != nil {
-			l.Merge(&field.Error{Path: join("canary", translate(m[1], t)), Problem: m[2], Err: e})
+		var fe *field.Error
+		if errors.As(e, &fe) {
+			c := *fe
+			c.Path = join("canary", translate(strings.TrimPrefix(fe.Path, "policy."), t))
+			l.Merge(&c)
 			continue
 		}
 		l.Merge(&field.Error{Path: "canary", Problem: strings.TrimPrefix(e.Error(), "canary: "), Err: e})
