@@ -39,7 +39,11 @@
 //     after a crash.
 //   - [github.com/shepherd-go/shepherd/rollouttest]: simulated fleets and
 //     metrics, end-to-end policy tests, conformance suites for your own
-//     targets and sources.
+//     targets, sources and stores.
+//   - [github.com/shepherd-go/shepherd/fleetwide]: coordinated rollouts of
+//     several services or pipelines: ordering, group promotion, release
+//     trains, one stop-the-line, and the culprit found and stopped when a
+//     shared regional alarm fires.
 //   - [github.com/shepherd-go/shepherd/policyfile]: every policy of a rollout
 //     in one strict JSON or YAML file.
 //   - [github.com/shepherd-go/shepherd/timeline]: a plan or a rollout drawn
@@ -56,6 +60,8 @@
 //     Prometheus instrumentation.
 //   - [github.com/shepherd-go/shepherd/alarm/prometheus]: a metric source
 //     over the Prometheus HTTP API.
+//   - [github.com/shepherd-go/shepherd/rollout/pgstore]: a rollout store in
+//     PostgreSQL, with leases and fencing tokens held in the database.
 //   - [github.com/shepherd-go/shepherd/alarm/probe]: continuous canaries:
 //     synthetic requests on an interval, read back as a metric source.
 //   - github.com/shepherd-go/shepherd/temporal (a module of its own): the
