@@ -3,6 +3,7 @@ package rollout
 import (
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"strconv"
 )
@@ -17,9 +18,13 @@ import (
 const chunkSize = 256
 
 type encCache struct {
-	plan   []byte
-	chunks [][]byte
-	dirty  []bool
+	plan    []byte
+	planCRC uint32 // CRC-32C of plan
+	chunks  [][]byte
+	dirty   []bool
+	// planAt is where the plan starts in the last encoding, from the
+	// start of its body.
+	planAt int
 }
 
 // touch marks the target at plan position p as changed since the last
@@ -48,7 +53,7 @@ func (s *State) encodeBody(prefix []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.enc = &encCache{plan: plan, chunks: make([][]byte, n), dirty: make([]bool, n)}
+		s.enc = &encCache{plan: plan, planCRC: crc32.Checksum(plan, castagnoli), chunks: make([][]byte, n), dirty: make([]bool, n)}
 		for i := range s.enc.dirty {
 			s.enc.dirty[i] = true
 		}
@@ -80,6 +85,7 @@ func (s *State) encodeBody(prefix []byte) ([]byte, error) {
 	b := slices.Grow(prefix, len(h)+len(e.plan)+size+64)
 	b = append(b, h[:len(h)-1]...)
 	b = append(b, `,"plan":`...)
+	e.planAt = len(b) - len(prefix)
 	b = append(b, e.plan...)
 	b = append(b, `,"targets":[`...)
 	for i, c := range e.chunks {

@@ -56,10 +56,22 @@ func appendState(buf []byte, s *State) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rollout: encode state: %w", err)
 	}
-	sum := crc32.Checksum(b[len(buf)+len(prefix):], castagnoli)
+	sum := bodyCRC(b[len(buf)+len(prefix):], s.enc)
 	b = append(b, `,"checksum":"crc32c:`...)
 	b = strconv.AppendUint(b, uint64(sum), 16)
 	return append(b, "\"}\n"...), nil
+}
+
+// bodyCRC is the CRC-32C of an encoded body, the plan's part taken from
+// the cache: the plan is most of a state's bytes and never changes.
+func bodyCRC(body []byte, e *encCache) uint32 {
+	lo, hi := e.planAt, e.planAt+len(e.plan)
+	if lo < 0 || hi > len(body) {
+		return crc32.Checksum(body, castagnoli)
+	}
+	c := crc32.Checksum(body[:lo], castagnoli)
+	c = crc32Combine(crc32.Castagnoli, c, e.planCRC, len(e.plan))
+	return crc32Combine(crc32.Castagnoli, c, crc32.Checksum(body[hi:], castagnoli), len(body)-hi)
 }
 
 // DecodeState decodes and checks a saved state: [ErrCorrupt] when it does
