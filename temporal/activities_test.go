@@ -81,7 +81,7 @@ func TestDeployRetriesMappedFromPolicy(t *testing.T) {
 	if err := v.Get(&data); err != nil {
 		t.Fatal(err)
 	}
-	st, err := rollout.DecodeState(data)
+	st, err := temporal.DecodeState(data)
 	if err != nil {
 		t.Fatal(err)
 	}
