@@ -202,15 +202,24 @@ type Continued struct {
 	// Delivered is the sequence number of the last event delivered to
 	// [Activities.OnEvent].
 	Delivered uint64 `json:"delivered,omitempty"`
-	// Restart is set when the run ended with actions that the state
-	// issued but that were not performed (it continued as new in the
-	// middle of a round): the next run steps first with
-	// [rollout.Restarted], which issues them again (the core's restart
-	// path: a deploy that may have happened is read first).
-	Restart bool `json:"restart,omitempty"`
+	// Round is set when the run continued as new in the middle of a
+	// round: the next run performs the actions not yet started and steps
+	// with every observation of the round, as if nothing had happened in
+	// between.
+	Round *Round `json:"round,omitempty"`
 	// Cancelled is set when the workflow was cancelled and is rolling
 	// back: the last run ends cancelled.
 	Cancelled bool `json:"cancelled,omitempty"`
+}
+
+// Round is the rest of a round of actions carried across continue-as-new:
+// the actions not yet performed, the round's concurrency, and the
+// observations already made (and control requests already taken), for
+// the step that ends the round.
+type Round struct {
+	Actions     []rollout.Action      `json:"actions"`
+	Concurrency int                   `json:"concurrency,omitempty"`
+	Observed    []rollout.Observation `json:"observed,omitempty"`
 }
 
 func (c *Continued) state() (*rollout.State, error) {
@@ -288,7 +297,7 @@ type run struct {
 	events       []Record
 	seq          uint64
 	delivered    uint64
-	restart      bool
+	round        *Round
 	cancelled    bool
 	// inbox holds the requests accepted by update, for the next step.
 	inbox []rollout.Control
@@ -333,39 +342,21 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
 	var obs []rollout.Observation
-	if r.restart {
-		obs = append(obs, rollout.Restarted())
-	}
 	for {
-		if ctx.Err() != nil && !r.cancelled {
-			// Cancellation is an abort: the rollback runs on a context
-			// the cancellation does not reach. The namespace's access
-			// control authorised whoever cancelled.
-			r.cancelled = true
-			ctx, _ = workflow.NewDisconnectedContext(ctx)
-			obs = append(obs, rollout.ObserveControl(rollout.Control{
-				Kind: rollout.ControlAbort, Actor: CancelActor, Reason: "the workflow was cancelled",
-			}))
-		}
-		obs = append(obs, r.controls(ctx, signals)...)
-		out, err := r.step(ctx, obs)
-		obs = nil
-		if err != nil {
-			return Result{}, err
-		}
-		if out.Done {
-			return r.finish(ctx)
-		}
-		if len(out.Actions) > 0 {
-			var cut bool
-			obs, cut = r.perform(ctx, out)
-			if !cut {
-				continue
+		if r.round == nil {
+			if ctx.Err() != nil && !r.cancelled {
+				// Cancellation is an abort: the rollback runs on a
+				// context the cancellation does not reach. The
+				// namespace's access control authorised whoever
+				// cancelled.
+				r.cancelled = true
+				ctx, _ = workflow.NewDisconnectedContext(ctx)
+				obs = append(obs, rollout.ObserveControl(rollout.Control{
+					Kind: rollout.ControlAbort, Actor: CancelActor, Reason: "the workflow was cancelled",
+				}))
 			}
-			// The history is long: step with what came back (a step in
-			// the middle of a round), then carry the state into a new
-			// run, which issues the rest again.
-			out, err := r.step(ctx, append(obs, r.controls(ctx, signals)...))
+			obs = append(obs, r.controls(ctx, signals)...)
+			out, err := r.step(ctx, obs)
 			obs = nil
 			if err != nil {
 				return Result{}, err
@@ -373,21 +364,31 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 			if out.Done {
 				return r.finish(ctx)
 			}
-			if can, err := r.continueAsNew(ctx, signals, true); can || err != nil {
-				return Result{}, err
+			if len(out.Actions) == 0 {
+				if r.mustContinue(ctx, 0) {
+					if can, err := r.continueAsNew(ctx, signals, false); can || err != nil {
+						return Result{}, err
+					}
+					continue
+				}
+				r.wait(ctx, signals, out.WakeAt)
+				continue
 			}
-			// Not now (a request came in): the state's restart path
-			// issues the rest of the round again in this run.
-			obs = append(obs, rollout.Restarted())
+			r.round = &Round{Actions: out.Actions, Concurrency: out.Concurrency}
+		}
+		got, rest := r.perform(ctx, r.round.Actions, r.round.Concurrency)
+		obs = append(r.round.Observed, got...)
+		if len(rest) == 0 {
+			r.round = nil
 			continue
 		}
-		if r.mustContinue(ctx) && r.started > 0 {
-			if can, err := r.continueAsNew(ctx, signals, false); can || err != nil {
-				return Result{}, err
-			}
-			continue
+		// The history is long: carry the rest of the round into a new
+		// run, which performs it and then steps.
+		r.round = &Round{Actions: rest, Concurrency: r.round.Concurrency, Observed: obs}
+		obs = nil
+		if can, err := r.continueAsNew(ctx, signals, true); can || err != nil {
+			return Result{}, err
 		}
-		r.wait(ctx, signals, out.WakeAt)
 	}
 }
 
@@ -420,7 +421,7 @@ func newRun(ctx workflow.Context, in Input) (*run, error) {
 		}
 		r.st, r.refused, r.events, r.seq = st, c.Refused, c.Events, c.Seq
 		r.refusedTotal = max(c.RefusedTotal, len(c.Refused))
-		r.delivered, r.restart, r.cancelled = c.Delivered, c.Restart, c.Cancelled
+		r.delivered, r.round, r.cancelled = c.Delivered, c.Round, c.Cancelled
 		if r.delivered == 0 && r.set.Notify {
 			// From an earlier release, which delivered every step's
 			// events before going on.
@@ -642,19 +643,19 @@ func (r *run) notifier(ctx workflow.Context) {
 	})
 }
 
-// perform runs the actions of one output as activities and returns their
+// perform runs the actions of one round as activities and returns their
 // observations in the actions' order, as the Runner does. At most
-// out.Concurrency target actions run at once, and never more than
+// concurrency target actions run at once (zero: all), and never more than
 // MaxInFlight; gates run alongside. Before it starts each target action it
 // looks at the history: when the workflow must continue as new, it starts
-// no more, waits for those running and returns their observations with
-// cut set. On cancellation the actions not started are answered as
-// failed, and those running are cancelled and answer as they end.
-func (r *run) perform(ctx workflow.Context, out rollout.Output) (obs []rollout.Observation, cut bool) {
-	acts := out.Actions
+// no more, waits for those running and returns their observations and the
+// actions it did not start. On cancellation the actions not started are
+// answered as failed, and those running are cancelled and answer as they
+// end.
+func (r *run) perform(ctx workflow.Context, acts []rollout.Action, concurrency int) (obs []rollout.Observation, rest []rollout.Action) {
 	res := make([]rollout.Observation, len(acts))
 	answered := make([]bool, len(acts))
-	limit := out.Concurrency
+	limit := concurrency
 	if limit <= 0 {
 		limit = len(acts)
 	}
@@ -696,6 +697,7 @@ func (r *run) perform(ctx workflow.Context, out rollout.Output) (obs []rollout.O
 		// Gates are few and quick: they run outside the limit.
 		start(i)
 	}
+	cut := false
 	for len(queue) > 0 || pending > 0 {
 		for len(queue) > 0 && running < limit && !cut {
 			if err := ctx.Err(); err != nil {
@@ -705,7 +707,7 @@ func (r *run) perform(ctx workflow.Context, out rollout.Output) (obs []rollout.O
 				queue = nil
 				break
 			}
-			if r.started > 0 && r.mustContinue(ctx) {
+			if r.started > 0 && r.mustContinue(ctx, pending+1) {
 				cut = true
 				break
 			}
@@ -720,9 +722,11 @@ func (r *run) perform(ctx workflow.Context, out rollout.Output) (obs []rollout.O
 	for i := range acts {
 		if answered[i] {
 			obs = append(obs, res[i])
+		} else {
+			rest = append(rest, acts[i])
 		}
 	}
-	return obs, cut
+	return obs, rest
 }
 
 // activityFor returns the activity that performs a, its options and its
@@ -872,25 +876,42 @@ func (r *run) wait(ctx workflow.Context, signals workflow.ReceiveChannel, wakeAt
 	sel.Select(ctx)
 }
 
-func (r *run) mustContinue(ctx workflow.Context) bool {
+// eventsPerAction is what one activity may add to the history at most:
+// its scheduled, started and completed events, and the workflow task
+// (scheduled, started, completed) its completion may cause.
+const eventsPerAction = 6
+
+// mustContinue reports whether the run should continue as new before it
+// starts more work, with inflight activities about to be running: the
+// server suggests it, or the history with what they will add reaches
+// MaxHistory.
+func (r *run) mustContinue(ctx workflow.Context, inflight int) bool {
 	if r.tooLarge {
 		return false
 	}
 	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= or(r.set.MaxHistory, DefaultMaxHistory)
+	return info.GetContinueAsNewSuggested() ||
+		info.GetCurrentHistoryLength()+eventsPerAction*inflight >= or(r.set.MaxHistory, DefaultMaxHistory)
 }
 
 // continueAsNew returns the continue-as-new error that carries the
-// rollout into a new run, once the update handlers have finished and no
-// request waits; can is false (and the run goes on) when one does, or
-// when the state no longer fits in a payload (the run goes on, and the
-// server's history limit is the bound).
-func (r *run) continueAsNew(ctx workflow.Context, signals workflow.ReceiveChannel, restart bool) (can bool, err error) {
+// rollout into a new run, once the update handlers have finished. Between
+// steps, can is false (and the run goes on) when a request waits: the
+// next step takes it. In the middle of a round, the requests waiting join
+// the round's observations (as they would at the step that ends it). Can
+// is also false when the state no longer fits in a payload: the run goes
+// on, and the server's history limit is the bound.
+func (r *run) continueAsNew(ctx workflow.Context, signals workflow.ReceiveChannel, midRound bool) (can bool, err error) {
 	workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	if midRound {
+		r.round.Observed = append(r.round.Observed, r.controls(ctx, signals)...)
+		workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		r.round.Observed = append(r.round.Observed, r.controls(ctx, signals)...)
+	}
 	if signals.Len() > 0 || len(r.inbox) > 0 {
 		return false, nil
 	}
-	next, err := r.continued(restart)
+	next, err := r.continued()
 	if err != nil {
 		workflow.GetLogger(ctx).Error("shepherd: cannot continue as new", "error", err)
 		r.tooLarge = true
@@ -899,15 +920,14 @@ func (r *run) continueAsNew(ctx workflow.Context, signals workflow.ReceiveChanne
 	return true, workflow.NewContinueAsNewError(ctx, WorkflowName, next)
 }
 
-func (r *run) continued(restart bool) (Input, error) {
+func (r *run) continued() (Input, error) {
 	data, err := rollout.EncodeState(r.st)
 	if err != nil {
 		return Input{}, err
 	}
 	in := Input{ID: r.in.ID, Settings: r.in.Settings, Continued: &Continued{
 		State: data, Refused: r.refused, RefusedTotal: r.refusedTotal, Events: r.events, Seq: r.seq,
-		Delivered: r.delivered, Restart: restart, Cancelled: r.cancelled,
+		Delivered: r.delivered, Round: r.round, Cancelled: r.cancelled,
 	}}
 	return PackInput(in, r.set.MaxPayload)
 }
-
