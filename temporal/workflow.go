@@ -568,15 +568,9 @@ func (r *run) authorize(ctx workflow.Context, c rollout.Control) string {
 func (r *run) refuse(ctx workflow.Context, c rollout.Control, why string) {
 	now := workflow.Now(ctx)
 	ignored := "not authorised: " + why
-	r.refusedTotal++
-	r.refused = append(r.refused, rollout.AuditEntry{
+	r.addRefused(rollout.AuditEntry{
 		Time: now, Kind: c.Kind, Actor: c.Actor, Stage: c.Stage, Reason: c.Reason, Ignored: ignored,
 	})
-	if len(r.refused) > DefaultKeepRefused {
-		// A flood of refused requests must not grow the state carried
-		// across continue-as-new; the events keep the rest for a while.
-		r.refused = slices.Delete(r.refused, 0, len(r.refused)-DefaultKeepRefused)
-	}
 	reason := string(c.Kind)
 	if c.Reason != "" {
 		reason += ": " + c.Reason
@@ -585,6 +579,17 @@ func (r *run) refuse(ctx workflow.Context, c rollout.Control, why string) {
 		Kind: rollout.EventControl, Time: now, Rollout: r.st.ID, Actor: c.Actor, Stage: c.Stage,
 		Reason: reason + " (ignored: " + ignored + ")",
 	}})
+}
+
+// addRefused records a refused request. A flood of them must not grow
+// what is carried across continue-as-new: the last DefaultKeepRefused are
+// kept and the rest counted (the events keep them for a while).
+func (r *run) addRefused(e rollout.AuditEntry) {
+	r.refusedTotal++
+	r.refused = append(r.refused, e)
+	if len(r.refused) > DefaultKeepRefused {
+		r.refused = slices.Delete(r.refused, 0, len(r.refused)-DefaultKeepRefused)
+	}
 }
 
 // publish keeps events for the events query and for the notifier.
