@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/common/dynamicconfig"
@@ -405,5 +406,65 @@ func TestRequestAnswersSynchronously(t *testing.T) {
 	}
 	if err := c.Pause(ctx, "req", "alice", "late"); !errors.Is(err, rollout.ErrDone) {
 		t.Errorf("Pause after the end = %v, want ErrDone", err)
+	}
+}
+
+// TestSearchAttributesListWhatNeedsAHuman: with Settings.SearchAttributes,
+// a rollout waiting for approval is found by the query an operator would
+// run, and is no longer found once approved.
+func TestSearchAttributesListWhatNeedsAHuman(t *testing.T) {
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	const queue = "search"
+	tc := ts.GetDefaultClient()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := temporal.RegisterSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
+		t.Fatal(err)
+	}
+	if err := temporal.RegisterSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
+		t.Fatalf("a second registration: %v", err)
+	}
+	plan := zonePlan(3, 2, 0, 0)
+	f := newFleet(plan, "v1")
+	ts.NewWorker(queue, func(r worker.Registry) {
+		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+	})
+	c := temporal.NewClient(tc, queue)
+	pol := rollout.Policy{Approvals: []string{"zone"}}
+	if err := c.Start(ctx, "search", plan, "v2", pol, temporal.Settings{SearchAttributes: true}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(query string) []string {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: ts.GetDefaultNamespace(), Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, e := range resp.GetExecutions() {
+			ids = append(ids, e.GetExecution().GetWorkflowId())
+		}
+		return ids
+	}
+	const human = "ShepherdAwaitingApproval = true OR ShepherdPaused = true"
+	for ctx.Err() == nil && len(list(human)) == 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if diff := cmp.Diff([]string{temporal.WorkflowID("search")}, list(human)); diff != "" {
+		t.Fatalf("rollouts that need a human (-want +got):\n%s", diff)
+	}
+	if got := list("ShepherdStage = 'zone' AND ShepherdPhase = 'running'"); len(got) != 1 {
+		t.Errorf("rollouts running in stage zone: %v", got)
+	}
+	if err := c.Approve(ctx, "search", "zone", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx, "search"); err != nil {
+		t.Fatal(err)
+	}
+	for ctx.Err() == nil && len(list(human)) != 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := list("ShepherdPhase = 'succeeded'"); len(got) != 1 {
+		t.Errorf("succeeded rollouts: %v", got)
 	}
 }

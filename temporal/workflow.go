@@ -136,6 +136,12 @@ type Settings struct {
 	// refused at start ([ErrTooLarge]). Keep it under the server's blob
 	// limit (2 MiB by default). Zero means 1.5 MiB.
 	MaxPayload int `json:"maxPayload,omitzero"`
+	// SearchAttributes keeps the rollout's search attributes ([AttrPhase],
+	// [AttrStage], [AttrAwaitingApproval], [AttrPaused]) up to date, so
+	// that an operator can list the rollouts that need a human. Register
+	// them on the namespace first ([RegisterSearchAttributes]): the server
+	// refuses unknown ones.
+	SearchAttributes bool `json:"searchAttributes,omitempty"`
 }
 
 // Validate reports every problem of the settings, each with its field path.
@@ -306,6 +312,8 @@ type run struct {
 	// started counts the target actions this run started: a run
 	// continues as new only after it made progress.
 	started int
+	// search is what the search attributes show now.
+	search *searchState
 	// tooLarge is set when the state no longer fits in a payload: the run
 	// stops trying to continue as new.
 	tooLarge bool
@@ -399,6 +407,7 @@ func (r *run) step(ctx workflow.Context, obs []rollout.Observation) (rollout.Out
 		return out, sdktemporal.NewNonRetryableApplicationError(err.Error(), "shepherd.Step", err)
 	}
 	r.publish(ctx, out.Events)
+	r.upsertSearch(ctx)
 	return out, nil
 }
 
