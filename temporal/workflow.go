@@ -55,6 +55,10 @@ const (
 // its rollout (see [Workflow]).
 const CancelActor = "temporal"
 
+// LogicVersion is the version of the workflow's decision logic that this
+// release starts rollouts with (see [Input.Logic]).
+const LogicVersion = 1
+
 // WorkflowIDPrefix starts every rollout's workflow ID.
 const WorkflowIDPrefix = "shepherd-rollout-"
 
@@ -185,6 +189,13 @@ type Input struct {
 	// Continued is set by the workflow itself when it continues as new;
 	// leave it nil.
 	Continued *Continued `json:"continued,omitempty"`
+	// Logic is the version of the workflow's decision logic the rollout
+	// started with, set by the workflow at its first run ([LogicVersion])
+	// and kept across continue-as-new: a later release that changes how
+	// the workflow decides branches on it, so that a rollout in flight
+	// goes on deciding as it started (workflow.GetVersion markers do not
+	// survive continue-as-new). Leave it zero.
+	Logic int `json:"logic,omitempty"`
 	// Packed, if set, holds every field but ID and Settings as
 	// gzip-compressed JSON: the form [PackInput] makes, which
 	// [Client.Start] sends and the workflow continues as new with, a
@@ -420,6 +431,14 @@ func newRun(ctx workflow.Context, in Input) (*run, error) {
 		return nil, err
 	}
 	r := &run{in: in, set: in.Settings, wake: workflow.NewBufferedChannel(ctx, 1)}
+	if r.in.Logic == 0 {
+		r.in.Logic = LogicVersion
+	}
+	if r.in.Logic > LogicVersion {
+		// A panic fails the workflow task, not the workflow: a worker of
+		// a newer release picks the rollout up.
+		panic(fmt.Sprintf("temporal: the rollout decides with logic version %d; this worker knows up to %d: route it to a newer worker", r.in.Logic, LogicVersion))
+	}
 	if c := in.Continued; c != nil {
 		st, err := c.state()
 		if err != nil {
@@ -939,7 +958,7 @@ func (r *run) continued() (Input, error) {
 	if err != nil {
 		return Input{}, err
 	}
-	in := Input{ID: r.in.ID, Settings: r.in.Settings, Continued: &Continued{
+	in := Input{ID: r.in.ID, Settings: r.in.Settings, Logic: r.in.Logic, Continued: &Continued{
 		State: data, Refused: r.refused, RefusedTotal: r.refusedTotal, Events: r.events, Seq: r.seq,
 		Delivered: r.delivered, Round: r.round, Cancelled: r.cancelled,
 	}}
