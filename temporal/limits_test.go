@@ -173,7 +173,12 @@ func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
 	if most > 40 {
 		t.Errorf("%d deploys at once, want at most MaxInFlight (40)", most)
 	}
-	t.Logf("at most %d deploys at once", most)
+	lens, _ := runs(t, ts.GetDefaultClient(), temporal.WorkflowID("inflight"))
+	total := 0
+	for _, l := range lens {
+		total += l
+	}
+	t.Logf("at most %d deploys at once; %d events in %d runs, %.1f per target", most, total, len(lens), float64(total)/151)
 }
 
 // deployHook calls before around every deploy.
