@@ -71,7 +71,7 @@ func (c *Client) Start(ctx context.Context, id string, plan wave.Plan, version s
 // request or an unknown stage, [rollout.ErrNotAuthorised] when the
 // authoriser refuses (the refusal is also in the audit), [rollout.ErrDone]
 // once the rollout has ended, and [rollout.ErrNotFound] for an unknown
-// rollout.
+// rollout. It waits for a worker to take the request: bound it with ctx.
 //
 // The actor is the sender's word: the namespace's access control (who may
 // send updates to the workflow) is the security boundary. To check real

@@ -17,6 +17,7 @@ import (
 	tserver "go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
@@ -471,5 +472,50 @@ func TestSearchAttributesListWhatNeedsAHuman(t *testing.T) {
 	}
 	if got := list("ShepherdPhase = 'succeeded'"); len(got) != 1 {
 		t.Errorf("succeeded rollouts: %v", got)
+	}
+}
+
+// TestGatesOnTheirOwnQueue: with Settings.GateTaskQueue, the alarm checks
+// run on the gate workers and the deploys on the deploy workers, so that
+// a queue full of long deploys cannot delay an alarm check.
+func TestGatesOnTheirOwnQueue(t *testing.T) {
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	plan := zonePlan(3, 2, 0, 0)
+	f := newFleet(plan, "v1")
+	var mu sync.Mutex
+	alarmsOn := map[string]int{}
+	acts := func(name string) *temporal.Activities {
+		return &temporal.Activities{
+			Deployer: f.on(name),
+			Alarms: rollout.AlarmsFunc(func(context.Context, rollout.Subject, time.Time) ([]alarm.Result, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				alarmsOn[name]++
+				return nil, nil
+			}),
+		}
+	}
+	for _, q := range []string{"rollouts", "deploys", "gates"} {
+		ts.NewWorker(q, func(r worker.Registry) { temporal.Register(r, acts(q)) })
+	}
+	c := temporal.NewClient(ts.GetDefaultClient(), "rollouts")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	set := temporal.Settings{TaskQueue: "deploys", GateTaskQueue: "gates"}
+	if err := c.Start(ctx, "queues", plan, "v2", rollout.Policy{}, set); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx, "queues"); err != nil {
+		t.Fatal(err)
+	}
+	deploysOn := map[string]int{}
+	for _, cl := range f.callLog() {
+		deploysOn[cl.Worker]++
+	}
+	if diff := cmp.Diff(map[string]int{"deploys": 3}, deploysOn); diff != "" {
+		t.Errorf("deploys per queue (-want +got):\n%s", diff)
+	}
+	if len(alarmsOn) != 1 || alarmsOn["gates"] == 0 {
+		t.Errorf("alarm checks per queue %v, want all on gates", alarmsOn)
 	}
 }
