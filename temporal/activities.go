@@ -1,8 +1,10 @@
 package temporal
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -58,8 +60,11 @@ type Activities struct {
 	// retried; events are delivered at least once.
 	OnEvent func(ctx context.Context, events []rollout.Event) error
 	// Heartbeat is how often a long deploy or rollback call reports that
-	// its worker is alive. Zero means 10 seconds. The workflow's
-	// [Settings.HeartbeatTimeout] must be longer.
+	// its worker is alive. Zero, or a value that is not under a half of
+	// the activity's heartbeat timeout ([Settings.HeartbeatTimeout]),
+	// means a third of that timeout: the two settings live in different
+	// processes, and a worker that heartbeats too seldom would have every
+	// deploy deemed lost.
 	Heartbeat time.Duration
 }
 
@@ -124,7 +129,11 @@ func (a *Activities) ReadVersion(ctx context.Context, r TargetRequest) (rollout.
 
 // Deploy is the activity for [rollout.ActionDeploy]: one attempt deploys,
 // waits for health if the Deployer is a [rollout.HealthChecker], and reads
-// the version back, heartbeating meanwhile. A transient failure before the
+// the version back, heartbeating meanwhile. A retry (attempt 2 on) reads
+// the version first, and does not deploy again when the target already
+// runs it (its worker was lost after the deploy and before it reported):
+// it only waits for health. The Deployer also finds the action's
+// [IdempotencyKey] in its context. A transient failure before the
 // last attempt fails the activity, which Temporal retries with the policy
 // mapped from [rollout.DeployPolicy.Retry]; a permanent failure or the last
 // attempt's failure is returned as the observation.
@@ -148,9 +157,16 @@ func (a *Activities) target(ctx context.Context, r TargetRequest, heartbeat bool
 	if now.IsZero() {
 		now = time.Now()
 	}
+	ctx = context.WithValue(ctx, keyCtx{}, idempotencyKey(ctx, r.Action))
 	var o rollout.Observation
 	var err error
 	try := func(ctx context.Context) error {
+		if r.Action.Kind == rollout.ActionDeploy && attempt(ctx) > 1 {
+			if done, ok := a.deployed(ctx, r.Action, now); ok {
+				o, err = done, nil
+				return nil
+			}
+		}
 		o, err = a.hands().Try(ctx, r.Action, now)
 		return err
 	}
@@ -166,6 +182,49 @@ func (a *Activities) target(ctx context.Context, r TargetRequest, heartbeat bool
 		o.Attempts = attempt(ctx)
 	}
 	return o, nil
+}
+
+// deployed reports whether the deploy of action d already happened: the
+// target runs its version and, if the Deployer checks health, is healthy.
+// Then the observation is the deploy's success, checked as the hands
+// check theirs.
+func (a *Activities) deployed(ctx context.Context, d rollout.Action, now time.Time) (rollout.Observation, bool) {
+	read := d
+	read.Kind = rollout.ActionReadVersion
+	o, err := a.hands().Try(ctx, read, now)
+	if err != nil || o.Err != "" || o.Version != d.Version {
+		return rollout.Observation{}, false
+	}
+	if hc, ok := a.Deployer.(rollout.HealthChecker); ok {
+		if hc.Healthy(ctx, d.Target) != nil {
+			return rollout.Observation{}, false
+		}
+	}
+	obs, bad := rollout.CheckObservation(d, rollout.ObserveDeploy(d, d.Version, 1, nil))
+	return obs, bad == nil
+}
+
+type keyCtx struct{}
+
+// idempotencyKey names one target action of one rollout: the same for
+// every attempt of it, on any worker.
+func idempotencyKey(ctx context.Context, a rollout.Action) string {
+	wf := ""
+	if activity.IsActivity(ctx) {
+		wf = activity.GetInfo(ctx).WorkflowExecution.ID
+	}
+	return wf + "/" + string(a.Kind) + "/" + strconv.FormatUint(a.Round, 10) + "/" + a.Target.ID
+}
+
+// IdempotencyKey returns the key of the target action whose Deployer call
+// ctx belongs to: the workflow ID, the action's kind, its round and the
+// target. It is the same for every attempt of the action (Temporal's
+// retries, a worker lost mid-call), so that a deploy system that takes
+// such keys can refuse a second deploy itself. ok is false outside a
+// target activity.
+func IdempotencyKey(ctx context.Context) (key string, ok bool) {
+	key, ok = ctx.Value(keyCtx{}).(string)
+	return key, ok
 }
 
 // CheckBlockers is the activity for [rollout.ActionCheckBlockers].
@@ -238,16 +297,27 @@ func final(ctx context.Context, maxAttempts int, err error) bool {
 	return rollout.IsPermanent(err) || maxAttempts <= 0 || attempt(ctx) >= maxAttempts
 }
 
+// heartbeatEvery is how often to heartbeat given the worker's setting and
+// the activity's heartbeat timeout: the setting when it is set and under
+// half the timeout, a third of the timeout otherwise (10 seconds when the
+// activity has no timeout).
+func heartbeatEvery(set, timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return cmp.Or(max(set, 0), 10*time.Second)
+	}
+	if set > 0 && set < timeout/2 {
+		return set
+	}
+	return max(timeout/3, time.Millisecond)
+}
+
 // heartbeating runs op while recording a heartbeat every a.Heartbeat, so
 // that the server notices a lost worker within the heartbeat timeout and
 // retries the call elsewhere. op gets a context that is cancelled when the
 // server cancels the activity (the rollout ended, or the workflow gave up
 // on the call).
 func (a *Activities) heartbeating(ctx context.Context, op func(context.Context) error) error {
-	every := a.Heartbeat
-	if every <= 0 {
-		every = 10 * time.Second
-	}
+	every := heartbeatEvery(a.Heartbeat, activity.GetInfo(ctx).HeartbeatTimeout)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {

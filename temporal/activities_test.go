@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func TestDeployRetriesMappedFromPolicy(t *testing.T) {
 	if err := v.Get(&data); err != nil {
 		t.Fatal(err)
 	}
-	st, err := rollout.DecodeState(data)
+	st, err := temporal.DecodeState(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,4 +196,57 @@ func FuzzSettings(f *testing.F) {
 			t.Fatalf("round trip (-before +after):\n%s", diff)
 		}
 	})
+}
+
+// TestNotifyNeverDelaysTheRollout: a listener that is down (every
+// delivery fails, and is retried for minutes) changes nothing in the
+// rollout: an alarm in the one-box rolls back at the same instant, with
+// the same events at the same times, as without notifications.
+func TestNotifyNeverDelaysTheRollout(t *testing.T) {
+	plan := awsPlan(1, 2, 3)
+	var calls atomic.Int64
+	run := func(notify bool) []rollout.Event {
+		f := newFleet(plan, "v1")
+		env := newEnv()
+		env.SetStartTime(monday9)
+		temporal.Register(env, &temporal.Activities{
+			Deployer: f.on("w"),
+			Alarms:   regressionAlarm(f, allTargets(plan), "v2"),
+			OnEvent: func(context.Context, []rollout.Event) error {
+				calls.Add(1)
+				return errors.New("listener down")
+			},
+		})
+		env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{
+			ID: "notify", Plan: plan, Version: "v2", Policy: policy,
+			Settings: temporal.Settings{Notify: notify, KeepEvents: 1 << 20},
+		})
+		var res temporal.Result
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Phase != rollout.RolledBack {
+			t.Fatalf("phase %s, want rolled-back", res.Phase)
+		}
+		v, err := env.QueryWorkflow(temporal.QueryEvents, uint64(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []temporal.Record
+		if err := v.Get(&recs); err != nil {
+			t.Fatal(err)
+		}
+		var evs []rollout.Event
+		for _, r := range recs {
+			evs = append(evs, r.Event)
+		}
+		return evs
+	}
+	if diff := cmp.Diff(run(false), run(true)); diff != "" {
+		t.Errorf("events with a failing listener differ (-without +with):\n%s", diff)
+	}
+	if calls.Load() < 10 {
+		t.Errorf("the listener was called %d times, want its deliveries retried", calls.Load())
+	}
+	t.Logf("%d failed deliveries", calls.Load())
 }

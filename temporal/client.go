@@ -29,7 +29,9 @@ func NewClient(c client.Client, taskQueue string) *Client {
 
 // Start validates a rollout of version over plan (every problem, as
 // [rollout.NewState] reports them, before anything is started) and starts
-// its workflow, with ID [WorkflowID](id). A rollout ID is used once: Start
+// its workflow, with ID [WorkflowID](id). The input travels compressed
+// ([PackInput]); a plan too large for one payload even so is refused with
+// [ErrTooLarge]. A rollout ID is used once: Start
 // fails with [rollout.ErrExists] while the rollout runs and after it has
 // ended, so that two workflows never run the same rollout.
 func (c *Client) Start(ctx context.Context, id string, plan wave.Plan, version string, policy rollout.Policy, s Settings) error {
@@ -39,7 +41,11 @@ func (c *Client) Start(ctx context.Context, id string, plan wave.Plan, version s
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	_, err := c.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	in, err := PackInput(Input{ID: id, Plan: plan, Version: version, Policy: policy, Settings: s}, s.MaxPayload)
+	if err != nil {
+		return err
+	}
+	_, err = c.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        WorkflowID(id),
 		TaskQueue: c.queue,
 		// Never a second run of one rollout: not while it runs (conflict
@@ -47,7 +53,7 @@ func (c *Client) Start(ctx context.Context, id string, plan wave.Plan, version s
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-	}, WorkflowName, Input{ID: id, Plan: plan, Version: version, Policy: policy, Settings: s})
+	}, WorkflowName, in)
 	if sdktemporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return fmt.Errorf("%w: rollout %q", rollout.ErrExists, id)
 	}
@@ -57,13 +63,52 @@ func (c *Client) Start(ctx context.Context, id string, plan wave.Plan, version s
 	return nil
 }
 
-// Request validates a control request and sends it to the rollout. The
-// workflow has it authorised by the worker's [Activities.Authorize] and
-// applies it at its next step; a refused request is recorded in the
-// [Status] audit with the refusal and changes nothing else. Request fails
-// with [rollout.ErrInvalid] for a malformed request, [rollout.ErrNotFound]
-// for an unknown rollout and [rollout.ErrDone] once the rollout has ended.
+// Request validates a control request and sends it to the rollout as the
+// [UpdateControl] update, which answers once the workflow has checked it:
+// Request returns nil when the request was authorised (by the worker's
+// [Activities.Authorize]) and queued for the next step, and fails as
+// [rollout.Runner.Request] does: [rollout.ErrInvalid] for a malformed
+// request or an unknown stage, [rollout.ErrNotAuthorised] when the
+// authoriser refuses (the refusal is also in the audit), [rollout.ErrDone]
+// once the rollout has ended, and [rollout.ErrNotFound] for an unknown
+// rollout. It waits for a worker to take the request: bound it with ctx.
+//
+// The actor is the sender's word: the namespace's access control (who may
+// send updates to the workflow) is the security boundary. To check real
+// credentials, send them in a header with a context propagator
+// (client.Options.ContextPropagators, the same on the worker) and verify
+// them in Activities.Authorize, which gets the activity's context.
 func (c *Client) Request(ctx context.Context, id string, ctl rollout.Control) error {
+	if err := ctl.Validate(); err != nil {
+		return err
+	}
+	h, err := c.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   WorkflowID(id),
+		UpdateName:   UpdateControl,
+		Args:         []any{ctl},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	var ae *sdktemporal.ApplicationError
+	if errors.As(err, &ae) {
+		switch ae.Type() {
+		case ErrTypeInvalid:
+			return fmt.Errorf("%w: %s", rollout.ErrInvalid, ae.Message())
+		case ErrTypeNotAuthorised:
+			return fmt.Errorf("%w: %s", rollout.ErrNotAuthorised, ae.Message())
+		case ErrTypeDone:
+			return fmt.Errorf("%w: %s", rollout.ErrDone, ae.Message())
+		}
+	}
+	return c.mapErr(ctx, id, err)
+}
+
+// Signal sends a control request as the [SignalControl] signal, as
+// earlier releases did: it returns before the workflow has checked the
+// request, so a refusal is only in the audit. Prefer [Client.Request].
+func (c *Client) Signal(ctx context.Context, id string, ctl rollout.Control) error {
 	if err := ctl.Validate(); err != nil {
 		return err
 	}
@@ -123,16 +168,29 @@ func (c *Client) State(ctx context.Context, id string) (*rollout.State, error) {
 	if err := c.query(ctx, id, QueryState, &data); err != nil {
 		return nil, err
 	}
-	return rollout.DecodeState(data)
+	return DecodeState(data)
 }
 
 // Wait waits for the rollout to end and returns what [rollout.Runner.Run]
 // would: nil when it succeeded, a [*rollout.HaltError] when it rolled back
 // or could not roll every target back, or the error that stopped the
-// workflow. The [Result] holds the final status.
+// workflow. The [Result] holds the final status; that of a cancelled
+// workflow (which rolled back first) has Cancelled set.
 func (c *Client) Wait(ctx context.Context, id string) (Result, error) {
 	var res Result
-	if err := c.c.GetWorkflow(ctx, WorkflowID(id), "").Get(ctx, &res); err != nil {
+	err := c.c.GetWorkflow(ctx, WorkflowID(id), "").Get(ctx, &res)
+	return c.result(ctx, id, res, err)
+}
+
+// result turns a workflow's outcome into the rollout's.
+func (c *Client) result(ctx context.Context, id string, res Result, err error) (Result, error) {
+	var ce *sdktemporal.CanceledError
+	if errors.As(err, &ce) && ce.HasDetails() {
+		if derr := ce.Details(&res); derr == nil && res.Phase != "" {
+			return res, res.Err()
+		}
+	}
+	if err != nil {
 		return res, c.mapErr(ctx, id, err)
 	}
 	return res, res.Err()
@@ -171,13 +229,10 @@ func (c *Client) Watch(ctx context.Context, id string, every time.Duration, fn f
 	for {
 		select {
 		case <-done:
-			if werr != nil {
-				return res, c.mapErr(ctx, id, werr)
-			}
 			// The final events come with the result: the workflow is
-			// closed, but its status query still answers from history.
+			// closed, but its events query still answers from history.
 			poll()
-			return res, res.Err()
+			return c.result(ctx, id, res, werr)
 		case <-t.C:
 			poll()
 		}

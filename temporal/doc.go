@@ -21,10 +21,45 @@
 // Temporal's history replaces the Runner's [rollout.Store]: the state is
 // rebuilt by replaying the history, so the workflow needs no store and no
 // lease, and [rollout.Restarted] is never needed (no action is lost: an
-// activity whose worker died is retried by the server). Every
-// [Settings.MaxHistory] events (or when the server suggests it) the workflow
-// continues as new with the state in its saved form ([rollout.EncodeState]),
-// at a point where no action is in flight.
+// activity whose worker died is retried by the server).
+//
+// # Limits of the server
+//
+// A rollout lasts days and may touch tens of thousands of targets; the
+// workflow stays inside the server's limits however large it is:
+//
+//   - History length (51,200 events by default, then the server
+//     terminates the workflow): before every target action it starts,
+//     the workflow checks the history (with what the activities in flight
+//     will add) against [Settings.MaxHistory] and the server's
+//     continue-as-new suggestion. When it must, it starts no more, waits
+//     for those running and continues as new, carrying the rest of the
+//     round (the actions not started and the observations made, see
+//     [Round]): the next run performs them and steps as if nothing had
+//     happened in between. A stage of thousands of targets continues as
+//     new in its middle; a rollout costs about 10 history events per
+//     target.
+//   - Pending activities (2,000 by default, then every workflow task
+//     fails): at most [Settings.MaxInFlight] target actions run at once
+//     (500 by default), whatever the batch's concurrency: a large batch
+//     or rollback group runs in waves. The cap slows a round; it never
+//     changes a decision.
+//   - Payloads (2 MiB by default) and query answers (gRPC's 4 MiB): the
+//     input travels compressed ([PackInput]: the state's JSON, the kept
+//     events and the last refused requests, gzip-compressed), about 15
+//     bytes per target for a finished rollout of 20,000 targets; a plan
+//     that does not fit in [Settings.MaxPayload] is refused at start
+//     ([ErrTooLarge]). The status query's lists are bounded
+//     ([MaxStatusList]); the state query answers compressed.
+//
+// # Cancellation
+//
+// Cancelling a rollout workflow is an abort by [CancelActor]: the rollback
+// runs on a disconnected context (deploys in flight are cancelled and
+// waited for first), and then the workflow ends cancelled with the
+// [Result] as its details, which [Client.Wait] returns (Result.Cancelled
+// set). Terminating a workflow leaves its targets as they are: never
+// terminate a rollout.
 //
 // # Activities
 //
@@ -41,14 +76,18 @@
 //
 //   - Deploys and rollbacks retry with Temporal's retry policy, mapped from
 //     the rollout's [rollout.Retry] (attempts, initial interval doubling up
-//     to the maximum; Temporal adds no jitter). A permanent error
+//     to the maximum, an initial interval over the maximum waits the
+//     maximum, as the core does; Temporal adds no jitter). A permanent error
 //     ([rollout.Permanent]) or the last attempt's error is returned as the
 //     action's observation, so that the step function decides, as with the
-//     Runner. They heartbeat every [Activities.Heartbeat]; a worker that
-//     dies mid-deploy is noticed within [Settings.HeartbeatTimeout] and the
-//     call is retried elsewhere (Deployer.Deploy must be idempotent, as the
-//     rollout package already requires). The stage deadline becomes the
-//     activity's schedule-to-close timeout.
+//     Runner. They heartbeat at a third of [Settings.HeartbeatTimeout] (or
+//     [Activities.Heartbeat] if shorter); a worker that dies mid-deploy is
+//     noticed within the timeout and the call is retried elsewhere. A
+//     retried deploy reads the version first and does not deploy a target
+//     that already runs it; the Deployer also finds a key that is the same
+//     for every attempt in its context ([IdempotencyKey]). The action's
+//     deadline, counted from when it starts, becomes the activity's
+//     schedule-to-close timeout.
 //   - Gates are evaluated at the workflow's time, passed in the request, so
 //     that a gate sees the same time as the step function. Their errors are
 //     observations too (an unreadable alarm fails closed); an activity that
@@ -59,14 +98,24 @@
 //
 // # Requests
 //
-// Control requests ([rollout.Control], with actor and reason) arrive on the
-// [SignalControl] signal; [Client.Request] and its shortcuts send them. The
-// workflow has each one authorised by [Activities.Authorize] (the same
-// function a Runner takes as [rollout.Config.Authorize]) before the step
-// sees it. A refused request changes nothing; it is recorded in the audit
-// of [Status] with Ignored "not authorised: <why>", and reported as an
+// Control requests ([rollout.Control], with actor and reason) are the
+// [UpdateControl] update, which [Client.Request] and its shortcuts send:
+// its validator refuses a malformed request, an unknown stage or an ended
+// rollout, and its handler has the request authorised by
+// [Activities.Authorize] (the function a Runner takes as
+// [rollout.Config.Authorize]); the caller gets [rollout.ErrInvalid],
+// [rollout.ErrNotAuthorised] or [rollout.ErrDone] as from
+// [rollout.Runner.Request]. An accepted request is applied at the next
+// step. A refused request changes nothing; it is recorded in the audit of
+// [Status] with Ignored "not authorised: <why>", and reported as an
 // [rollout.EventControl] event. An authoriser that cannot be reached
-// refuses (fail closed).
+// refuses (fail closed). The [SignalControl] signal of earlier releases
+// still works ([Client.Signal]); its refusals are only in the audit.
+//
+// The actor is what the sender says: the namespace's access control (who
+// may send updates and signals) is the security boundary. To check real
+// credentials, carry them in a header with a context propagator on the
+// client and the worker, and verify them in Activities.Authorize.
 //
 // # Progress and events
 //
@@ -74,7 +123,14 @@
 // [QueryEvents] (the events after a sequence number; the workflow keeps the
 // last [Settings.KeepEvents]) and [QueryState] (the whole state).
 // [Client.Watch] polls the events for a caller; with [Settings.Notify] the
-// workflow also delivers each step's events to [Activities.OnEvent].
+// workflow also delivers the events to [Activities.OnEvent], in order, in
+// batches, from a coroutine of its own: a listener that is down never
+// delays a step. With [Settings.SearchAttributes] it keeps search
+// attributes ([AttrPhase], [AttrStage], [AttrAwaitingApproval],
+// [AttrPaused]) so that an operator can list the rollouts that need a
+// human. Gates can run on a task queue of their own
+// ([Settings.GateTaskQueue]), so that long deploys never delay an alarm
+// check.
 //
 // # One workflow per rollout
 //
@@ -90,34 +146,33 @@
 //
 // Rollouts last days, so a new worker binary will meet workflows that an
 // old one started, and replays their histories. Replay must take the same
-// decisions, or the worker fails the task with a non-determinism error. Three
-// rules keep it safe:
+// decisions, or the worker fails the task with a non-determinism error.
 //
-//  1. The step function's decisions are part of the workflow's code. A
-//     release of package rollout that changes what Step does for the same
-//     state and observations (a new default, a new gate) changes the
-//     workflow. Guard such a change with workflow.GetVersion in the
-//     workflow, or route new rollouts to new workers with worker
-//     versioning (build IDs), and keep old workers until the old rollouts
-//     have ended.
+//  1. Pin rollouts to the worker build that started them with Worker
+//     Deployment Versioning (worker.Options.DeploymentOptions: UseVersioning,
+//     the Version of the build, and DefaultVersioningBehavior Pinned; see
+//     the example of [NewWorker]), so that a rollout ends on the code it
+//     started with and a new build only takes new rollouts. Keep an old version's
+//     workers until its rollouts have ended. (The Build-ID APIs of earlier
+//     SDKs are deprecated.)
 //
-//  2. Changes to [Workflow] itself (a new activity, another order of
-//     activities, another timer) go behind workflow.GetVersion:
-//
-//     v := workflow.GetVersion(ctx, "notify-batches", workflow.DefaultVersion, 1)
-//     if v == 1 { ... new behaviour ... } else { ... old behaviour ... }
-//
-//     and the old branch is removed once no workflow that started before
-//     the change is open (continue-as-new starts a fresh history, so a
-//     long rollout reaches the new branch at its next continuation).
+//  2. The step function's decisions are part of the workflow's code: a
+//     release of package rollout that changes what Step decides for the
+//     same state and observations changes the workflow. With pinned
+//     rollouts that is safe. Without pinning, guard such a change, and any
+//     change to [Workflow] itself (another activity, another order,
+//     another timer), with workflow.GetVersion for replay, and with
+//     [Input.Logic] (kept across continue-as-new, which GetVersion markers
+//     are not) for what an in-flight rollout goes on deciding.
 //
 //  3. Changes inside activities (the Deployer, the gates) are free: their
 //     results are recorded in the history and not recomputed on replay.
 //     Activity names and input types are the contract; add fields, do not
 //     rename them.
 //
-// Test a change by replaying recorded histories (worker.NewWorkflowReplayer)
-// before rolling the worker out, as this package's integration test does.
+// Histories recorded by earlier builds are committed in testdata/histories
+// and replayed by this package's tests (worker.NewWorkflowReplayer): add
+// those of each release before changing the workflow.
 //
 // # Versions and build cost
 //

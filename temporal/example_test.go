@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/wave"
@@ -56,4 +60,35 @@ func Example() {
 	// deploy v2 to host-3
 	// succeeded: 3 deployed, baked 14h0m0s
 	// workflow ID: shepherd-rollout-checkout-42
+}
+
+// Run rollouts on workers pinned to their build (Worker Deployment
+// Versioning): a rollout ends on the build that started it, so a release
+// of the workflow or of package rollout never meets a rollout it did not
+// start. Deploys run on one task queue and gates on another, so that a
+// queue full of long deploys never delays an alarm check; run a worker on
+// each.
+func ExampleNewWorker() {
+	c, err := client.Dial(client.Options{HostPort: "temporal.internal:7233", Namespace: "deploys"})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	acts := &temporal.Activities{Deployer: printer{}}
+	pinned := worker.Options{DeploymentOptions: worker.DeploymentOptions{
+		UseVersioning:             true,
+		Version:                   worker.WorkerDeploymentVersion{DeploymentName: "shepherd", BuildID: "2026-12-06.1"},
+		DefaultVersioningBehavior: workflow.VersioningBehaviorPinned,
+	}}
+	deploys := temporal.NewWorker(c, "rollouts", acts, pinned)
+	gates := temporal.NewWorker(c, "rollout-gates", acts, pinned)
+	for _, w := range []worker.Worker{deploys, gates} {
+		if err := w.Start(); err != nil {
+			return
+		}
+		defer w.Stop()
+	}
+	// Rollouts started with these settings run their gates on the gate
+	// queue.
+	_ = temporal.Settings{TaskQueue: "rollouts", GateTaskQueue: "rollout-gates"}
 }

@@ -115,7 +115,7 @@ func runWorkflow(t *testing.T, sc scenario) outcome {
 	if err := v.Get(&data); err != nil {
 		t.Fatal(err)
 	}
-	if o.State, err = rollout.DecodeState(data); err != nil {
+	if o.State, err = temporal.DecodeState(data); err != nil {
 		t.Fatal(err)
 	}
 	v, err = env.QueryWorkflow(temporal.QueryEvents, uint64(0))

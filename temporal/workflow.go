@@ -2,8 +2,10 @@ package temporal
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -19,8 +21,15 @@ import (
 const (
 	// WorkflowName is the workflow type of a rollout.
 	WorkflowName = "shepherd.Rollout"
-	// SignalControl carries a [rollout.Control]: pause, resume, abort,
-	// approve or skip a bake, with its actor and reason.
+	// UpdateControl is the update that carries a [rollout.Control] (pause,
+	// resume, abort, approve or skip a bake, with its actor and reason)
+	// and answers once the request is authorised and queued, or refused:
+	// [Client.Request] sends it.
+	UpdateControl = "shepherd.request"
+	// SignalControl carries a [rollout.Control] as a signal, which
+	// returns before the request is checked: a refusal is only in the
+	// audit. It is kept for senders of earlier releases; prefer
+	// [UpdateControl].
 	SignalControl = "shepherd.control"
 	// QueryStatus returns a [Status].
 	QueryStatus = "shepherd.status"
@@ -28,9 +37,27 @@ const (
 	// it that the workflow still keeps.
 	QueryEvents = "shepherd.events"
 	// QueryState returns the rollout's whole state in the saved form of
-	// [rollout.EncodeState] (decode it with [rollout.DecodeState]).
+	// [rollout.EncodeState], gzip-compressed so that a large rollout's
+	// state fits in a query answer; decode it with [DecodeState].
 	QueryState = "shepherd.state"
 )
+
+// The error types of the refusals [UpdateControl] answers with (the
+// Type of a [sdktemporal.ApplicationError]); [Client.Request] turns them
+// into the rollout package's errors.
+const (
+	ErrTypeInvalid       = "shepherd.Invalid"       // [rollout.ErrInvalid]
+	ErrTypeNotAuthorised = "shepherd.NotAuthorised" // [rollout.ErrNotAuthorised]
+	ErrTypeDone          = "shepherd.Done"          // [rollout.ErrDone]
+)
+
+// CancelActor is the actor of the abort a cancelled workflow applies to
+// its rollout (see [Workflow]).
+const CancelActor = "temporal"
+
+// LogicVersion is the version of the workflow's decision logic that this
+// release starts rollouts with (see [Input.Logic]).
+const LogicVersion = 1
 
 // WorkflowIDPrefix starts every rollout's workflow ID.
 const WorkflowIDPrefix = "shepherd-rollout-"
@@ -47,39 +74,78 @@ const (
 	DefaultGateTimeout      = 5 * time.Minute
 	DefaultKeepEvents       = 1000
 	DefaultMaxHistory       = 10000
+	// DefaultMaxInFlight is a quarter of the server's default limit of
+	// 2,000 pending activities per workflow
+	// (limit.numPendingActivities.error): gates, the authoriser and the
+	// notifier run beside the target actions, and a limit met fails every
+	// workflow task until the activities drain.
+	DefaultMaxInFlight = 500
+	// DefaultKeepRefused is how many refused requests the workflow keeps
+	// for the audit of [Status]; older ones are counted, not kept.
+	DefaultKeepRefused = 100
+	// MaxStatusList bounds each list of a [Status] (the audit, the failed
+	// and the unrolled targets), so that the status query of any rollout
+	// fits in a query answer; the totals are in the Status.
+	MaxStatusList = 100
 )
 
 // Settings is how the workflow runs its activities and keeps its history.
 // It is plain data, given at start and kept across continue-as-new; its
 // zero value is the documented default everywhere.
 type Settings struct {
-	// TaskQueue is where the activities run. Empty means the workflow's
-	// own task queue.
+	// TaskQueue is where the target activities (version reads, deploys,
+	// rollbacks) run. Empty means the workflow's own task queue.
 	TaskQueue string `json:"taskQueue,omitempty"`
+	// GateTaskQueue is where the gates (blockers, alarms, evidence,
+	// canary, verification), the authoriser and the event notifier run,
+	// so that a queue full of long deploys cannot delay an alarm check.
+	// Run a worker with the same [Activities] on it. Empty means
+	// TaskQueue.
+	GateTaskQueue string `json:"gateTaskQueue,omitempty"`
 	// DeployTimeout bounds one deploy or rollback attempt (Temporal's
 	// start-to-close timeout). Zero means 1 hour.
 	DeployTimeout duration.Duration `json:"deployTimeout,omitzero"`
 	// HeartbeatTimeout is how long a deploy or rollback may go without a
 	// heartbeat before the server deems its worker lost and retries it on
-	// another. It must be longer than [Activities.Heartbeat]. Zero means 1
-	// minute.
+	// another. The activities heartbeat at a third of it (unless
+	// [Activities.Heartbeat] is set and shorter). Zero means 1 minute.
 	HeartbeatTimeout duration.Duration `json:"heartbeatTimeout,omitzero"`
 	// GateTimeout bounds one version read or one gate evaluation
 	// (blockers, alarms, evidence, canary, authorisation). Zero means 5
 	// minutes.
 	GateTimeout duration.Duration `json:"gateTimeout,omitzero"`
-	// Notify delivers every step's events to [Activities.OnEvent]: an
-	// activity per step that has events. Off, events are read with the
-	// [QueryEvents] query (see [Client.Watch]).
+	// Notify delivers the rollout's events to [Activities.OnEvent], in
+	// order, in batches, beside the rollout: a slow or failing listener
+	// never delays a step (a rollback included). Off, events are read
+	// with the [QueryEvents] query (see [Client.Watch]).
 	Notify bool `json:"notify,omitempty"`
 	// KeepEvents is how many recent events the workflow keeps for
-	// [QueryEvents]. Zero means 1000.
+	// [QueryEvents] (and for a notifier that lags). Zero means 1000.
 	KeepEvents int `json:"keepEvents,omitzero"`
 	// MaxHistory is the history length after which the workflow continues
-	// as new (carrying its state), at a point where no action is in
-	// flight; it also does when the server suggests it. Zero means 10,000
-	// events.
+	// as new (carrying its state); it also does when the server suggests
+	// it. It is checked before every target action is started, so that a
+	// stage of thousands of targets continues as new in its middle. Zero
+	// means 10,000 events.
 	MaxHistory int `json:"maxHistory,omitzero"`
+	// MaxInFlight is the most activities a rollout runs at once: a round
+	// of more target actions than this (a batch with no concurrency
+	// limit, a rollback group) runs in waves of at most MaxInFlight. It
+	// only slows a round; it never changes a decision. Keep it well under
+	// the server's limit of pending activities (2,000 by default). Zero
+	// means 500.
+	MaxInFlight int `json:"maxInFlight,omitzero"`
+	// MaxPayload is the largest compressed input, in bytes, the rollout
+	// may have at start and at every continue-as-new: a plan over it is
+	// refused at start ([ErrTooLarge]). Keep it under the server's blob
+	// limit (2 MiB by default). Zero means 1.5 MiB.
+	MaxPayload int `json:"maxPayload,omitzero"`
+	// SearchAttributes keeps the rollout's search attributes ([AttrPhase],
+	// [AttrStage], [AttrAwaitingApproval], [AttrPaused]) up to date, so
+	// that an operator can list the rollouts that need a human. Register
+	// them on the namespace first ([RegisterSearchAttributes]): the server
+	// refuses unknown ones.
+	SearchAttributes bool `json:"searchAttributes,omitempty"`
 }
 
 // Validate reports every problem of the settings, each with its field path.
@@ -93,11 +159,13 @@ func (s Settings) Validate() error {
 	neg("DeployTimeout", s.DeployTimeout)
 	neg("HeartbeatTimeout", s.HeartbeatTimeout)
 	neg("GateTimeout", s.GateTimeout)
-	if s.KeepEvents < 0 {
-		errs = append(errs, fmt.Errorf("temporal: settings.KeepEvents: %d is negative", s.KeepEvents))
-	}
-	if s.MaxHistory < 0 {
-		errs = append(errs, fmt.Errorf("temporal: settings.MaxHistory: %d is negative", s.MaxHistory))
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"KeepEvents", s.KeepEvents}, {"MaxHistory", s.MaxHistory}, {"MaxInFlight", s.MaxInFlight}, {"MaxPayload", s.MaxPayload}} {
+		if f.n < 0 {
+			errs = append(errs, fmt.Errorf("temporal: settings.%s: %d is negative", f.name, f.n))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -121,16 +189,64 @@ type Input struct {
 	// Continued is set by the workflow itself when it continues as new;
 	// leave it nil.
 	Continued *Continued `json:"continued,omitempty"`
+	// Logic is the version of the workflow's decision logic the rollout
+	// started with, set by the workflow at its first run ([LogicVersion])
+	// and kept across continue-as-new: a later release that changes how
+	// the workflow decides branches on it, so that a rollout in flight
+	// goes on deciding as it started (workflow.GetVersion markers do not
+	// survive continue-as-new). Leave it zero.
+	Logic int `json:"logic,omitempty"`
+	// Packed, if set, holds every field but ID and Settings as
+	// gzip-compressed JSON: the form [PackInput] makes, which
+	// [Client.Start] sends and the workflow continues as new with, a
+	// tenth of the plain JSON for a large fleet.
+	Packed []byte `json:"packed,omitempty"`
 }
 
 // Continued is what a rollout workflow carries into its next run when it
 // continues as new: the state in its saved form, the refused requests and
-// the events it keeps.
+// the events it keeps. It travels inside [Input.Packed].
 type Continued struct {
-	State   []byte               `json:"state"`
-	Refused []rollout.AuditEntry `json:"refused,omitempty"`
-	Events  []Record             `json:"events,omitempty"`
-	Seq     uint64               `json:"seq"`
+	// State is the saved form of [rollout.EncodeState]. Earlier releases
+	// carried it as a JSON string (base64); both are read.
+	State json.RawMessage `json:"state"`
+	// Refused are the last [DefaultKeepRefused] refused requests;
+	// RefusedTotal counts them all.
+	Refused      []rollout.AuditEntry `json:"refused,omitempty"`
+	RefusedTotal int                  `json:"refusedTotal,omitempty"`
+	Events       []Record             `json:"events,omitempty"`
+	Seq          uint64               `json:"seq"`
+	// Delivered is the sequence number of the last event delivered to
+	// [Activities.OnEvent].
+	Delivered uint64 `json:"delivered,omitempty"`
+	// Round is set when the run continued as new in the middle of a
+	// round: the next run performs the actions not yet started and steps
+	// with every observation of the round, as if nothing had happened in
+	// between.
+	Round *Round `json:"round,omitempty"`
+	// Cancelled is set when the workflow was cancelled and is rolling
+	// back: the last run ends cancelled.
+	Cancelled bool `json:"cancelled,omitempty"`
+}
+
+// Round is the rest of a round of actions carried across continue-as-new:
+// the actions not yet performed, the round's concurrency, and the
+// observations already made (and control requests already taken), for
+// the step that ends the round.
+type Round struct {
+	Actions     []rollout.Action      `json:"actions"`
+	Concurrency int                   `json:"concurrency,omitempty"`
+	Observed    []rollout.Observation `json:"observed,omitempty"`
+}
+
+func (c *Continued) state() (*rollout.State, error) {
+	data := []byte(c.State)
+	if len(data) > 0 && data[0] == '"' {
+		if err := json.Unmarshal(c.State, &data); err != nil {
+			return nil, err
+		}
+	}
+	return rollout.DecodeState(data)
 }
 
 // Record is an event with its sequence number in the rollout (from 1).
@@ -139,20 +255,32 @@ type Record struct {
 	Event rollout.Event `json:"event"`
 }
 
-// Status is the answer to [QueryStatus].
+// Status is the answer to [QueryStatus]. Its lists are bounded
+// ([MaxStatusList] entries each), so that it fits in a query answer
+// however large the rollout; the totals say how many there are.
 type Status struct {
+	// Progress is the rollout's progress; its Failed and Unrolled lists
+	// hold at most [MaxStatusList] targets each.
 	Progress rollout.Progress `json:"progress"`
-	// Audit lists every control request the workflow received, in order:
-	// the state's audit (applied and ignored requests) and the requests
-	// the authoriser refused, whose Ignored says so.
-	Audit []rollout.AuditEntry `json:"audit,omitempty"`
+	// Failed and Unrolled count the targets of Progress.Failed and
+	// Progress.Unrolled, kept or not.
+	Failed   int `json:"failed,omitempty"`
+	Unrolled int `json:"unrolled,omitempty"`
+	// Audit lists the last [MaxStatusList] control requests the workflow
+	// received, in order: the state's audit (applied and ignored requests)
+	// and the requests the authoriser refused, whose Ignored says so.
+	// AuditTotal counts them all.
+	Audit      []rollout.AuditEntry `json:"audit,omitempty"`
+	AuditTotal int                  `json:"auditTotal,omitempty"`
 	// LastEvent is the sequence number of the last event.
 	LastEvent uint64 `json:"lastEvent"`
 }
 
 // Result is what a rollout workflow returns when the rollout has ended.
 // A rollout that rolled back is a result, not a workflow failure: the
-// workflow failed only when the state could not be advanced at all.
+// workflow failed only when the state could not be advanced at all. A
+// cancelled workflow ends cancelled with the Result as its details (see
+// [Client.Wait]).
 type Result struct {
 	Phase rollout.Phase `json:"phase"`
 	// Signal and Reason say why a rollback started; Failed names the
@@ -160,6 +288,9 @@ type Result struct {
 	Signal rollout.Signal `json:"signal,omitempty"`
 	Reason string         `json:"reason,omitempty"`
 	Failed []string       `json:"failed,omitempty"`
+	// Cancelled is set when the workflow was cancelled: the rollout was
+	// aborted, and rolled back as Phase says.
+	Cancelled bool `json:"cancelled,omitempty"`
 	// Status is the final status.
 	Status Status `json:"status"`
 }
@@ -175,63 +306,141 @@ func (r Result) Err() error {
 
 // run is one workflow run's executor state.
 type run struct {
-	in      Input
-	set     Settings
-	st      *rollout.State
-	refused []rollout.AuditEntry
-	events  []Record
-	seq     uint64
+	in           Input
+	set          Settings
+	st           *rollout.State
+	refused      []rollout.AuditEntry
+	refusedTotal int
+	events       []Record
+	seq          uint64
+	delivered    uint64
+	round        *Round
+	cancelled    bool
+	// inbox holds the requests accepted by update, for the next step.
+	inbox []rollout.Control
+	// wake is poked by an accepted update, to end a wait.
+	wake workflow.Channel
+	// started counts the target actions this run started: a run
+	// continues as new only after it made progress.
+	started int
+	// search is what the search attributes show now.
+	search *searchState
+	// tooLarge is set when the state no longer fits in a payload: the run
+	// stops trying to continue as new.
+	tooLarge bool
 }
 
 // Workflow runs a rollout: it drives the same step function as
 // [rollout.Runner] ([rollout.State.Step]) with the workflow's time, runs the
 // actions it asks for as activities ([Activities]), sleeps on durable
-// timers until the state's next wake-up or a control signal, and ends when
-// the rollout does. Register it with [Register]; start it with
+// timers until the state's next wake-up or a control request, and ends
+// when the rollout does. Register it with [Register]; start it with
 // [Client.Start].
+//
+// Cancelling the workflow aborts the rollout: the abort (by [CancelActor])
+// rolls back every target the rollout changed, on a context the
+// cancellation does not reach, and then the workflow ends cancelled, with
+// the [Result] as its details.
 func Workflow(ctx workflow.Context, in Input) (Result, error) {
 	r, err := newRun(ctx, in)
 	if err != nil {
-		return Result{}, sdktemporal.NewNonRetryableApplicationError(err.Error(), "shepherd.Invalid", err)
+		return Result{}, sdktemporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalid, err)
 	}
 	if err := r.handleQueries(ctx); err != nil {
 		return Result{}, err
 	}
+	if err := r.handleUpdates(ctx); err != nil {
+		return Result{}, err
+	}
 	signals := workflow.GetSignalChannel(ctx, SignalControl)
+	// The notifier outlives a cancellation: the rollback's events are
+	// delivered too.
+	nctx, _ := workflow.NewDisconnectedContext(ctx)
+	r.notifier(nctx)
+	if r.cancelled {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
 	var obs []rollout.Observation
 	for {
-		obs = append(obs, r.controls(ctx, signals)...)
-		out, err := r.st.Step(workflow.Now(ctx), obs...)
-		obs = nil
-		if err != nil {
-			return Result{}, sdktemporal.NewNonRetryableApplicationError(err.Error(), "shepherd.Step", err)
-		}
-		r.publish(ctx, out.Events)
-		if out.Done {
-			return r.result(), nil
-		}
-		if len(out.Actions) > 0 {
-			obs = r.perform(ctx, out)
-			continue
-		}
-		if r.mustContinue(ctx) && signals.Len() == 0 {
-			next, err := r.continued()
+		if r.round == nil {
+			if ctx.Err() != nil && !r.cancelled {
+				// Cancellation is an abort: the rollback runs on a
+				// context the cancellation does not reach. The
+				// namespace's access control authorised whoever
+				// cancelled.
+				r.cancelled = true
+				ctx, _ = workflow.NewDisconnectedContext(ctx)
+				obs = append(obs, rollout.ObserveControl(rollout.Control{
+					Kind: rollout.ControlAbort, Actor: CancelActor, Reason: "the workflow was cancelled",
+				}))
+			}
+			obs = append(obs, r.controls(ctx, signals)...)
+			out, err := r.step(ctx, obs)
+			obs = nil
 			if err != nil {
 				return Result{}, err
 			}
-			return Result{}, workflow.NewContinueAsNewError(ctx, WorkflowName, next)
+			if out.Done {
+				return r.finish(ctx)
+			}
+			if len(out.Actions) == 0 {
+				if r.mustContinue(ctx, 0) {
+					if can, err := r.continueAsNew(ctx, signals, false); can || err != nil {
+						return Result{}, err
+					}
+					continue
+				}
+				r.wait(ctx, signals, out.WakeAt)
+				continue
+			}
+			r.round = &Round{Actions: out.Actions, Concurrency: out.Concurrency}
 		}
-		r.wait(ctx, signals, out.WakeAt)
+		got, rest := r.perform(ctx, r.round.Actions, r.round.Concurrency)
+		obs = append(r.round.Observed, got...)
+		if len(rest) == 0 {
+			r.round = nil
+			continue
+		}
+		// The history is long: carry the rest of the round into a new
+		// run, which performs it and then steps.
+		r.round = &Round{Actions: rest, Concurrency: r.round.Concurrency, Observed: obs}
+		obs = nil
+		if can, err := r.continueAsNew(ctx, signals, true); can || err != nil {
+			return Result{}, err
+		}
 	}
 }
 
+// step steps the state and keeps its events.
+func (r *run) step(ctx workflow.Context, obs []rollout.Observation) (rollout.Output, error) {
+	out, err := r.st.Step(workflow.Now(ctx), obs...)
+	if err != nil {
+		return out, sdktemporal.NewNonRetryableApplicationError(err.Error(), "shepherd.Step", err)
+	}
+	r.publish(ctx, out.Events)
+	r.upsertSearch(ctx)
+	return out, nil
+}
+
 func newRun(ctx workflow.Context, in Input) (*run, error) {
+	in, err := unpackInput(in)
+	if err != nil {
+		return nil, err
+	}
 	if err := in.Settings.Validate(); err != nil {
 		return nil, err
 	}
-	r := &run{in: in, set: in.Settings}
+	r := &run{in: in, set: in.Settings, wake: workflow.NewBufferedChannel(ctx, 1)}
+	if r.in.Logic == 0 {
+		r.in.Logic = LogicVersion
+	}
+	if r.in.Logic > LogicVersion {
+		// A panic fails the workflow task, not the workflow: a worker of
+		// a newer release picks the rollout up.
+		panic(fmt.Sprintf("temporal: the rollout decides with logic version %d; this worker knows up to %d: route it to a newer worker", r.in.Logic, LogicVersion))
+	}
 	if c := in.Continued; c != nil {
-		st, err := rollout.DecodeState(c.State)
+		st, err := c.state()
 		if err != nil {
 			return nil, err
 		}
@@ -239,6 +448,13 @@ func newRun(ctx workflow.Context, in Input) (*run, error) {
 			return nil, fmt.Errorf("temporal: continued state is rollout %q, the input %q", st.ID, in.ID)
 		}
 		r.st, r.refused, r.events, r.seq = st, c.Refused, c.Events, c.Seq
+		r.refusedTotal = max(c.RefusedTotal, len(c.Refused))
+		r.delivered, r.round, r.cancelled = c.Delivered, c.Round, c.Cancelled
+		if r.delivered == 0 && r.set.Notify {
+			// From an earlier release, which delivered every step's
+			// events before going on.
+			r.delivered = r.seq
+		}
 		return r, nil
 	}
 	st, err := rollout.NewState(in.ID, in.Plan, in.Version, in.Policy, workflow.Now(ctx))
@@ -264,8 +480,45 @@ func (r *run) handleQueries(ctx workflow.Context) error {
 		return err
 	}
 	return workflow.SetQueryHandler(ctx, QueryState, func() ([]byte, error) {
-		return rollout.EncodeState(r.st)
+		data, err := rollout.EncodeState(r.st)
+		if err != nil {
+			return nil, err
+		}
+		return compress(data)
 	})
+}
+
+// handleUpdates serves [UpdateControl]: the validator refuses what the
+// Runner's Request refuses before anything is recorded (a malformed
+// request, an unknown stage, an ended rollout); the handler has the
+// request authorised and queues it for the next step, or records the
+// refusal and returns it.
+func (r *run) handleUpdates(ctx workflow.Context) error {
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateControl,
+		func(ctx workflow.Context, c rollout.Control) error {
+			if r.st.Phase.Terminal() {
+				return sdktemporal.NewNonRetryableApplicationError("rollout "+r.st.ID+" has ended", ErrTypeDone, nil)
+			}
+			if why := r.authorize(ctx, c); why != "" {
+				r.refuse(ctx, c, why)
+				return sdktemporal.NewNonRetryableApplicationError(fmt.Sprintf("%s by %s: %s", c.Kind, c.Actor, why), ErrTypeNotAuthorised, nil)
+			}
+			r.inbox = append(r.inbox, c)
+			r.wake.SendAsync(struct{}{})
+			return nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(c rollout.Control) error {
+			if err := c.Validate(); err != nil {
+				return sdktemporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalid, nil)
+			}
+			if c.Stage != "" && !slices.ContainsFunc(r.st.Stages, func(s rollout.StageState) bool { return s.Name == c.Stage }) {
+				return sdktemporal.NewNonRetryableApplicationError(fmt.Sprintf("control.Stage: no stage %q in the plan", c.Stage), ErrTypeInvalid, nil)
+			}
+			if r.st.Phase.Terminal() {
+				return sdktemporal.NewNonRetryableApplicationError("rollout "+r.st.ID+" has ended", ErrTypeDone, nil)
+			}
+			return nil
+		}})
 }
 
 func (r *run) status() Status {
@@ -273,22 +526,45 @@ func (r *run) status() Status {
 	audit = append(audit, r.st.Audit...)
 	audit = append(audit, r.refused...)
 	slices.SortStableFunc(audit, func(a, b rollout.AuditEntry) int { return a.Time.Compare(b.Time) })
-	return Status{Progress: r.st.Progress(), Audit: audit, LastEvent: r.seq}
+	s := Status{Progress: r.st.Progress(), LastEvent: r.seq}
+	s.AuditTotal = len(r.st.Audit) + r.refusedTotal
+	s.Audit = slices.Clip(audit[max(0, len(audit)-MaxStatusList):])
+	s.Failed, s.Unrolled = len(s.Progress.Failed), len(s.Progress.Unrolled)
+	s.Progress.Failed = slices.Clip(s.Progress.Failed[:min(len(s.Progress.Failed), MaxStatusList)])
+	s.Progress.Unrolled = slices.Clip(s.Progress.Unrolled[:min(len(s.Progress.Unrolled), MaxStatusList)])
+	return s
 }
 
-func (r *run) result() Result {
-	res := Result{Phase: r.st.Phase, Status: r.status()}
+// finish waits (boundedly) for the notifier and the update handlers, and
+// returns the rollout's result: as the workflow's result, or as the
+// details of its cancellation.
+func (r *run) finish(ctx workflow.Context) (Result, error) {
+	if r.set.Notify {
+		// Bounded: a listener that is down does not keep a finished
+		// rollout open for long; the events query still has the events.
+		workflow.AwaitWithTimeout(ctx, 10*time.Minute, func() bool { return r.delivered >= r.seq })
+	}
+	workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	res := Result{Phase: r.st.Phase, Status: r.status(), Cancelled: r.cancelled}
 	if rb := r.st.Rollback; rb != nil {
 		res.Signal, res.Reason, res.Failed = rb.Signal, rb.Reason, slices.Clone(rb.Failed)
 	}
-	return res
+	if r.cancelled {
+		return Result{}, sdktemporal.NewCanceledError(res)
+	}
+	return res, nil
 }
 
-// controls takes every control request waiting on the signal channel,
-// has each authorised by the worker's authoriser, records the refused
-// ones and returns the others as observations for the next step.
+// controls takes every control request waiting on the signal channel and
+// in the update inbox, has each signalled one authorised by the worker's
+// authoriser (updates were, before they were accepted), records the
+// refused ones and returns the others as observations for the next step.
 func (r *run) controls(ctx workflow.Context, ch workflow.ReceiveChannel) []rollout.Observation {
 	var obs []rollout.Observation
+	for _, c := range r.inbox {
+		obs = append(obs, rollout.ObserveControl(c))
+	}
+	r.inbox = nil
 	for {
 		var c rollout.Control
 		if !ch.ReceiveAsync(&c) {
@@ -320,7 +596,7 @@ func (r *run) authorize(ctx workflow.Context, c rollout.Control) string {
 func (r *run) refuse(ctx workflow.Context, c rollout.Control, why string) {
 	now := workflow.Now(ctx)
 	ignored := "not authorised: " + why
-	r.refused = append(r.refused, rollout.AuditEntry{
+	r.addRefused(rollout.AuditEntry{
 		Time: now, Kind: c.Kind, Actor: c.Actor, Stage: c.Stage, Reason: c.Reason, Ignored: ignored,
 	})
 	reason := string(c.Kind)
@@ -333,12 +609,19 @@ func (r *run) refuse(ctx workflow.Context, c rollout.Control, why string) {
 	}})
 }
 
-// publish keeps events for the events query and, if asked, delivers them
-// to the worker's OnEvent.
-func (r *run) publish(ctx workflow.Context, evs []rollout.Event) {
-	if len(evs) == 0 {
-		return
+// addRefused records a refused request. A flood of them must not grow
+// what is carried across continue-as-new: the last DefaultKeepRefused are
+// kept and the rest counted (the events keep them for a while).
+func (r *run) addRefused(e rollout.AuditEntry) {
+	r.refusedTotal++
+	r.refused = append(r.refused, e)
+	if len(r.refused) > DefaultKeepRefused {
+		r.refused = slices.Delete(r.refused, 0, len(r.refused)-DefaultKeepRefused)
 	}
+}
+
+// publish keeps events for the events query and for the notifier.
+func (r *run) publish(_ workflow.Context, evs []rollout.Event) {
 	for _, e := range evs {
 		r.seq++
 		r.events = append(r.events, Record{Seq: r.seq, Event: e})
@@ -346,41 +629,83 @@ func (r *run) publish(ctx workflow.Context, evs []rollout.Event) {
 	if keep := or(r.set.KeepEvents, DefaultKeepEvents); len(r.events) > keep {
 		r.events = slices.Delete(r.events, 0, len(r.events)-keep)
 	}
+}
+
+// maxNotifyBatch bounds the events of one notification.
+const maxNotifyBatch = 500
+
+// notifier delivers the kept events to the worker's OnEvent, in order and
+// in batches, in a coroutine of its own: the rollout never waits for a
+// listener. Delivery is best effort beyond the activity's retries: a
+// batch that cannot be delivered is logged and skipped, and events that
+// the workflow stopped keeping (a listener more than KeepEvents behind)
+// are lost to it; the events query has what is kept.
+func (r *run) notifier(ctx workflow.Context) {
 	if !r.set.Notify {
 		return
 	}
 	o := r.gateOptions()
 	o.RetryPolicy = &sdktemporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 10}
 	actx := workflow.WithActivityOptions(ctx, o)
-	if err := workflow.ExecuteActivity(actx, ActivityNotify, evs).Get(ctx, nil); err != nil {
-		// Delivery is best effort beyond its retries: the rollout does
-		// not stop because a listener is down; the events query still
-		// has them.
-		workflow.GetLogger(ctx).Warn("shepherd: events not delivered", "error", err, "events", len(evs))
-	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			if err := workflow.Await(ctx, func() bool { return r.seq > r.delivered }); err != nil {
+				return
+			}
+			i, _ := slices.BinarySearchFunc(r.events, r.delivered+1, func(e Record, seq uint64) int {
+				return cmp.Compare(e.Seq, seq)
+			})
+			batch := r.events[i:min(len(r.events), i+maxNotifyBatch)]
+			if len(batch) == 0 {
+				r.delivered = r.seq
+				continue
+			}
+			if lost := batch[0].Seq - r.delivered - 1; lost > 0 {
+				workflow.GetLogger(ctx).Warn("shepherd: events dropped before delivery", "events", lost)
+			}
+			evs := make([]rollout.Event, len(batch))
+			for j, rec := range batch {
+				evs[j] = rec.Event
+			}
+			last := batch[len(batch)-1].Seq
+			if err := workflow.ExecuteActivity(actx, ActivityNotify, evs).Get(ctx, nil); err != nil {
+				workflow.GetLogger(ctx).Warn("shepherd: events not delivered", "error", err, "events", len(evs))
+			}
+			r.delivered = last
+		}
+	})
 }
 
-// perform runs the actions of one output as activities (at most
-// out.Concurrency target actions at once; gates alongside) and returns their
-// observations in the actions' order, as the Runner does.
-func (r *run) perform(ctx workflow.Context, out rollout.Output) []rollout.Observation {
-	acts := out.Actions
-	obs := make([]rollout.Observation, len(acts))
-	limit := out.Concurrency
+// perform runs the actions of one round as activities and returns their
+// observations in the actions' order, as the Runner does. At most
+// concurrency target actions run at once (zero: all), and never more than
+// MaxInFlight; gates run alongside. Before it starts each target action it
+// looks at the history: when the workflow must continue as new, it starts
+// no more, waits for those running and returns their observations and the
+// actions it did not start. On cancellation the actions not started are
+// answered as failed, and those running are cancelled and answer as they
+// end.
+func (r *run) perform(ctx workflow.Context, acts []rollout.Action, concurrency int) (obs []rollout.Observation, rest []rollout.Action) {
+	res := make([]rollout.Observation, len(acts))
+	answered := make([]bool, len(acts))
+	limit := concurrency
 	if limit <= 0 {
 		limit = len(acts)
 	}
+	limit = min(limit, or(r.set.MaxInFlight, DefaultMaxInFlight))
 	sel := workflow.NewSelector(ctx)
-	now := workflow.Now(ctx)
 	pending, running := 0, 0
 	var queue []int
 	start := func(i int) {
 		a := acts[i]
-		name, opts, req := r.activityFor(a, now)
+		// Each action's deadline counts from when it starts, not from
+		// when its round did.
+		name, opts, req := r.activityFor(a, workflow.Now(ctx))
 		f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, req)
 		pending++
 		if a.Kind.Target() {
 			running++
+			r.started++
 		}
 		sel.AddFuture(f, func(f workflow.Future) {
 			var o rollout.Observation
@@ -389,7 +714,8 @@ func (r *run) perform(ctx workflow.Context, out rollout.Output) []rollout.Observ
 			}
 			// The worker's hands checked it; a worker of another release
 			// may not have.
-			obs[i], _ = rollout.CheckObservation(a, o)
+			res[i], _ = rollout.CheckObservation(a, o)
+			answered[i] = true
 			pending--
 			if a.Kind.Target() {
 				running--
@@ -404,14 +730,36 @@ func (r *run) perform(ctx workflow.Context, out rollout.Output) []rollout.Observ
 		// Gates are few and quick: they run outside the limit.
 		start(i)
 	}
+	cut := false
 	for len(queue) > 0 || pending > 0 {
-		for len(queue) > 0 && running < limit {
+		for len(queue) > 0 && running < limit && !cut {
+			if err := ctx.Err(); err != nil {
+				for _, i := range queue {
+					res[i], answered[i] = r.failed(acts[i], err), true
+				}
+				queue = nil
+				break
+			}
+			if r.started > 0 && r.mustContinue(ctx, pending+1) {
+				cut = true
+				break
+			}
 			start(queue[0])
 			queue = queue[1:]
 		}
+		if pending == 0 {
+			break
+		}
 		sel.Select(ctx)
 	}
-	return obs
+	for i := range acts {
+		if answered[i] {
+			obs = append(obs, res[i])
+		} else {
+			rest = append(rest, acts[i])
+		}
+	}
+	return obs, rest
 }
 
 // activityFor returns the activity that performs a, its options and its
@@ -421,6 +769,7 @@ func (r *run) activityFor(a rollout.Action, now time.Time) (string, workflow.Act
 	switch a.Kind {
 	case rollout.ActionReadVersion:
 		o := r.gateOptions()
+		o.TaskQueue = r.set.TaskQueue
 		o.RetryPolicy = retryPolicy(rp)
 		return ActivityReadVersion, o, TargetRequest{Action: a, MaxAttempts: rp.MaxAttempts, Now: now}
 	case rollout.ActionDeploy, rollout.ActionRollback:
@@ -433,6 +782,9 @@ func (r *run) activityFor(a rollout.Action, now time.Time) (string, workflow.Act
 			StartToCloseTimeout: or(r.set.DeployTimeout.Std(), DefaultDeployTimeout),
 			HeartbeatTimeout:    or(r.set.HeartbeatTimeout.Std(), DefaultHeartbeatTimeout),
 			RetryPolicy:         retryPolicy(rp),
+			// A cancelled deploy answers once it has stopped, so that a
+			// rollback never races it on the same target.
+			WaitForCancellation: true,
 		}
 		deadline(&o, a, now)
 		return name, o, TargetRequest{Action: a, MaxAttempts: rp.MaxAttempts, Now: now}
@@ -467,33 +819,47 @@ func deadline(o *workflow.ActivityOptions, a rollout.Action, now time.Time) {
 	}
 }
 
-// gateOptions are the options of quick activities. Their retries cover a
-// lost worker or a timeout only: the activity itself reports the gate's
-// error as an observation (which the step function fails closed on).
+// gateOptions are the options of quick activities, on the gate task
+// queue. Their retries cover a lost worker or a timeout only: the
+// activity itself reports the gate's error as an observation (which the
+// step function fails closed on).
 func (r *run) gateOptions() workflow.ActivityOptions {
 	return workflow.ActivityOptions{
-		TaskQueue:           r.set.TaskQueue,
+		TaskQueue:           cmp.Or(r.set.GateTaskQueue, r.set.TaskQueue),
 		StartToCloseTimeout: or(r.set.GateTimeout.Std(), DefaultGateTimeout),
 		RetryPolicy:         &sdktemporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3},
 	}
 }
 
 // retryPolicy maps a rollout retry (total attempts, initial interval
-// doubling up to a maximum) to Temporal's retry policy. Temporal adds no
-// jitter; permanent errors never reach it (the activity reports them as
-// its result).
+// doubling up to a maximum) to a Temporal retry policy the server accepts
+// for any retry the core accepts: the core caps every wait at Max, even
+// the first, so an Initial over Max waits Max, and so does Temporal's
+// (whose server rejects an initial interval over the maximum, on every
+// schedule, for ever). Temporal adds no jitter; permanent errors never
+// reach it (the activity reports them as its result).
 func retryPolicy(r rollout.Retry) *sdktemporal.RetryPolicy {
+	initial, limit := r.Initial.Std(), r.Max.Std()
+	if initial <= 0 {
+		initial = rollout.DefaultRetryInitial
+	}
+	if limit <= 0 {
+		limit = max(initial, rollout.DefaultRetryMax)
+	}
+	initial = min(initial, limit)
+	attempts := int32(min(max(r.MaxAttempts, 1), math.MaxInt32))
 	return &sdktemporal.RetryPolicy{
-		InitialInterval:    r.Initial.Std(),
+		InitialInterval:    initial,
 		BackoffCoefficient: 2,
-		MaximumInterval:    r.Max.Std(),
-		MaximumAttempts:    int32(r.MaxAttempts),
+		MaximumInterval:    limit,
+		MaximumAttempts:    attempts,
 	}
 }
 
 // failed turns an activity that failed beyond its retries (timeouts, a
-// lost worker, a worker without a Deployer) into the observation of a
-// failed action, so that the step function decides what it means.
+// lost worker, a worker without a Deployer, a cancellation) into the
+// observation of a failed action, so that the step function decides what
+// it means.
 func (r *run) failed(a rollout.Action, err error) rollout.Observation {
 	err = fmt.Errorf("activity failed: %w", err)
 	n := r.st.Policy.Retries(a.Kind).MaxAttempts
@@ -518,10 +884,13 @@ func (r *run) failed(a rollout.Action, err error) rollout.Observation {
 }
 
 // wait sleeps on a durable timer until wakeAt (forever when zero) or until a
-// control request arrives, whichever is first.
+// control request or a cancellation arrives, whichever is first.
 func (r *run) wait(ctx workflow.Context, signals workflow.ReceiveChannel, wakeAt time.Time) {
 	now := workflow.Now(ctx)
 	if !wakeAt.IsZero() && !wakeAt.After(now) {
+		return
+	}
+	if len(r.inbox) > 0 {
 		return
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
@@ -533,12 +902,55 @@ func (r *run) wait(ctx workflow.Context, signals workflow.ReceiveChannel, wakeAt
 	// The request is left on the channel: controls takes it at the next
 	// step.
 	sel.AddReceive(signals, func(workflow.ReceiveChannel, bool) {})
+	sel.AddReceive(r.wake, func(c workflow.ReceiveChannel, _ bool) { c.ReceiveAsync(nil) })
+	if !r.cancelled {
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	}
 	sel.Select(ctx)
 }
 
-func (r *run) mustContinue(ctx workflow.Context) bool {
+// eventsPerAction is what one activity may add to the history at most:
+// its scheduled, started and completed events, and the workflow task
+// (scheduled, started, completed) its completion may cause.
+const eventsPerAction = 6
+
+// mustContinue reports whether the run should continue as new before it
+// starts more work, with inflight activities about to be running: the
+// server suggests it, or the history with what they will add reaches
+// MaxHistory.
+func (r *run) mustContinue(ctx workflow.Context, inflight int) bool {
+	if r.tooLarge {
+		return false
+	}
 	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= or(r.set.MaxHistory, DefaultMaxHistory)
+	return info.GetContinueAsNewSuggested() ||
+		info.GetCurrentHistoryLength()+eventsPerAction*inflight >= or(r.set.MaxHistory, DefaultMaxHistory)
+}
+
+// continueAsNew returns the continue-as-new error that carries the
+// rollout into a new run, once the update handlers have finished. Between
+// steps, can is false (and the run goes on) when a request waits: the
+// next step takes it. In the middle of a round, the requests waiting join
+// the round's observations (as they would at the step that ends it). Can
+// is also false when the state no longer fits in a payload: the run goes
+// on, and the server's history limit is the bound.
+func (r *run) continueAsNew(ctx workflow.Context, signals workflow.ReceiveChannel, midRound bool) (can bool, err error) {
+	workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	if midRound {
+		r.round.Observed = append(r.round.Observed, r.controls(ctx, signals)...)
+		workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		r.round.Observed = append(r.round.Observed, r.controls(ctx, signals)...)
+	}
+	if signals.Len() > 0 || len(r.inbox) > 0 {
+		return false, nil
+	}
+	next, err := r.continued()
+	if err != nil {
+		workflow.GetLogger(ctx).Error("shepherd: cannot continue as new", "error", err)
+		r.tooLarge = true
+		return false, nil
+	}
+	return true, workflow.NewContinueAsNewError(ctx, WorkflowName, next)
 }
 
 func (r *run) continued() (Input, error) {
@@ -546,7 +958,9 @@ func (r *run) continued() (Input, error) {
 	if err != nil {
 		return Input{}, err
 	}
-	return Input{ID: r.in.ID, Settings: r.in.Settings, Continued: &Continued{
-		State: data, Refused: r.refused, Events: r.events, Seq: r.seq,
-	}}, nil
+	in := Input{ID: r.in.ID, Settings: r.in.Settings, Logic: r.in.Logic, Continued: &Continued{
+		State: data, Refused: r.refused, RefusedTotal: r.refusedTotal, Events: r.events, Seq: r.seq,
+		Delivered: r.delivered, Round: r.round, Cancelled: r.cancelled,
+	}}
+	return PackInput(in, r.set.MaxPayload)
 }
