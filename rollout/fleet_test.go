@@ -296,3 +296,33 @@ func (f *fleet) inflightOn(ids []string) bool {
 	}
 	return false
 }
+
+// events collects events safely.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	l.evs = append(l.evs, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) kinds(k EventKind) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, e := range l.evs {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// monday9 is a Monday 09:00 UTC.
+var monday9 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+
+// startAt returns a context whose bubble clock has been advanced to t.
+func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }

@@ -2,11 +2,13 @@ package rollout_test
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 // Helpers of the external tests (package rollout_test). The fixtures the
@@ -60,3 +62,26 @@ var businessHours = rollout.BlockersFunc(func(ctx context.Context, s rollout.Sub
 	}
 	return []rollout.BlockReason{{Blocker: "business-hours", Reason: "outside 09:00-17:00 UTC on weekdays", Until: next}}, next, nil
 })
+
+// flatPlan is a one-region, one-stage plan of the given batches of target
+// IDs, with the given MinHealthy.
+func flatPlan(minHealthy int, batches ...[]string) wave.Plan {
+	st := wave.Stage{Name: "w1/r", Kind: wave.Region, Regions: []string{"r"}, MinHealthy: minHealthy, Reason: "test"}
+	for _, ids := range batches {
+		var b wave.Batch
+		for _, id := range ids {
+			b.Targets = append(b.Targets, wave.Target{ID: id, Location: []string{"r"}})
+		}
+		st.Batches = append(st.Batches, b)
+	}
+	return wave.Plan{Levels: []string{"region"}, Waves: []wave.Wave{{Regions: []string{"r"}, Stages: []wave.Stage{st}}}}
+}
+
+// hostIDs returns IDs h<from>...h<to-1>.
+func hostIDs(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("h%d", i))
+	}
+	return out
+}
