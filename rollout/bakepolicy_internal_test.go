@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/wave"

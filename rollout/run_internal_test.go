@@ -9,7 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-
 	"github.com/shepherd-go/shepherd/blocker"
 )
 
