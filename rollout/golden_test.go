@@ -3,11 +3,12 @@ package rollout_test
 import (
 	"bytes"
 	"flag"
-	"github.com/shepherd-go/shepherd/rollout"
-	"github.com/shepherd-go/shepherd/rollouttest"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the current schema")

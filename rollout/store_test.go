@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 )
