@@ -1,10 +1,12 @@
-package rollout
+package rollout_test
 
 import (
 	"context"
 	"sync"
 	"testing"
 
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -34,7 +36,7 @@ func (n *noop) Version(_ context.Context, t wave.Target) (string, error) {
 // AWS-shaped plan (6 regions x 3 zones x 5,556 hosts, 24 stages, 60
 // batches) with a no-op deployer and zero bake, persistence included.
 func BenchmarkDriver(b *testing.B) {
-	plan := zeroBake(awsPlan(6, 3, 5556))
+	plan := rollouttest.ZeroBake(rollouttest.AWSPlan(6, 3, 5556))
 	n := 0
 	for _, w := range plan.Waves {
 		for _, st := range w.Stages {
@@ -45,11 +47,11 @@ func BenchmarkDriver(b *testing.B) {
 	}
 	for _, tc := range []struct {
 		name  string
-		store func(b *testing.B) Store
+		store func(b *testing.B) rollout.Store
 	}{
-		{"store=discard", func(*testing.B) Store { return discard{new(MemoryStore)} }},
-		{"store=memory", func(*testing.B) Store { return new(MemoryStore) }},
-		{"store=file", func(b *testing.B) Store { return &FileStore{Dir: b.TempDir()} }},
+		{"store=discard", func(*testing.B) rollout.Store { return discard{new(rollout.MemoryStore)} }},
+		{"store=memory", func(*testing.B) rollout.Store { return new(rollout.MemoryStore) }},
+		{"store=file", func(b *testing.B) rollout.Store { return &rollout.FileStore{Dir: b.TempDir()} }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			saves, size := 0, 0
@@ -57,7 +59,7 @@ func BenchmarkDriver(b *testing.B) {
 			for b.Loop() {
 				d := &noop{v: make(map[string]string, n)}
 				s := &countingStore{Store: tc.store(b)}
-				r, err := Create(context.Background(), Spec{ID: "bench", Plan: plan, Version: "v2", Policy: Policy{}}, d, Config{Store: s})
+				r, err := rollout.Create(context.Background(), rollout.Spec{ID: "bench", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, d, rollout.Config{Store: s})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -75,7 +77,7 @@ func BenchmarkDriver(b *testing.B) {
 }
 
 type countingStore struct {
-	Store
+	rollout.Store
 	n, bytes int
 }
 
@@ -87,7 +89,7 @@ func (c *countingStore) Save(ctx context.Context, id string, token uint64, data 
 
 // discard takes leases but throws saved states away: the driver's cost
 // with encoding but without keeping the bytes.
-type discard struct{ *MemoryStore }
+type discard struct{ *rollout.MemoryStore }
 
 func (d discard) Save(ctx context.Context, id string, token uint64, data []byte) error {
 	return d.MemoryStore.Save(ctx, id, token, nil)

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"math"
@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/bake"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
 // TestAlarmBlipDoesNotRollBack: one failed alarm read in the middle of a
 // bake is a blip; the bake goes on and the rollout succeeds.
 func TestAlarmBlipDoesNotRollBack(t *testing.T) {
-	plan := awsPlan(1, 2, 2)
+	plan := rollouttest.AWSPlan(1, 2, 2)
 	f := newPureFleet(plan)
 	blip := monday9.Add(20 * time.Minute)
 	var downAt []time.Time
@@ -24,9 +26,9 @@ func TestAlarmBlipDoesNotRollBack(t *testing.T) {
 		}
 		return false
 	}
-	st, _ := NewState("blip", plan, "v2", Policy{}, monday9)
+	st, _ := rollout.NewState("blip", plan, "v2", rollout.Policy{}, monday9)
 	drivePure(t, st, f, monday9)
-	if st.Phase != Succeeded {
+	if st.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s: %+v", st.Phase, st.Rollback)
 	}
 	if len(downAt) != 1 {
@@ -38,7 +40,7 @@ func TestAlarmBlipDoesNotRollBack(t *testing.T) {
 // rollout closed after the unreadable checks, one interval apart, not
 // in a tight loop.
 func TestAlarmOutageFailsClosedPaced(t *testing.T) {
-	plan := awsPlan(1, 2, 2)
+	plan := rollouttest.AWSPlan(1, 2, 2)
 	f := newPureFleet(plan)
 	from := monday9.Add(20 * time.Minute)
 	var downAt []time.Time
@@ -49,17 +51,17 @@ func TestAlarmOutageFailsClosedPaced(t *testing.T) {
 		}
 		return false
 	}
-	st, _ := NewState("outage", plan, "v2", Policy{}, monday9)
+	st, _ := rollout.NewState("outage", plan, "v2", rollout.Policy{}, monday9)
 	drivePure(t, st, f, monday9)
-	if st.Phase != RolledBack || st.Rollback.Signal != SignalAlarm || !strings.Contains(st.Rollback.Reason, "connection refused") {
+	if st.Phase != rollout.RolledBack || st.Rollback.Signal != rollout.SignalAlarm || !strings.Contains(st.Rollback.Reason, "connection refused") {
 		t.Fatalf("phase %s, rollback %+v", st.Phase, st.Rollback)
 	}
-	if len(downAt) < DefaultMaxUnreadable {
+	if len(downAt) < rollout.DefaultMaxUnreadable {
 		t.Fatalf("%d failed reads before failing closed", len(downAt))
 	}
-	for i := 1; i < DefaultMaxUnreadable; i++ {
-		if gap := downAt[i].Sub(downAt[i-1]); gap < DefaultAlarmInterval {
-			t.Errorf("failed reads %d and %d %s apart, want at least %s", i, i+1, gap, DefaultAlarmInterval)
+	for i := 1; i < rollout.DefaultMaxUnreadable; i++ {
+		if gap := downAt[i].Sub(downAt[i-1]); gap < rollout.DefaultAlarmInterval {
+			t.Errorf("failed reads %d and %d %s apart, want at least %s", i, i+1, gap, rollout.DefaultAlarmInterval)
 		}
 	}
 }
@@ -68,42 +70,42 @@ func TestAlarmOutageFailsClosedPaced(t *testing.T) {
 // cannot make the state unencodable: NaN evidence and a NaN score fail
 // closed in the step itself.
 func TestStepRejectsBadObservations(t *testing.T) {
-	plan := awsPlan(1, 1, 2)
+	plan := rollouttest.AWSPlan(1, 1, 2)
 	for _, tc := range []struct {
 		name string
-		bad  func(a Action) (Observation, bool)
+		bad  func(a rollout.Action) (rollout.Observation, bool)
 	}{
-		{"NaN evidence", func(a Action) (Observation, bool) {
-			if a.Kind != ActionReadEvidence {
-				return Observation{}, false
+		{"NaN evidence", func(a rollout.Action) (rollout.Observation, bool) {
+			if a.Kind != rollout.ActionReadEvidence {
+				return rollout.Observation{}, false
 			}
-			return ObserveEvidence(a, []float64{math.NaN()}, nil), true
+			return rollout.ObserveEvidence(a, []float64{math.NaN()}, nil), true
 		}},
-		{"NaN score", func(a Action) (Observation, bool) {
-			if a.Kind != ActionJudgeCanary {
-				return Observation{}, false
+		{"NaN score", func(a rollout.Action) (rollout.Observation, bool) {
+			if a.Kind != rollout.ActionJudgeCanary {
+				return rollout.Observation{}, false
 			}
-			return ObserveVerdict(a, Verdict{Outcome: VerdictPass, Score: math.NaN()}, nil), true
+			return rollout.ObserveVerdict(a, rollout.Verdict{Outcome: rollout.VerdictPass, Score: math.NaN()}, nil), true
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newPureFleet(plan)
-			pol := Policy{
-				Canary: CanaryPolicy{Enabled: true, Kinds: []wave.StageKind{wave.Zone}},
+			pol := rollout.Policy{
+				Canary: rollout.CanaryPolicy{Enabled: true, Kinds: []wave.StageKind{wave.Zone}},
 				Bake:   bake.Schedule{Base: bake.Policy{Evidence: []bake.Requirement{{Name: "requests", Query: "q", Min: 1}}}},
 			}
-			st, err := NewState("bad", plan, "v2", pol, monday9)
+			st, err := rollout.NewState("bad", plan, "v2", pol, monday9)
 			if err != nil {
 				t.Fatal(err)
 			}
 			now := monday9
-			var obs []Observation
+			var obs []rollout.Observation
 			for range 100000 {
 				out, err := st.Step(now, obs...)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := EncodeState(st); err != nil {
+				if _, err := rollout.EncodeState(st); err != nil {
 					t.Fatalf("the state cannot be saved: %v", err)
 				}
 				if out.Done {
@@ -121,7 +123,7 @@ func TestStepRejectsBadObservations(t *testing.T) {
 					now = out.WakeAt
 				}
 			}
-			if st.Phase != RolledBack {
+			if st.Phase != rollout.RolledBack {
 				t.Fatalf("phase %s: want a fail-closed rollback", st.Phase)
 			}
 		})

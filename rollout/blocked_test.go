@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shepherd-go/shepherd/blocker"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 )
 
 // TestBlockedBeyondMaxWaitGivesUpAtOnce: a calendar blocker that opens
@@ -52,19 +54,19 @@ func TestBlockedBeyondMaxWaitGivesUpAtOnce(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				plan := awsPlan(1, 1, 2)
-				f := newFleet(plan, "v1")
-				var log eventLog
-				r, err := Create(t.Context(), Spec{ID: "frozen", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
-					Blockers: BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "freeze", Blocker: cal}}}},
-					OnEvent:  log.add,
+				plan := rollouttest.AWSPlan(1, 1, 2)
+				f := rollouttest.NewMemFleet(plan, "v1")
+				var log rollouttest.EventLog
+				r, err := rollout.Create(t.Context(), rollout.Spec{ID: "frozen", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, f, rollout.Config{
+					Blockers: rollout.BlockerSet{Set: blocker.Set{Entries: []blocker.Entry{{Name: "freeze", Blocker: cal}}}},
+					OnEvent:  log.Add,
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
 				err = r.Run(t.Context())
 				var blocks []string
-				for _, e := range log.kinds(EventBlocked) {
+				for _, e := range log.Kinds(rollout.EventBlocked) {
 					blocks = append(blocks, e.Reason)
 				}
 				if diff := cmp.Diff(tc.wantBlocks, blocks); diff != "" {
@@ -79,8 +81,8 @@ func TestBlockedBeyondMaxWaitGivesUpAtOnce(t *testing.T) {
 					}
 					return
 				}
-				var he *HaltError
-				if !errors.As(err, &he) || he.Signal != SignalBlocked {
+				var he *rollout.HaltError
+				if !errors.As(err, &he) || he.Signal != rollout.SignalBlocked {
 					t.Fatalf("Run = %v, want a halt on SignalBlocked", err)
 				}
 				if diff := cmp.Diff(tc.wantErr, he.Reason); diff != "" {
@@ -89,38 +91,10 @@ func TestBlockedBeyondMaxWaitGivesUpAtOnce(t *testing.T) {
 				if got := time.Since(start); got != 0 {
 					t.Errorf("gave up after %s, want at once", got)
 				}
-				if f.touched() {
+				if f.Touched() {
 					t.Error("a blocked rollout touched the fleet")
 				}
 			})
-		})
-	}
-}
-
-// TestReasonWords: the time the blockers clear together is added only
-// when no single blocker already names it.
-func TestReasonWords(t *testing.T) {
-	at := time.Date(2025, 6, 16, 9, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name  string
-		rs    []BlockReason
-		until time.Time
-		want  string
-	}{
-		{"unknown", []BlockReason{{Blocker: "alarm", Reason: "ALARM"}}, time.Time{}, "alarm: ALARM"},
-		{"named once", []BlockReason{{Blocker: "hours", Reason: "closed", Until: at}}, at,
-			"hours: closed (until 2025-06-16T09:00:00Z)"},
-		{"only the set knows", []BlockReason{{Blocker: "custom", Reason: "busy"}}, at,
-			"custom: busy (may clear at 2025-06-16T09:00:00Z)"},
-		{"two blockers", []BlockReason{{Blocker: "a", Reason: "x", Until: at.Add(-time.Hour)}, {Blocker: "b", Reason: "y", Until: at}}, at,
-			"a: x (until 2025-06-16T08:00:00Z); b: y (until 2025-06-16T09:00:00Z)"},
-		{"never", []BlockReason{{Blocker: "cal", Reason: "frozen", Never: true}}, time.Time{},
-			"cal: frozen (never within the horizon)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := reasonWords(tc.rs, tc.until); got != tc.want {
-				t.Errorf("reasonWords = %q, want %q", got, tc.want)
-			}
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -19,7 +21,7 @@ import (
 // before the write (the save is lost) or after it (the actions that follow
 // are lost), by cancelling the run's context.
 type crashStore struct {
-	Store
+	rollout.Store
 	at     int
 	after  bool
 	n      int
@@ -45,17 +47,17 @@ func (c *crashStore) Save(ctx context.Context, id string, token uint64, data []b
 type scenario struct {
 	name    string
 	plan    wave.Plan
-	policy  Policy
-	options func(f *fleet) Config
+	policy  rollout.Policy
+	options func(f *rollouttest.MemFleet) rollout.Config
 	wantErr error
 }
 
 func crashScenarios() []scenario {
-	plan := awsPlan(3, 1, 3)
+	plan := rollouttest.AWSPlan(3, 1, 3)
 	// Alarms every 15 minutes keep the many runs quick; what is tested is
 	// the transitions, which do not depend on it.
-	policy := Policy{
-		Alarms: AlarmPolicy{Interval: duration.Duration(15 * time.Minute)},
+	policy := rollout.Policy{
+		Alarms: rollout.AlarmPolicy{Interval: duration.Duration(15 * time.Minute)},
 		Bake:   bake.Schedule{Base: bake.Policy{PollInterval: duration.Duration(15 * time.Minute)}},
 	}
 	return []scenario{
@@ -63,34 +65,34 @@ func crashScenarios() []scenario {
 			name:   "success",
 			plan:   plan,
 			policy: policy,
-			options: func(f *fleet) Config {
-				return Config{Alarms: regressionAlarm(f, nil, "v2"), Blockers: businessHours}
+			options: func(f *rollouttest.MemFleet) rollout.Config {
+				return rollout.Config{Alarms: regressionAlarm(f, nil, "v2"), Blockers: businessHours}
 			},
 		},
 		{
 			name:   "regression in wave 2",
 			plan:   plan,
 			policy: policy,
-			options: func(f *fleet) Config {
-				return Config{Alarms: regressionAlarm(f, waveTargets(plan, 1), "v2")}
+			options: func(f *rollouttest.MemFleet) rollout.Config {
+				return rollout.Config{Alarms: regressionAlarm(f, rollouttest.WaveTargets(plan, 1), "v2")}
 			},
-			wantErr: ErrRolledBack,
+			wantErr: rollout.ErrRolledBack,
 		},
 		{
 			name:   "flaky and failing deploys",
 			plan:   plan,
 			policy: policy,
-			options: func(f *fleet) Config {
+			options: func(f *rollouttest.MemFleet) rollout.Config {
 				f.Fail = func(target, version string, attempt int) error {
 					switch {
 					case version == "v2" && target == "r1-z0-h2":
-						return Permanent(errors.New("bad artifact for this host"))
+						return rollout.Permanent(errors.New("bad artifact for this host"))
 					case version == "v2" && attempt == 1 && target[len(target)-1] == '1':
 						return errors.New("connection reset")
 					}
 					return nil
 				}
-				return Config{}
+				return rollout.Config{}
 			},
 		},
 	}
@@ -99,17 +101,17 @@ func crashScenarios() []scenario {
 // runScenario runs sc to the end with at most one crash (at save number
 // crashAt; 0 for none), resuming after it, and returns the final versions,
 // the fleet's calls and the number of saves made.
-func runScenario(t *testing.T, sc scenario, crashAt int, after bool) (map[string]string, []call, int, error) {
+func runScenario(t *testing.T, sc scenario, crashAt int, after bool) (map[string]string, []rollouttest.MemCall, int, error) {
 	t.Helper()
-	f := newFleet(sc.plan, "v1")
+	f := rollouttest.NewMemFleet(sc.plan, "v1")
 	f.Delay = 30 * time.Second
-	mem := new(MemoryStore)
+	mem := new(rollout.MemoryStore)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	cs := &crashStore{Store: mem, at: crashAt, after: after, cancel: cancel}
 	o := sc.options(f)
 	o.Store = cs
-	r, err := Create(ctx, Spec{ID: "crash", Plan: sc.plan, Version: "v2", Policy: sc.policy}, f, o)
+	r, err := rollout.Create(ctx, rollout.Spec{ID: "crash", Plan: sc.plan, Version: "v2", Policy: sc.policy}, f, o)
 	if err != nil {
 		if crashAt != 1 || !errors.Is(err, errCrash) {
 			return nil, nil, 0, err
@@ -117,31 +119,31 @@ func runScenario(t *testing.T, sc scenario, crashAt int, after bool) (map[string
 		// Crashed while creating: the restarted tool resumes the rollout
 		// if it was recorded, and creates it otherwise.
 		o.Store = mem
-		r, err = Open(t.Context(), "crash", f, o)
-		if errors.Is(err, ErrNotFound) {
-			r, err = Create(t.Context(), Spec{ID: "crash", Plan: sc.plan, Version: "v2", Policy: sc.policy}, f, o)
+		r, err = rollout.Open(t.Context(), "crash", f, o)
+		if errors.Is(err, rollout.ErrNotFound) {
+			r, err = rollout.Create(t.Context(), rollout.Spec{ID: "crash", Plan: sc.plan, Version: "v2", Policy: sc.policy}, f, o)
 		}
 		if err != nil {
 			return nil, nil, 0, err
 		}
 		err = r.Run(t.Context())
-		return f.snapshot(), f.callLog(), cs.n, err
+		return f.Snapshot(), f.Calls(), cs.n, err
 	}
 	err = r.Run(ctx)
 	if crashAt == 0 || cs.n < crashAt {
-		return f.snapshot(), f.callLog(), cs.n, err
+		return f.Snapshot(), f.Calls(), cs.n, err
 	}
 	if !errors.Is(err, errCrash) && !errors.Is(err, context.Canceled) {
 		return nil, nil, 0, fmt.Errorf("crashed run returned %v, want the crash", err)
 	}
 	// A new driver takes over from the store.
 	o.Store = mem
-	r2, err := Open(t.Context(), "crash", f, o)
+	r2, err := rollout.Open(t.Context(), "crash", f, o)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("resume: %w", err)
 	}
 	err = r2.Run(t.Context())
-	return f.snapshot(), f.callLog(), cs.n, err
+	return f.Snapshot(), f.Calls(), cs.n, err
 }
 
 // TestCrashAtEveryTransition kills the run at every persisted transition

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,122 +15,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
-
-func TestFlakyDeploysSucceedAfterRetries(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		plan := awsPlan(1, 3, 10)
-		f := newFleet(plan, "v1")
-		f.Fail = func(target, version string, attempt int) error {
-			if attempt <= 3 {
-				return fmt.Errorf("deploy %s: connection reset (attempt %d)", target, attempt)
-			}
-			return nil
-		}
-		r, err := Create(t.Context(), Spec{ID: "flaky", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		if err := r.Run(t.Context()); err != nil {
-			t.Fatalf("Run = %v", err)
-		}
-		for id, v := range f.snapshot() {
-			if v != "v2" {
-				t.Errorf("%s runs %s", id, v)
-			}
-		}
-		for _, ts := range r.st.Targets {
-			if ts.Attempts != 4 || ts.Status != TargetDeployed {
-				t.Errorf("%s: %d attempts, status %s; want 4, deployed", ts.ID, ts.Attempts, ts.Status)
-			}
-		}
-		// Backoff waited between attempts (1s, 2s, 4s ±50%) in every batch,
-		// on top of the bakes.
-		var bakes time.Duration
-		for _, w := range plan.Waves {
-			for _, st := range w.Stages {
-				bakes += st.Bake.Std()
-			}
-		}
-		bakes += plan.FinalBake.Std()
-		if took := time.Since(start); took < bakes+10*time.Second {
-			t.Errorf("took %s, want the bakes (%s) and the backoffs", took, bakes)
-		}
-	})
-}
-
-func TestRetriesGiveUpAfterMaxAttempts(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		plan := awsPlan(1, 1, 3)
-		f := newFleet(plan, "v1")
-		f.Fail = func(target, version string, attempt int) error {
-			if version == "v2" {
-				return errors.New("timeout")
-			}
-			return nil
-		}
-		pol := Policy{Deploy: DeployPolicy{Retry: Retry{MaxAttempts: 3}}}
-		r, err := Create(t.Context(), Spec{ID: "give-up", Plan: plan, Version: "v2", Policy: pol}, f, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = r.Run(t.Context())
-		var he *HaltError
-		if !errors.As(err, &he) || he.Signal != SignalFailureBudget {
-			t.Fatalf("Run = %v, want a rollback on the failure budget", err)
-		}
-		ob := plan.Waves[0].Stages[0].Batches[0].Targets[0].ID
-		if got := r.st.Targets[0].Attempts; got != 3 {
-			t.Errorf("%s: %d attempts, want 3", ob, got)
-		}
-	})
-}
-
-func TestPermanentErrorsFailFast(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  error
-	}{
-		{"Permanent", Permanent(errors.New("image not found"))},
-		{"wrapped Permanent", fmt.Errorf("deploy: %w", Permanent(errors.New("image not found")))},
-		{"backoff.Permanent", backoff.Permanent(errors.New("image not found"))},
-		{"PermanentError interface", permErr{}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				plan := awsPlan(1, 1, 3)
-				f := newFleet(plan, "v1")
-				f.Fail = func(target, version string, attempt int) error {
-					if version == "v2" {
-						return tc.err
-					}
-					return nil
-				}
-				r, err := Create(t.Context(), Spec{ID: "perm", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				start := time.Now()
-				err = r.Run(t.Context())
-				if !errors.Is(err, ErrRolledBack) {
-					t.Fatalf("Run = %v, want a rollback", err)
-				}
-				if took := time.Since(start); took != 0 {
-					t.Errorf("took %s of retries, want none", took)
-				}
-				calls := f.callLog()
-				if len(calls) != 1 {
-					t.Errorf("calls %+v, want the single failed deploy of the one-box", calls)
-				}
-				if ts := r.st.Targets[0]; ts.Attempts != 1 || !strings.Contains(ts.Error, "image not found") {
-					t.Errorf("one-box record %+v, want 1 attempt and the error", ts)
-				}
-			})
-		})
-	}
-}
 
 type permErr struct{}
 
@@ -143,25 +32,25 @@ func TestIsPermanent(t *testing.T) {
 	}{
 		{nil, false},
 		{errors.New("x"), false},
-		{Permanent(errors.New("x")), true},
-		{fmt.Errorf("a: %w", Permanent(errors.New("x"))), true},
+		{rollout.Permanent(errors.New("x")), true},
+		{fmt.Errorf("a: %w", rollout.Permanent(errors.New("x"))), true},
 		{backoff.Permanent(errors.New("x")), true},
 		{permErr{}, true},
 		{context.DeadlineExceeded, false},
 	} {
-		if got := IsPermanent(tc.err); got != tc.want {
+		if got := rollout.IsPermanent(tc.err); got != tc.want {
 			t.Errorf("IsPermanent(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
-	if Permanent(nil) != nil {
+	if rollout.Permanent(nil) != nil {
 		t.Error("Permanent(nil) != nil")
 	}
 }
 
 func TestUnrollbackableTargetEndsInDistinctState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		plan := awsPlan(2, 2, 4)
-		f := newFleet(plan, "v1")
+		plan := rollouttest.AWSPlan(2, 2, 4)
+		f := rollouttest.NewMemFleet(plan, "v1")
 		stuck := plan.Waves[0].Stages[1].Batches[0].Targets[0].ID
 		f.Fail = func(target, version string, attempt int) error {
 			if target == stuck && version == "v1" {
@@ -169,14 +58,14 @@ func TestUnrollbackableTargetEndsInDistinctState(t *testing.T) {
 			}
 			return nil
 		}
-		bad := waveTargets(plan, 1)
-		r, err := Create(t.Context(), Spec{ID: "stuck", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Alarms: regressionAlarm(f, bad, "v2")})
+		bad := rollouttest.WaveTargets(plan, 1)
+		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "stuck", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, f, rollout.Config{Alarms: regressionAlarm(f, bad, "v2")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = r.Run(t.Context())
-		var he *HaltError
-		if !errors.As(err, &he) || !errors.Is(err, ErrRollbackFailed) || errors.Is(err, ErrRolledBack) {
+		var he *rollout.HaltError
+		if !errors.As(err, &he) || !errors.Is(err, rollout.ErrRollbackFailed) || errors.Is(err, rollout.ErrRolledBack) {
 			t.Fatalf("Run = %v, want ErrRollbackFailed", err)
 		}
 		if diff := cmp.Diff([]string{stuck}, he.Failed); diff != "" {
@@ -186,24 +75,24 @@ func TestUnrollbackableTargetEndsInDistinctState(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, stuck)
 		}
 		p := r.Progress()
-		if p.Phase != RollbackFailed || !slices.Equal(p.Unrolled, []string{stuck}) {
+		if p.Phase != rollout.RollbackFailed || !slices.Equal(p.Unrolled, []string{stuck}) {
 			t.Errorf("progress phase %s unrolled %v", p.Phase, p.Unrolled)
 		}
 		// Every other target was rolled back regardless.
-		for id, v := range f.snapshot() {
+		for id, v := range f.Snapshot() {
 			if id != stuck && v != "v1" {
 				t.Errorf("%s runs %s", id, v)
 			}
 		}
 		// The stuck one was retried (10 attempts by default).
 		n := 0
-		for _, c := range f.callLog() {
+		for _, c := range f.Calls() {
 			if c.Target == stuck && c.Version == "v1" {
 				n++
 			}
 		}
-		if n != DefaultRollbackAttempts {
-			t.Errorf("%d rollback attempts on %s, want %d", n, stuck, DefaultRollbackAttempts)
+		if n != rollout.DefaultRollbackAttempts {
+			t.Errorf("%d rollback attempts on %s, want %d", n, stuck, rollout.DefaultRollbackAttempts)
 		}
 	})
 }
@@ -212,7 +101,7 @@ func TestFailureBudgetHonoursMinHealthy(t *testing.T) {
 	mk := func(n, minHealthy, per int) wave.Plan {
 		var bs [][]string
 		for i := 0; i < n; i += per {
-			bs = append(bs, hosts(i, min(i+per, n)))
+			bs = append(bs, hostIDs(i, min(i+per, n)))
 		}
 		return flatPlan(minHealthy, bs...)
 	}
@@ -233,28 +122,28 @@ func TestFailureBudgetHonoursMinHealthy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				f := newFleet(tc.plan, "v1")
+				f := rollouttest.NewMemFleet(tc.plan, "v1")
 				f.Fail = func(target, version string, attempt int) error {
 					if version == "v2" && slices.Contains(tc.failing, target) {
-						return Permanent(errors.New("crash loop"))
+						return rollout.Permanent(errors.New("crash loop"))
 					}
 					return nil
 				}
-				r, err := Create(t.Context(), Spec{ID: "budget", Plan: tc.plan, Version: "v2", Policy: Policy{}}, f, Config{})
+				r, err := rollout.Create(t.Context(), rollout.Spec{ID: "budget", Plan: tc.plan, Version: "v2", Policy: rollout.Policy{}}, f, rollout.Config{})
 				if err != nil {
 					t.Fatal(err)
 				}
 				err = r.Run(t.Context())
 				if tc.wantErr {
-					var he *HaltError
-					if !errors.As(err, &he) || he.Signal != SignalFailureBudget {
+					var he *rollout.HaltError
+					if !errors.As(err, &he) || he.Signal != rollout.SignalFailureBudget {
 						t.Fatalf("Run = %v, want a rollback on the failure budget", err)
 					}
 				} else if err != nil {
 					t.Fatalf("Run = %v", err)
 				}
 				failed := 0
-				for _, c := range f.callLog() {
+				for _, c := range f.Calls() {
 					if c.Version == "v2" && !c.OK {
 						failed++
 					}
@@ -269,22 +158,22 @@ func TestFailureBudgetHonoursMinHealthy(t *testing.T) {
 
 func TestStageDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		plan := awsPlan(1, 1, 4)
-		f := newFleet(plan, "v1")
+		plan := rollouttest.AWSPlan(1, 1, 4)
+		f := rollouttest.NewMemFleet(plan, "v1")
 		f.Delay = 20 * time.Minute
-		pol := Policy{Deploy: DeployPolicy{StageDeadline: duration.Duration(30 * time.Minute)}}
-		r, err := Create(t.Context(), Spec{ID: "deadline", Plan: plan, Version: "v2", Policy: pol}, f, Config{})
+		pol := rollout.Policy{Deploy: rollout.DeployPolicy{StageDeadline: duration.Duration(30 * time.Minute)}}
+		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "deadline", Plan: plan, Version: "v2", Policy: pol}, f, rollout.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = r.Run(t.Context())
-		var he *HaltError
-		if !errors.As(err, &he) || he.Signal != SignalDeadline {
+		var he *rollout.HaltError
+		if !errors.As(err, &he) || he.Signal != rollout.SignalDeadline {
 			t.Fatalf("Run = %v, want a rollback on the deadline", err)
 		}
 		// The one-box took 20 minutes; the zone's second batch ran into the
 		// deadline and was cut short; everything is back on v1.
-		for id, v := range f.snapshot() {
+		for id, v := range f.Snapshot() {
 			if v != "v1" {
 				t.Errorf("%s runs %s", id, v)
 			}
@@ -294,11 +183,11 @@ func TestStageDeadline(t *testing.T) {
 
 func TestDeployConcurrencyIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		plan := flatPlan(0, hosts(0, 30))
-		f := newFleet(plan, "v1")
+		plan := flatPlan(0, hostIDs(0, 30))
+		f := rollouttest.NewMemFleet(plan, "v1")
 		f.Delay = time.Minute
-		pol := Policy{Deploy: DeployPolicy{Concurrency: 4}}
-		r, err := Create(t.Context(), Spec{ID: "conc", Plan: plan, Version: "v2", Policy: pol}, f, Config{})
+		pol := rollout.Policy{Deploy: rollout.DeployPolicy{Concurrency: 4}}
+		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "conc", Plan: plan, Version: "v2", Policy: pol}, f, rollout.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,8 +195,8 @@ func TestDeployConcurrencyIsBounded(t *testing.T) {
 		if err := r.Run(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if f.maxInfl != 4 {
-			t.Errorf("at most %d deploys at once, want 4", f.maxInfl)
+		if f.MaxInflight() != 4 {
+			t.Errorf("at most %d deploys at once, want 4", f.MaxInflight())
 		}
 		if took := time.Since(start); took != 8*time.Minute {
 			t.Errorf("30 one-minute deploys 4 at a time took %s, want 8m", took)
@@ -317,20 +206,20 @@ func TestDeployConcurrencyIsBounded(t *testing.T) {
 
 func TestHealthCheckAndFastRollback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		plan := awsPlan(1, 1, 3)
-		f := &capable{fleet: newFleet(plan, "v1"), unhealthy: plan.Waves[0].Stages[0].Batches[0].Targets[0].ID}
-		r, err := Create(t.Context(), Spec{ID: "caps", Plan: plan, Version: "v2", Policy: Policy{Deploy: DeployPolicy{Retry: Retry{MaxAttempts: 2}}}}, f, Config{})
+		plan := rollouttest.AWSPlan(1, 1, 3)
+		f := &capable{MemFleet: rollouttest.NewMemFleet(plan, "v1"), unhealthy: plan.Waves[0].Stages[0].Batches[0].Targets[0].ID}
+		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "caps", Plan: plan, Version: "v2", Policy: rollout.Policy{Deploy: rollout.DeployPolicy{Retry: rollout.Retry{MaxAttempts: 2}}}}, f, rollout.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = r.Run(t.Context())
-		if !errors.Is(err, ErrRolledBack) {
+		if !errors.Is(err, rollout.ErrRolledBack) {
 			t.Fatalf("Run = %v, want a rollback (a target never became healthy)", err)
 		}
-		if f.fast == 0 {
+		if f.fast.Load() == 0 {
 			t.Error("the fast rollback path was not used")
 		}
-		for id, v := range f.snapshot() {
+		for id, v := range f.Snapshot() {
 			if v != "v1" {
 				t.Errorf("%s runs %s", id, v)
 			}
@@ -340,9 +229,9 @@ func TestHealthCheckAndFastRollback(t *testing.T) {
 
 // capable is a fleet with a health check and a fast rollback path.
 type capable struct {
-	*fleet
+	*rollouttest.MemFleet
 	unhealthy string
-	fast      int
+	fast      atomic.Int64
 }
 
 func (c *capable) Healthy(ctx context.Context, t wave.Target) error {
@@ -353,9 +242,7 @@ func (c *capable) Healthy(ctx context.Context, t wave.Target) error {
 }
 
 func (c *capable) Rollback(ctx context.Context, t wave.Target, v string) error {
-	c.mu.Lock()
-	c.fast++
-	c.versions[t.ID] = v
-	c.mu.Unlock()
+	c.fast.Add(1)
+	c.Set(t.ID, v)
 	return nil
 }

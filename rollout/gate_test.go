@@ -1,3 +1,7 @@
+// This file is internal (package rollout): five of its seven tests read the runner's state (r.st: verdicts,
+// bake trackers, decisions, blocked-by) to check the gates' records; the
+// two that do not share its helpers (countSeries, waitFor).
+
 package rollout
 
 import (

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"bytes"
@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the current schema")
@@ -13,22 +16,22 @@ var update = flag.Bool("update", false, "rewrite the golden files of the current
 // goldenRun drives a small rollout (two regions of two zones of two hosts,
 // wave 1 approved by hand) with every action answered at once, and stops
 // where stop says, returning the state.
-func goldenRun(t *testing.T, stop func(*State) bool) *State {
+func goldenRun(t *testing.T, stop func(*rollout.State) bool) *rollout.State {
 	t.Helper()
-	plan := awsPlan(2, 2, 2)
+	plan := rollouttest.AWSPlan(2, 2, 2)
 	f := newPureFleet(plan)
-	st, err := NewState("golden", plan, "v2", Policy{Approvals: []string{"w1/*"}}, monday9)
+	st, err := rollout.NewState("golden", plan, "v2", rollout.Policy{Approvals: []string{"w1/*"}}, monday9)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := monday9
-	var obs []Observation
+	var obs []rollout.Observation
 	for range 100000 {
 		if stop(st) {
 			return st
 		}
-		if cur := st.current(); cur != nil && cur.Step == StepApproval && cur.Approval == nil && !cur.AskedAt.IsZero() {
-			obs = append(obs, ObserveControl(Control{Kind: ControlApprove, Actor: "alice", Stage: cur.Name}))
+		if cur := current(st); cur != nil && cur.Step == rollout.StepApproval && cur.Approval == nil && !cur.AskedAt.IsZero() {
+			obs = append(obs, rollout.ObserveControl(rollout.Control{Kind: rollout.ControlApprove, Actor: "alice", Stage: cur.Name}))
 		}
 		out, err := st.Step(now, obs...)
 		if err != nil {
@@ -46,13 +49,13 @@ func goldenRun(t *testing.T, stop func(*State) bool) *State {
 	return nil
 }
 
-var goldenStops = map[string]func(*State) bool{
-	"baking": func(s *State) bool {
-		return s.Stage == 2 && s.Stages[2].Step == StepBake && s.Stages[2].BakeNote != ""
+var goldenStops = map[string]func(*rollout.State) bool{
+	"baking": func(s *rollout.State) bool {
+		return s.Stage == 2 && s.Stages[2].Step == rollout.StepBake && s.Stages[2].BakeNote != ""
 	},
-	"final": func(s *State) bool {
-		st := s.current()
-		return st != nil && st.Kind == KindFinal && st.BakeNote != ""
+	"final": func(s *rollout.State) bool {
+		st := current(s)
+		return st != nil && st.Kind == rollout.KindFinal && st.BakeNote != ""
 	},
 }
 
@@ -69,18 +72,18 @@ func TestGoldenStatesOfSchema1(t *testing.T) {
 			if !bytes.Contains(data, []byte(`{"schema":1,`)) {
 				t.Fatal("the golden file is not of schema 1")
 			}
-			st, err := DecodeState(data)
+			st, err := rollout.DecodeState(data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Schema != SchemaVersion {
-				t.Errorf("schema %d after decoding, want %d", st.Schema, SchemaVersion)
+			if st.Schema != rollout.SchemaVersion {
+				t.Errorf("schema %d after decoding, want %d", st.Schema, rollout.SchemaVersion)
 			}
 			last := st.Stages[len(st.Stages)-1]
-			if last.Name != FinalStage || last.Kind != KindFinal {
+			if last.Name != rollout.FinalStage || last.Kind != rollout.KindFinal {
 				t.Fatalf("last stage %q of kind %q, want the final bake", last.Name, last.Kind)
 			}
-			if name == "final" && (last.Step != StepBake || last.Bake == nil || st.current() != &st.Stages[len(st.Stages)-1]) {
+			if name == "final" && (last.Step != rollout.StepBake || last.Bake == nil || current(st) != &st.Stages[len(st.Stages)-1]) {
 				t.Fatalf("the final bake in progress was not carried over: %+v", last)
 			}
 			finish(t, st)
@@ -94,7 +97,7 @@ func TestGoldenStatesOfSchema1(t *testing.T) {
 func TestGoldenStatesOfThisSchema(t *testing.T) {
 	for name, stop := range goldenStops {
 		t.Run(name, func(t *testing.T) {
-			got, err := EncodeState(goldenRun(t, stop))
+			got, err := rollout.EncodeState(goldenRun(t, stop))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +114,7 @@ func TestGoldenStatesOfThisSchema(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("the saved form changed (%s); bump SchemaVersion, migrate, and rerun with -update", file)
 			}
-			st, err := DecodeState(want)
+			st, err := rollout.DecodeState(want)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +124,7 @@ func TestGoldenStatesOfThisSchema(t *testing.T) {
 }
 
 // finish restarts a decoded state and drives it to success.
-func finish(t *testing.T, st *State) {
+func finish(t *testing.T, st *rollout.State) {
 	t.Helper()
 	f := newPureFleet(st.Plan)
 	for i, ts := range st.Targets {
@@ -129,7 +132,7 @@ func finish(t *testing.T, st *State) {
 			f.v[st.Targets[i].ID] = ts.Current
 		}
 	}
-	obs := []Observation{Restarted()}
+	obs := []rollout.Observation{rollout.Restarted()}
 	now := st.Updated
 	for range 100000 {
 		out, err := st.Step(now, obs...)
@@ -137,14 +140,14 @@ func finish(t *testing.T, st *State) {
 			t.Fatal(err)
 		}
 		if out.Done {
-			if st.Phase != Succeeded {
+			if st.Phase != rollout.Succeeded {
 				t.Fatalf("ended %s: %+v", st.Phase, st.Rollback)
 			}
 			return
 		}
 		obs = nil
-		if cur := st.current(); cur != nil && cur.Step == StepApproval && cur.Approval == nil && !cur.AskedAt.IsZero() {
-			obs = append(obs, ObserveControl(Control{Kind: ControlApprove, Actor: "alice", Stage: cur.Name}))
+		if cur := current(st); cur != nil && cur.Step == rollout.StepApproval && cur.Approval == nil && !cur.AskedAt.IsZero() {
+			obs = append(obs, rollout.ObserveControl(rollout.Control{Kind: rollout.ControlApprove, Actor: "alice", Stage: cur.Name}))
 		}
 		for _, a := range out.Actions {
 			obs = append(obs, f.answer(a, now))

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shepherd-go/shepherd/internal/journal"
+	"github.com/shepherd-go/shepherd/rollout"
 )
 
 // payloads returns n states of a few targets, each with one target
@@ -39,7 +40,7 @@ func flipAt(b []byte, i int) []byte {
 }
 
 // saveAll saves each payload under one lease and releases it.
-func saveAll(t *testing.T, s *FileStore, id string, ps ...[]byte) {
+func saveAll(t *testing.T, s *rollout.FileStore, id string, ps ...[]byte) {
 	t.Helper()
 	ctx := context.Background()
 	_, tok, err := s.Load(ctx, id)
@@ -58,7 +59,7 @@ func saveAll(t *testing.T, s *FileStore, id string, ps ...[]byte) {
 
 func TestFileStoreCutsTornTail(t *testing.T) {
 	dir := t.TempDir()
-	s := &FileStore{Dir: dir}
+	s := &rollout.FileStore{Dir: dir}
 	ps := payloads(rand.New(rand.NewPCG(3, 3)), 3)
 	saveAll(t, s, "r1", ps[:2]...)
 	path := filepath.Join(dir, "r1.journal")
@@ -90,7 +91,7 @@ func TestFileStoreCutsTornTail(t *testing.T) {
 
 func TestFileStoreRefusesDamagedJournal(t *testing.T) {
 	dir := t.TempDir()
-	s := &FileStore{Dir: dir}
+	s := &rollout.FileStore{Dir: dir}
 	ps := payloads(rand.New(rand.NewPCG(4, 4)), 4)
 	saveAll(t, s, "r1", ps...)
 	path := filepath.Join(dir, "r1.journal")
@@ -98,7 +99,7 @@ func TestFileStoreRefusesDamagedJournal(t *testing.T) {
 	if err := os.WriteFile(path, flipAt(b, 30), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Load(context.Background(), "r1"); !errors.Is(err, ErrCorrupt) {
+	if _, _, err := s.Load(context.Background(), "r1"); !errors.Is(err, rollout.ErrCorrupt) {
 		t.Fatalf("Load of a journal damaged in its snapshot = %v, want ErrCorrupt", err)
 	}
 	if after, _ := os.ReadFile(path); len(after) != len(b) {
@@ -109,7 +110,7 @@ func TestFileStoreRefusesDamagedJournal(t *testing.T) {
 func TestFileStoreMigratesSingleFile(t *testing.T) {
 	dir := t.TempDir()
 	st := testState(t)
-	old, err := EncodeState(st)
+	old, err := rollout.EncodeState(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestFileStoreMigratesSingleFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r1.lock"), []byte("3 saved\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &FileStore{Dir: dir}
+	s := &rollout.FileStore{Dir: dir}
 	ctx := context.Background()
 	got, tok, err := s.Load(ctx, "r1")
 	if err != nil || !bytes.Equal(got, old) || tok != 4 {
@@ -130,7 +131,7 @@ func TestFileStoreMigratesSingleFile(t *testing.T) {
 	if _, err := st.Step(monday9); err != nil {
 		t.Fatal(err)
 	}
-	next, _ := EncodeState(st)
+	next, _ := rollout.EncodeState(st)
 	if err := s.Save(ctx, "r1", tok, next); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestFileStoreMigratesSingleFile(t *testing.T) {
 
 func TestFileStoreCompacts(t *testing.T) {
 	dir := t.TempDir()
-	s := &FileStore{Dir: dir}
+	s := &rollout.FileStore{Dir: dir}
 	ctx := context.Background()
 	_, tok, err := s.Load(ctx, "r1")
 	if err != nil {

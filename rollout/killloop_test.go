@@ -1,6 +1,6 @@
 //go:build unix
 
-package rollout
+package rollout_test
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -58,11 +60,11 @@ func TestKillLoopDriver(t *testing.T) {
 		t.Skip("run by TestFileStoreSurvivesSIGKILL")
 	}
 	ctx := context.Background()
-	store := &FileStore{Dir: filepath.Join(dir, "store")}
+	store := &rollout.FileStore{Dir: filepath.Join(dir, "store")}
 	fleet := dirFleet{dir: filepath.Join(dir, "fleet"), delay: 10 * time.Millisecond}
-	r, err := Open(ctx, "loop", fleet, Config{Store: store})
-	if errors.Is(err, ErrNotFound) {
-		r, err = Create(ctx, Spec{ID: "loop", Plan: zeroBake(awsPlan(3, 2, 6)), Version: "v2"}, fleet, Config{Store: store})
+	r, err := rollout.Open(ctx, "loop", fleet, rollout.Config{Store: store})
+	if errors.Is(err, rollout.ErrNotFound) {
+		r, err = rollout.Create(ctx, rollout.Spec{ID: "loop", Plan: rollouttest.ZeroBake(rollouttest.AWSPlan(3, 2, 6)), Version: "v2"}, fleet, rollout.Config{Store: store})
 	}
 	if err != nil {
 		fmt.Println("error", err)

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 )
 
 // TestAlarmMidBatchStopsAtOnce: an executor that steps the state while a
@@ -13,15 +15,15 @@ import (
 // in ALARM starts the rollback at once (Cancel), and the rollback covers
 // the targets whose deploys were in flight.
 func TestAlarmMidBatchStopsAtOnce(t *testing.T) {
-	plan := awsPlan(1, 3, 8)
-	st, err := NewState("mid", plan, "v2", Policy{}, monday9)
+	plan := rollouttest.AWSPlan(1, 3, 8)
+	st, err := rollout.NewState("mid", plan, "v2", rollout.Policy{}, monday9)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newPureFleet(plan)
 	now := monday9
-	var obs []Observation
-	var deploys []Action
+	var obs []rollout.Observation
+	var deploys []rollout.Action
 	// Run until the first batch's deploys are issued.
 	// Run until a batch of several deploys is issued.
 	for range 100000 {
@@ -32,7 +34,7 @@ func TestAlarmMidBatchStopsAtOnce(t *testing.T) {
 		obs = nil
 		deploys = nil
 		for _, a := range out.Actions {
-			if a.Kind == ActionDeploy {
+			if a.Kind == rollout.ActionDeploy {
 				deploys = append(deploys, a)
 			}
 		}
@@ -52,7 +54,7 @@ func TestAlarmMidBatchStopsAtOnce(t *testing.T) {
 	// One deploy returns quickly; the rest hang.
 	f.v[deploys[0].Target.ID] = "v2"
 	now = now.Add(10 * time.Second)
-	out, err := st.Step(now, ObserveDeploy(deploys[0], "v2", 1, nil))
+	out, err := st.Step(now, rollout.ObserveDeploy(deploys[0], "v2", 1, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,25 +68,25 @@ func TestAlarmMidBatchStopsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Actions) != 1 || out.Actions[0].Kind != ActionCheckAlarms || out.Actions[0].Round != deploys[0].Round {
+	if len(out.Actions) != 1 || out.Actions[0].Kind != rollout.ActionCheckAlarms || out.Actions[0].Round != deploys[0].Round {
 		t.Fatalf("mid-round actions %+v: want one alarm check of round %d", out.Actions, deploys[0].Round)
 	}
-	firing := ObserveAlarms(out.Actions[0], []alarm.Result{{Name: "errors", State: alarm.Alarm, Reason: "5xx 9%", Time: now}}, nil)
+	firing := rollout.ObserveAlarms(out.Actions[0], []alarm.Result{{Name: "errors", State: alarm.Alarm, Reason: "5xx 9%", Time: now}}, nil)
 	out, err = st.Step(now, firing)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Phase != RollingBack || !out.Cancel {
+	if st.Phase != rollout.RollingBack || !out.Cancel {
 		t.Fatalf("phase %s, cancel %t: want the rollback to start at once", st.Phase, out.Cancel)
 	}
 	// The hung deploys come back cancelled; one of them had happened.
 	f.v[deploys[1].Target.ID] = "v2"
 	obs = nil
 	for _, a := range deploys[1:] {
-		obs = append(obs, ObserveDeploy(a, "", 1, errors.New("context canceled")))
+		obs = append(obs, rollout.ObserveDeploy(a, "", 1, errors.New("context canceled")))
 	}
 	drivePureFrom(t, st, f, now, obs)
-	if st.Phase != RolledBack {
+	if st.Phase != rollout.RolledBack {
 		t.Fatalf("phase %s: %+v", st.Phase, st.Rollback)
 	}
 	for _, a := range deploys {
@@ -95,7 +97,7 @@ func TestAlarmMidBatchStopsAtOnce(t *testing.T) {
 }
 
 // drivePureFrom continues a pure drive with the given observations.
-func drivePureFrom(t *testing.T, st *State, f *pureFleet, now time.Time, obs []Observation) {
+func drivePureFrom(t *testing.T, st *rollout.State, f *pureFleet, now time.Time, obs []rollout.Observation) {
 	t.Helper()
 	for range 100000 {
 		out, err := st.Step(now, obs...)

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -18,29 +20,29 @@ import (
 func TestMetricsTracesAndLogs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sleepUntil(monday9.Add(-time.Hour))
-		plan := awsPlan(2, 2, 3)
-		f := newFleet(plan, "v1")
+		plan := rollouttest.AWSPlan(2, 2, 3)
+		f := rollouttest.NewMemFleet(plan, "v1")
 		reg := prometheus.NewPedanticRegistry()
 		rec := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 		var logs bytes.Buffer
 		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		o := Config{
+		o := rollout.Config{
 			Blockers:       businessHours,
-			Alarms:         regressionAlarm(f, waveTargets(plan, 1), "v2"),
+			Alarms:         regressionAlarm(f, rollouttest.WaveTargets(plan, 1), "v2"),
 			Registerer:     reg,
 			TracerProvider: tp,
 			Logger:         logger,
 		}
-		r, err := Create(t.Context(), Spec{ID: "obs", Plan: plan, Version: "v2", Policy: Policy{}}, f, o)
+		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "obs", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, f, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Run(t.Context()); !errors.Is(err, ErrRolledBack) {
+		if err := r.Run(t.Context()); !errors.Is(err, rollout.ErrRolledBack) {
 			t.Fatalf("Run = %v", err)
 		}
 		// A second runner shares the registerer.
-		r2, err := Create(t.Context(), Spec{ID: "obs2", Plan: zeroBake(awsPlan(1, 1, 3)), Version: "v2", Policy: Policy{}}, newFleet(plan, "v1"), Config{Registerer: reg})
+		r2, err := rollout.Create(t.Context(), rollout.Spec{ID: "obs2", Plan: rollouttest.ZeroBake(rollouttest.AWSPlan(1, 1, 3)), Version: "v2", Policy: rollout.Policy{}}, rollouttest.NewMemFleet(plan, "v1"), rollout.Config{Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,9 +55,9 @@ func TestMetricsTracesAndLogs(t *testing.T) {
 			check              func(float64) bool
 			want               string
 		}{
-			{"shepherd_rollout_deploys_total", "result", "ok", func(v float64) bool { return v == float64(len(waveTargets(plan, 0))+1+3) }, "wave 1, one target of wave 2 and the second rollout's 3"},
+			{"shepherd_rollout_deploys_total", "result", "ok", func(v float64) bool { return v == float64(len(rollouttest.WaveTargets(plan, 0))+1+3) }, "wave 1, one target of wave 2 and the second rollout's 3"},
 			{"shepherd_rollout_rollbacks_total", "reason", "alarm", func(v float64) bool { return v == 1 }, "1"},
-			{"shepherd_rollout_target_rollbacks_total", "result", "ok", func(v float64) bool { return v == float64(len(waveTargets(plan, 0))+1) }, "every changed target"},
+			{"shepherd_rollout_target_rollbacks_total", "result", "ok", func(v float64) bool { return v == float64(len(rollouttest.WaveTargets(plan, 0))+1) }, "every changed target"},
 			{"shepherd_rollout_blocked_seconds_total", "blocker", "business-hours", func(v float64) bool { return v == 12*3600 }, "12h: an hour before the first window, and the night after wave 1"},
 			{"shepherd_rollout_activity_seconds_total", "activity", "baking", func(v float64) bool { return v > 0 }, "> 0"},
 			{"shepherd_rollout_stage_duration_seconds", "kind", "zone", func(v float64) bool { return v == float64(len(plan.Waves[0].Stages)+1) }, "one observation per promoted stage of both rollouts"},

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"errors"
@@ -13,6 +13,8 @@ import (
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -33,72 +35,72 @@ type pureFleet struct {
 	// says.
 	alarmsDown func(now time.Time) bool
 	// verify answers verify actions; nil passes them.
-	verify func(a Action, now time.Time) Observation
+	verify func(a rollout.Action, now time.Time) rollout.Observation
 }
 
 func newPureFleet(p wave.Plan) *pureFleet {
 	f := &pureFleet{v: map[string]string{}, failing: map[string]bool{}, stuck: map[string]bool{}, bad: map[string]bool{}, deploys: map[string]int{}, newV: "v2"}
-	for _, id := range allTargets(p) {
+	for _, id := range rollouttest.AllTargets(p) {
 		f.v[id] = "v1"
 	}
 	return f
 }
 
-func (f *pureFleet) answer(a Action, now time.Time) Observation {
+func (f *pureFleet) answer(a rollout.Action, now time.Time) rollout.Observation {
 	f.calls++
 	switch a.Kind {
-	case ActionReadVersion:
-		return ObserveVersion(a, f.v[a.Target.ID], nil)
-	case ActionDeploy:
+	case rollout.ActionReadVersion:
+		return rollout.ObserveVersion(a, f.v[a.Target.ID], nil)
+	case rollout.ActionDeploy:
 		f.deploys[a.Target.ID]++
 		if f.failing[a.Target.ID] {
-			return ObserveDeploy(a, "", 1, Permanent(errors.New("bad artifact")))
+			return rollout.ObserveDeploy(a, "", 1, rollout.Permanent(errors.New("bad artifact")))
 		}
 		f.v[a.Target.ID] = a.Version
-		return ObserveDeploy(a, a.Version, 1, nil)
-	case ActionRollback:
+		return rollout.ObserveDeploy(a, a.Version, 1, nil)
+	case rollout.ActionRollback:
 		f.reverts = append(f.reverts, a.Target.ID)
 		if f.stuck[a.Target.ID] {
-			return ObserveRollback(a, "", 10, errors.New("unreachable"))
+			return rollout.ObserveRollback(a, "", 10, errors.New("unreachable"))
 		}
 		f.v[a.Target.ID] = a.Version
-		return ObserveRollback(a, a.Version, 1, nil)
-	case ActionCheckBlockers:
-		return ObserveBlockers(a, nil, time.Time{}, nil)
-	case ActionCheckAlarms:
+		return rollout.ObserveRollback(a, a.Version, 1, nil)
+	case rollout.ActionCheckBlockers:
+		return rollout.ObserveBlockers(a, nil, time.Time{}, nil)
+	case rollout.ActionCheckAlarms:
 		if f.alarmsDown != nil && f.alarmsDown(now) {
-			return ObserveAlarms(a, nil, errors.New("metrics server: connection refused"))
+			return rollout.ObserveAlarms(a, nil, errors.New("metrics server: connection refused"))
 		}
 		for id := range f.bad {
 			if f.v[id] == f.newV {
-				return ObserveAlarms(a, []alarm.Result{{Name: "errors", State: alarm.Alarm, Reason: "high", Time: now}}, nil)
+				return rollout.ObserveAlarms(a, []alarm.Result{{Name: "errors", State: alarm.Alarm, Reason: "high", Time: now}}, nil)
 			}
 		}
-		return ObserveAlarms(a, []alarm.Result{{Name: "errors", State: alarm.OK, Time: now}}, nil)
-	case ActionJudgeCanary:
-		return ObserveVerdict(a, Verdict{Outcome: VerdictPass, Reason: "fine"}, nil)
-	case ActionReadEvidence:
-		return ObserveEvidence(a, make([]float64, len(a.Requirements)), nil)
-	case ActionVerify:
+		return rollout.ObserveAlarms(a, []alarm.Result{{Name: "errors", State: alarm.OK, Time: now}}, nil)
+	case rollout.ActionJudgeCanary:
+		return rollout.ObserveVerdict(a, rollout.Verdict{Outcome: rollout.VerdictPass, Reason: "fine"}, nil)
+	case rollout.ActionReadEvidence:
+		return rollout.ObserveEvidence(a, make([]float64, len(a.Requirements)), nil)
+	case rollout.ActionVerify:
 		if f.verify != nil {
 			return f.verify(a, now)
 		}
-		return ObserveVerify(a, VerifyResult{Outcome: VerifyPass, Reason: "smoke tests pass"}, nil)
+		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyPass, Reason: "smoke tests pass"}, nil)
 	}
 	panic("unknown action " + a.Kind)
 }
 
 type stepRecord struct {
 	now time.Time
-	obs []Observation
-	out Output
+	obs []rollout.Observation
+	out rollout.Output
 }
 
 // drivePure runs st to its end and records every step.
-func drivePure(t *testing.T, st *State, f *pureFleet, now time.Time) []stepRecord {
+func drivePure(t *testing.T, st *rollout.State, f *pureFleet, now time.Time) []stepRecord {
 	t.Helper()
 	var recs []stepRecord
-	var obs []Observation
+	var obs []rollout.Observation
 	for i := 0; ; i++ {
 		if i > 200000 {
 			t.Fatal("the rollout never ended")
@@ -130,35 +132,35 @@ var outputCmp = cmp.Options{cmpopts.EquateEmpty()}
 // fresh state and into states decoded from JSON at every step: the
 // outputs must be the same.
 func TestStepIsDeterministicAndSurvivesJSON(t *testing.T) {
-	plan := awsPlan(3, 2, 4)
+	plan := rollouttest.AWSPlan(3, 2, 4)
 	f := newPureFleet(plan)
-	for _, id := range waveTargets(plan, 2) {
+	for _, id := range rollouttest.WaveTargets(plan, 2) {
 		f.bad[id] = true
 	}
 	f.failing[plan.Waves[1].Stages[0].Batches[2].Targets[0].ID] = true
 	// Ten-minute polls keep the steps (each encoded and decoded below)
 	// few.
-	pol := Policy{
-		Alarms: AlarmPolicy{Interval: duration.Duration(10 * time.Minute)},
+	pol := rollout.Policy{
+		Alarms: rollout.AlarmPolicy{Interval: duration.Duration(10 * time.Minute)},
 		Bake:   bake.Schedule{Base: bake.Policy{PollInterval: duration.Duration(10 * time.Minute)}},
 	}
-	st, err := NewState("det", plan, "v2", pol, monday9)
+	st, err := rollout.NewState("det", plan, "v2", pol, monday9)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs := drivePure(t, st, f, monday9)
-	if st.Phase != RolledBack {
+	if st.Phase != rollout.RolledBack {
 		t.Fatalf("phase %s, want rolled back", st.Phase)
 	}
 
-	replay, _ := NewState("det", plan, "v2", pol, monday9)
+	replay, _ := rollout.NewState("det", plan, "v2", pol, monday9)
 	for i, r := range recs {
 		// A copy that went through JSON first must decide the same.
-		data, err := EncodeState(replay)
+		data, err := rollout.EncodeState(replay)
 		if err != nil {
 			t.Fatal(err)
 		}
-		copyState, err := DecodeState(data)
+		copyState, err := rollout.DecodeState(data)
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -177,47 +179,47 @@ func TestStepIsDeterministicAndSurvivesJSON(t *testing.T) {
 			t.Fatalf("step %d: decoded copy differs (-original +decoded):\n%s", i, diff)
 		}
 	}
-	a, _ := EncodeState(st)
-	b, _ := EncodeState(replay)
+	a, _ := rollout.EncodeState(st)
+	b, _ := rollout.EncodeState(replay)
 	if string(a) != string(b) {
 		t.Error("replayed final state differs from the original")
 	}
 }
 
 func TestStaleAndUnknownObservationsAreIgnored(t *testing.T) {
-	plan := awsPlan(1, 1, 3)
-	st, _ := NewState("stale", plan, "v2", Policy{}, monday9)
+	plan := rollouttest.AWSPlan(1, 1, 3)
+	st, _ := rollout.NewState("stale", plan, "v2", rollout.Policy{}, monday9)
 	out, _ := st.Step(monday9) // check blockers
 	blk := out.Actions[0]
-	out, _ = st.Step(monday9, ObserveBlockers(blk, nil, time.Time{}, nil))
+	out, _ = st.Step(monday9, rollout.ObserveBlockers(blk, nil, time.Time{}, nil))
 	read := out.Actions[0]
-	if read.Kind != ActionReadVersion {
+	if read.Kind != rollout.ActionReadVersion {
 		t.Fatalf("want a version read, got %+v", out.Actions)
 	}
-	before, _ := EncodeState(st)
-	stale := ObserveBlockers(blk, []BlockReason{{Blocker: "x", Reason: "late"}}, time.Time{}, nil)
-	wrongRound := ObserveVersion(read, "v9", nil)
+	before, _ := rollout.EncodeState(st)
+	stale := rollout.ObserveBlockers(blk, []rollout.BlockReason{{Blocker: "x", Reason: "late"}}, time.Time{}, nil)
+	wrongRound := rollout.ObserveVersion(read, "v9", nil)
 	wrongRound.Round--
-	unknown := ObserveVersion(read, "v9", nil)
+	unknown := rollout.ObserveVersion(read, "v9", nil)
 	unknown.Target = "nobody"
 	out, err := st.Step(monday9, stale, wrongRound, unknown)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, _ := EncodeState(st)
+	after, _ := rollout.EncodeState(st)
 	if string(before) != string(after) || len(out.Actions) != 0 || out.Persist {
 		t.Errorf("ignored observations changed the state or asked for actions: %+v", out)
 	}
 	// Malformed observations are errors and change nothing.
-	if _, err := st.Step(monday9, Observation{Kind: "bogus"}); !errors.Is(err, ErrInvalid) {
+	if _, err := st.Step(monday9, rollout.Observation{Kind: "bogus"}); !errors.Is(err, rollout.ErrInvalid) {
 		t.Errorf("unknown kind: %v", err)
 	}
-	if _, err := st.Step(monday9, Observation{Kind: ObsDeploy}); !errors.Is(err, ErrInvalid) {
+	if _, err := st.Step(monday9, rollout.Observation{Kind: rollout.ObsDeploy}); !errors.Is(err, rollout.ErrInvalid) {
 		t.Errorf("deploy without target: %v", err)
 	}
 	// A state from the future is refused.
-	st.Schema = SchemaVersion + 1
-	if _, err := st.Step(monday9); !errors.Is(err, ErrSchema) {
+	st.Schema = rollout.SchemaVersion + 1
+	if _, err := st.Step(monday9); !errors.Is(err, rollout.ErrSchema) {
 		t.Errorf("newer schema: %v", err)
 	}
 }
@@ -228,9 +230,9 @@ func TestRolloutInvariants(t *testing.T) {
 	for seed := range uint64(60) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
-			plan := awsPlan(1+rng.IntN(5), 1+rng.IntN(3), 2+rng.IntN(12))
+			plan := rollouttest.AWSPlan(1+rng.IntN(5), 1+rng.IntN(3), 2+rng.IntN(12))
 			f := newPureFleet(plan)
-			ids := allTargets(plan)
+			ids := rollouttest.AllTargets(plan)
 			for _, id := range ids {
 				switch r := rng.Float64(); {
 				case r < 0.04:
@@ -241,11 +243,11 @@ func TestRolloutInvariants(t *testing.T) {
 					f.bad[id] = true
 				}
 			}
-			pol := Policy{}
+			pol := rollout.Policy{}
 			if rng.IntN(2) == 0 {
 				pol.Rollback.Concurrency = 1 + rng.IntN(4)
 			}
-			st, err := NewState("inv", plan, "v2", pol, monday9)
+			st, err := rollout.NewState("inv", plan, "v2", pol, monday9)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,27 +260,31 @@ func TestRolloutInvariants(t *testing.T) {
 					t.Errorf("%s deployed %d times", id, n)
 				}
 			}
-			pos := map[string]int{}
-			for i, id := range ids {
-				pos[id] = i
+			stageOf, si := map[string]int{}, 0
+			for _, w := range plan.Waves {
+				for _, s := range w.Stages {
+					for _, id := range rollouttest.StageTargets(plan, s.Name) {
+						stageOf[id] = si
+					}
+					si++
+				}
 			}
-			stageOf := func(id string) int { return st.ix.stageOf(pos[id]) }
 			for i := 1; i < len(f.reverts); i++ {
-				if stageOf(f.reverts[i]) > stageOf(f.reverts[i-1]) {
+				if stageOf[f.reverts[i]] > stageOf[f.reverts[i-1]] {
 					t.Fatalf("rollback of %s after %s: not in reverse stage order", f.reverts[i], f.reverts[i-1])
 				}
 			}
 			switch st.Phase {
-			case Succeeded:
+			case rollout.Succeeded:
 				for _, ts := range st.Targets {
-					if ts.Status != TargetDeployed && ts.Status != TargetFailed {
+					if ts.Status != rollout.TargetDeployed && ts.Status != rollout.TargetFailed {
 						t.Errorf("%s is %s after success", ts.ID, ts.Status)
 					}
-					if ts.Status == TargetDeployed && f.v[ts.ID] != "v2" {
+					if ts.Status == rollout.TargetDeployed && f.v[ts.ID] != "v2" {
 						t.Errorf("%s recorded deployed, runs %s", ts.ID, f.v[ts.ID])
 					}
 				}
-			case RolledBack, RollbackFailed:
+			case rollout.RolledBack, rollout.RollbackFailed:
 				var unrolled []string
 				for _, ts := range st.Targets {
 					if f.v[ts.ID] != "v1" {
@@ -288,7 +294,7 @@ func TestRolloutInvariants(t *testing.T) {
 				if diff := cmp.Diff(st.Rollback.Failed, unrolled, cmpopts.SortSlices(func(a, b string) bool { return a < b }), cmpopts.EquateEmpty()); diff != "" {
 					t.Errorf("targets not on v1 differ from those named as not rolled back (-named +actual):\n%s", diff)
 				}
-				if (st.Phase == RollbackFailed) != (len(unrolled) > 0) {
+				if (st.Phase == rollout.RollbackFailed) != (len(unrolled) > 0) {
 					t.Errorf("phase %s with %d targets not rolled back", st.Phase, len(unrolled))
 				}
 			}

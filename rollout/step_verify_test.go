@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"errors"
@@ -10,11 +10,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 )
 
-var verifySteps = []StepKind{StepBlockers, StepApproval, StepDeploy, StepVerify, StepBake, StepJudge}
+var verifySteps = []rollout.StepKind{rollout.StepBlockers, rollout.StepApproval, rollout.StepDeploy, rollout.StepVerify, rollout.StepBake, rollout.StepJudge}
 
-func decisionsOf(st *State, gate Gate) []string {
+func decisionsOf(st *rollout.State, gate rollout.Gate) []string {
 	var out []string
 	for _, d := range st.Decisions {
 		if d.Gate == gate {
@@ -25,10 +27,10 @@ func decisionsOf(st *State, gate Gate) []string {
 }
 
 func TestVerifyStepPassesEveryStage(t *testing.T) {
-	plan := awsPlan(2, 2, 2)
+	plan := rollouttest.AWSPlan(2, 2, 2)
 	f := newPureFleet(plan)
 	var asked []string
-	f.verify = func(a Action, now time.Time) Observation {
+	f.verify = func(a rollout.Action, now time.Time) rollout.Observation {
 		asked = append(asked, a.Stage)
 		if a.Subject == nil || len(a.Subject.Targets) == 0 {
 			t.Errorf("verify of %s without the stage's targets", a.Stage)
@@ -38,46 +40,46 @@ func TestVerifyStepPassesEveryStage(t *testing.T) {
 				t.Errorf("verify of %s while %s runs %s", a.Stage, id, f.v[id])
 			}
 		}
-		if want := now.Add(DefaultVerifyTimeout); !a.Deadline.Equal(want) {
+		if want := now.Add(rollout.DefaultVerifyTimeout); !a.Deadline.Equal(want) {
 			t.Errorf("verify deadline %v, want %v", a.Deadline, want)
 		}
-		return ObserveVerify(a, VerifyResult{Outcome: VerifyPass, Reason: "42 tests pass"}, nil)
+		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyPass, Reason: "42 tests pass"}, nil)
 	}
-	st, err := NewState("v", plan, "v2", Policy{Steps: verifySteps}, monday9)
+	st, err := rollout.NewState("v", plan, "v2", rollout.Policy{Steps: verifySteps}, monday9)
 	if err != nil {
 		t.Fatal(err)
 	}
 	drivePure(t, st, f, monday9)
-	if st.Phase != Succeeded {
+	if st.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s: %+v", st.Phase, st.Rollback)
 	}
 	var stages []string
 	for _, s := range st.Stages {
-		if s.Kind != KindFinal {
+		if s.Kind != rollout.KindFinal {
 			stages = append(stages, s.Name)
 		}
 	}
 	if diff := cmp.Diff(stages, asked); diff != "" {
 		t.Errorf("verified stages (-want +got):\n%s", diff)
 	}
-	if got := decisionsOf(st, GateVerify); len(got) != len(stages) {
+	if got := decisionsOf(st, rollout.GateVerify); len(got) != len(stages) {
 		t.Errorf("verify decisions %v", got)
 	}
 }
 
 func TestVerifyStepFailRollsBack(t *testing.T) {
-	plan := awsPlan(2, 2, 2)
+	plan := rollouttest.AWSPlan(2, 2, 2)
 	f := newPureFleet(plan)
 	second := plan.Waves[0].Stages[1].Name
-	f.verify = func(a Action, now time.Time) Observation {
+	f.verify = func(a rollout.Action, now time.Time) rollout.Observation {
 		if a.Stage == second {
-			return ObserveVerify(a, VerifyResult{Outcome: VerifyFail, Reason: "checkout test: 500"}, nil)
+			return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyFail, Reason: "checkout test: 500"}, nil)
 		}
-		return ObserveVerify(a, VerifyResult{Outcome: VerifyPass}, nil)
+		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyPass}, nil)
 	}
-	st, _ := NewState("v", plan, "v2", Policy{Steps: verifySteps}, monday9)
+	st, _ := rollout.NewState("v", plan, "v2", rollout.Policy{Steps: verifySteps}, monday9)
 	drivePure(t, st, f, monday9)
-	if st.Phase != RolledBack || st.Rollback.Signal != SignalVerify {
+	if st.Phase != rollout.RolledBack || st.Rollback.Signal != rollout.SignalVerify {
 		t.Fatalf("phase %s, rollback %+v; want rolled back on verify", st.Phase, st.Rollback)
 	}
 	if !strings.Contains(st.Rollback.Reason, "checkout test: 500") || !strings.Contains(st.Rollback.Reason, second) {
@@ -91,23 +93,23 @@ func TestVerifyStepFailRollsBack(t *testing.T) {
 }
 
 func TestVerifyStepRetriesThenFailsClosed(t *testing.T) {
-	plan := awsPlan(1, 1, 2)
+	plan := rollouttest.AWSPlan(1, 1, 2)
 	f := newPureFleet(plan)
 	var times []time.Time
-	f.verify = func(a Action, now time.Time) Observation {
+	f.verify = func(a rollout.Action, now time.Time) rollout.Observation {
 		times = append(times, now)
-		return ObserveVerify(a, VerifyResult{}, errors.New("test runner unreachable"))
+		return rollout.ObserveVerify(a, rollout.VerifyResult{}, errors.New("test runner unreachable"))
 	}
-	pol := Policy{Steps: verifySteps, Verify: VerifyPolicy{Retry: Retry{MaxAttempts: 4, Initial: duration.Duration(time.Minute)}}}
-	st, _ := NewState("v", plan, "v2", pol, monday9)
+	pol := rollout.Policy{Steps: verifySteps, Verify: rollout.VerifyPolicy{Retry: rollout.Retry{MaxAttempts: 4, Initial: duration.Duration(time.Minute)}}}
+	st, _ := rollout.NewState("v", plan, "v2", pol, monday9)
 	drivePure(t, st, f, monday9)
-	if st.Phase != RolledBack || st.Rollback.Signal != SignalVerify || !strings.Contains(st.Rollback.Reason, "fail closed") {
+	if st.Phase != rollout.RolledBack || st.Rollback.Signal != rollout.SignalVerify || !strings.Contains(st.Rollback.Reason, "fail closed") {
 		t.Fatalf("phase %s, rollback %+v; want a fail-closed rollback on verify", st.Phase, st.Rollback)
 	}
 	if len(times) != 4 {
 		t.Fatalf("%d attempts, want 4", len(times))
 	}
-	r := pol.Verify.retry()
+	r := pol.Verify.Retry.WithDefaults(rollout.DefaultVerifyAttempts) // Initial is set
 	for i := 1; i < len(times); i++ {
 		if got, want := times[i].Sub(times[i-1]), r.Wait("v", st.Stages[0].Name, i+1); got != want {
 			t.Errorf("wait before attempt %d: %s, want %s", i+1, got, want)
@@ -116,62 +118,62 @@ func TestVerifyStepRetriesThenFailsClosed(t *testing.T) {
 }
 
 func TestVerifyStepUnknownOutcomeFailsClosed(t *testing.T) {
-	plan := awsPlan(1, 1, 2)
+	plan := rollouttest.AWSPlan(1, 1, 2)
 	f := newPureFleet(plan)
-	f.verify = func(a Action, now time.Time) Observation {
-		return ObserveVerify(a, VerifyResult{Outcome: "maybe"}, nil)
+	f.verify = func(a rollout.Action, now time.Time) rollout.Observation {
+		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: "maybe"}, nil)
 	}
-	st, _ := NewState("v", plan, "v2", Policy{Steps: verifySteps, Verify: VerifyPolicy{Retry: Retry{MaxAttempts: 1}}}, monday9)
+	st, _ := rollout.NewState("v", plan, "v2", rollout.Policy{Steps: verifySteps, Verify: rollout.VerifyPolicy{Retry: rollout.Retry{MaxAttempts: 1}}}, monday9)
 	drivePure(t, st, f, monday9)
-	if st.Phase != RolledBack || st.Rollback.Signal != SignalVerify {
+	if st.Phase != rollout.RolledBack || st.Rollback.Signal != rollout.SignalVerify {
 		t.Fatalf("phase %s, rollback %+v", st.Phase, st.Rollback)
 	}
 }
 
 func TestVerifyStepOnlyMatchingStages(t *testing.T) {
-	plan := awsPlan(2, 2, 2)
+	plan := rollouttest.AWSPlan(2, 2, 2)
 	f := newPureFleet(plan)
 	var asked []string
-	f.verify = func(a Action, now time.Time) Observation {
+	f.verify = func(a rollout.Action, now time.Time) rollout.Observation {
 		asked = append(asked, a.Stage)
-		return ObserveVerify(a, VerifyResult{Outcome: VerifyPass}, nil)
+		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyPass}, nil)
 	}
 	only := plan.Waves[1].Stages[0].Name
-	st, _ := NewState("v", plan, "v2", Policy{Steps: verifySteps, Verify: VerifyPolicy{Stages: []string{only}}}, monday9)
+	st, _ := rollout.NewState("v", plan, "v2", rollout.Policy{Steps: verifySteps, Verify: rollout.VerifyPolicy{Stages: []string{only}}}, monday9)
 	drivePure(t, st, f, monday9)
-	if diff := cmp.Diff([]string{only}, asked); st.Phase != Succeeded || diff != "" {
+	if diff := cmp.Diff([]string{only}, asked); st.Phase != rollout.Succeeded || diff != "" {
 		t.Errorf("phase %s; verified (-want +got):\n%s", st.Phase, diff)
 	}
 }
 
 func TestVerifyStepTimingsAndEvents(t *testing.T) {
-	plan := awsPlan(1, 1, 1)
-	st, _ := NewState("v", plan, "v2", Policy{Steps: verifySteps}, monday9)
+	plan := rollouttest.AWSPlan(1, 1, 1)
+	st, _ := rollout.NewState("v", plan, "v2", rollout.Policy{Steps: verifySteps}, monday9)
 	f := newPureFleet(plan)
 	now := monday9
-	var obs []Observation
-	var kinds []EventKind
+	var obs []rollout.Observation
+	var kinds []rollout.EventKind
 	for range 100000 {
 		out, err := st.Step(now, obs...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range out.Events {
-			if e.Kind == EventVerifyStarted || e.Kind == EventVerifyResult {
+			if e.Kind == rollout.EventVerifyStarted || e.Kind == rollout.EventVerifyResult {
 				kinds = append(kinds, e.Kind)
 			}
 		}
-		if st.current() != nil && st.current().Step == StepVerify {
+		if current(st) != nil && current(st).Step == rollout.StepVerify {
 			// The check takes three minutes.
-			var a Action
+			var a rollout.Action
 			for _, x := range out.Actions {
-				if x.Kind == ActionVerify {
+				if x.Kind == rollout.ActionVerify {
 					a = x
 				}
 			}
-			if a.Kind == ActionVerify {
+			if a.Kind == rollout.ActionVerify {
 				now = now.Add(3 * time.Minute)
-				obs = []Observation{ObserveVerify(a, VerifyResult{Outcome: VerifyPass}, nil)}
+				obs = []rollout.Observation{rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyPass}, nil)}
 				continue
 			}
 		}
@@ -186,7 +188,7 @@ func TestVerifyStepTimingsAndEvents(t *testing.T) {
 			now = out.WakeAt
 		}
 	}
-	if st.Phase != Succeeded {
+	if st.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s at %v: %+v", st.Phase, now, st.Progress())
 	}
 	if got := st.Timings.Verifying.Std(); got != 3*time.Minute {
@@ -195,29 +197,29 @@ func TestVerifyStepTimingsAndEvents(t *testing.T) {
 	if got := st.Stages[0].Timings.Verifying.Std(); got != 3*time.Minute {
 		t.Errorf("the stage's verifying took %s, want 3m", got)
 	}
-	if diff := cmp.Diff([]EventKind{EventVerifyStarted, EventVerifyResult}, kinds); diff != "" {
+	if diff := cmp.Diff([]rollout.EventKind{rollout.EventVerifyStarted, rollout.EventVerifyResult}, kinds); diff != "" {
 		t.Errorf("verify events (-want +got):\n%s", diff)
 	}
 }
 
 func TestVerifyStepDryRun(t *testing.T) {
-	plan := awsPlan(1, 2, 2)
+	plan := rollouttest.AWSPlan(1, 2, 2)
 	f := newPureFleet(plan)
-	f.verify = func(a Action, now time.Time) Observation {
+	f.verify = func(a rollout.Action, now time.Time) rollout.Observation {
 		t.Errorf("a dry run verified %s", a.Stage)
-		return ObserveVerify(a, VerifyResult{Outcome: VerifyPass}, nil)
+		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyPass}, nil)
 	}
-	st, _ := NewState("v", plan, "v2", Policy{DryRun: true, Steps: verifySteps}, monday9)
+	st, _ := rollout.NewState("v", plan, "v2", rollout.Policy{DryRun: true, Steps: verifySteps}, monday9)
 	drivePure(t, st, f, monday9)
-	if st.Phase != Succeeded {
+	if st.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s", st.Phase)
 	}
-	got := decisionsOf(st, GateVerify)
+	got := decisionsOf(st, rollout.GateVerify)
 	if len(got) != len(plan.Waves[0].Stages) {
 		t.Fatalf("dry-run verify decisions %v", got)
 	}
 	for _, d := range got {
-		if !strings.HasSuffix(d, string(OutcomeWouldVerify)) {
+		if !strings.HasSuffix(d, string(rollout.OutcomeWouldVerify)) {
 			t.Errorf("decision %q", d)
 		}
 	}
@@ -225,22 +227,22 @@ func TestVerifyStepDryRun(t *testing.T) {
 
 func TestStepsValidation(t *testing.T) {
 	for _, tc := range []struct {
-		steps []StepKind
+		steps []rollout.StepKind
 		want  string
 	}{
-		{[]StepKind{StepBlockers, "smoke", StepDeploy}, `policy.Steps[1]: unknown step kind "smoke"`},
-		{[]StepKind{StepDeploy, StepBake, StepBake}, `policy.Steps[2]: step "bake" appears twice`},
-		{[]StepKind{StepBlockers, StepBake}, `policy.Steps: no "deploy" step`},
-		{[]StepKind{StepVerify, StepDeploy}, `policy.Steps[0]: step "verify" comes before "deploy"`},
+		{[]rollout.StepKind{rollout.StepBlockers, "smoke", rollout.StepDeploy}, `policy.Steps[1]: unknown step kind "smoke"`},
+		{[]rollout.StepKind{rollout.StepDeploy, rollout.StepBake, rollout.StepBake}, `policy.Steps[2]: step "bake" appears twice`},
+		{[]rollout.StepKind{rollout.StepBlockers, rollout.StepBake}, `policy.Steps: no "deploy" step`},
+		{[]rollout.StepKind{rollout.StepVerify, rollout.StepDeploy}, `policy.Steps[0]: step "verify" comes before "deploy"`},
 	} {
 		t.Run(fmt.Sprint(tc.steps), func(t *testing.T) {
-			err := Policy{Steps: tc.steps}.Validate()
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalid) {
+			err := rollout.Policy{Steps: tc.steps}.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, rollout.ErrInvalid) {
 				t.Errorf("Validate = %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if err := (Policy{Verify: VerifyPolicy{Timeout: -1, Stages: []string{"["}}}).Validate(); err == nil ||
+	if err := (rollout.Policy{Verify: rollout.VerifyPolicy{Timeout: -1, Stages: []string{"["}}}).Validate(); err == nil ||
 		!strings.Contains(err.Error(), "policy.Verify.Timeout") || !strings.Contains(err.Error(), "policy.Verify.Stages[0]") {
 		t.Errorf("Validate = %v", err)
 	}

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"bytes"
@@ -12,11 +12,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 )
 
-func testState(t *testing.T) *State {
+func testState(t *testing.T) *rollout.State {
 	t.Helper()
-	st, err := NewState("s1", awsPlan(2, 2, 3), "v2", Policy{}, monday9)
+	st, err := rollout.NewState("s1", rollouttest.AWSPlan(2, 2, 3), "v2", rollout.Policy{}, monday9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,21 +33,21 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Actions) != 1 || out.Actions[0].Kind != ActionCheckBlockers {
+	if len(out.Actions) != 1 || out.Actions[0].Kind != rollout.ActionCheckBlockers {
 		t.Fatalf("first actions %+v, want a blocker check", out.Actions)
 	}
-	data, err := EncodeState(st)
+	data, err := rollout.EncodeState(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DecodeState(data)
+	got, err := rollout.DecodeState(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(st, got, cmpopts.IgnoreUnexported(State{}), cmpopts.EquateEmpty()); diff != "" {
+	if diff := cmp.Diff(st, got, cmpopts.IgnoreUnexported(rollout.State{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	again, _ := EncodeState(got)
+	again, _ := rollout.EncodeState(got)
 	if !bytes.Equal(data, again) {
 		t.Error("re-encoding a decoded state gives different bytes")
 	}
@@ -52,36 +55,36 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 
 func TestDecodeStateErrors(t *testing.T) {
 	st := testState(t)
-	good, err := EncodeState(st)
+	good, err := rollout.EncodeState(st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	flip := bytes.Clone(good)
 	i := bytes.Index(flip, []byte(`"version":"v2"`))
 	flip[i+len(`"version":"v`)] = '3' // same length, different content
-	newer := bytes.Replace(good, []byte(fmt.Sprintf(`{"schema":%d,`, SchemaVersion)), []byte(fmt.Sprintf(`{"schema":%d,`, SchemaVersion+1)), 1)
+	newer := bytes.Replace(good, []byte(fmt.Sprintf(`{"schema":%d,`, rollout.SchemaVersion)), []byte(fmt.Sprintf(`{"schema":%d,`, rollout.SchemaVersion+1)), 1)
 	for _, tc := range []struct {
 		name string
 		data []byte
 		want error
 	}{
-		{"truncated", good[:len(good)/2], ErrCorrupt},
-		{"flipped byte", flip, ErrCorrupt},
-		{"not json", []byte("hello"), ErrCorrupt},
-		{"empty", nil, ErrCorrupt},
-		{"newer schema", newer, ErrSchema},
-		{"zero schema", []byte(`{"schema":0,"checksum":"","state":{}}`), ErrCorrupt},
-		{"null", []byte(`null`), ErrCorrupt},
-		{"null state", []byte(`{"schema":2,"checksum":"","state":null}`), ErrCorrupt},
+		{"truncated", good[:len(good)/2], rollout.ErrCorrupt},
+		{"flipped byte", flip, rollout.ErrCorrupt},
+		{"not json", []byte("hello"), rollout.ErrCorrupt},
+		{"empty", nil, rollout.ErrCorrupt},
+		{"newer schema", newer, rollout.ErrSchema},
+		{"zero schema", []byte(`{"schema":0,"checksum":"","state":{}}`), rollout.ErrCorrupt},
+		{"null", []byte(`null`), rollout.ErrCorrupt},
+		{"null state", []byte(`{"schema":2,"checksum":"","state":null}`), rollout.ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := DecodeState(tc.data)
+			_, err := rollout.DecodeState(tc.data)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("DecodeState = %v, want %v", err, tc.want)
 			}
-			if tc.want == ErrSchema {
-				var se *SchemaError
-				if !errors.As(err, &se) || se.Want != SchemaVersion {
+			if tc.want == rollout.ErrSchema {
+				var se *rollout.SchemaError
+				if !errors.As(err, &se) || se.Want != rollout.SchemaVersion {
 					t.Errorf("error %v is not a *SchemaError", err)
 				}
 			}
@@ -90,19 +93,19 @@ func TestDecodeStateErrors(t *testing.T) {
 }
 
 // stores runs f against each store implementation.
-func stores(t *testing.T, f func(t *testing.T, s Store)) {
-	t.Run("memory", func(t *testing.T) { f(t, new(MemoryStore)) })
-	t.Run("file", func(t *testing.T) { f(t, &FileStore{Dir: t.TempDir()}) })
+func stores(t *testing.T, f func(t *testing.T, s rollout.Store)) {
+	t.Run("memory", func(t *testing.T) { f(t, new(rollout.MemoryStore)) })
+	t.Run("file", func(t *testing.T) { f(t, &rollout.FileStore{Dir: t.TempDir()}) })
 }
 
 func TestStoreLeaseAndFencing(t *testing.T) {
-	stores(t, func(t *testing.T, s Store) {
+	stores(t, func(t *testing.T, s rollout.Store) {
 		ctx := context.Background()
 		data, tok, err := s.Load(ctx, "r1")
 		if err != nil || data != nil {
 			t.Fatalf("first Load = %q, %v; want nothing, nil", data, err)
 		}
-		if _, _, err := s.Load(ctx, "r1"); !errors.Is(err, ErrLocked) {
+		if _, _, err := s.Load(ctx, "r1"); !errors.Is(err, rollout.ErrLocked) {
 			t.Fatalf("second Load = %v, want ErrLocked", err)
 		}
 		if _, _, err := s.Load(ctx, "r2"); err != nil {
@@ -111,7 +114,7 @@ func TestStoreLeaseAndFencing(t *testing.T) {
 		if err := s.Save(ctx, "r1", tok, []byte("one")); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Save(ctx, "r1", tok+100, []byte("two")); !errors.Is(err, ErrFenced) {
+		if err := s.Save(ctx, "r1", tok+100, []byte("two")); !errors.Is(err, rollout.ErrFenced) {
 			t.Fatalf("Save with a wrong token = %v, want ErrFenced", err)
 		}
 		if err := s.Release(context.Background(), "r1", tok); err != nil {
@@ -120,7 +123,7 @@ func TestStoreLeaseAndFencing(t *testing.T) {
 		if err := s.Release(context.Background(), "r1", tok); err != nil {
 			t.Fatalf("second Release = %v, want nil (idempotent)", err)
 		}
-		if err := s.Save(ctx, "r1", tok, []byte("three")); !errors.Is(err, ErrFenced) {
+		if err := s.Save(ctx, "r1", tok, []byte("three")); !errors.Is(err, rollout.ErrFenced) {
 			t.Fatalf("Save after Release = %v, want ErrFenced", err)
 		}
 		data, tok2, err := s.Load(ctx, "r1")
@@ -135,9 +138,9 @@ func TestStoreLeaseAndFencing(t *testing.T) {
 
 func TestFileStoreFiles(t *testing.T) {
 	dir := t.TempDir()
-	s := &FileStore{Dir: dir}
+	s := &rollout.FileStore{Dir: dir}
 	ctx := context.Background()
-	if _, _, err := s.Load(ctx, "../evil"); !errors.Is(err, ErrInvalid) {
+	if _, _, err := s.Load(ctx, "../evil"); !errors.Is(err, rollout.ErrInvalid) {
 		t.Errorf("Load(../evil) = %v, want ErrInvalid", err)
 	}
 	_, tok, err := s.Load(ctx, "r1")
@@ -149,8 +152,8 @@ func TestFileStoreFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, _, err := (&FileStore{Dir: dir}).Load(ctx, "r1")
-	if !errors.Is(err, ErrLocked) {
+	got, _, err := (&rollout.FileStore{Dir: dir}).Load(ctx, "r1")
+	if !errors.Is(err, rollout.ErrLocked) {
 		t.Fatalf("Load by another store = %q, %v; want ErrLocked", got, err)
 	}
 	ents, _ := os.ReadDir(dir)
@@ -163,8 +166,8 @@ func TestFileStoreFiles(t *testing.T) {
 	}
 	// A second store on the same directory (as another process would be)
 	// is locked out by the OS lock.
-	other := &FileStore{Dir: dir}
-	if _, _, err := other.Load(ctx, "r1"); !errors.Is(err, ErrLocked) {
+	other := &rollout.FileStore{Dir: dir}
+	if _, _, err := other.Load(ctx, "r1"); !errors.Is(err, rollout.ErrLocked) {
 		t.Errorf("other store Load = %v, want ErrLocked", err)
 	}
 	s.Release(context.Background(), "r1", tok)
@@ -174,32 +177,32 @@ func TestFileStoreFiles(t *testing.T) {
 }
 
 func TestSecondDriverGetsErrLocked(t *testing.T) {
-	stores(t, func(t *testing.T, s Store) {
-		plan := zeroBake(awsPlan(1, 1, 3))
-		f := newFleet(plan, "v1")
+	stores(t, func(t *testing.T, s rollout.Store) {
+		plan := rollouttest.ZeroBake(rollouttest.AWSPlan(1, 1, 3))
+		f := rollouttest.NewMemFleet(plan, "v1")
 		ctx := context.Background()
-		r, err := Create(ctx, Spec{ID: "lease", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Store: s})
+		r, err := rollout.Create(ctx, rollout.Spec{ID: "lease", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, f, rollout.Config{Store: s})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(ctx, "lease", f, Config{Store: s}); !errors.Is(err, ErrLocked) {
+		if _, err := rollout.Open(ctx, "lease", f, rollout.Config{Store: s}); !errors.Is(err, rollout.ErrLocked) {
 			t.Fatalf("second driver: Resume = %v, want ErrLocked", err)
 		}
-		if _, err := Create(ctx, Spec{ID: "lease", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Store: s}); !errors.Is(err, ErrLocked) {
+		if _, err := rollout.Create(ctx, rollout.Spec{ID: "lease", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, f, rollout.Config{Store: s}); !errors.Is(err, rollout.ErrLocked) {
 			t.Fatalf("second driver: New = %v, want ErrLocked", err)
 		}
 		r.Close()
-		if _, err := Create(ctx, Spec{ID: "lease", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{Store: s}); !errors.Is(err, ErrExists) {
+		if _, err := rollout.Create(ctx, rollout.Spec{ID: "lease", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, f, rollout.Config{Store: s}); !errors.Is(err, rollout.ErrExists) {
 			t.Fatalf("New of a recorded rollout = %v, want ErrExists", err)
 		}
-		r2, err := Open(ctx, "lease", f, Config{Store: s})
+		r2, err := rollout.Open(ctx, "lease", f, rollout.Config{Store: s})
 		if err != nil {
 			t.Fatalf("Resume after Close = %v", err)
 		}
 		if err := r2.Run(ctx); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		if _, err := Open(ctx, "missing", f, Config{Store: s}); !errors.Is(err, ErrNotFound) {
+		if _, err := rollout.Open(ctx, "missing", f, rollout.Config{Store: s}); !errors.Is(err, rollout.ErrNotFound) {
 			t.Fatalf("Resume of an unknown rollout = %v, want ErrNotFound", err)
 		}
 	})
@@ -208,14 +211,14 @@ func TestSecondDriverGetsErrLocked(t *testing.T) {
 func TestFileStoreResumesAcrossRunners(t *testing.T) {
 	dir := t.TempDir()
 	// Zero bakes keep this real-time test short.
-	plan := zeroBake(awsPlan(2, 1, 3))
-	f := newFleet(plan, "v1")
+	plan := rollouttest.ZeroBake(rollouttest.AWSPlan(2, 1, 3))
+	f := rollouttest.NewMemFleet(plan, "v1")
 	ctx, cancel := context.WithCancel(context.Background())
 	deployed := 0
-	r, err := Create(ctx, Spec{ID: "file-run", Plan: plan, Version: "v2", Policy: Policy{}}, f, Config{
-		Store: &FileStore{Dir: dir},
-		OnEvent: func(e Event) {
-			if e.Kind == EventTargetDeployed {
+	r, err := rollout.Create(ctx, rollout.Spec{ID: "file-run", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, f, rollout.Config{
+		Store: &rollout.FileStore{Dir: dir},
+		OnEvent: func(e rollout.Event) {
+			if e.Kind == rollout.EventTargetDeployed {
 				if deployed++; deployed == 2 {
 					cancel()
 				}
@@ -228,7 +231,7 @@ func TestFileStoreResumesAcrossRunners(t *testing.T) {
 	if err := r.Run(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want cancelled", err)
 	}
-	r2, err := Open(context.Background(), "file-run", f, Config{Store: &FileStore{Dir: dir}})
+	r2, err := rollout.Open(context.Background(), "file-run", f, rollout.Config{Store: &rollout.FileStore{Dir: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +245,7 @@ func TestFileStoreResumesAcrossRunners(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("resumed run did not finish")
 	}
-	for id, v := range f.snapshot() {
+	for id, v := range f.Snapshot() {
 		if v != "v2" {
 			t.Errorf("%s runs %s", id, v)
 		}

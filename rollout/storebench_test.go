@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -14,7 +16,7 @@ import (
 // the journal: what an append adds, or a whole new file when it compacts.
 // (The lock file's few bytes, once per lease, are left out.)
 type journalMeter struct {
-	*FileStore
+	*rollout.FileStore
 	written, saves, payload int64
 }
 
@@ -60,7 +62,7 @@ func batchPlan(zones, hosts int) wave.Plan {
 	if err != nil {
 		panic(err)
 	}
-	return zeroBake(*p)
+	return rollouttest.ZeroBake(*p)
 }
 
 // BenchmarkStoreBytes measures the bytes the file store (the journal)
@@ -74,7 +76,7 @@ func BenchmarkStoreBytes(b *testing.B) {
 		name string
 		plan wave.Plan
 	}{
-		{"targets=100008", zeroBake(awsPlan(6, 3, 5556))},
+		{"targets=100008", rollouttest.ZeroBake(rollouttest.AWSPlan(6, 3, 5556))},
 		{"targets=2000/batch=10", batchPlan(4, 500)},
 		{"targets=6000/batch=10", batchPlan(4, 1500)},
 		{"targets=18000/batch=10", batchPlan(4, 4500)},
@@ -91,9 +93,9 @@ func BenchmarkStoreBytes(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var m *journalMeter
 			for b.Loop() {
-				m = &journalMeter{FileStore: &FileStore{Dir: b.TempDir()}}
+				m = &journalMeter{FileStore: &rollout.FileStore{Dir: b.TempDir()}}
 				d := &noop{v: make(map[string]string, n)}
-				r, err := Create(context.Background(), Spec{ID: "bench", Plan: tc.plan, Version: "v2", Policy: Policy{}}, d, Config{Store: m})
+				r, err := rollout.Create(context.Background(), rollout.Spec{ID: "bench", Plan: tc.plan, Version: "v2", Policy: rollout.Policy{}}, d, rollout.Config{Store: m})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,3 +1,8 @@
+// This file is internal (package rollout): TestHungDeployerIsAbandonedAndRolledBack reads the
+// runner's abandoned-call accounting (r.calls), and the other tests share
+// its stubborn deployer (and an external panicky type would clash with
+// hands_test.go's).
+
 package rollout
 
 import (

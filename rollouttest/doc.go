@@ -102,6 +102,16 @@
 // return every failure with what went wrong, or as subtests with
 // [RunDeployer] and [RunSource].
 //
+// # Test fixtures
+//
+// The tests of rollout, rollouttest and temporal share a few small
+// fixtures: [AWSPlan] plans an AWS-shaped fleet (regions of zones of hosts,
+// in waves of 1, 1, 2, 2 regions); [StageTargets], [WaveTargets] and
+// [AllTargets] list the target IDs of a plan; [ZeroBake] drops its bakes;
+// [EventLog] collects a rollout's events safely; [MemFleet] is a bare
+// in-memory [rollout.Deployer] with scripted deploy failures, for tests
+// that want exact calls rather than a simulated fleet.
+//
 // # Bubble safety
 //
 // Nothing here does I/O or holds a lock while it waits: a fleet waits with

@@ -87,7 +87,7 @@ func (s *Scenario) controls() []Control {
 }
 
 // options fills in the defaults of the gates.
-func (s *Scenario) options(f *Fleet, rec *recorder) rollout.Config {
+func (s *Scenario) options(f *Fleet, rec *EventLog) rollout.Config {
 	o := s.Options
 	if o.Alarms == nil {
 		o.Alarms = Alarms(f, CanaryRules)
@@ -97,7 +97,7 @@ func (s *Scenario) options(f *Fleet, rec *recorder) rollout.Config {
 	}
 	user := o.OnEvent
 	o.OnEvent = func(e rollout.Event) {
-		rec.add(e)
+		rec.Add(e)
 		if user != nil {
 			user(e)
 		}
@@ -201,25 +201,6 @@ func (o *Outcome) String() string {
 	return b.String()
 }
 
-// recorder collects events; OnEvent runs on the driver's goroutine, but a
-// caller may read concurrently.
-type recorder struct {
-	mu     sync.Mutex
-	events []rollout.Event
-}
-
-func (r *recorder) add(e rollout.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) all() []rollout.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.events)
-}
-
 // outcome assembles an Outcome.
 func outcome(f *Fleet, version string, p rollout.Progress, events []rollout.Event, started, ended time.Time, err error, calls0 int) *Outcome {
 	o := &Outcome{
@@ -276,7 +257,7 @@ func Run(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 			return nil, err
 		}
 	}
-	rec := &recorder{}
+	rec := new(EventLog)
 	var d rollout.Deployer = f
 	if s.Deployer != nil {
 		d = s.Deployer
@@ -316,7 +297,7 @@ func Run(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	if errors.Is(runErr, ErrHorizon) || (runErr != nil && errors.Is(context.Cause(ctx), ErrHorizon)) {
 		runErr = ErrHorizon
 	}
-	out := outcome(f, s.Version, r.Progress(), rec.all(), started, time.Now(), runErr, calls0)
+	out := outcome(f, s.Version, r.Progress(), rec.Events(), started, time.Now(), runErr, calls0)
 	out.Refused = append(refused, ignored(finalState(o.Store, s.id()))...)
 	return out, nil
 }

@@ -56,7 +56,7 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &recorder{}
+	rec := new(EventLog)
 	sim := &sim{f: f, st: st, o: s.options(f, rec), now: now}
 	sim.hands = rollout.Hands{
 		Blockers: sim.o.Blockers,
@@ -129,7 +129,7 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 		}
 		sim.now = maxTime(sim.now, next)
 	}
-	o := outcome(f, s.Version, st.Progress(), rec.all(), started, sim.now, runErr, calls0)
+	o := outcome(f, s.Version, st.Progress(), rec.Events(), started, sim.now, runErr, calls0)
 	o.Refused = ignored(st)
 	return o, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -115,7 +116,7 @@ func TestDeployRetriesMappedFromPolicy(t *testing.T) {
 // TestNotifyDeliversEveryEvent: with Settings.Notify, OnEvent receives the
 // same events, in the same order, as the events query.
 func TestNotifyDeliversEveryEvent(t *testing.T) {
-	plan := awsPlan(1, 2, 3)
+	plan := rollouttest.AWSPlan(1, 2, 3)
 	f := newFleet(plan, "v1")
 	env := newEnv()
 	env.SetStartTime(monday9)

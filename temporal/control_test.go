@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
 )
 
@@ -17,7 +18,7 @@ import (
 // one it allows. The refused ones change nothing and are recorded in the
 // audit with the refusal and as events; the allowed approval is applied.
 func TestUnauthorisedSignalsRefusedAndRecorded(t *testing.T) {
-	plan := awsPlan(1, 2, 3)
+	plan := rollouttest.AWSPlan(1, 2, 3)
 	stages := plan.Waves[0].Stages
 	gated := stages[len(stages)-1].Name // the last stage waits for approval
 	f := newFleet(plan, "v1")
@@ -101,7 +102,7 @@ func TestUnauthorisedSignalsRefusedAndRecorded(t *testing.T) {
 
 // TestAuthoriserDownFailsClosed: an authoriser that errs refuses.
 func TestAuthoriserDownFailsClosed(t *testing.T) {
-	plan := awsPlan(1, 1, 2)
+	plan := rollouttest.AWSPlan(1, 1, 2)
 	f := newFleet(plan, "v1")
 	env := newEnv()
 	env.SetStartTime(monday9)

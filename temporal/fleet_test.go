@@ -9,6 +9,7 @@ import (
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -28,7 +29,7 @@ type call struct {
 
 func newFleet(plan wave.Plan, version string) *fleet {
 	f := &fleet{versions: map[string]string{}}
-	for _, id := range allTargets(plan) {
+	for _, id := range rollouttest.AllTargets(plan) {
 		f.versions[id] = version
 	}
 	return f
@@ -104,31 +105,6 @@ func (f *fleet) onAny(ids []string, v string) bool {
 	return false
 }
 
-// awsPlan plans an AWS-shaped fleet with the wave planner, as the rollout
-// package's tests do: regions r0... each with zones of hosts, in waves of 1,
-// 1, 2, 2 regions; a one-box before each region's first zone, one zone of a
-// region at a time, a third of a zone per batch; the planner's default
-// bakes.
-func awsPlan(regions, zones, hosts int) wave.Plan {
-	var ts []wave.Target
-	for r := range regions {
-		for z := range zones {
-			for h := range hosts {
-				ts = append(ts, wave.Target{
-					ID:       fmt.Sprintf("r%d-z%d-h%d", r, z, h),
-					Location: []string{fmt.Sprintf("r%d", r), fmt.Sprintf("r%d-z%d", r, z), fmt.Sprintf("h%d", h)},
-					Weight:   float64(r + 1),
-				})
-			}
-		}
-	}
-	p, err := wave.Policy{Waves: wave.Sizing{Sizes: []int{1, 1, 2, 2}}}.Plan(ts)
-	if err != nil {
-		panic(err)
-	}
-	return *p
-}
-
 // zonePlan is a hand-made plan of one region and one zone: a one-box stage
 // (ob) that bakes for bake, then the zone's other targets in batches of
 // batch that bake for zoneBake. It is valid (wave.Plan.Validate).
@@ -149,39 +125,6 @@ func zonePlan(targets, batch int, bake, zoneBake time.Duration) wave.Plan {
 			Batches: []wave.Batch{{Targets: []wave.Target{t("ob")}}}},
 		{Name: "zone", Kind: wave.Zone, Regions: in, Zones: zs, Bake: duration.Duration(zoneBake), Batches: batches},
 	}}}}
-}
-
-func stageTargets(p wave.Plan, name string) []string {
-	var out []string
-	for _, w := range p.Waves {
-		for _, st := range w.Stages {
-			if st.Name != name {
-				continue
-			}
-			for _, b := range st.Batches {
-				for _, t := range b.Targets {
-					out = append(out, t.ID)
-				}
-			}
-		}
-	}
-	return out
-}
-
-func waveTargets(p wave.Plan, wi int) []string {
-	var out []string
-	for _, st := range p.Waves[wi].Stages {
-		out = append(out, stageTargets(p, st.Name)...)
-	}
-	return out
-}
-
-func allTargets(p wave.Plan) []string {
-	var out []string
-	for wi := range p.Waves {
-		out = append(out, waveTargets(p, wi)...)
-	}
-	return out
 }
 
 // regressionAlarm fires while any of ids runs bad (any target when ids is

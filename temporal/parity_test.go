@@ -14,6 +14,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -143,8 +144,8 @@ func runWorkflow(t *testing.T, sc scenario) outcome {
 // and status, every decision with its reason and time, the timings), the
 // same events at the same times, and the same calls to every target.
 func TestSameOutcomeAsRunner(t *testing.T) {
-	plan := awsPlan(6, 3, 6)
-	small := awsPlan(1, 3, 4)
+	plan := rollouttest.AWSPlan(6, 3, 6)
+	small := rollouttest.AWSPlan(1, 3, 4)
 	alarmOnly := func(mk func(f *fleet, plan wave.Plan) rollout.Alarms) func(*fleet, wave.Plan) (rollout.Blockers, rollout.Alarms) {
 		return func(f *fleet, p wave.Plan) (rollout.Blockers, rollout.Alarms) { return nil, mk(f, p) }
 	}
@@ -152,14 +153,14 @@ func TestSameOutcomeAsRunner(t *testing.T) {
 		{
 			name: "one-box catch", plan: plan, start: monday9,
 			gates: alarmOnly(func(f *fleet, p wave.Plan) rollout.Alarms {
-				return regressionAlarm(f, stageTargets(p, p.Waves[0].Stages[0].Name), "v2")
+				return regressionAlarm(f, rollouttest.StageTargets(p, p.Waves[0].Stages[0].Name), "v2")
 			}),
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, reason: "fault-rate",
 		},
 		{
 			name: "wave-3 catch", plan: plan, start: monday9,
 			gates: alarmOnly(func(f *fleet, p wave.Plan) rollout.Alarms {
-				return regressionAlarm(f, waveTargets(p, 2), "v2")
+				return regressionAlarm(f, rollouttest.WaveTargets(p, 2), "v2")
 			}),
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, reason: "fault-rate",
 		},
@@ -223,20 +224,20 @@ func checkScenario(t *testing.T, sc scenario, o outcome) {
 	t.Helper()
 	switch sc.name {
 	case "one-box catch":
-		ob := stageTargets(sc.plan, sc.plan.Waves[0].Stages[0].Name)[0]
+		ob := rollouttest.StageTargets(sc.plan, sc.plan.Waves[0].Stages[0].Name)[0]
 		want := map[string][]string{ob: {"v2", "v1"}}
 		if diff := cmp.Diff(want, o.Calls); diff != "" {
 			t.Errorf("calls (-want +got):\n%s", diff)
 		}
 	case "wave-3 catch":
 		for wi := range 2 {
-			for _, id := range waveTargets(sc.plan, wi) {
+			for _, id := range rollouttest.WaveTargets(sc.plan, wi) {
 				if diff := cmp.Diff([]string{"v2", "v1"}, o.Calls[id]); diff != "" {
 					t.Errorf("%s of wave %d (-want +got):\n%s", id, wi+1, diff)
 				}
 			}
 		}
-		for _, id := range waveTargets(sc.plan, 3) {
+		for _, id := range rollouttest.WaveTargets(sc.plan, 3) {
 			if len(o.Calls[id]) > 0 {
 				t.Errorf("%s of wave 4 was touched: %v", id, o.Calls[id])
 			}

@@ -1,3 +1,10 @@
+// This file holds the helpers of the few internal tests (package rollout:
+// gate_test.go, watchdog_test.go and the *_internal_test.go files), which
+// read the runner's state or call unexported functions. Package rollout
+// cannot import rollouttest (rollouttest imports rollout), so these are a
+// copy of the shared fixtures of rollouttest (AWSPlan, StageTargets,
+// AllTargets, ZeroBake, EventLog, MemFleet); the external tests use those.
+
 package rollout
 
 import (
@@ -258,29 +265,6 @@ func (f *fleet) touched() bool {
 	return f.reads > 0 || len(f.calls) > 0
 }
 
-// flatPlan is a one-region, one-stage plan of the given batches of target
-// IDs, with the given MinHealthy.
-func flatPlan(minHealthy int, batches ...[]string) wave.Plan {
-	st := wave.Stage{Name: "w1/r", Kind: wave.Region, Regions: []string{"r"}, MinHealthy: minHealthy, Reason: "test"}
-	for _, ids := range batches {
-		var b wave.Batch
-		for _, id := range ids {
-			b.Targets = append(b.Targets, wave.Target{ID: id, Location: []string{"r"}})
-		}
-		st.Batches = append(st.Batches, b)
-	}
-	return wave.Plan{Levels: []string{"region"}, Waves: []wave.Wave{{Regions: []string{"r"}, Stages: []wave.Stage{st}}}}
-}
-
-// hosts returns IDs h<from>...h<to-1>.
-func hosts(from, to int) []string {
-	var out []string
-	for i := from; i < to; i++ {
-		out = append(out, fmt.Sprintf("h%d", i))
-	}
-	return out
-}
-
 // inflightOn reports whether a deploy is in flight (the fleet counts them
 // as a whole; with concurrency 1 that is the one of ids started last).
 func (f *fleet) inflightOn(ids []string) bool {
@@ -296,3 +280,33 @@ func (f *fleet) inflightOn(ids []string) bool {
 	}
 	return false
 }
+
+// events collects events safely.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	l.evs = append(l.evs, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) kinds(k EventKind) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, e := range l.evs {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// monday9 is a Monday 09:00 UTC.
+var monday9 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+
+// startAt returns a context whose bubble clock has been advanced to t.
+func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
