@@ -204,7 +204,7 @@ func FuzzSettings(f *testing.F) {
 // rollout: an alarm in the one-box rolls back at the same instant, with
 // the same events at the same times, as without notifications.
 func TestNotifyNeverDelaysTheRollout(t *testing.T) {
-	plan := awsPlan(1, 2, 3)
+	plan := rollouttest.AWSPlan(1, 2, 3)
 	var calls atomic.Int64
 	run := func(notify bool) []rollout.Event {
 		f := newFleet(plan, "v1")
@@ -212,7 +212,7 @@ func TestNotifyNeverDelaysTheRollout(t *testing.T) {
 		env.SetStartTime(monday9)
 		temporal.Register(env, &temporal.Activities{
 			Deployer: f.on("w"),
-			Alarms:   regressionAlarm(f, allTargets(plan), "v2"),
+			Alarms:   regressionAlarm(f, rollouttest.AllTargets(plan), "v2"),
 			OnEvent: func(context.Context, []rollout.Event) error {
 				calls.Add(1)
 				return errors.New("listener down")

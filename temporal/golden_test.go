@@ -21,6 +21,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
 )
 
@@ -116,7 +117,7 @@ func recordGolden(t *testing.T, dir string) {
 
 	// 3. A cancellation while the one-box bakes rolls back.
 	long := zonePlan(3, 2, time.Hour, 0)
-	for _, id := range allTargets(long) {
+	for _, id := range rollouttest.AllTargets(long) {
 		f.mu.Lock()
 		f.versions[id] = "v1"
 		f.mu.Unlock()

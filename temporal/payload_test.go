@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
 )
 
@@ -22,7 +23,7 @@ func TestPayloadSizes(t *testing.T) {
 	}
 	for _, n := range []int{10000, 20000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			plan := awsPlan(10, 10, n/100)
+			plan := rollouttest.AWSPlan(10, 10, n/100)
 			f := newFleet(plan, "v1")
 			now := monday9
 			st, err := rollout.NewState("big", plan, "v2", rollout.Policy{}, now)
@@ -112,7 +113,7 @@ func TestPayloadSizes(t *testing.T) {
 // TestOversizedPlanRefused: a plan whose packed input is over MaxPayload
 // is refused before anything starts, with ErrTooLarge (an ErrInvalid).
 func TestOversizedPlanRefused(t *testing.T) {
-	plan := awsPlan(2, 2, 50)
+	plan := rollouttest.AWSPlan(2, 2, 50)
 	_, err := temporal.PackInput(temporal.Input{ID: "big", Plan: plan, Version: "v2"}, 1000)
 	if !errors.Is(err, temporal.ErrTooLarge) || !errors.Is(err, rollout.ErrInvalid) {
 		t.Fatalf("PackInput = %v, want ErrTooLarge and ErrInvalid", err)

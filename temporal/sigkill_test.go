@@ -17,6 +17,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/wave"
 )
@@ -68,7 +69,7 @@ func TestDeployNotRepeatedAfterSIGKILL(t *testing.T) {
 	const queue = "sigkill"
 	dir := t.TempDir()
 	plan := zonePlan(3, 2, 0, 0)
-	for _, id := range allTargets(plan) {
+	for _, id := range rollouttest.AllTargets(plan) {
 		if err := os.WriteFile(filepath.Join(dir, id), []byte("v1"), 0o644); err != nil {
 			t.Fatal(err)
 		}
