@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -250,4 +251,45 @@ func TestNotifyNeverDelaysTheRollout(t *testing.T) {
 		t.Errorf("the listener was called %d times, want its deliveries retried", calls.Load())
 	}
 	t.Logf("%d failed deliveries", calls.Load())
+}
+
+// keyed records the idempotency key of every deploy call.
+type keyed struct {
+	rollout.Deployer
+	mu   sync.Mutex
+	keys []string
+}
+
+func (k *keyed) Deploy(ctx context.Context, t wave.Target, v string) error {
+	key, ok := temporal.IdempotencyKey(ctx)
+	if !ok {
+		return errors.New("no idempotency key")
+	}
+	k.mu.Lock()
+	k.keys = append(k.keys, key)
+	k.mu.Unlock()
+	return k.Deployer.Deploy(ctx, t, v)
+}
+
+// TestIdempotencyKey: a deploy finds in its context a key naming the
+// workflow, the action, its round and its target.
+func TestIdempotencyKey(t *testing.T) {
+	plan := zonePlan(2, 1, 0, 0)
+	f := newFleet(plan, "v1")
+	k := &keyed{Deployer: f.on("w")}
+	env := newEnv()
+	env.SetStartTime(monday9)
+	temporal.Register(env, &temporal.Activities{Deployer: k})
+	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{ID: "keys", Plan: plan, Version: "v2"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.keys) != 2 {
+		t.Fatalf("keys %v, want one per deploy", k.keys)
+	}
+	for i, id := range []string{"ob", "h1"} {
+		if !strings.HasPrefix(k.keys[i], "default-test-workflow-id/deploy/") || !strings.HasSuffix(k.keys[i], "/"+id) {
+			t.Errorf("key %q, want the workflow, the action kind, the round and %s", k.keys[i], id)
+		}
+	}
 }

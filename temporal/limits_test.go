@@ -95,8 +95,11 @@ func TestContinueAsNewMidStage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	// MaxHistory under the server's limit, with room for the activities
-	// in flight when it is reached.
-	set := temporal.Settings{MaxHistory: 300, MaxInFlight: 20}
+	// in flight when it is reached. Short timeouts: on a loaded machine
+	// the in-process server may lose an activity task in transit, which
+	// only a timeout recovers.
+	set := temporal.Settings{MaxHistory: 300, MaxInFlight: 20,
+		GateTimeout: duration.Duration(15 * time.Second), HeartbeatTimeout: duration.Duration(5 * time.Second)}
 	start := time.Now()
 	if err := c.Start(ctx, "midstage", plan, "v2", rollout.Policy{}, set); err != nil {
 		t.Fatal(err)
@@ -158,11 +161,19 @@ func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	if err := c.Start(ctx, "inflight", plan, "v2", rollout.Policy{}, temporal.Settings{MaxInFlight: 40}); err != nil {
+	// Short timeouts: on a loaded machine the in-process server may lose
+	// an activity task in transit, which only a timeout recovers.
+	set := temporal.Settings{MaxInFlight: 40, GateTimeout: duration.Duration(15 * time.Second), HeartbeatTimeout: duration.Duration(5 * time.Second)}
+	if err := c.Start(ctx, "inflight", plan, "v2", rollout.Policy{}, set); err != nil {
 		t.Fatal(err)
 	}
 	res, err := c.Wait(ctx, "inflight")
 	if err != nil {
+		d, derr := ts.GetDefaultClient().DescribeWorkflowExecution(context.Background(), temporal.WorkflowID("inflight"), "")
+		if derr == nil {
+			t.Logf("pending activities %d, history length %d, pending workflow task %v",
+				len(d.GetPendingActivities()), d.GetWorkflowExecutionInfo().GetHistoryLength(), d.GetPendingWorkflowTask())
+		}
 		t.Fatalf("Wait: %v", err)
 	}
 	if res.Phase != rollout.Succeeded {
