@@ -66,7 +66,7 @@ func crashScenarios() []scenario {
 			plan:   plan,
 			policy: policy,
 			options: func(f *rollouttest.MemFleet) rollout.Config {
-				return rollout.Config{Alarms: regressionAlarm(f, nil, "v2"), Blockers: businessHours}
+				return rollout.Config{Alarms: regressionAlarm(f, nil, "v2"), Blockers: rollouttest.BusinessHours}
 			},
 		},
 		{

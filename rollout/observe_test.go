@@ -28,7 +28,7 @@ func TestMetricsTracesAndLogs(t *testing.T) {
 		var logs bytes.Buffer
 		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		o := rollout.Config{
-			Blockers:       businessHours,
+			Blockers:       rollouttest.BusinessHours,
 			Alarms:         regressionAlarm(f, rollouttest.WaveTargets(plan, 1), "v2"),
 			Registerer:     reg,
 			TracerProvider: tp,

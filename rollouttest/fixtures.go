@@ -307,3 +307,25 @@ func (f *MemFleet) InflightOn(ids []string, v string) bool {
 	}
 	return false
 }
+
+// BusinessHours is a blocker that holds a stage outside 09:00-17:00 UTC on
+// weekdays and says when it opens next. It reads the time it is given,
+// never the clock, so it works in simulated time.
+var BusinessHours = rollout.BlockersFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]rollout.BlockReason, time.Time, error) {
+	t := now.UTC()
+	open := func(t time.Time) bool {
+		wd := t.Weekday()
+		return wd != time.Saturday && wd != time.Sunday && t.Hour() >= 9 && t.Hour() < 17
+	}
+	if open(t) {
+		return nil, time.Time{}, nil
+	}
+	next := time.Date(t.Year(), t.Month(), t.Day(), 9, 0, 0, 0, time.UTC)
+	if !next.After(t) {
+		next = next.AddDate(0, 0, 1)
+	}
+	for !open(next) {
+		next = next.AddDate(0, 0, 1)
+	}
+	return []rollout.BlockReason{{Blocker: "business-hours", Reason: "outside 09:00-17:00 UTC on weekdays", Until: next}}, next, nil
+})

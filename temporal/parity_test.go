@@ -182,7 +182,7 @@ func TestSameOutcomeAsRunner(t *testing.T) {
 		{
 			name: "business hours", plan: plan, start: monday9.Add(-2 * time.Hour),
 			gates: func(f *fleet, p wave.Plan) (rollout.Blockers, rollout.Alarms) {
-				return businessHours, regressionAlarm(f, nil, "v2")
+				return rollouttest.BusinessHours, regressionAlarm(f, nil, "v2")
 			},
 			phase: rollout.Succeeded,
 		},
