@@ -24,6 +24,8 @@ const (
 	DefaultGateCall = time.Minute
 	// DefaultJudgeCall bounds one canary judgement.
 	DefaultJudgeCall = 5 * time.Minute
+	// DefaultStoreCall bounds one save of the state by a [Runner].
+	DefaultStoreCall = time.Minute
 	// DefaultGrace is how long a call that ignores its context is waited
 	// for past its deadline before it is abandoned.
 	DefaultGrace = 30 * time.Second

@@ -279,6 +279,10 @@ func (r *Runner) save(ctx context.Context) error {
 		return err
 	}
 	r.buf = data // reused: stores copy what they keep
+	// A store that does not answer must not hold the run for ever: the
+	// save fails, and Run returns its error (Open carries on later).
+	ctx, cancel := context.WithTimeout(ctx, DefaultStoreCall)
+	defer cancel()
 	if err := r.store.Save(ctx, r.id, r.token, data); err != nil {
 		return fmt.Errorf("rollout: save %q: %w", r.id, err)
 	}

@@ -324,3 +324,31 @@ func TestAbortDuringLongBatch(t *testing.T) {
 		}
 	})
 }
+
+// hungStore's saves never return until their context ends.
+type hungStore struct{ MemoryStore }
+
+func (h *hungStore) Save(ctx context.Context, id string, token uint64, data []byte) error {
+	if h.MemoryStore.Get(id) == nil {
+		return h.MemoryStore.Save(ctx, id, token, data) // Create's first save
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestHungStoreEndsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := awsPlan(1, 2, 3)
+		r, err := Create(t.Context(), Spec{ID: "stuck-store", Plan: plan, Version: "v2"}, newStubborn(plan), Config{Store: new(hungStore)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := r.Run(t.Context()); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Run = %v, want the save's deadline", err)
+		}
+		if took := time.Since(start); took > DefaultStoreCall+time.Second {
+			t.Errorf("Run held %s by a hung store, want at most %s", took, DefaultStoreCall)
+		}
+	})
+}
