@@ -408,8 +408,10 @@ func (r *Runner) Progress() Progress {
 func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error) {
 	rctx, cancelRound := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	quit := make(chan struct{})
 	defer func() {
 		cancelRound()
+		close(quit)
 		wg.Wait()
 	}()
 	obs := make([]Observation, len(out.Actions))
@@ -421,20 +423,18 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	}
 	calls := make([]roundCall, len(out.Actions), len(out.Actions)+1)
 	var watches []*roundCall // alarm checks asked for mid-round
-	launch := func(c *roundCall) {
-		wg.Add(1)
-		go func() {
-			var o Observation
-			r.call(rctx, c, slots, &o)
-			if !c.state.CompareAndSwap(callRunning, callReturned) {
-				c.done() // abandoned: the round went on without it
-				return
-			}
-			*c.o = o
-			answered <- c
-			wg.Done()
-		}()
-	}
+	crew := newCrew(len(out.Actions), &wg, quit, func(c *roundCall) bool {
+		var o Observation
+		r.call(rctx, c, slots, &o)
+		if !c.state.CompareAndSwap(callRunning, callReturned) {
+			c.done() // abandoned: the round went on without it
+			return false
+		}
+		*c.o = o
+		answered <- c
+		return true
+	})
+	launch := crew.submit
 	for i := range out.Actions {
 		calls[i] = roundCall{a: &out.Actions[i], o: &obs[i]}
 		launch(&calls[i])
@@ -480,7 +480,7 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		if !c.overdue(now, grace) || !r.calls.take(c) {
 			return nil
 		}
-		wg.Done() // the round no longer waits for it
+		wg.Done() // the round no longer waits for its worker
 		e := abandonedError(*c.a, time.Duration(c.timeout.Load()), grace)
 		r.obs.abandoned(*c.a, e)
 		*c.o = failed(*c.a, e)

@@ -1,0 +1,83 @@
+package rollout
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// A crew runs the calls of one round on goroutines it reuses.
+//
+// Every call must be able to start at once (a batch with no concurrency
+// limit deploys all its targets together, and a deploy may take minutes), so
+// a call never waits for a worker: whoever takes a call from the queue
+// first makes sure another worker is free for the rest. When calls take
+// long this starts one goroutine per call, as a go statement per call
+// would; when they are quick, a few workers run them all, and each
+// worker's stack, once grown by the first call down the hands' frames,
+// serves the next ones without being grown and copied again. That copying
+// was the largest single cost of the driver on a large fleet.
+type crew struct {
+	run  func(*roundCall) bool // performs a call; false: the worker must go (its call was abandoned)
+	work chan *roundCall
+	quit chan struct{}
+	wg   *sync.WaitGroup // one count per worker that is not abandoned
+
+	queued atomic.Int64 // calls submitted and not yet taken
+	free   atomic.Int64 // workers started or idle, not running a call
+}
+
+// newCrew returns a crew whose queue holds size calls without blocking;
+// wg counts its workers, and quit sends the idle ones home.
+func newCrew(size int, wg *sync.WaitGroup, quit chan struct{}, run func(*roundCall) bool) *crew {
+	return &crew{run: run, work: make(chan *roundCall, max(size, 1)), quit: quit, wg: wg}
+}
+
+// submit queues c, starting a worker when none is free to take it.
+func (k *crew) submit(c *roundCall) {
+	k.queued.Add(1)
+	select {
+	case k.work <- c:
+	default:
+		// The queue is full (calls added in the middle of a round): a
+		// worker of its own.
+		k.queued.Add(-1)
+		k.free.Add(1)
+		k.start(c)
+		return
+	}
+	if k.free.Load() == 0 {
+		k.free.Add(1)
+		k.start(nil)
+	}
+}
+
+func (k *crew) start(first *roundCall) {
+	k.wg.Add(1)
+	go k.worker(first)
+}
+
+// worker takes calls until the round ends. Taking a call, it starts
+// another worker if calls are still queued and no other worker is free,
+// so that no queued call waits for this one to finish.
+func (k *crew) worker(c *roundCall) {
+	for {
+		if c == nil {
+			select {
+			case c = <-k.work:
+				k.queued.Add(-1)
+			case <-k.quit:
+				k.wg.Done()
+				return
+			}
+		}
+		if k.free.Add(-1) == 0 && k.queued.Load() > 0 {
+			k.free.Add(1)
+			k.start(nil)
+		}
+		if !k.run(c) {
+			return // abandoned: the round stopped counting this worker
+		}
+		k.free.Add(1)
+		c = nil
+	}
+}
