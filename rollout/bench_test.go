@@ -59,7 +59,11 @@ func BenchmarkDriver(b *testing.B) {
 			for b.Loop() {
 				d := &noop{v: make(map[string]string, n)}
 				s := &countingStore{Store: tc.store(b)}
-				r, err := rollout.Create(context.Background(), rollout.Spec{ID: "bench", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, d, rollout.Config{Store: s})
+				var store rollout.Store = s
+				if _, ok := s.Store.(rollout.DeltaSaver); ok {
+					store = &deltaCounter{*s}
+				}
+				r, err := rollout.Create(context.Background(), rollout.Spec{ID: "bench", Plan: plan, Version: "v2", Policy: rollout.Policy{}}, d, rollout.Config{Store: store})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -67,6 +71,9 @@ func BenchmarkDriver(b *testing.B) {
 					b.Fatal(err)
 				}
 				saves, size = s.n, s.bytes
+				if dc, ok := store.(*deltaCounter); ok {
+					saves, size = dc.n, dc.bytes
+				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/target")
 			b.ReportMetric(float64(saves), "saves/run")
@@ -85,6 +92,18 @@ func (c *countingStore) Save(ctx context.Context, id string, token uint64, data 
 	c.n++
 	c.bytes = len(data)
 	return c.Store.Save(ctx, id, token, data)
+}
+
+// deltaCounter is a countingStore of a store that takes deltas.
+type deltaCounter struct{ countingStore }
+
+func (c *deltaCounter) SaveDelta(ctx context.Context, id string, token uint64, d *rollout.Delta) error {
+	c.n++
+	c.bytes = 0
+	for _, s := range d.Changed {
+		c.bytes += len(s.Bytes)
+	}
+	return c.Store.(rollout.DeltaSaver).SaveDelta(ctx, id, token, d)
 }
 
 // discard takes leases but throws saved states away: the driver's cost

@@ -17,10 +17,13 @@ func TestCRC32Combine(t *testing.T) {
 		for i := range b {
 			b[i] = byte(rng.Uint32())
 		}
-		whole := crc32.Checksum(append(append([]byte(nil), a...), b...), castagnoli)
-		got := crc32Combine(crc32.Castagnoli, crc32.Checksum(a, castagnoli), crc32.Checksum(b, castagnoli), len(b))
-		if got != whole {
-			t.Fatalf("combine of %d and %d bytes = %08x, want %08x", len(a), len(b), got, whole)
+		for _, poly := range []uint32{crc32.Castagnoli, crc32.IEEE, crc32.Koopman} {
+			tab := crc32.MakeTable(poly)
+			whole := crc32.Checksum(append(append([]byte(nil), a...), b...), tab)
+			got := crc32Combine(poly, crc32.Checksum(a, tab), crc32.Checksum(b, tab), len(b))
+			if got != whole {
+				t.Fatalf("poly %08x: combine of %d and %d bytes = %08x, want %08x", poly, len(a), len(b), got, whole)
+			}
 		}
 	}
 }

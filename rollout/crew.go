@@ -17,7 +17,7 @@ import (
 // serves the next ones without being grown and copied again. That copying
 // was the largest single cost of the driver on a large fleet.
 type crew struct {
-	run  func(*roundCall) bool // performs a call; false: the worker must go (its call was abandoned)
+	run  func(*roundCall, *Observation) bool // performs a call into the worker's scratch; false: the worker must go (its call was abandoned)
 	work chan *roundCall
 	quit chan struct{}
 	wg   *sync.WaitGroup // one count per worker that is not abandoned
@@ -28,7 +28,7 @@ type crew struct {
 
 // newCrew returns a crew whose queue holds size calls without blocking;
 // wg counts its workers, and quit sends the idle ones home.
-func newCrew(size int, wg *sync.WaitGroup, quit chan struct{}, run func(*roundCall) bool) *crew {
+func newCrew(size int, wg *sync.WaitGroup, quit chan struct{}, run func(*roundCall, *Observation) bool) *crew {
 	return &crew{run: run, work: make(chan *roundCall, max(size, 1)), quit: quit, wg: wg}
 }
 
@@ -60,6 +60,10 @@ func (k *crew) start(first *roundCall) {
 // another worker if calls are still queued and no other worker is free,
 // so that no queued call waits for this one to finish.
 func (k *crew) worker(c *roundCall) {
+	// The answer is written here first, not into the round's slot: a
+	// call abandoned by the round must not write where the round has
+	// moved on from.
+	var scratch Observation
 	for {
 		if c == nil {
 			select {
@@ -74,7 +78,7 @@ func (k *crew) worker(c *roundCall) {
 			k.free.Add(1)
 			k.start(nil)
 		}
-		if !k.run(c) {
+		if !k.run(c, &scratch) {
 			return // abandoned: the round stopped counting this worker
 		}
 		k.free.Add(1)

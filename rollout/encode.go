@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -20,19 +21,43 @@ const chunkSize = 256
 type encCache struct {
 	plan    []byte
 	planCRC uint32 // CRC-32C of plan
-	chunks  [][]byte
-	dirty   []bool
-	// planAt is where the plan starts in the last encoding, from the
-	// start of its body.
-	planAt int
+	// planIDs counts the segments the plan holds (see [Delta]); first and
+	// last are where its first and last ones start.
+	planIDs, firstID, lastID int
+	chunks                   [][]byte
+	chunkCRC                 []uint32
+	dirty                    []bool
+
+	// The targets changed since the last save a store took: what a
+	// [Delta] sends.
+	changed []int
+	marked  []bool
+	// headIDs is how many segments started in the head of the last save
+	// a store took; -1: none yet.
+	headIDs int
 }
 
 // touch marks the target at plan position p as changed since the last
-// encoding.
+// encoding and the last save.
 func (s *State) touch(p int) {
-	if s.enc != nil {
-		s.enc.dirty[p/chunkSize] = true
+	e := s.enc
+	if e == nil {
+		return
 	}
+	e.dirty[p/chunkSize] = true
+	if !e.marked[p] {
+		e.marked[p] = true
+		e.changed = append(e.changed, p)
+	}
+}
+
+// saved forgets the changes a store has taken.
+func (e *encCache) saved(headIDs int) {
+	for _, p := range e.changed {
+		e.marked[p] = false
+	}
+	e.changed = e.changed[:0]
+	e.headIDs = headIDs
 }
 
 type stateAlias State
@@ -45,25 +70,47 @@ type head struct {
 	Targets *struct{} `json:"targets,omitempty"`
 }
 
-// encodeBody appends the state's JSON to prefix.
-func (s *State) encodeBody(prefix []byte) ([]byte, error) {
+// parts brings the cached encoding up to date and returns the head's
+// JSON without its closing brace, and the CRC-32C of the whole body
+// (head, plan and targets), combined from the parts' own so that the
+// bytes that did not change are not read again.
+func (s *State) parts() (h []byte, sum uint32, err error) {
 	n := (len(s.Targets) + chunkSize - 1) / chunkSize
 	if s.enc == nil || len(s.enc.chunks) != n {
 		plan, err := json.Marshal(s.Plan)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		s.enc = &encCache{plan: plan, planCRC: crc32.Checksum(plan, castagnoli), chunks: make([][]byte, n), dirty: make([]bool, n)}
-		for i := range s.enc.dirty {
-			s.enc.dirty[i] = true
+		e := &encCache{plan: plan, planCRC: crc32.Checksum(plan, castagnoli), chunks: make([][]byte, n),
+			chunkCRC: make([]uint32, n), dirty: make([]bool, n), marked: make([]bool, len(s.Targets)), headIDs: -1}
+		e.firstID, e.lastID = -1, -1
+		for off := 0; ; off++ {
+			i := bytes.Index(e.plan[off:], segSep)
+			if i < 0 {
+				break
+			}
+			off += i
+			if e.firstID < 0 {
+				e.firstID = off
+			}
+			e.lastID = off
+			e.planIDs++
 		}
+		for i := range e.dirty {
+			e.dirty[i] = true
+		}
+		s.enc = e
 	}
 	e := s.enc
-	size := 0
 	for i := range e.chunks {
 		if e.dirty[i] {
 			lo, hi := i*chunkSize, min((i+1)*chunkSize, len(s.Targets))
 			b := e.chunks[i][:0]
+			if c := cap(b); c > 0 && c < len(e.chunks[i])+len(e.chunks[i])/8 {
+				// Records grow as targets progress (a version, an
+				// attempt count): room for that, once.
+				b = make([]byte, 0, c+c/4)
+			}
 			for p := lo; p < hi; p++ {
 				if p > lo {
 					b = append(b, ',')
@@ -71,31 +118,62 @@ func (s *State) encodeBody(prefix []byte) ([]byte, error) {
 				b = appendTarget(b, &s.Targets[p])
 			}
 			e.chunks[i] = b
+			e.chunkCRC[i] = crc32.Checksum(b, castagnoli)
 			e.dirty[i] = false
 		}
-		size += len(e.chunks[i]) + 1
 	}
-	h, err := json.Marshal(head{stateAlias: (*stateAlias)(s)})
+	h, err = json.Marshal(head{stateAlias: (*stateAlias)(s)})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(h) < 2 || h[len(h)-1] != '}' {
-		return nil, fmt.Errorf("rollout: encode state: unexpected head %.20q", h)
+		return nil, 0, fmt.Errorf("rollout: encode state: unexpected head %.20q", h)
 	}
-	b := slices.Grow(prefix, len(h)+len(e.plan)+size+64)
-	b = append(b, h[:len(h)-1]...)
-	b = append(b, `,"plan":`...)
-	e.planAt = len(b) - len(prefix)
+	h = h[:len(h)-1]
+	sum = crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, []byte(planKey))
+	sum = crc32Combine(crc32.Castagnoli, sum, e.planCRC, len(e.plan))
+	sum = crc32.Update(sum, castagnoli, []byte(targetsKey))
+	for i, c := range e.chunks {
+		if i > 0 {
+			sum = crc32.Update(sum, castagnoli, comma)
+		}
+		sum = crc32Combine(crc32.Castagnoli, sum, e.chunkCRC[i], len(c))
+	}
+	sum = crc32.Update(sum, castagnoli, []byte(bodyEnd))
+	return h, sum, nil
+}
+
+const (
+	planKey    = `,"plan":`
+	targetsKey = `,"targets":[`
+	bodyEnd    = `]}`
+)
+
+var (
+	comma  = []byte{','}
+	segSep = []byte(`{"id":`)
+)
+
+// appendBody appends the state's JSON, assembled from the parts parts
+// returned, to b.
+func (s *State) appendBody(b, h []byte) []byte {
+	e := s.enc
+	size := len(h) + len(e.plan) + 64
+	for _, c := range e.chunks {
+		size += len(c) + 1
+	}
+	b = slices.Grow(b, size)
+	b = append(b, h...)
+	b = append(b, planKey...)
 	b = append(b, e.plan...)
-	b = append(b, `,"targets":[`...)
+	b = append(b, targetsKey...)
 	for i, c := range e.chunks {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, c...)
 	}
-	b = append(b, "]}"...)
-	return b, nil
+	return append(b, bodyEnd...)
 }
 
 // appendTarget appends t as JSON, as encoding/json would with its tags.

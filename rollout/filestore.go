@@ -72,7 +72,8 @@ type heldLock struct {
 	snap   int        // bytes of its last snapshot record
 	since  int        // bytes of the delta records after it
 	legacy bool       // an id.json of an earlier version is to be removed
-	prev   []byte     // the last state saved or loaded
+	prev   []byte     // the last state saved or loaded; nil after a delta
+	last   uint64     // the Runner's number of the last save taken (Delta.Seq)
 	segs   []int      // start offsets of prev's segments; nil: not split yet
 	buf    []byte     // scratch for records
 	delta  []byte     // scratch for deltas
@@ -261,6 +262,29 @@ func (f *FileStore) removeTemps(id string) {
 
 // Save implements [Store].
 func (f *FileStore) Save(ctx context.Context, id string, token uint64, data []byte) error {
+	return f.withLease(ctx, id, token, func(h *heldLock) error {
+		h.last = 0
+		return f.save(id, h, data)
+	})
+}
+
+// SaveDelta implements [DeltaSaver]: it appends the changed segments to
+// the journal when it took save d.Base, and saves d.Whole otherwise or
+// when it compacts.
+func (f *FileStore) SaveDelta(ctx context.Context, id string, token uint64, d *Delta) error {
+	return f.withLease(ctx, id, token, func(h *heldLock) error {
+		if err := f.saveDelta(id, h, d); err != nil {
+			h.last = 0
+			return err
+		}
+		h.last = d.Seq
+		return nil
+	})
+}
+
+// withLease runs save holding id's lease, and records in the lock file
+// that a state was saved.
+func (f *FileStore) withLease(ctx context.Context, id string, token uint64, save func(*heldLock) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -275,7 +299,7 @@ func (f *FileStore) Save(ctx context.Context, id string, token uint64, data []by
 	if f.released(id, h) {
 		return fmt.Errorf("%w: rollout %q", ErrFenced, id)
 	}
-	if err := f.save(id, h, data); err != nil {
+	if err := save(h); err != nil {
 		return fmt.Errorf("rollout: file store: %w", err)
 	}
 	if !h.saved {
@@ -286,6 +310,46 @@ func (f *FileStore) Save(ctx context.Context, id string, token uint64, data []by
 		}
 		h.saved = true
 	}
+	return nil
+}
+
+// saveDelta appends d to the journal, or compacts it into a snapshot of
+// the whole state when the journal did not take d's base or has grown.
+func (f *FileStore) saveDelta(id string, h *heldLock, d *Delta) error {
+	if h.j == nil || d.Base == 0 || d.Base != h.last {
+		data, err := d.Whole()
+		if err != nil {
+			return err
+		}
+		if err := f.compact(id, h, data); err != nil {
+			return err
+		}
+		h.prev, h.segs = nil, nil
+		return nil
+	}
+	p := journal.AppendDelta(h.delta[:0], d.Segments)
+	for _, s := range d.Changed {
+		p = journal.AppendSegment(p, s.Index, s.Bytes)
+	}
+	h.delta = p
+	if h.since+len(p) > h.snap {
+		data, err := d.Whole()
+		if err != nil {
+			return err
+		}
+		if err := f.compact(id, h, data); err != nil {
+			return err
+		}
+	} else {
+		h.buf = journal.AppendRecord(h.buf[:0], journal.Delta, h.seq+1, p)
+		if err := h.append(h.buf); err != nil {
+			return err
+		}
+		h.since += len(h.buf)
+	}
+	// The last state is no longer kept whole: a Save that follows
+	// compacts.
+	h.prev, h.segs = nil, nil
 	return nil
 }
 
@@ -302,7 +366,7 @@ func (f *FileStore) released(id string, h *heldLock) bool {
 func (f *FileStore) save(id string, h *heldLock, data []byte) error {
 	var delta []byte
 	diffed := false
-	if h.j != nil {
+	if h.j != nil && h.prev != nil {
 		if h.segs == nil {
 			h.segs = journal.Split(nil, h.prev)
 		}

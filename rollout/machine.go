@@ -45,6 +45,11 @@ func (s *State) Step(now time.Time, obs ...Observation) (Output, error) {
 	s.accrue(now)
 	s.inbox = s.inbox[:0]
 	s.sig = nil
+	if n := targetResults(obs); n > 8 {
+		// A deploy or rollback answered brings an event: room for them
+		// at once, not by doubling, on a batch of thousands.
+		out.Events = make([]Event, 0, n+4)
+	}
 	for i := range obs {
 		s.observe(now, &obs[i], &out)
 	}
@@ -52,6 +57,17 @@ func (s *State) Step(now time.Time, obs ...Observation) (Output, error) {
 	s.inbox = s.inbox[:0]
 	s.sig = nil
 	return out, nil
+}
+
+// targetResults counts the answers to deploys and rollbacks in obs.
+func targetResults(obs []Observation) int {
+	n := 0
+	for i := range obs {
+		if k := obs[i].Kind; k == ObsDeploy || k == ObsRollback {
+			n++
+		}
+	}
+	return n
 }
 
 func validObservation(o Observation) error {

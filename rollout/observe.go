@@ -158,7 +158,18 @@ func (o *observer) startTarget(ctx context.Context, a *Action) (context.Context,
 		parent = s.ctx
 	}
 	// Keep ctx's cancellation, take the parent span from the tree.
-	ctx = trace.ContextWithSpan(ctx, trace.SpanFromContext(parent))
+	ps := trace.SpanFromContext(parent)
+	if !ps.IsRecording() {
+		// Nothing records this rollout's spans (no SDK, or sampled out):
+		// a target's span would be thrown away, at the cost of a few
+		// allocations for each of 100,000 targets. The parent still
+		// travels for propagation when it has an identity.
+		if ps.SpanContext().IsValid() {
+			ctx = trace.ContextWithSpan(ctx, ps)
+		}
+		return ctx, nil
+	}
+	ctx = trace.ContextWithSpan(ctx, ps)
 	ctx, span := o.tracer.Start(ctx, string(a.Kind), trace.WithAttributes(
 		attribute.String("rollout.target", a.Target.ID),
 		attribute.String("rollout.stage", a.Stage),

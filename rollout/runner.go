@@ -88,6 +88,7 @@ type Runner struct {
 	hands   Hands  // performs the actions
 	calls   Calls  // the calls abandoned past their deadline
 	buf     []byte // the encoding buffer, reused from save to save
+	saves   saves  // numbering for a [DeltaSaver]
 
 	mu      sync.Mutex
 	st      *State
@@ -272,18 +273,13 @@ func (r *Runner) result() error {
 }
 
 func (r *Runner) save(ctx context.Context) error {
-	// Only the goroutine that steps the state writes it, so encoding
-	// without the lock races with nothing but readers.
-	data, err := appendState(r.buf[:0], r.st)
-	if err != nil {
-		return err
-	}
-	r.buf = data // reused: stores copy what they keep
 	// A store that does not answer must not hold the run for ever: the
 	// save fails, and Run returns its error (Open carries on later).
 	ctx, cancel := context.WithTimeout(ctx, DefaultStoreCall)
 	defer cancel()
-	if err := r.store.Save(ctx, r.id, r.token, data); err != nil {
+	// Only the goroutine that steps the state writes it, so encoding
+	// without the lock races with nothing but readers.
+	if err := r.saves.save(ctx, r.store, r.id, r.token, r.st); err != nil {
 		return fmt.Errorf("rollout: save %q: %w", r.id, err)
 	}
 	return nil
@@ -423,14 +419,14 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	}
 	calls := make([]roundCall, len(out.Actions), len(out.Actions)+1)
 	var watches []*roundCall // alarm checks asked for mid-round
-	crew := newCrew(len(out.Actions), &wg, quit, func(c *roundCall) bool {
-		var o Observation
-		r.call(rctx, c, slots, &o)
+	crew := newCrew(len(out.Actions), &wg, quit, func(c *roundCall, o *Observation) bool {
+		*o = Observation{}
+		r.call(rctx, c, slots, o)
 		if !c.state.CompareAndSwap(callRunning, callReturned) {
 			c.done() // abandoned: the round went on without it
 			return false
 		}
-		*c.o = o
+		*c.o = *o
 		answered <- c
 		return true
 	})
@@ -648,5 +644,7 @@ func (r *Runner) step(ctx context.Context, obs []Observation) (Output, error) {
 func (r *Runner) target(ctx context.Context, a *Action, o *Observation) {
 	ctx, end := r.obs.startTarget(ctx, a)
 	r.hands.do(ctx, a, time.Now(), o)
-	end(o)
+	if end != nil {
+		end(o)
+	}
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -73,6 +74,7 @@ func (deployStep) run(s *State, now time.Time, si int, out *Output) bool {
 		// Read what the targets run before touching them: that is what a
 		// rollback restores. Reads are idempotent; no need to save first.
 		s.Round++
+		out.Actions = slices.Grow(out.Actions, len(pendingPos))
 		for _, p := range pendingPos {
 			s.setStatus(p, TargetReading)
 			out.Actions = append(out.Actions, s.targetAction(ActionReadVersion, p, ""))
@@ -93,6 +95,7 @@ func (deployStep) run(s *State, now time.Time, si int, out *Output) bool {
 		// The intent to deploy is saved before any deploy is issued: after
 		// a crash these targets are read again, never blindly redeployed.
 		s.Round++
+		out.Actions = slices.Grow(out.Actions, len(readyPos))
 		for _, p := range readyPos {
 			s.setStatus(p, TargetDeploying)
 			s.Targets[p].Attempted = true

@@ -48,30 +48,38 @@ func EncodeState(s *State) ([]byte, error) { return appendState(nil, s) }
 
 // appendState appends the saved form of s to buf.
 func appendState(buf []byte, s *State) ([]byte, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	prefix := `{"schema":` + strconv.Itoa(s.Schema) + `,"state":`
-	b, err := s.encodeBody(append(buf, prefix...))
-	if err != nil {
-		return nil, fmt.Errorf("rollout: encode state: %w", err)
-	}
-	sum := bodyCRC(b[len(buf)+len(prefix):], s.enc)
-	b = append(b, `,"checksum":"crc32c:`...)
-	b = strconv.AppendUint(b, uint64(sum), 16)
-	return append(b, "\"}\n"...), nil
+	b, _, err := appendWhole(buf, s)
+	return b, err
 }
 
-// bodyCRC is the CRC-32C of an encoded body, the plan's part taken from
-// the cache: the plan is most of a state's bytes and never changes.
-func bodyCRC(body []byte, e *encCache) uint32 {
-	lo, hi := e.planAt, e.planAt+len(e.plan)
-	if lo < 0 || hi > len(body) {
-		return crc32.Checksum(body, castagnoli)
+// appendWhole is appendState that also says how many bytes it appended
+// before the plan: the prefix and the head.
+func appendWhole(buf []byte, s *State) (b []byte, head int, err error) {
+	if err := s.check(); err != nil {
+		return nil, 0, err
 	}
-	c := crc32.Checksum(body[:lo], castagnoli)
-	c = crc32Combine(crc32.Castagnoli, c, e.planCRC, len(e.plan))
-	return crc32Combine(crc32.Castagnoli, c, crc32.Checksum(body[hi:], castagnoli), len(body)-hi)
+	h, sum, err := s.parts()
+	if err != nil {
+		return nil, 0, fmt.Errorf("rollout: encode state: %w", err)
+	}
+	b = appendPrefix(buf, s.Schema)
+	head = len(b) - len(buf) + len(h) + len(planKey)
+	b = s.appendBody(b, h)
+	return appendChecksum(b, sum), head, nil
+}
+
+// appendPrefix and appendChecksum append what comes before and after the
+// body in a saved state.
+func appendPrefix(b []byte, schema int) []byte {
+	b = append(b, `{"schema":`...)
+	b = strconv.AppendInt(b, int64(schema), 10)
+	return append(b, `,"state":`...)
+}
+
+func appendChecksum(b []byte, sum uint32) []byte {
+	b = append(b, `,"checksum":"crc32c:`...)
+	b = strconv.AppendUint(b, uint64(sum), 16)
+	return append(b, "\"}\n"...)
 }
 
 // DecodeState decodes and checks a saved state: [ErrCorrupt] when it does

@@ -21,12 +21,28 @@ type journalMeter struct {
 }
 
 func (m *journalMeter) Save(ctx context.Context, id string, token uint64, data []byte) error {
+	m.payload += int64(len(data))
+	return m.measure(id, func() error { return m.FileStore.Save(ctx, id, token, data) })
+}
+
+// SaveDelta is the way the Runner saves to a file store; the whole state's
+// size is taken for the comparison only.
+func (m *journalMeter) SaveDelta(ctx context.Context, id string, token uint64, d *rollout.Delta) error {
+	whole, err := d.Whole()
+	if err != nil {
+		return err
+	}
+	m.payload += int64(len(whole))
+	return m.measure(id, func() error { return m.FileStore.SaveDelta(ctx, id, token, d) })
+}
+
+func (m *journalMeter) measure(id string, save func() error) error {
 	path := filepath.Join(m.Dir, id+".journal")
 	var before int64
 	if fi, err := os.Stat(path); err == nil {
 		before = fi.Size()
 	}
-	if err := m.FileStore.Save(ctx, id, token, data); err != nil {
+	if err := save(); err != nil {
 		return err
 	}
 	fi, err := os.Stat(path)
@@ -39,7 +55,6 @@ func (m *journalMeter) Save(ctx context.Context, id string, token uint64, data [
 		m.written += fi.Size() // compacted: a new file
 	}
 	m.saves++
-	m.payload += int64(len(data))
 	return nil
 }
 

@@ -318,3 +318,19 @@ func Split(segs []int, data []byte) []int {
 	}
 	return segs
 }
+
+// AppendDelta appends to b the payload of a delta to a state of n
+// segments, for a writer that knows which segments changed without
+// comparing states: the changed segments follow, each appended with
+// [AppendSegment] in increasing order of index.
+func AppendDelta(b []byte, n int) []byte {
+	return binary.AppendUvarint(b, uint64(n))
+}
+
+// AppendSegment appends a changed segment, the i-th of the new state, to
+// a delta's payload.
+func AppendSegment(b []byte, i int, seg []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(i))
+	b = binary.AppendUvarint(b, uint64(len(seg)))
+	return append(b, seg...)
+}
