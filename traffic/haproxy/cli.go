@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,12 @@ func (r *Router) exchange(ctx context.Context, cmds ...string) ([]string, error)
 		return b, nil
 	}()
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection's deadline is ctx's, or set when ctx ended:
+			// ctx is done, or will be in a moment (its timer and the
+			// poller's are not the same).
+			<-ctx.Done()
+		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
