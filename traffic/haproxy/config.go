@@ -84,7 +84,7 @@ type Config struct {
 //
 // The backend must balance with a dynamic algorithm (roundrobin, leastconn,
 // random, or consistent hashing): with roundrobin, the split of requests
-// follows the ratio of weights exactly. HAProxy refuses weight changes in a
+// follows the ratio of weights. HAProxy refuses weight changes in a
 // static-rr backend, and SetRoute reports the refusal.
 //
 // The servers of one version get equal weights: they are taken to be alike.

@@ -39,7 +39,7 @@ type app struct {
 }
 
 // newApp starts one server per name in versions.
-func newApp(t *testing.T, versions map[string][]string) *app {
+func newApp(t testing.TB, versions map[string][]string) *app {
 	t.Helper()
 	a := &app{addr: make(map[string]string)}
 	for v, names := range versions {

@@ -4,8 +4,10 @@
 // HAProxy's own state.
 //
 // HAProxy needs a stats socket at level admin, and a backend per scope that
-// balances with a dynamic algorithm (roundrobin, whose split follows the
-// weights exactly, leastconn, random or consistent hashing):
+// balances with a dynamic algorithm: roundrobin, whose split of requests
+// follows the ratio of weights (within a fraction of a percentage point
+// over 2,000 requests in the integration test), leastconn, random or
+// consistent hashing:
 //
 //	global
 //	    stats socket /run/haproxy/admin.sock mode 600 level admin
@@ -254,10 +256,7 @@ func (rt *Router) Route(ctx context.Context, scope string) (traffic.Route, error
 			}
 		}
 	}
-	p, _ := share(weight[last.Canary], total-weight[last.Canary])
-	if last.Canary == "" {
-		p = 0
-	}
+	p, _ := share(weight[last.Canary], total-weight[last.Canary]) // 0 with no canary
 	return traffic.Route{Stable: last.Stable, Canary: last.Canary, Percent: p}, nil
 }
 

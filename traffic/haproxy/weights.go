@@ -58,7 +58,8 @@ func WeightsFor(percent float64, nc, ns int, tolerance float64) (Weights, float6
 	// candidates for that a. 257 values of a: no search is cheaper to read.
 	best, bestErr, bestShare := Weights{}, math.Inf(1), 0.0
 	for a := 1; a <= MaxWeight; a++ {
-		ideal := float64(a*nc) * (100 - percent) / (percent * float64(ns))
+		// Clamped before the conversion: a share near 0 makes it huge.
+		ideal := min(float64(a*nc)*(100-percent)/(percent*float64(ns)), MaxWeight+1)
 		for _, b := range [2]int{int(math.Floor(ideal)), int(math.Ceil(ideal))} {
 			b = min(max(b, 1), MaxWeight)
 			s, _ := share(a*nc, b*ns)
