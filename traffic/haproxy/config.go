@@ -100,6 +100,31 @@ type Scope struct {
 	// named as on their "server" lines. A server runs one version; every
 	// version has at least one server. Required.
 	Versions map[string][]string `json:"versions"`
+	// Match, when set, lets [Router.SetMatch] send requests that carry a
+	// header value to the canary whatever the weights. nil means the
+	// scope has no header matches, and SetMatch refuses it.
+	Match *Match `json:"match,omitempty"`
+}
+
+// Match is the HAProxy map through which a backend sends requests with a
+// header value to a named server. The backend needs a use-server rule that
+// looks the header up in the map, and the map file must exist (empty is
+// fine):
+//
+//	backend api
+//	    balance roundrobin
+//	    use-server %[req.hdr(X-Canary),map(/etc/haproxy/canary.map)] if { req.hdr(X-Canary),map(/etc/haproxy/canary.map) -m found }
+//	    server api1 ...
+//
+// HAProxy's use-server rules take precedence over balancing and work on a
+// server of weight 0, so matched requests reach the canary even at 0%.
+type Match struct {
+	// Header is the request header the rule looks up, for example
+	// "X-Canary". Required; a [traffic.Match] on another header is refused.
+	Header string `json:"header"`
+	// Map is the map file's path, exactly as haproxy.cfg names it.
+	// Required.
+	Map string `json:"map"`
 }
 
 // backend returns the backend's name with the default applied.
@@ -154,6 +179,14 @@ func (c Config) Validate() error {
 		if len(s.Versions) == 0 {
 			l.Add(ErrInvalid, path+".Versions", "must hold at least one version")
 		}
+		if m := s.Match; m != nil {
+			if err := checkToken(m.Header); err != "" {
+				l.Add(ErrInvalid, path+".Match.Header", "%s", err)
+			}
+			if m.Map == "" || strings.ContainsAny(m.Map, " \t\r\n;\\\x00") {
+				l.Add(ErrInvalid, path+".Match.Map", "must be the map file's path as haproxy.cfg names it, without spaces or ';', got %q", m.Map)
+			}
+		}
 		owner := make(map[string]string) // server -> version
 		for _, v := range sortedKeys(s.Versions) {
 			vpath := fmt.Sprintf("%s.Versions[%q]", path, v)
@@ -198,6 +231,24 @@ func checkName(s string) string {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == ':':
 		default:
 			return fmt.Sprintf("%q has the character %q; HAProxy names are made of letters, digits, '-', '_', '.' and ':'", s, r)
+		}
+	}
+	return ""
+}
+
+// checkToken says what is wrong with a header name or a header value to
+// match, or "". The runtime API's command line splits on spaces and ';',
+// so a value is kept to characters that need no escaping: letters, digits
+// and -_.:=/+@.
+func checkToken(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("-_.:=/+@", r):
+		default:
+			return fmt.Sprintf("%q has the character %q; use letters, digits and -_.:=/+@", s, r)
 		}
 	}
 	return ""

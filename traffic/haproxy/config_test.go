@@ -41,6 +41,9 @@ func TestValidate(t *testing.T) {
 		{"newline", haproxy.Config{Socket: "/a\nb", Scopes: ok}, []string{"Config.Socket"}},
 		{"negative", haproxy.Config{Socket: "/s", Timeout: duration.Duration(-1), Tolerance: -1, Scopes: ok},
 			[]string{"Config.Timeout", "Config.Tolerance"}},
+		{"match", haproxy.Config{Socket: "/s", Scopes: map[string]haproxy.Scope{"api": {Versions: map[string][]string{"v1": {"a"}},
+			Match: &haproxy.Match{Header: "X Canary", Map: "/etc/a map"}}}},
+			[]string{`Config.Scopes["api"].Match.Header`, `Config.Scopes["api"].Match.Map`}},
 		{"nan", haproxy.Config{Socket: "/s", Tolerance: math.NaN(), Scopes: ok}, []string{"Config.Tolerance"}},
 		{"scopes", haproxy.Config{Socket: "/s", Scopes: map[string]haproxy.Scope{
 			"":         {Backend: "x", Versions: map[string][]string{"v1": {"a"}}},
@@ -82,7 +85,8 @@ func TestValidate(t *testing.T) {
 }
 
 func TestConfigJSON(t *testing.T) {
-	in := `{"socket":"/run/haproxy/admin.sock","timeout":"2s","scopes":{"api":{"backend":"app","versions":{"v1":["a","b"],"v2":["c"]}}}}`
+	in := `{"socket":"/run/haproxy/admin.sock","timeout":"2s","scopes":{"api":{"backend":"app","versions":{"v1":["a","b"],"v2":["c"]},
+		"match":{"header":"X-Canary","map":"/etc/haproxy/canary.map"}}}}`
 	var c haproxy.Config
 	if err := json.Unmarshal([]byte(in), &c); err != nil {
 		t.Fatal(err)

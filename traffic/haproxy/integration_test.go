@@ -499,3 +499,82 @@ func TestBadCanaryBackToZero(t *testing.T) {
 		t.Errorf("no request reached the canary at 10%%: the test exposed nothing")
 	}
 }
+
+// TestMatch sends requests with a tester's header to the canary through a
+// map the router fills at run time, on a real haproxy, while the canary's
+// share is 0%; then removes the match.
+func TestMatch(t *testing.T) {
+	versions := map[string][]string{"v1": {"v1a", "v1b"}, "v2": {"v2a"}}
+	a := newApp(t, versions)
+	mapFile := filepath.Join(t.TempDir(), "canary.map")
+	if err := os.WriteFile(mapFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := startHAProxy(t, a, fmt.Sprintf(
+		"    use-server %%[req.hdr(X-Canary),map(%[1]s)] if { req.hdr(X-Canary),map(%[1]s) -m found }\n", mapFile))
+	r, err := haproxy.New(haproxy.Config{Socket: l.socket, Scopes: map[string]haproxy.Scope{"api": {
+		Backend: "app", Versions: versions, Match: &haproxy.Match{Header: "X-Canary", Map: mapFile}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := r.SetRoute(ctx, "api", traffic.Route{Stable: "v1", Canary: "v2", Percent: 0}); err != nil {
+		t.Fatal(err)
+	}
+	c := client(1)
+	count := func(value string) map[string]int {
+		t.Helper()
+		counts := make(map[string]int)
+		for range 200 {
+			req, err := http.NewRequest("GET", "http://"+l.front+"/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if value != "" {
+				req.Header.Set("X-Canary", value)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			counts[resp.Header.Get("X-Version")]++
+		}
+		return counts
+	}
+	if err := r.SetMatch(ctx, "api", "v2", []traffic.Match{{Header: "X-Canary", Value: "alice"}, {Header: "x-canary", Value: "bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	for value, want := range map[string]map[string]int{
+		"alice": {"v2": 200}, "bob": {"v2": 200}, "carol": {"v1": 200}, "": {"v1": 200},
+	} {
+		if diff := cmp.Diff(want, count(value)); diff != "" {
+			t.Errorf("answers with X-Canary %q at 0%% (-want +got):\n%s", value, diff)
+		}
+	}
+	// Replaced whole: alice only.
+	if err := r.SetMatch(ctx, "api", "v2", []traffic.Match{{Header: "X-Canary", Value: "alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{"v1": 200}, count("bob")); diff != "" {
+		t.Errorf("bob after the matches were replaced (-want +got):\n%s", diff)
+	}
+	if err := r.SetMatch(ctx, "api", "v2", nil); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{"v1": 200}, count("alice")); diff != "" {
+		t.Errorf("alice after the matches were removed (-want +got):\n%s", diff)
+	}
+
+	// A map haproxy does not know is HAProxy's refusal, named.
+	bad, err := haproxy.New(haproxy.Config{Socket: l.socket, Scopes: map[string]haproxy.Scope{"api": {
+		Backend: "app", Versions: versions, Match: &haproxy.Match{Header: "X-Canary", Map: "/nonexistent.map"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bad.SetMatch(ctx, "api", "v2", []traffic.Match{{Header: "X-Canary", Value: "alice"}})
+	if !errors.Is(err, haproxy.ErrRefused) || !strings.Contains(err.Error(), "Unknown map identifier") {
+		t.Errorf("SetMatch on an unknown map: %v", err)
+	}
+}

@@ -58,9 +58,15 @@
 //     serialised, so that two SetRoute calls never interleave their
 //     weights.
 //
-// The Matcher capability of [traffic] (header matches) is not implemented:
-// in HAProxy it needs rules in haproxy.cfg that send matching requests to
-// named servers, which a router cannot add at run time.
+// # Header matches
+//
+// A scope with a [Match] map also routes requests that carry a header value
+// to the canary, whatever the weights ([Router.SetMatch], the
+// [traffic.Matcher] capability). The rule lives in haproxy.cfg once; the
+// router replaces the map's entries at run time, atomically.
+//
+// Mirroring ([traffic.Mirrorer]) is not implemented: HAProxy 2.6 mirrors
+// only through an external SPOE agent, not through the runtime API.
 package haproxy
 
 import (
@@ -90,7 +96,10 @@ type Router struct {
 	last map[string]traffic.Route // per scope, the route last set: names the versions, never the share
 }
 
-var _ traffic.Router = (*Router)(nil)
+var (
+	_ traffic.Router  = (*Router)(nil)
+	_ traffic.Matcher = (*Router)(nil)
+)
 
 // New returns a router for cfg, or cfg's problems (see [Config.Validate]).
 // It does not connect: the first call does.
@@ -112,7 +121,12 @@ func New(cfg Config) (*Router, error) {
 		for v, servers := range s.Versions {
 			vs[v] = slices.Clone(servers)
 		}
-		r.cfg.Scopes[name] = Scope{Backend: s.Backend, Versions: vs}
+		var m *Match
+		if s.Match != nil {
+			mc := *s.Match
+			m = &mc
+		}
+		r.cfg.Scopes[name] = Scope{Backend: s.Backend, Versions: vs, Match: m}
 		r.locks[name] = make(chan struct{}, 1)
 	}
 	if r.timeout == 0 {

@@ -497,3 +497,35 @@ func TestConcurrentSetRoute(t *testing.T) {
 		t.Errorf("weights after concurrent routes: %v, a mix of routes", w)
 	}
 }
+
+func TestBadMatch(t *testing.T) {
+	_, sock := startFake(t, "app", "a", "b", "c", "d")
+	r, err := haproxy.New(haproxy.Config{Socket: sock, Scopes: map[string]haproxy.Scope{
+		"api": {Backend: "app", Versions: fleet, Match: &haproxy.Match{Header: "X-Canary", Map: "/etc/haproxy/canary.map"}},
+		"web": {Versions: fleet},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		scope, canary string
+		m             []traffic.Match
+		paths         []string
+	}{
+		{"web", "v2", nil, []string{"scope"}},
+		{"nope", "v2", nil, []string{"scope"}},
+		{"api", "v9", []traffic.Match{{Header: "X-Canary", Value: "a"}}, []string{"canary"}},
+		{"api", "v2", []traffic.Match{{Header: "X-Other", Value: "a"}, {Header: "X-Canary", Value: "a b"},
+			{Header: "X-Canary", Value: "x;show info"}, {Header: "X-Canary", Value: ""}, {Header: "X-Canary", Value: "k"}, {Header: "X-Canary", Value: "k"}},
+			[]string{"m[0].Header", "m[1].Value", "m[2].Value", "m[3].Value", "m[5].Value"}},
+	} {
+		err := r.SetMatch(context.Background(), tc.scope, tc.canary, tc.m)
+		if !errors.Is(err, haproxy.ErrInvalid) {
+			t.Errorf("SetMatch(%q, %q, %v): %v, want ErrInvalid", tc.scope, tc.canary, tc.m, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.paths, paths(err)); diff != "" {
+			t.Errorf("SetMatch(%q, %q, %v): %v\npaths (-want +got):\n%s", tc.scope, tc.canary, tc.m, err, diff)
+		}
+	}
+}
