@@ -9,7 +9,7 @@ GO ?= go
 export SHEPHERD_INTEGRATION := required
 
 # Debian packages the integration tests start or drive.
-APT_PACKAGES := prometheus chromium postgresql
+APT_PACKAGES := prometheus chromium postgresql haproxy
 
 .PHONY: test deps vet unit bench temporal
 
@@ -30,6 +30,7 @@ deps:
 	command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
