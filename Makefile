@@ -45,5 +45,5 @@ vet:
 unit:
 	SHEPHERD_INTEGRATION= $(GO) test -race -count=1 ./...
 
-bench:
+bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
