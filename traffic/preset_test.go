@@ -146,19 +146,28 @@ func TestPresetSemantics(t *testing.T) {
 
 func TestPresetErrors(t *testing.T) {
 	for name, f := range map[string]func() error{
-		"flagger two modes":  func() error { _, err := traffic.Flagger{StepWeight: 10, StepWeights: []float64{5}}.Schedule(); return err },
-		"flagger nothing":    func() error { _, err := traffic.Flagger{}.Schedule(); return err },
-		"flagger max only":   func() error { _, err := traffic.Flagger{MaxWeight: 50}.Schedule(); return err },
-		"flagger step 0.0":   func() error { _, err := traffic.Flagger{StepWeight: -1}.Schedule(); return err },
-		"appconfig factor":   func() error { _, err := traffic.AppConfig{Growth: traffic.Linear}.Schedule(); return err },
-		"appconfig growth":   func() error { _, err := traffic.AppConfig{Growth: "cubic", Factor: 10}.Schedule(); return err },
-		"appconfig bake":     func() error { _, err := traffic.AppConfig{Growth: traffic.Linear, Factor: 10, FinalBake: duration.Duration(25 * time.Hour)}.Schedule(); return err },
-		"clouddeploy 100":    func() error { _, err := traffic.CloudDeploy{Percentages: []float64{50, 100}}.Schedule(); return err },
-		"clouddeploy order":  func() error { _, err := traffic.CloudDeploy{Percentages: []float64{50, 25}}.Schedule(); return err },
-		"clouddeploy 12.5":   func() error { _, err := traffic.CloudDeploy{Percentages: []float64{12.5}}.Schedule(); return err },
-		"argo two in a step": func() error { _, err := traffic.Argo([]traffic.ArgoStep{{SetWeight: f(5), Pause: &traffic.ArgoPause{}}}); return err },
-		"argo empty step":    func() error { _, err := traffic.Argo([]traffic.ArgoStep{{}}); return err },
-		"argo over 100":      func() error { _, err := traffic.Argo([]traffic.ArgoStep{{SetWeight: f(150)}}); return err },
+		"flagger two modes": func() error {
+			_, err := traffic.Flagger{StepWeight: 10, StepWeights: []float64{5}}.Schedule()
+			return err
+		},
+		"flagger nothing":  func() error { _, err := traffic.Flagger{}.Schedule(); return err },
+		"flagger max only": func() error { _, err := traffic.Flagger{MaxWeight: 50}.Schedule(); return err },
+		"flagger step 0.0": func() error { _, err := traffic.Flagger{StepWeight: -1}.Schedule(); return err },
+		"appconfig factor": func() error { _, err := traffic.AppConfig{Growth: traffic.Linear}.Schedule(); return err },
+		"appconfig growth": func() error { _, err := traffic.AppConfig{Growth: "cubic", Factor: 10}.Schedule(); return err },
+		"appconfig bake": func() error {
+			_, err := traffic.AppConfig{Growth: traffic.Linear, Factor: 10, FinalBake: duration.Duration(25 * time.Hour)}.Schedule()
+			return err
+		},
+		"clouddeploy 100":   func() error { _, err := traffic.CloudDeploy{Percentages: []float64{50, 100}}.Schedule(); return err },
+		"clouddeploy order": func() error { _, err := traffic.CloudDeploy{Percentages: []float64{50, 25}}.Schedule(); return err },
+		"clouddeploy 12.5":  func() error { _, err := traffic.CloudDeploy{Percentages: []float64{12.5}}.Schedule(); return err },
+		"argo two in a step": func() error {
+			_, err := traffic.Argo([]traffic.ArgoStep{{SetWeight: f(5), Pause: &traffic.ArgoPause{}}})
+			return err
+		},
+		"argo empty step": func() error { _, err := traffic.Argo([]traffic.ArgoStep{{}}); return err },
+		"argo over 100":   func() error { _, err := traffic.Argo([]traffic.ArgoStep{{SetWeight: f(150)}}); return err },
 	} {
 		if err := f(); err == nil {
 			t.Errorf("%s: no error", name)
