@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -71,6 +72,27 @@ type Blast struct {
 	Exposed time.Duration `json:"exposed"`
 	// Full is the share integrated over time, in time at 100%.
 	Full time.Duration `json:"full"`
+}
+
+type blastJSON struct {
+	Peak    float64           `json:"peak"`
+	Exposed duration.Duration `json:"exposed"`
+	Full    duration.Duration `json:"full"`
+}
+
+// MarshalJSON writes the durations readably ("7m0s").
+func (b Blast) MarshalJSON() ([]byte, error) {
+	return json.Marshal(blastJSON{b.Peak, duration.Duration(b.Exposed), duration.Duration(b.Full)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (b *Blast) UnmarshalJSON(data []byte) error {
+	var j blastJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return fmt.Errorf("traffic: blast: %w", err)
+	}
+	*b = Blast{Peak: j.Peak, Exposed: j.Exposed.Std(), Full: j.Full.Std()}
+	return nil
 }
 
 // Add returns the account of two scopes together: the highest peak, the
