@@ -161,6 +161,7 @@ func ObserveRoute(a Action, r traffic.Route, err error) Observation {
 	}
 	if err != nil {
 		o.Err = err.Error()
+		o.Permanent = IsPermanent(err)
 	}
 	return o
 }

@@ -233,9 +233,10 @@ func (s *State) routeAnswer(now time.Time, si int, o *Observation, out *Output) 
 	op := x.Asking
 	x.Asking = ""
 	if o.Err != "" {
-		if op == RouteSet {
+		if op == RouteSet && !o.Permanent {
 			// The split is unknown (the change may have half taken): a
-			// rollback sets it to 0 whatever the account says.
+			// rollback sets it to 0 whatever the account says. A
+			// permanent error is a refusal: the split did not change.
 			x.Asking = RouteSet
 		}
 		s.raise(SignalExposure, fmt.Sprintf("stage %s: scope %s: %s failed: %s", st.Name, x.Scope, op, o.Err))
