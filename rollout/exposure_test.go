@@ -1,9 +1,12 @@
 package rollout_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -350,3 +353,80 @@ func TestExposurePolicyValidation(t *testing.T) {
 }
 
 func duration2(d time.Duration) duration.Duration { return duration.Duration(d) }
+
+// exposureDrive steps a rollout of v2 with an exposure schedule at fixed
+// instants through the shared hands, until stop says, and returns the
+// state.
+func exposureDrive(t *testing.T, st *rollout.State, router *rollouttest.Router, fleet rollout.Deployer, stop func(*rollout.State) bool, obs ...rollout.Observation) *rollout.State {
+	t.Helper()
+	now := st.Updated
+	router.Clock = func() time.Time { return now }
+	h := rollout.Hands{Deployer: fleet, Router: router, Policy: st.Policy, Rollout: st.ID, Sync: true}
+	for range 10000 {
+		if stop != nil && stop(st) {
+			return st
+		}
+		out, err := st.Step(now, obs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Done {
+			return st
+		}
+		obs = nil
+		for _, a := range out.Actions {
+			obs = append(obs, h.Do(context.Background(), a, now))
+		}
+		if len(out.Actions) == 0 {
+			now = out.WakeAt
+		}
+	}
+	t.Fatal("the rollout never reached its stop")
+	return nil
+}
+
+// TestGoldenStateWithExposure pins the saved form of a stage in the middle
+// of its exposure (at 50%, holding), and resumes it: the route is read
+// back, and the ramp ends at 100%.
+func TestGoldenStateWithExposure(t *testing.T) {
+	plan := regionPlan("us-east-1")
+	pol := exposurePolicy(traffic.CodeDeployLinear(25, 10*time.Minute))
+	st, err := rollout.NewState("golden-exposure", plan, "v2", pol, monday9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := &rollouttest.Router{}
+	fleet := rollouttest.NewMemFleet(plan, "v1")
+	at50 := func(s *rollout.State) bool {
+		x := s.Stages[0].Exposure
+		return x != nil && x.Account.Percent == 50 && x.Kind == traffic.KindHold
+	}
+	got, err := rollout.EncodeState(exposureDrive(t, st, router, fleet, at50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join("testdata", "state-v2-exposure.json")
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the saved form changed (%s); bump SchemaVersion, migrate, and rerun with -update", file)
+	}
+	back, err := rollout.DecodeState(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := exposureDrive(t, back, router, fleet, nil, rollout.Restarted())
+	if end.Phase != rollout.Succeeded || end.Stages[0].Exposure.Account.Percent != 100 {
+		t.Fatalf("resumed golden state ended %s at %v%%", end.Phase, end.Stages[0].Exposure.Account.Percent)
+	}
+	if n := len(router.Calls()); n != 4 {
+		t.Errorf("%d route changes, want 4 (25, 50, 75, 100, each once)", n)
+	}
+}
