@@ -129,6 +129,16 @@ type ScopeExposure struct {
 	Blast traffic.Blast
 }
 
+// Explain describes the ramp of the stages that ramp: the schedule, then
+// the share each step reaches and when ([traffic.Schedule.Explain]).
+func (p ExposurePolicy) Explain() string {
+	who := "every stage"
+	if len(p.Stages) > 0 {
+		who = fmt.Sprintf("stages matching %q", p.Stages)
+	}
+	return fmt.Sprintf("%s ramps its traffic: %s\n%s", who, p.Schedule, p.Schedule.Explain())
+}
+
 func (p ExposurePolicy) applies(stage string) bool {
 	return len(p.Stages) == 0 || matches(p.Stages, stage)
 }
