@@ -358,10 +358,19 @@ func duration2(d time.Duration) duration.Duration { return duration.Duration(d) 
 // instants through the shared hands, until stop says, and returns the
 // state.
 func exposureDrive(t *testing.T, st *rollout.State, router *rollouttest.Router, fleet rollout.Deployer, stop func(*rollout.State) bool, obs ...rollout.Observation) *rollout.State {
-	t.Helper()
+	return exposureDriveWith(t, st, router, fleet, nil, stop, obs...)
+}
+
+// exposureDriveAlarms is exposureDrive with the router's alarms watched
+// (error rate above 1% over a minute), to the end.
+func exposureDriveAlarms(t *testing.T, st *rollout.State, router *rollouttest.Router, fleet rollout.Deployer) *rollout.State {
+	return exposureDriveWith(t, st, router, fleet, router.Alarms(0.01, time.Minute), nil)
+}
+
+func exposureDriveWith(t *testing.T, st *rollout.State, router *rollouttest.Router, fleet rollout.Deployer, alarms rollout.Alarms, stop func(*rollout.State) bool, obs ...rollout.Observation) *rollout.State {
 	now := st.Updated
 	router.Clock = func() time.Time { return now }
-	h := rollout.Hands{Deployer: fleet, Router: router, Policy: st.Policy, Rollout: st.ID, Sync: true}
+	h := rollout.Hands{Deployer: fleet, Router: router, Alarms: alarms, Policy: st.Policy, Rollout: st.ID, Sync: true}
 	for range 10000 {
 		if stop != nil && stop(st) {
 			return st
@@ -381,8 +390,7 @@ func exposureDrive(t *testing.T, st *rollout.State, router *rollouttest.Router, 
 			now = out.WakeAt
 		}
 	}
-	t.Fatal("the rollout never reached its stop")
-	return nil
+	panic("the rollout never reached its stop")
 }
 
 // TestGoldenStateWithExposure pins the saved form of a stage in the middle
