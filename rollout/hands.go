@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/shepherd-go/shepherd/traffic"
 )
 
 // ErrObservation is wrapped by the error [CheckObservation] returns for an
@@ -53,6 +55,9 @@ type Hands struct {
 	Evidence Evidence
 	Judge    Judge
 	Verifier Verifier
+	// Router sets and reads the scopes' routes ([ActionRoute]); nil fails
+	// every route action (closed).
+	Router traffic.Router
 	// Policy is the rollout's policy: Do retries per [Policy.Retries],
 	// and bounds each verification by its Verify.Timeout.
 	Policy Policy
@@ -273,6 +278,8 @@ func (h *Hands) gateAttempt(ctx context.Context, a *Action, now time.Time, o *Ob
 		var err error
 		*o, err = h.verify(ctx, a, now)
 		return err
+	case ActionRoute:
+		return h.route(ctx, a, o)
 	}
 	err := Permanent(fmt.Errorf("unknown action kind %q", a.Kind))
 	*o = failed(*a, err)
@@ -393,7 +400,7 @@ func retries(p *Policy, k ActionKind) Retry {
 	switch k {
 	case ActionReadVersion, ActionDeploy:
 		return p.Deploy.Retry.WithDefaults(DefaultDeployAttempts)
-	case ActionRollback:
+	case ActionRollback, ActionRoute:
 		return p.Rollback.Retry.WithDefaults(DefaultRollbackAttempts)
 	}
 	return Retry{MaxAttempts: 1}.WithDefaults(1)
@@ -409,6 +416,7 @@ var answers = map[ActionKind]ObservationKind{
 	ActionReadEvidence:  ObsEvidence,
 	ActionJudgeCanary:   ObsVerdict,
 	ActionVerify:        ObsVerify,
+	ActionRoute:         ObsRoute,
 }
 
 // CheckObservation checks o as the answer to a, at the boundary between
@@ -497,6 +505,8 @@ func CheckObservation(a Action, o Observation) (Observation, error) {
 			}
 		}
 		checkTime(bad, "the verdict's time", v.Time)
+	case ObsRoute:
+		checkRoute(bad, o)
 	case ObsVerify:
 		r := o.Verify
 		if r == nil {
@@ -551,6 +561,10 @@ func failed(a Action, err error) Observation {
 		o.Version = a.Version
 	case ActionVerify:
 		o.Verify = &VerifyResult{Outcome: VerifyError, Reason: o.Err}
+	case ActionRoute:
+		if a.Route != nil {
+			o.Scope = a.Route.Scope
+		}
 	}
 	return o
 }

@@ -76,7 +76,7 @@ func validObservation(o Observation) error {
 		if o.Target == "" {
 			return fmt.Errorf("%w: %s observation without a target", ErrInvalid, o.Kind)
 		}
-	case ObsBlockers, ObsAlarms, ObsEvidence, ObsRestarted:
+	case ObsBlockers, ObsAlarms, ObsEvidence, ObsRestarted, ObsRoute:
 	case ObsVerdict:
 		if o.Verdict == nil && o.Err == "" {
 			return fmt.Errorf("%w: verdict observation without a verdict or an error", ErrInvalid)
@@ -251,6 +251,8 @@ func gateAction(k ObservationKind) ActionKind {
 		return ActionJudgeCanary
 	case ObsVerify:
 		return ActionVerify
+	case ObsRoute:
+		return ActionRoute
 	}
 	return ""
 }
@@ -425,6 +427,7 @@ func (s *State) restart(now time.Time, out *Output) {
 		if _, ok := kinds[st.Step]; ok {
 			st.Next = now // look again at once: the gate in flight was lost
 		}
+		s.rereadExposure()
 	}
 	if s.inflight() == 0 {
 		return
@@ -519,7 +522,7 @@ func (s *State) control(now time.Time, c Control, out *Output) {
 			default:
 				s.Abort = &e
 			}
-		case ControlApprove, ControlSkipBake:
+		case ControlApprove, ControlSkipBake, ControlPromote:
 			si, ok := s.stageByName(c.Stage)
 			switch {
 			case !ok:
@@ -533,6 +536,10 @@ func (s *State) control(now time.Time, c Control, out *Output) {
 			case c.Kind == ControlApprove:
 				s.Stages[si].Approval = &e
 				s.stageEvent(out, now, si, Event{Kind: EventApproved, Actor: c.Actor, Reason: c.Reason})
+			case c.Kind == ControlPromote:
+				if why := s.promoteControl(si, &e, out, now); why != "" {
+					ignore(why)
+				}
 			case s.Stages[si].SkipBake != nil:
 				ignore("bake skip already granted")
 			default:
@@ -655,7 +662,7 @@ func (s *State) baking() *bake.Tracker {
 	if st == nil {
 		return nil
 	}
-	if st.Step != StepBake || st.Bake == nil || st.Bake.Phase != bake.Baking || st.SkipBake != nil || s.Policy.DryRun {
+	if !inBake(st) || st.Bake == nil || st.Bake.Phase != bake.Baking || st.SkipBake != nil || s.Policy.DryRun {
 		return nil
 	}
 	return st.Bake
@@ -763,7 +770,11 @@ func (s *State) succeed(now time.Time, out *Output) {
 		reason = "dry run: every gate evaluated, nothing deployed"
 	}
 	s.decide(now, "", GateRollout, OutcomeSucceeded, reason)
-	s.event(out, now, Event{Kind: EventSucceeded, Phase: Succeeded, Version: s.Version, Duration: now.Sub(s.Created), Timings: &tm, Reason: reason, Targets: s.ix.count[TargetDeployed]})
+	ev := Event{Kind: EventSucceeded, Phase: Succeeded, Version: s.Version, Duration: now.Sub(s.Created), Timings: &tm, Reason: reason, Targets: s.ix.count[TargetDeployed]}
+	if b, ok := s.exposureBlast(now); ok {
+		ev.Blast = &b
+	}
+	s.event(out, now, ev)
 	out.Persist = true
 	out.Done = true
 }
@@ -816,6 +827,9 @@ func (s *State) rollbackLimit(si int) int {
 
 func (s *State) rollbackStep(now time.Time, out *Output) {
 	rb := s.Rollback
+	if s.unexpose(now, out) {
+		return // traffic first: every scope back to 0% before any target
+	}
 	c := rb.Cursor
 	for c > 0 && !s.needsRollback(c-1) {
 		c--
@@ -830,8 +844,15 @@ func (s *State) rollbackStep(now time.Time, out *Output) {
 		}
 		s.Ended = now
 		tm := s.Timings
+		ev := Event{Kind: EventRollbackFinished, Phase: s.Phase, Signal: rb.Signal, Reason: outcome, Duration: now.Sub(rb.Started), Targets: rb.Done, Timings: &tm}
+		if b, ok := s.exposureBlast(now); ok {
+			rb.Blast = &b
+			ev.Blast = &b
+			outcome += "; the version's exposure: " + b.String()
+			ev.Reason = outcome
+		}
 		s.decide(now, "", GateRollback, Outcome(s.Phase), outcome)
-		s.event(out, now, Event{Kind: EventRollbackFinished, Phase: s.Phase, Signal: rb.Signal, Reason: outcome, Duration: now.Sub(rb.Started), Targets: rb.Done, Timings: &tm})
+		s.event(out, now, ev)
 		out.Persist = true
 		out.Done = true
 		return

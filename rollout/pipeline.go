@@ -75,6 +75,7 @@ var kinds = map[StepKind]stepper{
 	StepVerify:   verifyStep{},
 	StepBake:     bakeStep{},
 	StepJudge:    judgeStep{},
+	StepExposure: exposureStep{},
 }
 
 // steps returns the pipeline of stage si.
@@ -100,7 +101,7 @@ func validateSteps(ps *problems, prefix string, steps []StepKind) {
 	for i, k := range steps {
 		p := fmt.Sprintf("%s[%d]", prefix, i)
 		if _, ok := kinds[k]; !ok {
-			ps.add(p, "unknown step kind %q (known: blockers, approval, deploy, verify, bake, judge)", k)
+			ps.add(p, "unknown step kind %q (known: blockers, approval, deploy, verify, exposure, bake, judge)", k)
 			continue
 		}
 		if j, dup := seen[k]; dup {
@@ -114,7 +115,7 @@ func validateSteps(ps *problems, prefix string, steps []StepKind) {
 		ps.add(prefix, "no %q step: a stage must deploy its targets", StepDeploy)
 		return
 	}
-	for _, k := range []StepKind{StepVerify, StepBake, StepJudge} {
+	for _, k := range []StepKind{StepVerify, StepExposure, StepBake, StepJudge} {
 		if i, ok := seen[k]; ok && i < d {
 			ps.add(fmt.Sprintf("%s[%d]", prefix, i), "step %q comes before %q: it needs the stage's targets deployed", k, StepDeploy)
 		}
@@ -151,6 +152,9 @@ func (s *State) stageStep(now time.Time, out *Output) bool {
 // next ends the step in progress of stage si and enters the next one that
 // applies, or promotes the stage after its last.
 func (s *State) next(now time.Time, si int, out *Output) {
+	if s.exposureNext(now, si, out) {
+		return // a gate of the exposure's schedule ended: the schedule goes on
+	}
 	s.enterFrom(now, si, s.Stages[si].Pos+1, out)
 	out.Persist = true
 }

@@ -45,7 +45,7 @@ const (
 	SignalAbort Signal = "abort"
 )
 
-var signals = []Signal{SignalAlarm, SignalCanary, SignalFailureBudget, SignalDeadline, SignalBakeInconclusive, SignalBlocked, SignalVerify}
+var signals = []Signal{SignalAlarm, SignalCanary, SignalFailureBudget, SignalDeadline, SignalBakeInconclusive, SignalBlocked, SignalVerify, SignalExposure}
 
 // Reaction is what the driver does on a [Signal].
 type Reaction string
@@ -113,6 +113,9 @@ type Policy struct {
 	Steps []StepKind `json:"steps,omitempty"`
 	// Verify governs the [StepVerify] step, when Steps has one.
 	Verify VerifyPolicy `json:"verify,omitzero"`
+	// Exposure governs the [StepExposure] step, when Steps has one: the
+	// schedule that ramps each stage's share of traffic.
+	Exposure ExposurePolicy `json:"exposure,omitzero"`
 	// Calls bounds every call to the outside world: a deadline per kind
 	// of call, and a grace period after which a call that ignores it is
 	// abandoned.
@@ -440,6 +443,7 @@ func (p Policy) validate(ps *problems, prefix string) {
 	}
 	validateSteps(ps, prefix+".Steps", p.Steps)
 	p.Verify.validate(ps, prefix+".Verify")
+	p.Exposure.validate(ps, prefix+".Exposure", p.Steps)
 	p.Calls.validate(ps, prefix+".Calls")
 	keys := make([]string, 0, len(p.Reactions))
 	for k := range p.Reactions {

@@ -1,6 +1,10 @@
 package rollout
 
-import "time"
+import (
+	"time"
+
+	"github.com/shepherd-go/shepherd/traffic"
+)
 
 // Progress is a snapshot of a rollout for humans and dashboards.
 type Progress struct {
@@ -48,6 +52,10 @@ type Progress struct {
 	Signal Signal
 	// Reason is the signal's reason, in plain words.
 	Reason string
+	// Exposure is each ramped scope's share of traffic and blast radius,
+	// in stage order; Blast sums them.
+	Exposure []ScopeExposure
+	Blast    traffic.Blast
 	// Timings is the time per activity so far.
 	Timings Timings
 	// Started is when the rollout was created, Updated its last step,
@@ -96,6 +104,9 @@ func (s *State) Progress() Progress {
 		p.Stage, p.Step, p.Batch = st.Name, st.Step, st.Batch
 		p.Blocked = append([]BlockReason(nil), st.Blocked...)
 		p.AwaitingApproval = st.Step == StepApproval && !st.AskedAt.IsZero() && st.Approval == nil
+		if x := st.Exposure; st.Step == StepExposure && x != nil && x.Until != "" && x.Gate == "" && x.Promoted == nil {
+			p.AwaitingApproval = true
+		}
 		if tr := st.Bake; tr != nil {
 			p.Bake = tr.Policy.MinDuration.Std()
 			end := s.Updated
@@ -125,6 +136,10 @@ func (s *State) Progress() Progress {
 	}
 	if rb := s.Rollback; rb != nil {
 		p.Signal, p.Reason = rb.Signal, rb.Reason
+	}
+	p.Exposure = s.exposures()
+	for _, e := range p.Exposure {
+		p.Blast = p.Blast.Add(e.Blast)
 	}
 	return p
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/shepherd-go/shepherd/traffic"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -51,6 +52,10 @@ type Config struct {
 	// Verifier runs the verify step ([StepVerify]). Nil with the step in
 	// the policy fails every verification: fail closed.
 	Verifier Verifier
+	// Router sets the scopes' routes for the exposure step
+	// ([StepExposure]). Nil with the step in the policy fails the first
+	// route change: fail closed.
+	Router traffic.Router
 	// Authorize decides whether a control request (pause, resume, abort,
 	// approve, skip a bake) may be applied; its error is returned to the
 	// caller wrapped in [ErrNotAuthorised]. Nil allows every well-formed
@@ -179,6 +184,7 @@ func (r *Runner) start(st *State) {
 		Evidence: r.o.Evidence,
 		Judge:    r.o.Judge,
 		Verifier: r.o.Verifier,
+		Router:   r.o.Router,
 		Policy:   st.Policy, // immutable after creation
 		Rollout:  r.id,
 		OnRetry:  r.obs.retrying,

@@ -8,6 +8,7 @@ import (
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/bake"
 	"github.com/shepherd-go/shepherd/duration"
+	"github.com/shepherd-go/shepherd/traffic"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -225,6 +226,8 @@ type StageState struct {
 	Verdict   *Verdict  `json:"verdict,omitempty"`
 	// Verify is the verify step's record, once begun.
 	Verify *VerifyState `json:"verify,omitempty"`
+	// Exposure is the exposure step's record, once begun.
+	Exposure *ExposureState `json:"exposure,omitempty"`
 
 	Timings Timings `json:"timings"`
 }
@@ -268,8 +271,13 @@ type RollbackState struct {
 	Cursor int `json:"cursor"`
 	// Done counts targets rolled back.
 	Done int `json:"done"`
-	// Failed names the targets that could not be rolled back.
+	// Failed names the targets that could not be rolled back, and the
+	// scopes whose share could not be set back to 0 ("route:" and the
+	// scope).
 	Failed []string `json:"failed,omitempty"`
+	// Blast is the version's exposure by share of requests, over every
+	// scope, when the rollout ramped traffic.
+	Blast *traffic.Blast `json:"blast,omitempty"`
 }
 
 // BlockReason is one blocker holding a stage.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/alarm"
 	"github.com/shepherd-go/shepherd/bake"
+	"github.com/shepherd-go/shepherd/traffic"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -80,6 +81,8 @@ type Action struct {
 	Requirements []bake.Requirement `json:"requirements,omitempty"`
 	// Final marks the deciding canary judgement.
 	Final bool `json:"final,omitempty"`
+	// Route is the router's request, for route actions.
+	Route *RouteChange `json:"route,omitempty"`
 }
 
 // Subject is what a gate is asked about: one stage of one rollout.
@@ -160,6 +163,9 @@ type Observation struct {
 	Verify *VerifyResult `json:"verify,omitempty"`
 	// Control is the request (ObsControl).
 	Control *Control `json:"control,omitempty"`
+	// Route is the route read back (ObsRoute), for Scope.
+	Route *traffic.Route `json:"route,omitempty"`
+	Scope string         `json:"scope,omitempty"`
 }
 
 // ControlKind names a control request.
@@ -193,14 +199,14 @@ type Control struct {
 func (c Control) Validate() error {
 	var ps problems
 	switch c.Kind {
-	case ControlPause, ControlResume, ControlAbort, ControlApprove, ControlSkipBake:
+	case ControlPause, ControlResume, ControlAbort, ControlApprove, ControlSkipBake, ControlPromote:
 	default:
 		ps.add("control.Kind", "unknown kind %q", c.Kind)
 	}
 	if c.Actor == "" {
 		ps.add("control.Actor", "empty: every request names who asks")
 	}
-	if (c.Kind == ControlApprove || c.Kind == ControlSkipBake) && c.Stage == "" {
+	if (c.Kind == ControlApprove || c.Kind == ControlSkipBake || c.Kind == ControlPromote) && c.Stage == "" {
 		ps.add("control.Stage", "empty: %s names a stage", c.Kind)
 	}
 	if (c.Kind == ControlAbort || c.Kind == ControlSkipBake) && c.Reason == "" {
@@ -413,6 +419,12 @@ type Event struct {
 	// Timings is the stage's time per activity (EventStagePromoted) or the
 	// rollout's (final events).
 	Timings *Timings `json:"timings,omitempty"`
+	// Share is a scope's new share of traffic, in percent (EventExposure).
+	Share *float64 `json:"share,omitempty"`
+	// Blast is the new version's blast radius by share of requests so far:
+	// a scope's (EventExposure) or every scope's (EventRollbackFinished,
+	// EventSucceeded).
+	Blast *traffic.Blast `json:"blast,omitempty"`
 }
 
 // eventAlias has Event's fields without its methods.

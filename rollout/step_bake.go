@@ -25,7 +25,7 @@ func (bakeStep) activity(*StageState) (Activity, bool) { return ActivityBaking, 
 
 func (bakeStep) enter(s *State, now time.Time, si int, out *Output) {
 	st := &s.Stages[si]
-	d := s.ix.stages[si].Bake
+	d := durationOf(s.bakeTime(si))
 	st.Baking = now
 	st.Next = now
 	if bp, ok := s.Policy.stageBake(st.Wave, st.Kind, d); ok && !s.Policy.DryRun {

@@ -135,6 +135,10 @@ type Outcome struct {
 	Failed, Unrolled []string
 	// Timings is the rollout's time per activity.
 	Timings rollout.Timings
+	// Exposure is each ramped scope's share of traffic at the end and its
+	// blast radius by share of requests ([rollout.StepExposure] with a
+	// [Router] in Options.Router).
+	Exposure []rollout.ScopeExposure
 	// Events are every event of the run, in order.
 	Events []rollout.Event
 	// Calls are the fleet's deploy and rollback calls during the run.
@@ -215,6 +219,7 @@ func outcome(f *Fleet, version string, p rollout.Progress, events []rollout.Even
 		Failed:   p.Failed,
 		Unrolled: p.Unrolled,
 		Timings:  p.Timings,
+		Exposure: p.Exposure,
 		Events:   events,
 	}
 	var he *rollout.HaltError

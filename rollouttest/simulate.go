@@ -64,6 +64,7 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 		Evidence: sim.o.Evidence,
 		Judge:    sim.o.Judge,
 		Verifier: sim.o.Verifier,
+		Router:   sim.o.Router,
 		Policy:   st.Policy,
 		Rollout:  st.ID,
 		Sync:     true, // calls take simulated time and return at once
@@ -75,6 +76,17 @@ func Simulate(ctx context.Context, f *Fleet, s Scenario) (*Outcome, error) {
 	}
 	f.clock = func() time.Time { return sim.now }
 	f.mu.Unlock()
+	if rr, ok := sim.o.Router.(*Router); ok && rr.Clock == nil {
+		// The router's changes happen in simulated time too.
+		rr.mu.Lock()
+		rr.Clock = func() time.Time { return sim.now }
+		rr.mu.Unlock()
+		defer func() {
+			rr.mu.Lock()
+			rr.Clock = nil
+			rr.mu.Unlock()
+		}()
+	}
 	defer func() {
 		f.mu.Lock()
 		f.clock = nil

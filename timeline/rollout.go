@@ -114,6 +114,16 @@ func (r *Recorder) Event(e rollout.Event) {
 			sev = Warning
 		}
 		r.try(r.tl.AddMark(row, Mark{Kind: Verdict, Time: e.Time, Label: "verify " + e.Reason, Severity: sev}))
+	case rollout.EventExposure:
+		// A scope's share of traffic: a note at each change, so that the
+		// row reads as the ramp ("10%", "50%", "100%", "0%" on rollback).
+		if e.Share != nil {
+			label := fmt.Sprintf("%g%% of traffic", *e.Share)
+			if e.Blast != nil && *e.Share == 0 {
+				label += "; " + e.Blast.String()
+			}
+			r.try(r.tl.AddMark(row, Mark{Kind: Note, Time: e.Time, Label: label}))
+		}
 	case rollout.EventBakeStarted:
 		r.try(r.tl.Open(row, Baking, e.Time, "bake "+e.Duration.String()))
 	case rollout.EventAlarm:
