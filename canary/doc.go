@@ -59,7 +59,7 @@
 //     null process with phi 0.9 does for a while, so alone it is slow on
 //     small shifts. The second is a t statistic whose variance bounds the
 //     variance of the mean for every AR(1) coefficient up to phiUp (the
-//     lag-1 autocorrelation, bias-corrected, three standard errors high,
+//     lag-1 autocorrelation, bias-corrected, 3.5 standard errors high,
 //     capped at 0.9), plus white noise: the scale comes from the mean
 //     square of the differences of consecutive intervals, which are
 //     nearly independent even when the levels are not (the sample

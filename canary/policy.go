@@ -105,7 +105,7 @@ const (
 	// process (|phi| <= 0.9, any variance) with a mean at the tolerance
 	// (exact; it stops early on large shifts), or a t statistic whose
 	// variance is an upper bound for AR(1) noise with a coefficient up to
-	// the estimated one taken three standard errors high (capped at 0.9),
+	// the estimated one taken 3.5 standard errors high (capped at 0.9),
 	// its scale read from the differences of consecutive intervals,
 	// crossing a constant boundary over the canary's looks (approximate;
 	// it has the power on small shifts). It passes on the same
