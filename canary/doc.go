@@ -51,16 +51,27 @@
 //     docs/benchmarks.md has the false-fail rates there.
 //   - Mean metrics (one value per interval and side) compare the two sides
 //     in the same interval (so that load and other noise common to both
-//     cancel). A Fail needs a likelihood-ratio e-process that stays valid
+//     cancel). A Fail needs, at half the metric's alpha each, one of two
+//     tests. The first is a likelihood-ratio e-process that stays valid
 //     when consecutive intervals are correlated: its null hypothesis is
 //     every stationary Gaussian AR(1) process with |phi| <= 0.9
-//     (universal inference). That validity is exact and costs power on
-//     small shifts under correlation: with phi up to 0.9 allowed, a
-//     level that persists for an hour is what a correlated null process
-//     does, and plug-in variances (measured, with mixture and
-//     group-sequential boundaries) failed 2-10% of healthy canaries at
-//     phi 0.9. A Pass needs that e-process, or a t statistic with an
-//     AR(1) long-run variance (phi two standard errors high) crossing the
+//     (universal inference); exact, but a level that persists is what a
+//     null process with phi 0.9 does for a while, so alone it is slow on
+//     small shifts. The second is a t statistic whose variance bounds the
+//     variance of the mean for every AR(1) coefficient up to phiUp (the
+//     lag-1 autocorrelation, bias-corrected, 3.5 standard errors high,
+//     capped at 0.9), plus white noise: the scale comes from the mean
+//     square of the differences of consecutive intervals, which are
+//     nearly independent even when the levels are not (the sample
+//     variance of a short series that wanders slowly misses most of the
+//     wandering), and the long-run factor is the finite-sample one for n
+//     intervals. It fails when it crosses a constant boundary set so that
+//     a standardized Brownian motion crosses it with the chance of its
+//     level between the fourth interval and the deadline, with Student t
+//     tails for the degrees of freedom of the scale. Approximate: phiUp is
+//     estimated, and the evaluation measures the false-fail rate up to
+//     phi 0.9. A Pass needs the e-process, or a t statistic with an AR(1)
+//     long-run variance (phi two standard errors high) crossing the
 //     group-sequential boundary at the margin: approximate, which for a
 //     pass costs at most an occasional pass at the margin.
 //   - Quantile metrics (p50, p99 of per-request samples or histogram

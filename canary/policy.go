@@ -22,8 +22,9 @@ import (
 //   - Fail as soon as any guarded (unmuted) metric shows a regression
 //     beyond its Tolerance at level Alpha/G, where G is the number of
 //     guarded metrics (Bonferroni): evidence (an e-value) of at least
-//     1/(Alpha/G), or, for Count metrics, half of that budget in each
-//     of an e-value and a group-sequential boundary (see [Count]). For a
+//     1/(Alpha/G), or, for Count and Mean metrics, half of that budget
+//     in each of an e-value and a boundary on a t statistic (see [Count]
+//     and [Mean]). For a
 //     canary with no regression, the chance of ever failing is at most
 //     Alpha (exactly for the e-values under their models, approximately
 //     for the estimated variances; the evaluation measures it).
@@ -98,22 +99,26 @@ const (
 	// Mean metrics are one value per interval and side: mean latency, CPU
 	// per request. The test works on the per-interval log ratio (or
 	// difference, see Metric.Absolute), canary against baseline in the
-	// same interval, so that noise common to both cancels. It fails on
-	// universal-inference evidence whose null hypothesis is every
-	// stationary Gaussian AR(1) process (|phi| <= 0.9, any variance) with
-	// a mean at the tolerance, so that serial correlation cannot make a
-	// healthy canary fail; it passes on that evidence or on a t statistic
-	// with an AR(1) long-run variance (phi estimated two standard errors
-	// high) crossing a group-sequential boundary. The effect is the ratio
-	// of the canary's typical value to the baseline's.
+	// same interval, so that noise common to both cancels. A Fail needs,
+	// at half the metric's alpha each, either universal-inference
+	// evidence whose null hypothesis is every stationary Gaussian AR(1)
+	// process (|phi| <= 0.9, any variance) with a mean at the tolerance
+	// (exact; it stops early on large shifts), or a t statistic whose
+	// variance is an upper bound for AR(1) noise with a coefficient up to
+	// the estimated one taken 3.5 standard errors high (capped at 0.9),
+	// its scale read from the differences of consecutive intervals,
+	// crossing a constant boundary over the canary's looks (approximate;
+	// it has the power on small shifts). It passes on the same
+	// universal-inference evidence or on a t statistic with an AR(1)
+	// long-run variance (phi estimated two standard errors high) crossing
+	// a group-sequential boundary. The effect is the ratio of the
+	// canary's typical value to the baseline's.
 	//
-	// Plug-in tests (a t statistic with the long-run variance estimated
-	// from the intervals, with mixture or group-sequential boundaries)
-	// were measured for the fail and rejected: with one-minute intervals
-	// and phi = 0.9 they failed 2-10% of healthy canaries (an hour holds
-	// about three effective intervals, and the correlation is estimated
-	// low); see docs/benchmarks.md. That validity costs power on small
-	// shifts under correlation.
+	// Plug-in variances read from the sample variance and autocorrelation
+	// alone were measured for the fail and rejected: with one-minute
+	// intervals and phi = 0.9 they failed 2-10% of healthy canaries (the
+	// sample variance of a short, slowly wandering series misses most of
+	// its wandering). See docs/benchmarks.md.
 	Mean
 	// Quantile metrics are per-request samples (latencies), or histogram
 	// bucket counts of them. The test keeps a time-uniform confidence

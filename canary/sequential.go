@@ -360,6 +360,47 @@ func obfCross(t, nu, level, frac float64) bool {
 	return t >= c/math.Sqrt(frac)
 }
 
+// flatCross reports whether a t statistic crosses a constant boundary
+// whose chance of ever being crossed over the canary's looks is about
+// level: c solves P(Z > c) + c phi(c) log(K / minSeries) / 2 = level, the
+// crossing rate of a standardized Brownian motion B(t)/sqrt(t) (an
+// Ornstein-Uhlenbeck process in log time) from the first look at
+// minSeries intervals to the deadline at K = n / frac intervals.
+// Discrete looks cross less often. c is widened for the degrees of
+// freedom of the variance: the Student t quantile with the same tail
+// probability (at the small levels and few intervals of early looks, a
+// first-order correction is far too narrow). Unlike obfCross, the
+// boundary does not spend most of its level at the end: a large shift is
+// caught in the first minutes.
+func flatCross(t, nu, level, n, frac float64) bool {
+	if !(t > 0) || !(frac > 0) || !(nu >= 2) {
+		return false
+	}
+	l := math.Log(math.Max(n/frac/minSeries, 1))
+	crossing := func(c float64) float64 {
+		return normSF(c) + c*math.Exp(-c*c/2)/math.Sqrt(2*math.Pi)*l/2
+	}
+	lo, hi := 0.0, 40.0
+	for range 60 {
+		mid := (lo + hi) / 2
+		if crossing(mid) > level {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	if t < hi {
+		return false // a t quantile is never below the normal's
+	}
+	return studentSF(t, nu) <= normSF(hi)
+}
+
+// studentSF returns P(T > t) for Student's t with nu degrees of freedom,
+// t >= 0.
+func studentSF(t, nu float64) float64 {
+	return 0.5 * regIncBeta(nu/(nu+t*t), nu/2, 0.5)
+}
+
 // poissonLogM is the log of the Gamma(1, 1/s)-mixture martingale against
 // rate lambda after k events in exposure e (requests).
 func poissonLogM(k, e, lambda, s float64) float64 {
@@ -641,7 +682,17 @@ func (pl *plan) evalMean(st *MetricState, full bool) result {
 	if mean > c0 {
 		r.logEvidence = s.meanLogEvidence(c0)
 	}
-	r.fail = r.logEvidence >= pl.logFail
+	// Fail: half of the metric's alpha to the universal-inference
+	// e-process (exact; it stops early on large shifts), half to the
+	// plug-in t statistic with the difference-based variance bound (see
+	// diffMoments) against a constant boundary over the canary's looks.
+	r.fail = r.logEvidence >= pl.logFail+math.Ln2
+	if !r.fail && mean > c0 && s.N >= minSeries {
+		rd := s.Series.diffMoments([3]float64{1}, meanFailPhiSE)
+		if se := rd.se(); se > 0 {
+			r.fail = flatCross((mean-c0)/se, rd.nu, pl.alphaFail/2, rd.n, pl.frac)
+		}
+	}
 	passThr := math.Log(1 / pl.passLevel)
 	// Pass: universal inference, or the plug-in t test with a long-run
 	// variance (see the package documentation: faster, approximate).

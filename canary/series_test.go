@@ -1,0 +1,112 @@
+package canary
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestArG checks the finite-sample long-run factor against n Var(mean)
+// computed from the AR(1) autocorrelations phi^k directly.
+func TestArG(t *testing.T) {
+	for _, phi := range []float64{0, 0.3, 0.5, 0.8, 0.9} {
+		for _, n := range []int{2, 5, 10, 60} {
+			direct := 1.0
+			for k := 1; k < n; k++ {
+				direct += 2 * (1 - float64(k)/float64(n)) * math.Pow(phi, float64(k))
+			}
+			if got := arG(phi, float64(n)); math.Abs(got-direct) > 1e-9*direct {
+				t.Errorf("arG(%v, %d) = %v, want %v", phi, n, got, direct)
+			}
+		}
+	}
+	if got, want := arG(0.9, 60), 16.01; math.Abs(got-want) > 0.01 {
+		t.Errorf("arG(0.9, 60) = %v, want about %v", got, want)
+	}
+}
+
+// TestDiffMS checks the mean square of first differences from the sums
+// against the series itself.
+func TestDiffMS(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var s SeriesSums
+	var prev, sum float64
+	for i := range 50 {
+		v := [3]float64{r.NormFloat64(), r.NormFloat64(), r.NormFloat64()}
+		s.add(v)
+		w := v[0] - 2*v[1] + 0.5*v[2]
+		if i > 0 {
+			sum += (w - prev) * (w - prev)
+		}
+		prev = w
+	}
+	if got, want := s.diffMS([3]float64{1, -2, 0.5}), sum/49; math.Abs(got-want) > 1e-9*want {
+		t.Errorf("diffMS = %v, want %v", got, want)
+	}
+}
+
+// TestStudentSF checks the t tail against tabulated quantiles.
+func TestStudentSF(t *testing.T) {
+	for _, c := range []struct{ t, nu, p float64 }{
+		{12.706, 1, 0.025}, {2.015, 5, 0.05}, {3.169, 10, 0.005}, {10.215, 3, 0.001}, {1.96, math.Inf(1), 0.025},
+	} {
+		nu := c.nu
+		if math.IsInf(nu, 1) {
+			nu = 1e9
+		}
+		if got := studentSF(c.t, nu); math.Abs(got-c.p) > 1e-3*c.p+1e-6 {
+			t.Errorf("studentSF(%v, %v) = %v, want %v", c.t, c.nu, got, c.p)
+		}
+	}
+}
+
+// TestFlatCross: the boundary is never below the normal quantile of the
+// level, rises with the number of looks still to come and with fewer
+// degrees of freedom, and a Brownian motion looked at 60 times crosses it
+// about as often as the level says (at most).
+func TestFlatCross(t *testing.T) {
+	thr := func(nu, level, n, frac float64) float64 {
+		lo, hi := 0.0, 100.0
+		for range 80 {
+			mid := (lo + hi) / 2
+			if flatCross(mid, nu, level, n, frac) {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		return hi
+	}
+	c60 := thr(1e9, 0.005, 4, 4.0/60)
+	if z := normQuantileUpper(0.005); !(c60 > z) {
+		t.Errorf("boundary %v below the fixed-sample quantile %v", c60, z)
+	}
+	if c10 := thr(1e9, 0.005, 4, 0.4); !(c10 < c60) {
+		t.Errorf("boundary with 10 looks %v, with 60 %v: want fewer looks lower", c10, c60)
+	}
+	if c5 := thr(5, 0.005, 4, 4.0/60); !(c5 > c60+1) {
+		t.Errorf("boundary with 5 degrees of freedom %v, known variance %v", c5, c60)
+	}
+	if flatCross(-3, 10, 0.005, 10, 0.5) || flatCross(50, 10, 0.005, 10, 0) || flatCross(50, 1, 0.005, 10, 0.5) {
+		t.Error("crossed with a negative t, no time fraction, or under 2 degrees of freedom")
+	}
+	// Brownian motion, 60 looks from the 4th on, known variance.
+	r := rand.New(rand.NewPCG(3, 4))
+	const runs, level = 4000, 0.01
+	crossed := 0
+	for range runs {
+		s := 0.0
+		for n := 1; n <= 60; n++ {
+			s += r.NormFloat64()
+			if n >= minSeries && flatCross(s/math.Sqrt(float64(n)), 1e9, level, float64(n), float64(n)/60) {
+				crossed++
+				break
+			}
+		}
+	}
+	p := float64(crossed) / runs
+	t.Logf("crossed in %.2f%% of %d runs at level %g%%", 100*p, runs, 100*level)
+	if p > level || p < level/4 {
+		t.Errorf("crossed in %.3f%% of runs, want at most %g%% and not far below", 100*p, 100*level)
+	}
+}
