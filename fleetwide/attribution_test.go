@@ -28,6 +28,7 @@ var (
 	attrIncidents = flag.Int("attribution.incidents", 1000, "incidents in the attribution workload")
 	attrNoise     = flag.Float64("attribution.noise", 0, "HealthPolicy.Noise of the attribution workload")
 	attrShow      = flag.Int("attribution.show", 10, "misses to log")
+	attrDrain     = flag.Float64("attribution.drain", 1, "share of the members whose traffic can be drained (Member.Drain)")
 )
 
 type visit struct {
@@ -42,8 +43,9 @@ type simMember struct {
 	next    int
 	nextAt  time.Time
 	touches []fleetwide.Touch
-	holds   map[int]bool // incidents holding it
+	holds   map[int]bool // incidents (and trials) holding it
 	stopped time.Time
+	drain   bool // Member.Drain
 }
 
 type simAlarm struct {
@@ -61,6 +63,7 @@ type simIncident struct {
 	onset    time.Time
 	cleared  bool
 	decided  bool
+	drained  []string // members whose drain left it firing
 }
 
 type attrResult struct {
@@ -85,7 +88,7 @@ func scopeOf(v visit) fleetwide.Scope {
 	return fleetwide.Scope{Alarm: v.zone + "-errors", Region: v.region, Zone: v.zone}
 }
 
-func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult, id int) {
+func simulateIncident(rng, jit *rand.Rand, p fleetwide.HealthPolicy, res *attrResult, id int) {
 	t0 := time.Date(2030, 1, 7, 0, 0, 0, 0, time.UTC)
 	n := 2 + rng.IntN(19)
 	ms := make([]*simMember, n)
@@ -99,7 +102,12 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 			}
 		}
 		m.nextAt = m.start
+		m.drain = rng.Float64() < *attrDrain
 		ms[i] = m
+	}
+	byName := map[string]*simMember{}
+	for _, m := range ms {
+		byName[m.name] = m
 	}
 	var alarms []*simAlarm
 	culprit := -1
@@ -176,6 +184,45 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 	}
 	var firstFault time.Time
 	stops, correct := 0, 0
+	trials := map[fleetwide.Scope]*fleetwide.Trial{}
+	trialKey := func(sc fleetwide.Scope) int { return 1 << 20 + slices.Index(watched, sc) }
+	endTrial := func(sc fleetwide.Scope) {
+		if t := trials[sc]; t != nil {
+			delete(byName[t.Member].holds, trialKey(sc))
+			delete(trials, sc)
+		}
+	}
+	openIn := func(sc fleetwide.Scope) *simIncident {
+		for i := len(incs) - 1; i >= 0; i-- {
+			if incs[i].scope == sc && !incs[i].cleared {
+				return incs[i]
+			}
+		}
+		return nil
+	}
+	// Draining the culprit's traffic in a zone ends its fault's effect
+	// there (the alarm clears a detection period later); restoring it
+	// brings the fault back at once (the alarm fires again a detection
+	// period later). An innocent's drain changes nothing.
+	drainedAt := map[fleetwide.Scope]bool{}
+	drain := func(name string, sc fleetwide.Scope, now time.Time) {
+		if culprit < 0 || name != ms[culprit].name {
+			return
+		}
+		for _, a := range alarms {
+			if a.culprit && a.scope == sc && !a.faultStarted.After(now) && (a.until.IsZero() || a.until.After(now.Add(detectMin))) {
+				a.until = now.Add(detectMin)
+				drainedAt[sc] = true
+			}
+		}
+	}
+	restore := func(name string, sc fleetwide.Scope, now time.Time) {
+		if culprit < 0 || name != ms[culprit].name || !drainedAt[sc] || !ms[culprit].stopped.IsZero() {
+			return
+		}
+		drainedAt[sc] = false
+		alarms = append(alarms, &simAlarm{scope: sc, from: now.Add(detectMin + time.Duration(jit.IntN(3))*time.Minute), culprit: true, faultStarted: now})
+	}
 	defer func() {
 		keys := []string{"all"}
 		if culprit < 0 {
@@ -224,7 +271,7 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 				if firstFault.IsZero() || start.Before(firstFault) {
 					firstFault = start
 				}
-				alarms = append(alarms, &simAlarm{scope: scopeOf(v), from: start.Add(detectMin + time.Duration(rng.IntN(3))*time.Minute), culprit: true, faultStarted: start})
+				alarms = append(alarms, &simAlarm{scope: scopeOf(v), from: start.Add(detectMin + time.Duration(jit.IntN(3))*time.Minute), culprit: true, faultStarted: start})
 			}
 			m.nextAt = now.Add(deployTime + m.dwell[m.next])
 			m.next++
@@ -276,6 +323,25 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 				}
 			}
 		}
+		// Drain tests move on with the alarms, as watchTrial does: a
+		// drain or a restore is done at once.
+		for sc, t := range trials {
+			was := t.Phase
+			t.Watch(now, firing(sc, now), p)
+			switch {
+			case was == fleetwide.TrialDrained && t.Phase == fleetwide.TrialRestoring:
+				restore(t.Member, sc, now)
+				t.Done(now, nil)
+			case t.Outcome == fleetwide.TrialInnocent:
+				if inc := openIn(sc); inc != nil {
+					inc.drained = append(inc.drained, t.Member)
+				}
+				restore(t.Member, sc, now)
+				endTrial(sc)
+			case t.Outcome == fleetwide.TrialNoise:
+				endTrial(sc)
+			}
+		}
 		// The group judges every open incident, as judgeIncidents does:
 		// one whose culprit was rolled back while its alarm keeps firing
 		// is judged again, without it.
@@ -296,7 +362,7 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 			}
 			var cands []fleetwide.Candidate
 			for _, m := range ms {
-				if len(m.touches) > 0 && !slices.Contains(inc.cleared2, m.name) {
+				if len(m.touches) > 0 && !slices.Contains(inc.cleared2, m.name) && !slices.Contains(inc.drained, m.name) {
 					cands = append(cands, fleetwide.Candidate{Member: m.name, Version: "v2", Touches: m.touches})
 				}
 			}
@@ -304,45 +370,77 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 			// As the group's pauseIn: every suspect but the culprit.
 			hold := func(except string) {
 				for _, x := range ranked {
-					for _, m := range ms {
-						if m.name == x.Member && x.Weight > 0 && m.name != except && m.stopped.IsZero() {
-							m.holds[k] = true
-						}
+					if m := byName[x.Member]; x.Weight > 0 && m.name != except && m.stopped.IsZero() {
+						m.holds[k] = true
 					}
 				}
 			}
-			switch fleetwide.Judge(ranked, noise, now.Sub(inc.onset), p) {
+			stop := func(top *simMember, why string) {
+				inc.decided = true
+				inc.stopped, inc.culprit = now, top.name
+				hold(top.name)
+				if !top.stopped.IsZero() {
+					return
+				}
+				top.stopped = now
+				res.stops++
+				stops++
+				if culprit >= 0 && top == ms[culprit] {
+					res.correct++
+					correct++
+					return
+				}
+				key := fmt.Sprint(kinds)
+				if culprit < 0 {
+					key = "noise only"
+				}
+				res.falseBy[key]++
+				cs := ""
+				for _, x := range ranked {
+					if culprit >= 0 && x.Member == ms[culprit].name {
+						cs = fmt.Sprintf("; the culprit %.0f%%: %s", 100*x.Score, x.Reason)
+					}
+				}
+				res.misses = append(res.misses, fmt.Sprintf("incident %d %v: %v after the onset in %s, stopped %s (%s)%s", id, kinds, now.Sub(inc.onset), inc.scope, top.name, why, cs))
+			}
+			if t := trials[inc.scope]; t != nil {
+				if t.Outcome == fleetwide.TrialCulprit {
+					stop(byName[t.Member], "its drain cleared the alarm and its restore brought it back")
+					endTrial(inc.scope)
+					continue
+				}
+				hold("")
+				continue
+			}
+			verdict := fleetwide.Judge(ranked, noise, now.Sub(inc.onset), p)
+			if verdict != fleetwide.VerdictNone {
+				// As testable and startTrial: the likeliest suspect that
+				// can be drained and has not been.
+				var x *simMember
+				for _, r := range ranked {
+					if m := byName[r.Member]; r.Weight > 0 && m.drain && m.stopped.IsZero() && !slices.Contains(inc.drained, m.name) {
+						x = m
+						break
+					}
+				}
+				if x != nil {
+					t := &fleetwide.Trial{Member: x.name, Phase: fleetwide.TrialDraining, Since: now}
+					trials[inc.scope] = t
+					x.holds[trialKey(inc.scope)] = true
+					drain(x.name, inc.scope, now)
+					t.Done(now, nil)
+					hold("")
+					continue
+				}
+			}
+			switch verdict {
 			case fleetwide.VerdictNone:
 				inc.decided = true
 				hold("")
 			case fleetwide.VerdictWait:
 				hold("")
 			case fleetwide.VerdictStop:
-				inc.decided = true
-				var top *simMember
-				for _, m := range ms {
-					if m.name == ranked[0].Member {
-						top = m
-					}
-				}
-				inc.stopped, inc.culprit = now, top.name
-				if top.stopped.IsZero() {
-					top.stopped = now
-					res.stops++
-					stops++
-					if culprit >= 0 && top == ms[culprit] {
-						res.correct++
-						correct++
-					} else {
-						key := fmt.Sprint(kinds)
-						if culprit < 0 {
-							key = "noise only"
-						}
-						res.falseBy[key]++
-						res.misses = append(res.misses, fmt.Sprintf("incident %d: stopped %s for %s, culprit %d %v: %v", id, top.name, inc.scope, culprit, kinds, ranked[:min(3, len(ranked))]))
-					}
-				}
-				hold(top.name)
+				stop(byName[ranked[0].Member], fmt.Sprintf("%.0f%%: %s", 100*ranked[0].Score, ranked[0].Reason))
 			}
 		}
 	}
@@ -370,10 +468,13 @@ func touchedScope(ts []fleetwide.Touch, s fleetwide.Scope) bool {
 }
 
 func runAttribution(seed uint64, incidents int, p fleetwide.HealthPolicy) attrResult {
-	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	res := attrResult{confounders: map[string]int{}, falseBy: map[string]int{}, by: map[string][5]int{}}
 	for i := 0; i < incidents; i++ {
-		simulateIncident(rng, p, &res, i)
+		// Each incident draws from streams of its own, so that the same
+		// seed makes the same incidents whatever the policy does.
+		rng := rand.New(rand.NewPCG(seed, uint64(i)))
+		jit := rand.New(rand.NewPCG(seed^0x5eed, uint64(i)))
+		simulateIncident(rng, jit, p, &res, i)
 	}
 	return res
 }

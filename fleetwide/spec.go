@@ -58,6 +58,11 @@ type Member struct {
 	// Start, if set, is the earliest time the member starts: its slot on
 	// a release train.
 	Start time.Time `json:"start,omitzero"`
+	// Drain says that the member's traffic in a scope can be sent back to
+	// the version it replaces and forth again, by its [Drainer] in
+	// [Config.Drainers]: the group then tests it when a shared alarm
+	// suspects it (see [Trial]) rather than judge it by timing alone.
+	Drain bool `json:"drain,omitempty"`
 }
 
 // DependencyKind says what a member waits for.
