@@ -41,6 +41,11 @@ type Candidate struct {
 	Member  string  `json:"member"`
 	Version string  `json:"version"`
 	Touches []Touch `json:"touches,omitempty"`
+	// Drained is set when the change's traffic in the onset's scope was
+	// drained and the alarm kept firing (see [Trial]): it is then
+	// unlikely, though not impossible, to be the culprit (a fault whose
+	// harm outlives the traffic: a poisoned cache, a corrupted record).
+	Drained bool `json:"drained,omitempty"`
 }
 
 // Suspect is a candidate ranked against an onset.
@@ -82,6 +87,9 @@ const (
 	// everywhere is the chance that a fault is the version's, and shows
 	// in every place the version went, rather than in one place alone.
 	everywhere = 0.5
+	// sticky is the chance that a culprit's alarm keeps firing when its
+	// traffic is drained.
+	sticky = 0.05
 	// leak is the chance that a version's fault shows in a given place
 	// it went: not quite 1 (a zone with little traffic may not breach).
 	leak = 0.9
@@ -258,6 +266,10 @@ func Rank(e Evidence, cands []Candidate, p HealthPolicy) (ranked []Suspect, nois
 			if len(s.Quiet) > 0 {
 				fmt.Fprintf(&b, "; %s, where it went too, stayed quiet", strings.Join(s.Quiet, ", "))
 			}
+			if c.Drained {
+				s.Weight *= sticky
+				fmt.Fprintf(&b, "; the alarm kept firing while its traffic there was drained")
+			}
 			s.Reason = b.String()
 		}
 		total += s.Weight
@@ -353,13 +365,13 @@ func Judge(ranked []Suspect, noise float64, waited time.Duration, p HealthPolicy
 // A drain test asks the suspect itself. A member whose traffic in a
 // scope can be sent back to the version it replaces ([Member.Drain], by
 // its [Drainer]) is tested rather than guessed at: its traffic there is
-// drained, and if the alarm clears, restored; a culprit's alarm clears
-// within a detection period of the drain and comes back within one of
-// the restore, while an innocent's drain changes nothing and noise that
-// happens to clear does not come back. The restore costs one more
-// detection period of the fault; it is what tells a culprit from noise
-// that cleared by itself during the drain, since an alarm that clears
-// while suspects are held is what noise does.
+// drained; if the alarm clears, restored; if the alarm comes back,
+// drained again. A culprit's alarm follows each move within a detection
+// period, an innocent's drain changes nothing, and noise that clears by
+// itself during the drain seldom comes back on cue and clears again on
+// cue. The restore costs one more detection period of the fault; it is
+// what tells a culprit from noise, since an alarm that clears while the
+// suspects are held is what noise does.
 
 // TrialPhase is where a drain test is.
 type TrialPhase string
@@ -377,6 +389,12 @@ const (
 	// TrialRestored: the traffic is back since Since; the test watches
 	// for the alarm to come back.
 	TrialRestored TrialPhase = "restored"
+	// TrialRedraining: the alarm came back; the second drain was asked
+	// for.
+	TrialRedraining TrialPhase = "redraining"
+	// TrialRedrained: drained again since Since; the test watches the
+	// alarm clear a second time.
+	TrialRedrained TrialPhase = "redrained"
 	// TrialUndraining: the alarm did not clear: the suspect is cleared,
 	// and its traffic is being given back.
 	TrialUndraining TrialPhase = "undraining"
@@ -388,9 +406,14 @@ type TrialOutcome string
 const (
 	// TrialPending: not yet known.
 	TrialPending TrialOutcome = ""
-	// TrialCulprit: the alarm cleared when the suspect was drained and
-	// came back when it was restored.
+	// TrialCulprit: the alarm cleared when the suspect was drained, came
+	// back when it was restored, and cleared again when it was drained
+	// again. The suspect is left drained.
 	TrialCulprit TrialOutcome = "culprit"
+	// TrialInconclusive: the alarm followed the first drain and the
+	// restore but not the second drain (noise that flaps, say): nothing
+	// is concluded about the suspect.
+	TrialInconclusive TrialOutcome = "inconclusive"
 	// TrialInnocent: the alarm kept firing while the suspect was drained.
 	TrialInnocent TrialOutcome = "innocent"
 	// TrialNoise: the alarm cleared during the drain but did not come
@@ -412,6 +435,10 @@ type Trial struct {
 	// the alarm was seen OK while it was.
 	Drained time.Time `json:"drained,omitzero"`
 	Cleared time.Time `json:"cleared,omitzero"`
+	// Restored is when its traffic was restored, Refired when the alarm
+	// was seen firing again.
+	Restored time.Time `json:"restored,omitzero"`
+	Refired  time.Time `json:"refired,omitzero"`
 	// Outcome is set once the test has an answer.
 	Outcome TrialOutcome `json:"outcome,omitempty"`
 }
@@ -431,7 +458,9 @@ func (t *Trial) Done(now time.Time, err error) {
 	case TrialDraining:
 		t.Phase, t.Since, t.Drained = TrialDrained, now, now
 	case TrialRestoring:
-		t.Phase, t.Since = TrialRestored, now
+		t.Phase, t.Since, t.Restored = TrialRestored, now, now
+	case TrialRedraining:
+		t.Phase, t.Since = TrialRedrained, now
 	}
 }
 
@@ -439,22 +468,40 @@ func (t *Trial) Done(now time.Time, err error) {
 // the drain to ask for next: on is true to drain, false to restore; ok is
 // false when nothing is to be asked. The outcome is set once known.
 func (t *Trial) Watch(now time.Time, firing bool, p HealthPolicy) (on, ok bool) {
+	// An alarm needs about its detection period to follow a change of
+	// its errors: one that moves much sooner moved by itself.
+	early := now.Sub(t.Since) < p.detection()-p.interval()
+	late := now.Sub(t.Since) >= p.settle()
 	switch t.Phase {
 	case TrialDrained:
 		switch {
+		case !firing && early:
+			t.Phase, t.Since, t.Outcome = TrialUndraining, now, TrialNoise
+			return false, true
 		case !firing:
 			t.Phase, t.Since, t.Cleared = TrialRestoring, now, now
 			return false, true
-		case now.Sub(t.Since) >= p.settle():
+		case late:
 			t.Phase, t.Since, t.Outcome = TrialUndraining, now, TrialInnocent
 			return false, true
 		}
 	case TrialRestored:
 		switch {
+		case firing && early:
+			t.Outcome = TrialInconclusive
 		case firing:
-			t.Outcome = TrialCulprit
-		case now.Sub(t.Since) >= p.settle():
+			t.Phase, t.Since = TrialRedraining, now
+			return true, true
+		case late:
 			t.Outcome = TrialNoise
+		}
+	case TrialRedrained:
+		switch {
+		case !firing && !early:
+			t.Outcome = TrialCulprit
+		case !firing, late:
+			t.Phase, t.Since, t.Outcome = TrialUndraining, now, TrialInconclusive
+			return false, true
 		}
 	}
 	return false, false

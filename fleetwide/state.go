@@ -167,7 +167,7 @@ type Incident struct {
 	// incident is judged again without them.
 	Exonerated []string `json:"exonerated,omitempty"`
 	// Drained names the suspects whose traffic in the scope was drained
-	// while the alarm kept firing: they are suspected no more.
+	// while the alarm kept firing: they are suspected much less.
 	// Untestable names those whose drain failed.
 	Drained    []string `json:"drained,omitempty"`
 	Untestable []string `json:"untestable,omitempty"`

@@ -707,8 +707,8 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 		}
 		var cands []Candidate
 		for _, m := range s.Members {
-			if (m.Status == MemberRunning || m.Status == MemberSucceeded) && !slices.Contains(inc.Exonerated, m.Member.Name) && !slices.Contains(inc.Drained, m.Member.Name) {
-				cands = append(cands, Candidate{Member: m.Member.Name, Version: m.Member.Rollout.Version, Touches: m.Touches})
+			if (m.Status == MemberRunning || m.Status == MemberSucceeded) && !slices.Contains(inc.Exonerated, m.Member.Name) {
+				cands = append(cands, Candidate{Member: m.Member.Name, Version: m.Member.Rollout.Version, Touches: m.Touches, Drained: slices.Contains(inc.Drained, m.Member.Name)})
 			}
 		}
 		ev := Evidence{Fired: Onset{Scope: inc.Scope, Time: inc.Onset}, Others: others, Now: now}
@@ -720,12 +720,7 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 		where := inc.Scope.String()
 		out.Persist = true
 		sc := s.scope(inc.Scope)
-		if t := sc.Trial; t != nil {
-			if t.Outcome == TrialCulprit {
-				s.convict(now, inc, t, ranked, out)
-				s.endTrial(sc)
-				continue
-			}
+		if sc.Trial != nil {
 			// A drain test is under way: every suspect waits for it.
 			s.pauseIn(now, inc, "", out)
 			inc.Waiting = true

@@ -68,8 +68,8 @@ func (s *State) convict(now time.Time, inc *Incident, t *Trial, ranked []Suspect
 	where := inc.Scope.String()
 	inc.Decided, inc.Culprit, inc.Waiting = now, t.Member, false
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s cleared in %s %v after %s %s's traffic there was drained, and fired again %v after it was restored",
-		inc.Scope.Alarm, where, t.Cleared.Sub(t.Drained).Round(time.Second), t.Member, m.Member.Rollout.Version, inc.Onset.Sub(t.Since).Round(time.Second))
+	fmt.Fprintf(&b, "%s cleared in %s %v after %s %s's traffic there was drained, fired again %v after it was restored, and cleared %v after it was drained again",
+		inc.Scope.Alarm, where, t.Cleared.Sub(t.Drained).Round(time.Second), t.Member, m.Member.Rollout.Version, t.Refired.Sub(t.Restored).Round(time.Second), now.Sub(t.Since).Round(time.Second))
 	for _, x := range ranked {
 		if x.Member != t.Member {
 			b.WriteString("; " + x.Reason)
@@ -83,7 +83,7 @@ func (s *State) convict(now time.Time, inc *Incident, t *Trial, ranked []Suspect
 	}
 	inc.Reason = b.String()
 	s.event(out, now, Event{Kind: EventCulprit, Member: t.Member, Scope: where, Reason: inc.Reason, Suspects: ranked})
-	s.stopCulprit(now, inc, m, fmt.Sprintf("culprit of %s in %s: the alarm cleared when its traffic there was drained and came back when it was restored", inc.Scope.Alarm, where), out)
+	s.stopCulprit(now, inc, m, fmt.Sprintf("culprit of %s in %s: the alarm cleared when its traffic there was drained, came back when it was restored, and cleared when it was drained again", inc.Scope.Alarm, where), out)
 }
 
 func (s *State) endTrial(sc *ScopeState) {
@@ -126,14 +126,36 @@ func (s *State) watchTrial(now time.Time, sc *ScopeState, out *Output) {
 		}
 		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where,
 			Reason: fmt.Sprintf("%s kept firing %v after %s's traffic in %s was drained: %s is not the culprit; restoring its traffic", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where, t.Member)})
-	case t.Outcome == TrialCulprit:
+	case was == TrialRestored && t.Phase == TrialRedraining:
+		t.Refired = now
 		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where,
-			Reason: fmt.Sprintf("%s fired again %v after %s's traffic in %s was restored", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where)})
-		// judgeIncidents convicts it, with the new incident's evidence.
+			Reason: fmt.Sprintf("%s fired again %v after %s's traffic in %s was restored; draining it again", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where)})
+	case t.Outcome == TrialCulprit:
+		// The latest incident of the scope, which the restore brought
+		// back and the second drain cleared, is the culprit's.
+		for i := len(s.Incidents) - 1; i >= 0; i-- {
+			if inc := &s.Incidents[i]; inc.Scope == sc.Scope {
+				s.convict(now, inc, t, inc.Suspects, out)
+				break
+			}
+		}
+		s.endTrial(sc)
+	case t.Outcome == TrialInconclusive:
+		if inc := s.open(sc.Scope); inc != nil {
+			inc.Untestable = append(inc.Untestable, t.Member)
+		}
+		s.member(t.Member).hold(holdTrial(sc.Scope), false)
+		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where,
+			Reason: fmt.Sprintf("%s did not follow the drains and the restore of %s's traffic in %s as a culprit's alarm would (it moved sooner than it can, or not at all): inconclusive (noise that flaps?); %s is judged by timing", sc.Scope.Alarm, t.Member, where, t.Member)})
+		if t.Phase != TrialUndraining {
+			s.endTrial(sc)
+		}
 	case t.Outcome == TrialNoise:
 		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where,
-			Reason: fmt.Sprintf("%s stayed OK %v after %s's traffic in %s was restored: the alarm was not its change's", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where)})
-		s.endTrial(sc)
+			Reason: fmt.Sprintf("%s cleared by itself during the test of %s in %s (sooner than a drain can clear it, or for good once restored): the alarm was not its change's", sc.Scope.Alarm, t.Member, where)})
+		if t.Phase != TrialUndraining {
+			s.endTrial(sc)
+		}
 	}
 	out.Persist = true
 }
@@ -145,8 +167,8 @@ func (s *State) drainDone(now time.Time, o Observation, out *Output) {
 		return
 	}
 	t := sc.Trial
-	want := t.Phase == TrialDraining
-	if o.Drain != want || (t.Phase != TrialDraining && t.Phase != TrialRestoring && t.Phase != TrialUndraining) {
+	want := t.Phase == TrialDraining || t.Phase == TrialRedraining
+	if o.Drain != want || (t.Phase != TrialDraining && t.Phase != TrialRestoring && t.Phase != TrialRedraining && t.Phase != TrialUndraining) {
 		return
 	}
 	sc.sent = false
@@ -169,7 +191,7 @@ func (s *State) drainDone(now time.Time, o Observation, out *Output) {
 			inc.Untestable = append(inc.Untestable, t.Member)
 		}
 		why := "draining"
-		if o.Drain == false {
+		if !o.Drain {
 			why = "restoring"
 		}
 		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where, Reason: fmt.Sprintf("%s %s's traffic in %s failed (%v): it is judged by timing alone", why, t.Member, where, err)})
@@ -190,9 +212,9 @@ func (s *State) trialActions(out *Output) {
 			continue
 		}
 		switch t.Phase {
-		case TrialDraining, TrialRestoring, TrialUndraining:
+		case TrialDraining, TrialRestoring, TrialRedraining, TrialUndraining:
 			sc.sent = true
-			out.Actions = append(out.Actions, Action{Kind: ActionDrain, Member: t.Member, Scopes: []Scope{sc.Scope}, Drain: t.Phase == TrialDraining})
+			out.Actions = append(out.Actions, Action{Kind: ActionDrain, Member: t.Member, Scopes: []Scope{sc.Scope}, Drain: t.Phase == TrialDraining || t.Phase == TrialRedraining})
 		}
 	}
 }
