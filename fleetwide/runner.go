@@ -70,8 +70,8 @@ func HealthRules(src alarm.Source, rules func(s Scope) alarm.Rule) Health {
 // change replaces (on true) and forth to the change again (on false), for
 // the group's drain tests ([Trial]). It must be idempotent: after a crash
 // the group asks again. A team implements it with its load balancer or
-// its [traffic.Router]: a route of Percent 0 drains, the route it had
-// restores.
+// its traffic router (package traffic's Router): a route of Percent 0
+// drains, the route it had restores.
 type Drainer interface {
 	Drain(ctx context.Context, scope Scope, on bool) error
 }
