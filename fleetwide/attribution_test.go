@@ -3,6 +3,7 @@ package fleetwide_test
 import (
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -28,6 +29,8 @@ var (
 	attrIncidents = flag.Int("attribution.incidents", 1000, "incidents in the attribution workload")
 	attrNoise     = flag.Float64("attribution.noise", 0, "HealthPolicy.Noise of the attribution workload")
 	attrShow      = flag.Int("attribution.show", 10, "misses to log")
+	attrDrain     = flag.Float64("attribution.drain", 1, "share of the members whose traffic can be drained (Member.Drain)")
+	attrTrick     = flag.Bool("attribution.trick", true, "include the confounders of drain tests: faults that outlive a drain, noise that flaps")
 )
 
 type visit struct {
@@ -42,8 +45,9 @@ type simMember struct {
 	next    int
 	nextAt  time.Time
 	touches []fleetwide.Touch
-	holds   map[int]bool // incidents holding it
+	holds   map[int]bool // incidents (and trials) holding it
 	stopped time.Time
+	drain   bool // Member.Drain
 }
 
 type simAlarm struct {
@@ -54,13 +58,16 @@ type simAlarm struct {
 }
 
 type simIncident struct {
-	stopped  time.Time
-	culprit  string
-	cleared2 []string // members whose rollback did not clear it
-	scope    fleetwide.Scope
-	onset    time.Time
-	cleared  bool
-	decided  bool
+	stopped    time.Time
+	culprit    string
+	cleared2   []string // members whose rollback did not clear it
+	scope      fleetwide.Scope
+	onset      time.Time
+	cleared    bool
+	decided    bool
+	suspects   []fleetwide.Suspect
+	drained    []string // members whose drain left it firing
+	untestable []string // members whose drain test was inconclusive
 }
 
 type attrResult struct {
@@ -85,7 +92,7 @@ func scopeOf(v visit) fleetwide.Scope {
 	return fleetwide.Scope{Alarm: v.zone + "-errors", Region: v.region, Zone: v.zone}
 }
 
-func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult, id int) {
+func simulateIncident(rng, jit *rand.Rand, p fleetwide.HealthPolicy, res *attrResult, id int) {
 	t0 := time.Date(2030, 1, 7, 0, 0, 0, 0, time.UTC)
 	n := 2 + rng.IntN(19)
 	ms := make([]*simMember, n)
@@ -99,12 +106,18 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 			}
 		}
 		m.nextAt = m.start
+		m.drain = rng.Float64() < *attrDrain
 		ms[i] = m
+	}
+	byName := map[string]*simMember{}
+	for _, m := range ms {
+		byName[m.name] = m
 	}
 	var alarms []*simAlarm
 	culprit := -1
 	kinds := map[string]bool{}
 	var faultZone string // "" everywhere
+	sticky := false
 	var delay time.Duration
 	if rng.Float64() < 0.9 {
 		culprit = rng.IntN(n)
@@ -118,6 +131,12 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 		if rng.Float64() < 0.3 {
 			faultZone = c.path[rng.IntN(min(len(c.path), 6))].zone
 			kinds["fault in one zone"] = true
+		}
+		if rng.Float64() < 0.2 && *attrTrick {
+			// Its harm outlives a drain of its traffic (a poisoned
+			// cache): the alarm keeps firing until it is rolled back.
+			sticky = true
+			kinds["fault outlives a drain"] = true
 		}
 		if rng.Float64() < 0.4 {
 			// Another member reaches the culprit's first region at nearly
@@ -146,7 +165,25 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 		r := rng.IntN(simRegions)
 		v := visit{fmt.Sprintf("r%d", r), fmt.Sprintf("r%d%c", r, 'a'+rng.IntN(simZones))}
 		from := t0.Add(time.Duration(rng.IntN(360)) * time.Minute)
-		alarms = append(alarms, &simAlarm{scope: scopeOf(v), from: from, until: from.Add(time.Duration(10+rng.IntN(30)) * time.Minute)})
+		until := from.Add(time.Duration(10+rng.IntN(30)) * time.Minute)
+		if rng.Float64() < 1.0/3 && *attrTrick {
+			// Flapping: on and off every 2 to 8 minutes, which a drain
+			// and a restore can happen to line up with.
+			for on := true; from.Before(until); on = !on {
+				next := from.Add(time.Duration(2+rng.IntN(7)) * time.Minute)
+				if on {
+					end := next
+					if end.After(until) {
+						end = until
+					}
+					alarms = append(alarms, &simAlarm{scope: scopeOf(v), from: from, until: end})
+				}
+				from = next
+			}
+			kinds["flapping noise"] = true
+		} else {
+			alarms = append(alarms, &simAlarm{scope: scopeOf(v), from: from, until: until})
+		}
 		kinds["regional noise"] = true
 	}
 	res.incidents++
@@ -176,6 +213,84 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 	}
 	var firstFault time.Time
 	stops, correct := 0, 0
+	trials := map[fleetwide.Scope]*fleetwide.Trial{}
+	trialKey := func(sc fleetwide.Scope) int { return 1<<20 + slices.Index(watched, sc) }
+	endTrial := func(sc fleetwide.Scope) {
+		if t := trials[sc]; t != nil {
+			delete(byName[t.Member].holds, trialKey(sc))
+			delete(trials, sc)
+		}
+	}
+	// record stops a member for an incident, and scores the stop.
+	record := func(inc *simIncident, top *simMember, why string, now time.Time) {
+		inc.decided = true
+		inc.stopped, inc.culprit = now, top.name
+		if !top.stopped.IsZero() {
+			return
+		}
+		top.stopped = now
+		res.stops++
+		stops++
+		if culprit >= 0 && top == ms[culprit] {
+			res.correct++
+			correct++
+			return
+		}
+		key := fmt.Sprint(kinds)
+		if culprit < 0 {
+			key = "noise only"
+		}
+		res.falseBy[key]++
+		cs := ""
+		for _, x := range inc.suspects {
+			if culprit >= 0 && x.Member == ms[culprit].name {
+				cs = fmt.Sprintf("; the culprit %.0f%%: %s", 100*x.Score, x.Reason)
+			}
+		}
+		res.misses = append(res.misses, fmt.Sprintf("incident %d %v: %v after the onset in %s, stopped %s (%s)%s", id, kinds, now.Sub(inc.onset), inc.scope, top.name, why, cs))
+	}
+	convict := func(inc *simIncident, m *simMember, now time.Time) {
+		// As stopCulprit: hold the other suspects of the incident.
+		if !inc.cleared {
+			for _, x := range inc.suspects {
+				if o := byName[x.Member]; x.Weight > 0 && o != m && o.stopped.IsZero() {
+					o.holds[slices.Index(incs, inc)] = true
+				}
+			}
+		}
+		record(inc, m, "the alarm followed its drain, its restore and its second drain", now)
+	}
+	openIn := func(sc fleetwide.Scope) *simIncident {
+		for i := len(incs) - 1; i >= 0; i-- {
+			if incs[i].scope == sc && !incs[i].cleared {
+				return incs[i]
+			}
+		}
+		return nil
+	}
+	// Draining the culprit's traffic in a zone ends its fault's effect
+	// there (the alarm clears a detection period later); restoring it
+	// brings the fault back at once (the alarm fires again a detection
+	// period later). An innocent's drain changes nothing.
+	drainedAt := map[fleetwide.Scope]bool{}
+	drain := func(name string, sc fleetwide.Scope, now time.Time) {
+		if culprit < 0 || name != ms[culprit].name || sticky {
+			return
+		}
+		for _, a := range alarms {
+			if a.culprit && a.scope == sc && !a.faultStarted.After(now) && (a.until.IsZero() || a.until.After(now.Add(detectMin))) {
+				a.until = now.Add(detectMin)
+				drainedAt[sc] = true
+			}
+		}
+	}
+	restore := func(name string, sc fleetwide.Scope, now time.Time) {
+		if culprit < 0 || name != ms[culprit].name || !drainedAt[sc] || !ms[culprit].stopped.IsZero() {
+			return
+		}
+		drainedAt[sc] = false
+		alarms = append(alarms, &simAlarm{scope: sc, from: now.Add(detectMin + time.Duration(jit.IntN(3))*time.Minute), culprit: true, faultStarted: now})
+	}
 	defer func() {
 		keys := []string{"all"}
 		if culprit < 0 {
@@ -224,7 +339,7 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 				if firstFault.IsZero() || start.Before(firstFault) {
 					firstFault = start
 				}
-				alarms = append(alarms, &simAlarm{scope: scopeOf(v), from: start.Add(detectMin + time.Duration(rng.IntN(3))*time.Minute), culprit: true, faultStarted: start})
+				alarms = append(alarms, &simAlarm{scope: scopeOf(v), from: start.Add(detectMin + time.Duration(jit.IntN(3))*time.Minute), culprit: true, faultStarted: start})
 			}
 			m.nextAt = now.Add(deployTime + m.dwell[m.next])
 			m.next++
@@ -276,6 +391,48 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 				}
 			}
 		}
+		// Drain tests move on with the alarms, as watchTrial does: a
+		// drain or a restore is done at once.
+		for _, sc := range watched {
+			t := trials[sc]
+			if t == nil {
+				continue
+			}
+			was := t.Phase
+			t.Watch(now, firing(sc, now), p)
+			switch {
+			case was == fleetwide.TrialDrained && t.Phase == fleetwide.TrialRestoring:
+				restore(t.Member, sc, now)
+				t.Done(now, nil)
+			case was == fleetwide.TrialRestored && t.Phase == fleetwide.TrialRedraining:
+				drain(t.Member, sc, now)
+				t.Done(now, nil)
+			case t.Outcome == fleetwide.TrialCulprit:
+				// As convict: the latest incident of the scope.
+				for i := len(incs) - 1; i >= 0; i-- {
+					if incs[i].scope == sc {
+						convict(incs[i], byName[t.Member], now)
+						break
+					}
+				}
+				endTrial(sc)
+			case t.Outcome == fleetwide.TrialInnocent:
+				if inc := openIn(sc); inc != nil {
+					inc.drained = append(inc.drained, t.Member)
+				}
+				restore(t.Member, sc, now)
+				endTrial(sc)
+			case t.Outcome == fleetwide.TrialInconclusive:
+				if inc := openIn(sc); inc != nil {
+					inc.untestable = append(inc.untestable, t.Member)
+				}
+				restore(t.Member, sc, now)
+				endTrial(sc)
+			case t.Outcome == fleetwide.TrialNoise:
+				restore(t.Member, sc, now)
+				endTrial(sc)
+			}
+		}
 		// The group judges every open incident, as judgeIncidents does:
 		// one whose culprit was rolled back while its alarm keeps firing
 		// is judged again, without it.
@@ -297,52 +454,56 @@ func simulateIncident(rng *rand.Rand, p fleetwide.HealthPolicy, res *attrResult,
 			var cands []fleetwide.Candidate
 			for _, m := range ms {
 				if len(m.touches) > 0 && !slices.Contains(inc.cleared2, m.name) {
-					cands = append(cands, fleetwide.Candidate{Member: m.name, Version: "v2", Touches: m.touches})
+					cands = append(cands, fleetwide.Candidate{Member: m.name, Version: "v2", Touches: m.touches, Drained: slices.Contains(inc.drained, m.name)})
 				}
 			}
 			ranked, noise := fleetwide.Rank(fleetwide.Evidence{Fired: fleetwide.Onset{Scope: inc.scope, Time: inc.onset}, Others: others, Watched: watched, Now: now}, cands, p)
 			// As the group's pauseIn: every suspect but the culprit.
 			hold := func(except string) {
 				for _, x := range ranked {
-					for _, m := range ms {
-						if m.name == x.Member && x.Weight > 0 && m.name != except && m.stopped.IsZero() {
-							m.holds[k] = true
-						}
+					if m := byName[x.Member]; x.Weight > 0 && m.name != except && m.stopped.IsZero() {
+						m.holds[k] = true
 					}
 				}
 			}
-			switch fleetwide.Judge(ranked, noise, now.Sub(inc.onset), p) {
+			inc.suspects = ranked
+			stop := func(top *simMember, why string) {
+				hold(top.name)
+				record(inc, top, why, now)
+			}
+			if trials[inc.scope] != nil {
+				hold("")
+				continue
+			}
+			verdict := fleetwide.Judge(ranked, noise, now.Sub(inc.onset), p)
+			if verdict != fleetwide.VerdictNone {
+				// As testable and startTrial: the likeliest suspect that
+				// can be drained and has not been.
+				var x *simMember
+				for _, r := range ranked {
+					if m := byName[r.Member]; r.Weight > 0 && m.drain && m.stopped.IsZero() && !slices.Contains(inc.drained, m.name) && !slices.Contains(inc.untestable, m.name) {
+						x = m
+						break
+					}
+				}
+				if x != nil {
+					t := &fleetwide.Trial{Member: x.name, Phase: fleetwide.TrialDraining, Since: now}
+					trials[inc.scope] = t
+					x.holds[trialKey(inc.scope)] = true
+					drain(x.name, inc.scope, now)
+					t.Done(now, nil)
+					hold("")
+					continue
+				}
+			}
+			switch verdict {
 			case fleetwide.VerdictNone:
 				inc.decided = true
 				hold("")
 			case fleetwide.VerdictWait:
 				hold("")
 			case fleetwide.VerdictStop:
-				inc.decided = true
-				var top *simMember
-				for _, m := range ms {
-					if m.name == ranked[0].Member {
-						top = m
-					}
-				}
-				inc.stopped, inc.culprit = now, top.name
-				if top.stopped.IsZero() {
-					top.stopped = now
-					res.stops++
-					stops++
-					if culprit >= 0 && top == ms[culprit] {
-						res.correct++
-						correct++
-					} else {
-						key := fmt.Sprint(kinds)
-						if culprit < 0 {
-							key = "noise only"
-						}
-						res.falseBy[key]++
-						res.misses = append(res.misses, fmt.Sprintf("incident %d: stopped %s for %s, culprit %d %v: %v", id, top.name, inc.scope, culprit, kinds, ranked[:min(3, len(ranked))]))
-					}
-				}
-				hold(top.name)
+				stop(byName[ranked[0].Member], fmt.Sprintf("%.0f%%: %s", 100*ranked[0].Score, ranked[0].Reason))
 			}
 		}
 	}
@@ -370,12 +531,27 @@ func touchedScope(ts []fleetwide.Touch, s fleetwide.Scope) bool {
 }
 
 func runAttribution(seed uint64, incidents int, p fleetwide.HealthPolicy) attrResult {
-	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	res := attrResult{confounders: map[string]int{}, falseBy: map[string]int{}, by: map[string][5]int{}}
 	for i := 0; i < incidents; i++ {
-		simulateIncident(rng, p, &res, i)
+		// Each incident draws from streams of its own, so that the same
+		// seed makes the same incidents whatever the policy does.
+		rng := rand.New(rand.NewPCG(seed, uint64(i)))
+		jit := rand.New(rand.NewPCG(seed^0x5eed, uint64(i)))
+		simulateIncident(rng, jit, p, &res, i)
 	}
 	return res
+}
+
+// wilson is the 95% Wilson score interval of k successes in n trials.
+func wilson(k, n int) (lo, hi float64) {
+	if n == 0 {
+		return 0, 1
+	}
+	const z = 1.959964
+	p, nf := float64(k)/float64(n), float64(n)
+	c := (p + z*z/(2*nf)) / (1 + z*z/nf)
+	h := z * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf)) / (1 + z*z/nf)
+	return c - h, c + h
 }
 
 func (r attrResult) precision() float64 { return float64(r.correct) / float64(max(r.stops, 1)) }
@@ -410,8 +586,10 @@ func TestAttribution(t *testing.T) {
 	}
 	r := runAttribution(*attrSeed, n, fleetwide.HealthPolicy{Noise: *attrNoise})
 	t.Logf("seed %d: %d incidents (%d with a culprit, %d noise only; confounders %v)", *attrSeed, r.incidents, r.withCulprit, r.noiseOnly, r.confounders)
-	t.Logf("stops %d, correct %d: precision %.1f%%; culprits stopped %d of %d: recall %.1f%%; onset to stop median %v, p90 %v",
-		r.stops, r.correct, 100*r.precision(), r.culpritsStopped, r.withCulprit, 100*r.recall(), r.median(), r.p90())
+	plo, phi := wilson(r.correct, r.stops)
+	rlo, rhi := wilson(r.culpritsStopped, r.withCulprit)
+	t.Logf("stops %d, correct %d: precision %.1f%% (95%% interval %.1f-%.1f%%); culprits stopped %d of %d: recall %.1f%% (%.1f-%.1f%%); fault to stop median %v, p90 %v",
+		r.stops, r.correct, 100*r.precision(), 100*plo, 100*phi, r.culpritsStopped, r.withCulprit, 100*r.recall(), 100*rlo, 100*rhi, r.median(), r.p90())
 	var keys []string
 	for k := range r.by {
 		keys = append(keys, k)
@@ -432,9 +610,11 @@ func TestAttribution(t *testing.T) {
 		}
 	}
 	// The acceptance figures of issue 17 are precision 95% and recall
-	// 99%. Recall meets them; precision does not yet (see
-	// docs/benchmarks.md). These floors keep what has been reached.
-	if r.precision() < 0.70 || r.recall() < 0.99 {
-		t.Errorf("precision %.1f%%, recall %.1f%%: want at least 70%% and 99%%", 100*r.precision(), 100*r.recall())
+	// 99%. Recall meets them; precision meets them only where the
+	// workload's tricks for drain tests are left out (see
+	// docs/benchmarks.md). These floors keep what has been reached on
+	// the default workload (every member drainable, tricks in).
+	if *attrDrain == 1 && *attrTrick && (r.precision() < 0.90 || r.recall() < 0.99) {
+		t.Errorf("precision %.1f%%, recall %.1f%%: want at least 90%% and 99%%", 100*r.precision(), 100*r.recall())
 	}
 }

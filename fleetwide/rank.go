@@ -41,6 +41,11 @@ type Candidate struct {
 	Member  string  `json:"member"`
 	Version string  `json:"version"`
 	Touches []Touch `json:"touches,omitempty"`
+	// Drained is set when the change's traffic in the onset's scope was
+	// drained and the alarm kept firing (see [Trial]): it is then
+	// unlikely, though not impossible, to be the culprit (a fault whose
+	// harm outlives the traffic: a poisoned cache, a corrupted record).
+	Drained bool `json:"drained,omitempty"`
 }
 
 // Suspect is a candidate ranked against an onset.
@@ -79,9 +84,15 @@ type Suspect struct {
 const (
 	// fastShare is the share of faults that show within minutes.
 	fastShare = 0.6
-	// everywhere is the chance that a fault shows in another place the
-	// version went, not in one place alone.
+	// everywhere is the chance that a fault is the version's, and shows
+	// in every place the version went, rather than in one place alone.
 	everywhere = 0.5
+	// sticky is the chance that a culprit's alarm keeps firing when its
+	// traffic is drained.
+	sticky = 0.05
+	// leak is the chance that a version's fault shows in a given place
+	// it went: not quite 1 (a zone with little traffic may not breach).
+	leak = 0.9
 	// noiseLife is how fast the noise hypothesis fades while the alarm
 	// keeps firing.
 	noiseLife = 20 * time.Minute
@@ -123,18 +134,26 @@ func likelihood(first time.Duration, others []lagObs, quiet []time.Duration, fad
 			prior += fastShare / tau * math.Exp(-(d-det)/tau)
 		}
 		l := gauss(first.Minutes()-d) + nu*fade
+		// Wherever the version went, or here alone: a mixture, since
+		// a fault is either the version's (it shows in every place the
+		// version reached, about d after) or the place's (a bad
+		// config for one zone): other alarms are then noise, and
+		// quiet places say nothing.
+		all, local := everywhere, 1-everywhere
 		for _, o := range others {
 			if o.reached {
-				l *= everywhere*gauss(o.lag.Minutes()-d) + nu
+				all *= gauss(o.lag.Minutes()-d) + nu
 			} else {
-				l *= nu
+				all *= nu
 			}
+			local *= nu
 		}
 		for _, q := range quiet {
 			// The chance the fault would have shown there by now.
 			shown := 0.5 * math.Erfc(-(q.Minutes()-d)/(sigma*math.Sqrt2))
-			l *= 1 - everywhere*shown
+			all *= 1 - leak*shown
 		}
+		l *= all + local
 		sum += prior * l * step
 	}
 	return sum
@@ -247,6 +266,10 @@ func Rank(e Evidence, cands []Candidate, p HealthPolicy) (ranked []Suspect, nois
 			if len(s.Quiet) > 0 {
 				fmt.Fprintf(&b, "; %s, where it went too, stayed quiet", strings.Join(s.Quiet, ", "))
 			}
+			if c.Drained {
+				s.Weight *= sticky
+				fmt.Fprintf(&b, "; the alarm kept firing while its traffic there was drained")
+			}
 			s.Reason = b.String()
 		}
 		total += s.Weight
@@ -337,4 +360,149 @@ func Judge(ranked []Suspect, noise float64, waited time.Duration, p HealthPolicy
 		return VerdictStop
 	}
 	return VerdictWait
+}
+
+// A drain test asks the suspect itself. A member whose traffic in a
+// scope can be sent back to the version it replaces ([Member.Drain], by
+// its [Drainer]) is tested rather than guessed at: its traffic there is
+// drained; if the alarm clears, restored; if the alarm comes back,
+// drained again. A culprit's alarm follows each move within a detection
+// period, an innocent's drain changes nothing, and noise that clears by
+// itself during the drain seldom comes back on cue and clears again on
+// cue. The restore costs one more detection period of the fault; it is
+// what tells a culprit from noise, since an alarm that clears while the
+// suspects are held is what noise does.
+
+// TrialPhase is where a drain test is.
+type TrialPhase string
+
+const (
+	// TrialDraining: the drain was asked for; the test waits for it to be
+	// done.
+	TrialDraining TrialPhase = "draining"
+	// TrialDrained: the suspect's traffic in the scope is drained since
+	// Since; the test watches the alarm.
+	TrialDrained TrialPhase = "drained"
+	// TrialRestoring: the alarm cleared while drained; the restore was
+	// asked for.
+	TrialRestoring TrialPhase = "restoring"
+	// TrialRestored: the traffic is back since Since; the test watches
+	// for the alarm to come back.
+	TrialRestored TrialPhase = "restored"
+	// TrialRedraining: the alarm came back; the second drain was asked
+	// for.
+	TrialRedraining TrialPhase = "redraining"
+	// TrialRedrained: drained again since Since; the test watches the
+	// alarm clear a second time.
+	TrialRedrained TrialPhase = "redrained"
+	// TrialUndraining: the alarm did not clear: the suspect is cleared,
+	// and its traffic is being given back.
+	TrialUndraining TrialPhase = "undraining"
+)
+
+// TrialOutcome is what a drain test found.
+type TrialOutcome string
+
+const (
+	// TrialPending: not yet known.
+	TrialPending TrialOutcome = ""
+	// TrialCulprit: the alarm cleared when the suspect was drained, came
+	// back when it was restored, and cleared again when it was drained
+	// again. The suspect is left drained.
+	TrialCulprit TrialOutcome = "culprit"
+	// TrialInconclusive: the alarm followed the first drain and the
+	// restore but not the second drain (noise that flaps, say): nothing
+	// is concluded about the suspect.
+	TrialInconclusive TrialOutcome = "inconclusive"
+	// TrialInnocent: the alarm kept firing while the suspect was drained.
+	TrialInnocent TrialOutcome = "innocent"
+	// TrialNoise: the alarm cleared during the drain but did not come
+	// back: it was no change's, or the fault has ended.
+	TrialNoise TrialOutcome = "noise"
+	// TrialFailed: the drain or the restore could not be done; nothing is
+	// concluded about the suspect.
+	TrialFailed TrialOutcome = "failed"
+)
+
+// Trial is a drain test of one suspect in one scope: plain data, advanced
+// by [Trial.Done] and [Trial.Watch].
+type Trial struct {
+	Member string     `json:"member"`
+	Phase  TrialPhase `json:"phase"`
+	// Since is when the current phase began.
+	Since time.Time `json:"since"`
+	// Drained is when the suspect's traffic was drained; Cleared when
+	// the alarm was seen OK while it was.
+	Drained time.Time `json:"drained,omitzero"`
+	Cleared time.Time `json:"cleared,omitzero"`
+	// Restored is when its traffic was restored, Refired when the alarm
+	// was seen firing again.
+	Restored time.Time `json:"restored,omitzero"`
+	Refired  time.Time `json:"refired,omitzero"`
+	// Outcome is set once the test has an answer.
+	Outcome TrialOutcome `json:"outcome,omitempty"`
+}
+
+// settle is how long a drain or a restore is given to show in the alarm:
+// the alarm's detection period and a few checks.
+func (p HealthPolicy) settle() time.Duration { return p.detection() + 3*p.interval() }
+
+// Done records that the drain or the restore the trial asked for was done
+// at now (err nil) or failed.
+func (t *Trial) Done(now time.Time, err error) {
+	if err != nil {
+		t.Outcome = TrialFailed
+		return
+	}
+	switch t.Phase {
+	case TrialDraining:
+		t.Phase, t.Since, t.Drained = TrialDrained, now, now
+	case TrialRestoring:
+		t.Phase, t.Since, t.Restored = TrialRestored, now, now
+	case TrialRedraining:
+		t.Phase, t.Since = TrialRedrained, now
+	}
+}
+
+// Watch advances the trial with the alarm's state at now, and returns
+// the drain to ask for next: on is true to drain, false to restore; ok is
+// false when nothing is to be asked. The outcome is set once known.
+func (t *Trial) Watch(now time.Time, firing bool, p HealthPolicy) (on, ok bool) {
+	// An alarm needs about its detection period to follow a change of
+	// its errors: one that moves much sooner moved by itself.
+	early := now.Sub(t.Since) < p.detection()-p.interval()
+	late := now.Sub(t.Since) >= p.settle()
+	switch t.Phase {
+	case TrialDrained:
+		switch {
+		case !firing && early:
+			t.Phase, t.Since, t.Outcome = TrialUndraining, now, TrialNoise
+			return false, true
+		case !firing:
+			t.Phase, t.Since, t.Cleared = TrialRestoring, now, now
+			return false, true
+		case late:
+			t.Phase, t.Since, t.Outcome = TrialUndraining, now, TrialInnocent
+			return false, true
+		}
+	case TrialRestored:
+		switch {
+		case firing && early:
+			t.Outcome = TrialInconclusive
+		case firing:
+			t.Phase, t.Since = TrialRedraining, now
+			return true, true
+		case late:
+			t.Outcome = TrialNoise
+		}
+	case TrialRedrained:
+		switch {
+		case !firing && !early:
+			t.Outcome = TrialCulprit
+		case !firing, late:
+			t.Phase, t.Since, t.Outcome = TrialUndraining, now, TrialInconclusive
+			return false, true
+		}
+	}
+	return false, false
 }

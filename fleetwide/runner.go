@@ -66,7 +66,24 @@ func HealthRules(src alarm.Source, rules func(s Scope) alarm.Rule) Health {
 	})
 }
 
-// DefaultHealthTimeout bounds one evaluation of the shared alarms.
+// Drainer sends a member's traffic in a scope back to the version its
+// change replaces (on true) and forth to the change again (on false), for
+// the group's drain tests ([Trial]). It must be idempotent: after a crash
+// the group asks again. A team implements it with its load balancer or
+// its traffic router (package traffic's Router): a route of Percent 0
+// drains, the route it had restores.
+type Drainer interface {
+	Drain(ctx context.Context, scope Scope, on bool) error
+}
+
+// DrainerFunc adapts a function to [Drainer].
+type DrainerFunc func(ctx context.Context, scope Scope, on bool) error
+
+// Drain calls f.
+func (f DrainerFunc) Drain(ctx context.Context, scope Scope, on bool) error { return f(ctx, scope, on) }
+
+// DefaultHealthTimeout bounds one evaluation of the shared alarms, and
+// one drain.
 const DefaultHealthTimeout = time.Minute
 
 // Config is the wiring of a [Runner]. Every field but Members is optional.
@@ -79,6 +96,9 @@ type Config struct {
 	// gates. The runner fills in Policy and Rollout from the member's
 	// spec, so that a member's retries are what its policy says.
 	Members map[string]rollout.Hands
+	// Drainers are the drainers of the members marked [Member.Drain], by
+	// member name.
+	Drainers map[string]Drainer
 	// Health evaluates the shared alarms of [HealthPolicy.Scopes]. Nil
 	// with scopes makes every check unread: new stages there wait (fail
 	// closed).
@@ -183,6 +203,9 @@ func checkHands(s Spec, cfg Config) error {
 		h, ok := cfg.Members[m.Name]
 		if (!ok || h.Deployer == nil) && !m.Rollout.Policy.DryRun {
 			errs = append(errs, fmt.Errorf("%w: members[%d]: no deployer for %q in Config.Members", ErrInvalid, i, m.Name))
+		}
+		if m.Drain && cfg.Drainers[m.Name] == nil {
+			errs = append(errs, fmt.Errorf("%w: members[%d].drain: no drainer for %q in Config.Drainers", ErrInvalid, i, m.Name))
 		}
 	}
 	return errors.Join(errs...)
@@ -425,6 +448,11 @@ func (r *Runner) do(ctx context.Context, a Action) Observation {
 		res, err := safeHealth(ctx, r.cfg.Health, a.Scopes, now)
 		return ObserveHealth(a, res, err)
 	}
+	if a.Kind == ActionDrain {
+		ctx, cancel := context.WithTimeout(ctx, DefaultHealthTimeout)
+		defer cancel()
+		return ObserveDrain(a, safeDrain(ctx, r.cfg.Drainers[a.Member], a))
+	}
 	r.mu.Lock()
 	m := r.st.Member(a.Member)
 	spec := m.Member.Rollout
@@ -441,6 +469,21 @@ func safeHealth(ctx context.Context, h Health, scopes []Scope, now time.Time) (r
 		}
 	}()
 	return h.Health(ctx, scopes, now)
+}
+
+func safeDrain(ctx context.Context, d Drainer, a Action) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("fleetwide: the drainer of %s panicked: %v", a.Member, p)
+		}
+	}()
+	if d == nil {
+		return fmt.Errorf("fleetwide: no drainer for %s", a.Member)
+	}
+	if len(a.Scopes) != 1 {
+		return fmt.Errorf("fleetwide: a drain names %d scopes, want 1", len(a.Scopes))
+	}
+	return d.Drain(ctx, a.Scopes[0], a.Drain)
 }
 
 func (r *Runner) report(events []Event) {

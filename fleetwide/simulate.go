@@ -115,6 +115,9 @@ func simulate(ctx context.Context, st *State, cfg Config, a Action, now time.Tim
 		res, err := safeHealth(ctx, cfg.Health, a.Scopes, now)
 		return ObserveHealth(a, res, err), clock
 	}
+	if a.Kind == ActionDrain {
+		return ObserveDrain(a, safeDrain(ctx, cfg.Drainers[a.Member], a)), clock
+	}
 	m := st.Member(a.Member)
 	h := cfg.Members[a.Member]
 	h.Policy, h.Rollout = m.Member.Rollout.Policy, m.Member.Rollout.ID

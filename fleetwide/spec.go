@@ -58,6 +58,11 @@ type Member struct {
 	// Start, if set, is the earliest time the member starts: its slot on
 	// a release train.
 	Start time.Time `json:"start,omitzero"`
+	// Drain says that the member's traffic in a scope can be sent back to
+	// the version it replaces and forth again, by its [Drainer] in
+	// [Config.Drainers]: the group then tests it when a shared alarm
+	// suspects it (see [Trial]) rather than judge it by timing alone.
+	Drain bool `json:"drain,omitempty"`
 }
 
 // DependencyKind says what a member waits for.
@@ -162,10 +167,7 @@ type HealthPolicy struct {
 	// Noise is how likely an alarm is to be nobody's change (regional
 	// noise, another team's change), relative to a fault that shows long
 	// after its change landed. Higher values make the group slower to
-	// blame and wrong less often: on the workload of docs/benchmarks.md,
-	// 2 stops 74.7% right with a median of 24 minutes from a fault's
-	// start, 8 stops 80% right in 34 minutes, 32 stops 82% right in an
-	// hour. Zero means 2.
+	// blame by timing and wrong less often. Zero means 2.
 	Noise float64 `json:"noise,omitzero"`
 	// MaxUnreadable is how many checks in a row a scope may go unread
 	// (an error, or INSUFFICIENT_DATA) before its new stages are blocked:

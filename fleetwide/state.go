@@ -137,6 +137,10 @@ type ScopeState struct {
 	Reason string `json:"reason,omitempty"`
 	// Unreadable counts the checks in a row that could not read it.
 	Unreadable int `json:"unreadable,omitempty"`
+	// Trial is the drain test under way in the scope, if any.
+	Trial *Trial `json:"trial,omitempty"`
+
+	sent bool // the trial's drain or restore is out (lost on a restart)
 }
 
 // Incident is a shared alarm that fired, and what the group made of it.
@@ -162,6 +166,11 @@ type Incident struct {
 	// did not clear the alarm: they are suspected no more, and the
 	// incident is judged again without them.
 	Exonerated []string `json:"exonerated,omitempty"`
+	// Drained names the suspects whose traffic in the scope was drained
+	// while the alarm kept firing: they are suspected much less.
+	// Untestable names those whose drain failed.
+	Drained    []string `json:"drained,omitempty"`
+	Untestable []string `json:"untestable,omitempty"`
 }
 
 // GroupRollback is the record of the whole group rolling back.
@@ -262,6 +271,10 @@ const (
 	// ActionCheckHealth: evaluate the shared alarms of Scopes ([Health])
 	// and answer with [ObserveHealth].
 	ActionCheckHealth ActionKind = "check-health"
+	// ActionDrain: drain (Drain true) or restore member Member's traffic
+	// in Scopes[0] with the member's [Drainer], and answer with
+	// [ObserveDrain].
+	ActionDrain ActionKind = "drain"
 )
 
 // Action is one thing the executor must do. It is plain data.
@@ -276,6 +289,8 @@ type Action struct {
 	// Round numbers a health check; Scopes are the alarms to evaluate.
 	Round  uint64  `json:"round,omitempty"`
 	Scopes []Scope `json:"scopes,omitempty"`
+	// Drain is true to drain, false to restore, for ActionDrain.
+	Drain bool `json:"drain,omitempty"`
 }
 
 // ObservationKind says what an [Observation] reports.
@@ -284,6 +299,7 @@ type ObservationKind string
 const (
 	ObsMember    ObservationKind = "member"    // answers ActionMember
 	ObsHealth    ObservationKind = "health"    // answers ActionCheckHealth
+	ObsDrain     ObservationKind = "drain"     // answers ActionDrain
 	ObsControl   ObservationKind = "control"   // a control request
 	ObsRestarted ObservationKind = "restarted" // the executor started afresh
 )
@@ -302,6 +318,25 @@ type Observation struct {
 	Err    string         `json:"err,omitempty"`
 	// Control is the request.
 	Control *Control `json:"control,omitempty"`
+	// Scope and Drain echo a drain action (with Member and Err).
+	Scope Scope `json:"scope,omitzero"`
+	Drain bool  `json:"drain,omitempty"`
+}
+
+// ObserveDrain answers a drain action: err is the drainer's error, nil
+// when the traffic was moved.
+func ObserveDrain(a Action, err error) Observation {
+	o := Observation{Kind: ObsDrain, Member: a.Member, Drain: a.Drain}
+	if len(a.Scopes) > 0 {
+		o.Scope = a.Scopes[0]
+	}
+	if err != nil {
+		o.Err = err.Error()
+		if o.Err == "" {
+			o.Err = "error"
+		}
+	}
+	return o
 }
 
 // ObserveMember answers a member action with its rollout observation (as
@@ -364,6 +399,7 @@ const (
 	EventAlarm         EventKind = "alarm"      // a shared alarm fired
 	EventSuspects      EventKind = "suspects"   // too close to call yet
 	EventCulprit       EventKind = "culprit"    // the culprit was found
+	EventTrial         EventKind = "trial"      // a suspect's drain test moved on
 	EventNoSuspect     EventKind = "no-suspect" // no change of ours reached the scope
 	EventCleared       EventKind = "cleared"    // a shared alarm cleared
 	EventUnreadable    EventKind = "unreadable" // a shared alarm went unread too long

@@ -32,6 +32,10 @@ func (s *State) Step(now time.Time, obs ...Observation) (Output, error) {
 			if s.Member(o.Member) == nil {
 				return Output{}, fmt.Errorf("%w: observation %d: no member %q", ErrInvalid, i, o.Member)
 			}
+		case ObsDrain:
+			if s.Member(o.Member) == nil {
+				return Output{}, fmt.Errorf("%w: observation %d: no member %q", ErrInvalid, i, o.Member)
+			}
 		case ObsHealth, ObsRestarted:
 		case ObsControl:
 			if o.Control == nil {
@@ -69,6 +73,7 @@ func (s *State) Step(now time.Time, obs ...Observation) (Output, error) {
 			break
 		}
 	}
+	s.trialActions(&out)
 	s.scheduleHealth(now, &out)
 	s.finish(now, &out)
 	return out, nil
@@ -83,6 +88,9 @@ func (s *State) observe(now time.Time, o Observation, out *Output) {
 	switch o.Kind {
 	case ObsRestarted:
 		s.Health.Pending = false
+		for i := range s.Health.Scopes {
+			s.Health.Scopes[i].sent = false
+		}
 		for i := range s.Members {
 			if m := &s.Members[i]; m.Status == MemberRunning {
 				m.inbox = append(m.inbox, rollout.Restarted())
@@ -102,6 +110,8 @@ func (s *State) observe(now time.Time, o Observation, out *Output) {
 			ro = s.mergeBlocks(now, m, ro)
 		}
 		m.inbox = append(m.inbox, ro)
+	case ObsDrain:
+		s.drainDone(now, o, out)
 	case ObsHealth:
 		if !s.Health.Pending || o.Round != s.Health.Round {
 			return
@@ -667,6 +677,7 @@ func (s *State) health(now time.Time, o Observation, out *Output) {
 			s.event(out, now, Event{Kind: EventCleared, Scope: sc.Scope.String(), Reason: fmt.Sprintf("%s is OK again after %v", sc.Scope.Alarm, now.Sub(sc.Since))})
 			out.Persist = true
 		}
+		s.watchTrial(now, sc, out)
 	}
 }
 
@@ -697,7 +708,7 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 		var cands []Candidate
 		for _, m := range s.Members {
 			if (m.Status == MemberRunning || m.Status == MemberSucceeded) && !slices.Contains(inc.Exonerated, m.Member.Name) {
-				cands = append(cands, Candidate{Member: m.Member.Name, Version: m.Member.Rollout.Version, Touches: m.Touches})
+				cands = append(cands, Candidate{Member: m.Member.Name, Version: m.Member.Rollout.Version, Touches: m.Touches, Drained: slices.Contains(inc.Drained, m.Member.Name)})
 			}
 		}
 		ev := Evidence{Fired: Onset{Scope: inc.Scope, Time: inc.Onset}, Others: others, Now: now}
@@ -707,7 +718,22 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 		ranked, noise := Rank(ev, cands, p)
 		inc.Suspects = ranked
 		where := inc.Scope.String()
-		switch Judge(ranked, noise, now.Sub(inc.Onset), p) {
+		out.Persist = true
+		sc := s.scope(inc.Scope)
+		if sc.Trial != nil {
+			// A drain test is under way: every suspect waits for it.
+			s.pauseIn(now, inc, "", out)
+			inc.Waiting = true
+			continue
+		}
+		verdict := Judge(ranked, noise, now.Sub(inc.Onset), p)
+		if verdict != VerdictNone {
+			if x := s.testable(inc, ranked); x != nil {
+				s.startTrial(now, inc, sc, x, ranked, noise, out)
+				continue
+			}
+		}
+		switch verdict {
 		case VerdictNone:
 			inc.Decided, inc.Waiting = now, false
 			var b strings.Builder
@@ -744,19 +770,24 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 			}
 			inc.Reason = b.String()
 			s.event(out, now, Event{Kind: EventCulprit, Member: top.Member, Scope: where, Reason: inc.Reason, Suspects: ranked})
-			s.stopMember(now, m, fmt.Sprintf("culprit of %s in %s (%.0f%% likely; the evidence is in the culprit event)", inc.Scope.Alarm, where, 100*top.Score), out)
-			if s.Policy.Rollback == RollbackTeam && m.Member.Team != "" {
-				for j := range s.Members {
-					o := &s.Members[j]
-					if o != m && o.Member.Team == m.Member.Team && touched(o.Touches, Scope{Region: inc.Scope.Region}) {
-						s.stopMember(now, o, fmt.Sprintf("its team %s changed %s, where %s fired; %s was the culprit", o.Member.Team, inc.Scope.Region, inc.Scope.Alarm, top.Member), out)
-					}
-				}
-			}
-			s.pauseIn(now, inc, top.Member, out)
+			s.stopCulprit(now, inc, m, fmt.Sprintf("culprit of %s in %s (%.0f%% likely; the evidence is in the culprit event)", inc.Scope.Alarm, where, 100*top.Score), out)
 		}
-		out.Persist = true
 	}
+}
+
+// stopCulprit stops the culprit of an incident (and, with RollbackTeam,
+// its team's other members in the region), and holds the other suspects.
+func (s *State) stopCulprit(now time.Time, inc *Incident, m *MemberState, why string, out *Output) {
+	s.stopMember(now, m, why, out)
+	if s.Policy.Rollback == RollbackTeam && m.Member.Team != "" {
+		for j := range s.Members {
+			o := &s.Members[j]
+			if o != m && o.Member.Team == m.Member.Team && touched(o.Touches, Scope{Region: inc.Scope.Region}) {
+				s.stopMember(now, o, fmt.Sprintf("its team %s changed %s, where %s fired; %s was the culprit", o.Member.Team, inc.Scope.Region, inc.Scope.Alarm, m.Member.Name), out)
+			}
+		}
+	}
+	s.pauseIn(now, inc, m.Member.Name, out)
 }
 
 // pauseIn holds every running member (but the culprit) whose change is a
