@@ -94,6 +94,7 @@ type Runner struct {
 	calls   Calls  // the calls abandoned past their deadline
 	buf     []byte // the encoding buffer, reused from save to save
 	saves   saves  // numbering for a [DeltaSaver]
+	answers []Observation
 
 	mu      sync.Mutex
 	st      *State
@@ -416,7 +417,13 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		close(quit)
 		wg.Wait()
 	}()
-	obs := make([]Observation, len(out.Actions))
+	// The answers go to the step and are not kept past it: one slice
+	// serves every round.
+	if cap(r.answers) < len(out.Actions) {
+		r.answers = make([]Observation, len(out.Actions))
+	}
+	obs := r.answers[:len(out.Actions)]
+	clear(obs)
 	answered := make(chan *roundCall, len(out.Actions))
 	grace := r.hands.Policy.Calls.grace()
 	var slots chan struct{} // nil: no limit
