@@ -148,4 +148,31 @@ func BenchmarkDriverScale(b *testing.B) {
 			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/target")
 		})
 	}
+	// The same fleets in batches of a fixed size, so that the batches
+	// and the saves grow with the fleet (20 to 600 batches): the fixed
+	// cost of a save is then spread over the same number of targets at
+	// every size, and anything that grew with the fleet at every save
+	// would show.
+	for _, n := range []int{10000, 30000, 100000, 300000} {
+		b.Run(fmt.Sprintf("batch=500/targets=%d", n), func(b *testing.B) {
+			plan := sizedBatchPlan(4, n/4, 500)
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				d := &noop{v: make(map[string]string, n)}
+				r, err := rollout.Create(context.Background(), rollout.Spec{ID: "bench", Plan: plan, Version: "v2"}, d,
+					rollout.Config{Store: &rollout.FileStore{Dir: b.TempDir()}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Run(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/target")
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/target")
+		})
+	}
 }

@@ -13,18 +13,24 @@ func crc32Combine(poly, crcA, crcB uint32, lenB int) uint32 {
 	if lenB <= 0 {
 		return crcA
 	}
+	return multModP(poly, crc32Shift(poly, lenB), crcA) ^ crcB
+}
+
+// crc32Shift returns x^(8*n) modulo poly: the factor by which combining
+// with n bytes after a CRC multiplies it.
+func crc32Shift(poly uint32, n int) uint32 {
 	t := &castagnoliX2n
 	if poly != crc32.Castagnoli {
 		t = x2nTable(poly)
 	}
-	// x^(8*lenB): the bits of lenB shifted by three select the powers.
+	// The bits of n shifted by three select the powers.
 	p := uint32(1) << 31 // x^0
-	for n, k := uint64(lenB), 3; n != 0; n, k = n>>1, k+1 {
+	for n, k := uint64(n), 3; n != 0; n, k = n>>1, k+1 {
 		if n&1 != 0 {
 			p = multModP(poly, t[k&31], p)
 		}
 	}
-	return multModP(poly, p, crcA) ^ crcB
+	return p
 }
 
 var castagnoliX2n = *x2nTable(crc32.Castagnoli)

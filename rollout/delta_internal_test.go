@@ -35,6 +35,19 @@ func (s *journalStore) SaveDelta(ctx context.Context, id string, token uint64, d
 	if err != nil {
 		return err
 	}
+	// The cached parts (chunks, decisions, checksums) must give what a
+	// fresh encoding of the same state gives.
+	st, err := DecodeState(whole)
+	if err != nil {
+		s.t.Fatalf("save %d: %v", d.Seq, err)
+	}
+	fresh, err := EncodeState(st)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if !bytes.Equal(fresh, whole) {
+		s.t.Fatalf("save %d: the cached encoding differs from a fresh one", d.Seq)
+	}
 	if s.j == nil || d.Base == 0 || d.Base != s.last {
 		s.j = journal.AppendRecord(s.j[:0], journal.Snapshot, s.seq+1, whole)
 	} else {

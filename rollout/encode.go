@@ -26,12 +26,23 @@ type encCache struct {
 	planIDs, firstID, lastID int
 	chunks                   [][]byte
 	chunkCRC                 []uint32
+	// chunkShift is x^(8*len(chunk)) modulo the polynomial: what
+	// combining a chunk's CRC after a running one multiplies by, kept so
+	// that a save combines each chunk with one multiplication.
+	chunkShift []uint32
 	dirty                    []bool
 
 	// The targets changed since the last save a store took: what a
 	// [Delta] sends.
 	changed []int
 	marked  []bool
+	// decJSON is the encoding of the first decN decisions, joined by
+	// commas; decFirst is where the first one was, to tell a list that
+	// grew from one that was replaced.
+	decJSON  []byte
+	decN     int
+	decFirst *Decision
+
 	// headIDs is how many segments started in the head of the last save
 	// a store took; -1: none yet.
 	headIDs int
@@ -66,8 +77,47 @@ type stateAlias State
 // Targets fields hide the embedded ones and, nil, are omitted.
 type head struct {
 	*stateAlias
-	Plan    *struct{} `json:"plan,omitempty"`
-	Targets *struct{} `json:"targets,omitempty"`
+	Plan      *struct{} `json:"plan,omitempty"`
+	Targets   *struct{} `json:"targets,omitempty"`
+	Decisions *struct{} `json:"decisions,omitempty"`
+	Audit     *struct{} `json:"audit,omitempty"`
+}
+
+// appendDecisions appends the state's decisions, then its audit log, to
+// the head h as encoding/json would (they are its last fields). The
+// decisions only grow, one gate at a time, and a long rollout makes
+// hundreds: those encoded at an earlier save are kept, not encoded again.
+func (s *State) appendDecisions(h []byte) ([]byte, error) {
+	e := s.enc
+	if n := len(s.Decisions); n > 0 {
+		if n < e.decN || e.decN > 0 && &s.Decisions[0] != e.decFirst {
+			e.decJSON, e.decN = e.decJSON[:0], 0 // not the list encoded before
+		}
+		for _, d := range s.Decisions[e.decN:] {
+			b, err := json.Marshal(d)
+			if err != nil {
+				return nil, err
+			}
+			if e.decN > 0 {
+				e.decJSON = append(e.decJSON, ',')
+			}
+			e.decJSON = append(e.decJSON, b...)
+			e.decN++
+		}
+		e.decFirst = &s.Decisions[0]
+		h = append(h, `,"decisions":[`...)
+		h = append(h, e.decJSON...)
+		h = append(h, ']')
+	}
+	if len(s.Audit) > 0 {
+		b, err := json.Marshal(s.Audit)
+		if err != nil {
+			return nil, err
+		}
+		h = append(h, `,"audit":`...)
+		h = append(h, b...)
+	}
+	return h, nil
 }
 
 // parts brings the cached encoding up to date and returns the head's
@@ -82,7 +132,7 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 			return nil, 0, err
 		}
 		e := &encCache{plan: plan, planCRC: crc32.Checksum(plan, castagnoli), chunks: make([][]byte, n),
-			chunkCRC: make([]uint32, n), dirty: make([]bool, n), marked: make([]bool, len(s.Targets)), headIDs: -1}
+			chunkCRC: make([]uint32, n), chunkShift: make([]uint32, n), dirty: make([]bool, n), marked: make([]bool, len(s.Targets)), headIDs: -1}
 		e.firstID, e.lastID = -1, -1
 		for off := 0; ; off++ {
 			i := bytes.Index(e.plan[off:], segSep)
@@ -119,6 +169,7 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 			}
 			e.chunks[i] = b
 			e.chunkCRC[i] = crc32.Checksum(b, castagnoli)
+			e.chunkShift[i] = crc32Shift(crc32.Castagnoli, len(b))
 			e.dirty[i] = false
 		}
 	}
@@ -129,15 +180,17 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 	if len(h) < 2 || h[len(h)-1] != '}' {
 		return nil, 0, fmt.Errorf("rollout: encode state: unexpected head %.20q", h)
 	}
-	h = h[:len(h)-1]
+	if h, err = s.appendDecisions(h[:len(h)-1]); err != nil {
+		return nil, 0, err
+	}
 	sum = crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, []byte(planKey))
 	sum = crc32Combine(crc32.Castagnoli, sum, e.planCRC, len(e.plan))
 	sum = crc32.Update(sum, castagnoli, []byte(targetsKey))
-	for i, c := range e.chunks {
+	for i := range e.chunks {
 		if i > 0 {
 			sum = crc32.Update(sum, castagnoli, comma)
 		}
-		sum = crc32Combine(crc32.Castagnoli, sum, e.chunkCRC[i], len(c))
+		sum = multModP(crc32.Castagnoli, e.chunkShift[i], sum) ^ e.chunkCRC[i]
 	}
 	sum = crc32.Update(sum, castagnoli, []byte(bodyEnd))
 	return h, sum, nil

@@ -60,7 +60,10 @@ func (m *journalMeter) measure(id string, save func() error) error {
 
 // batchPlan is a one-wave plan of zones of hosts each, in batches of 10
 // targets (a minimum of all but 10 healthy), with zero bakes.
-func batchPlan(zones, hosts int) wave.Plan {
+func batchPlan(zones, hosts int) wave.Plan { return sizedBatchPlan(zones, hosts, 10) }
+
+// sizedBatchPlan is batchPlan in batches of size targets.
+func sizedBatchPlan(zones, hosts, size int) wave.Plan {
 	var ts []wave.Target
 	for z := range zones {
 		for h := range hosts {
@@ -72,7 +75,7 @@ func batchPlan(zones, hosts int) wave.Plan {
 	}
 	p, err := wave.Policy{
 		OneBox: wave.OneBoxRule{Off: true},
-		Batch:  wave.Batching{MinHealthy: &wave.MinHealthy{Count: hosts - 10}},
+		Batch:  wave.Batching{MinHealthy: &wave.MinHealthy{Count: hosts - size}},
 	}.Plan(ts)
 	if err != nil {
 		panic(err)
