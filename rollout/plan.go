@@ -35,7 +35,7 @@ func validatePlan(ps *problems, plan wave.Plan) {
 		ps.add("plan.Waves", "empty: nothing to deploy")
 	}
 	stages := map[string]string{}
-	targets := map[string]string{}
+	targets := make(map[string]string, planSize(&plan))
 	total := 0
 	for wi, w := range plan.Waves {
 		wp := fmt.Sprintf("plan.Waves[%d]", wi)
@@ -159,8 +159,21 @@ type index struct {
 	final wave.Stage
 }
 
+// planSize is the number of targets in plan.
+func planSize(plan *wave.Plan) int {
+	n := 0
+	for wi := range plan.Waves {
+		for si := range plan.Waves[wi].Stages {
+			for bi := range plan.Waves[wi].Stages[si].Batches {
+				n += len(plan.Waves[wi].Stages[si].Batches[bi].Targets)
+			}
+		}
+	}
+	return n
+}
+
 func newIndex(plan *wave.Plan) *index {
-	ix := &index{pos: map[string]int{}, byName: map[string]int{}, count: map[TargetStatus]int{}}
+	ix := &index{pos: make(map[string]int, planSize(plan)), byName: map[string]int{}, count: map[TargetStatus]int{}}
 	p := 0
 	for wi := range plan.Waves {
 		w := &plan.Waves[wi]

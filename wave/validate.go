@@ -63,7 +63,15 @@ func (p *Plan) Validate() error {
 		ps.add(ErrPlan, "Waves", "there are no waves")
 	}
 	bakeOK(&ps, "FinalBake", p.FinalBake)
-	seen := map[string]string{} // target ID -> where
+	n := 0
+	for wi := range p.Waves {
+		for si := range p.Waves[wi].Stages {
+			for bi := range p.Waves[wi].Stages[si].Batches {
+				n += len(p.Waves[wi].Stages[si].Batches[bi].Targets)
+			}
+		}
+	}
+	seen := make(map[string]string, n) // target ID -> where
 	for i, id := range p.Excluded {
 		if _, dup := seen[id]; dup {
 			ps.add(ErrPlan, fmt.Sprintf("Excluded[%d]", i), "%q is listed twice", id)
