@@ -131,11 +131,20 @@ func (p *panicError) Permanent() bool { return true }
 // panic in the team's code is an error of the attempt.
 func (h *Hands) guarded(ctx context.Context, a *Action, now time.Time, o *Observation) error {
 	timeout := h.Policy.Calls.Timeout(a.Kind, h.Policy.Verify) // small parts of the policy
-	if h.OnCall != nil {
-		h.OnCall(ctx, *a, now.Add(timeout))
+	deadline := now.Add(timeout)
+	var cctx context.Context
+	if h.shared != nil {
+		cctx, deadline = h.shared.get(ctx, timeout)
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if cctx == nil {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+		deadline = now.Add(timeout)
+	}
+	if h.OnCall != nil {
+		h.OnCall(ctx, *a, deadline)
+	}
 	if !h.Sync {
 		return h.aside(cctx, a, now, o, timeout)
 	}

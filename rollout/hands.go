@@ -92,6 +92,8 @@ type Hands struct {
 	// in the executor's time (now plus the [CallPolicy] timeout), and when
 	// it ends, with a zero deadline.
 	OnCall func(ctx context.Context, a Action, deadline time.Time)
+
+	shared *deadlines // the Runner's: calls that start together share a deadline
 }
 
 // Do performs a, which the state asked for at now, and returns its

@@ -191,6 +191,7 @@ func (r *Runner) start(st *State) {
 		OnRetry:  r.obs.retrying,
 		OnPanic:  r.obs.panicked,
 		OnCall:   onCall,
+		shared:   new(deadlines),
 		// Calls run on the round's goroutines; perform abandons those
 		// that outlive their deadline and grace.
 		Sync: true,
@@ -412,10 +413,12 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	rctx, cancelRound := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	quit := make(chan struct{})
+	r.hands.shared.reset(rctx)
 	defer func() {
 		cancelRound()
 		close(quit)
 		wg.Wait()
+		r.hands.shared.reset(nil)
 	}()
 	// The answers go to the step and are not kept past it: one slice
 	// serves every round.
@@ -543,6 +546,7 @@ func (r *Runner) call(ctx context.Context, c *roundCall, slots chan struct{}, o 
 	ctx = context.WithValue(ctx, roundCallKey{}, c)
 	a := c.a
 	if !a.Kind.Target() {
+		c.plain = true
 		r.hands.do(ctx, a, time.Now(), o)
 		return
 	}
@@ -578,6 +582,9 @@ type roundCall struct {
 	deadline atomic.Int64 // of the attempt in progress, Unix ns; 0: none
 	timeout  atomic.Int64 // of the attempt in progress
 	done     func()       // set when abandoned: the call returned at last
+	// plain: the call's context is the round's and this roundCall, no
+	// more, so it may share a deadline ([deadlines]).
+	plain bool
 }
 
 const (
@@ -655,8 +662,11 @@ func (r *Runner) step(ctx context.Context, obs []Observation) (Output, error) {
 
 // target performs a target action in its span.
 func (r *Runner) target(ctx context.Context, a *Action, o *Observation) {
-	ctx, end := r.obs.startTarget(ctx, a)
-	r.hands.do(ctx, a, time.Now(), o)
+	tctx, end := r.obs.startTarget(ctx, a)
+	if c, ok := ctx.Value(roundCallKey{}).(*roundCall); ok {
+		c.plain = end == nil && tctx == ctx
+	}
+	r.hands.do(tctx, a, time.Now(), o)
 	if end != nil {
 		end(o)
 	}
