@@ -30,7 +30,7 @@ type encCache struct {
 	// combining a chunk's CRC after a running one multiplies by, kept so
 	// that a save combines each chunk with one multiplication.
 	chunkShift []uint32
-	dirty                    []bool
+	dirty      []bool
 
 	// The targets changed since the last save a store took: what a
 	// [Delta] sends.
