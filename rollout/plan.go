@@ -35,7 +35,11 @@ func validatePlan(ps *problems, plan wave.Plan) {
 		ps.add("plan.Waves", "empty: nothing to deploy")
 	}
 	stages := map[string]string{}
-	targets := make(map[string]string, planSize(&plan))
+	type targetAt struct {
+		batch string
+		i     int
+	}
+	targets := make(map[string]targetAt, planSize(&plan))
 	total := 0
 	for wi, w := range plan.Waves {
 		wp := fmt.Sprintf("plan.Waves[%d]", wi)
@@ -82,15 +86,15 @@ func validatePlan(ps *problems, plan wave.Plan) {
 						len(b.Targets), size-len(b.Targets), size, st.MinHealthy)
 				}
 				for ti, t := range b.Targets {
-					tp := fmt.Sprintf("%s.Targets[%d].ID", bp, ti)
+					// Paths are made for problems only.
+					tp := func() string { return fmt.Sprintf("%s.Targets[%d].ID", bp, ti) }
 					total++
-					switch {
-					case t.ID == "":
-						ps.add(tp, "empty")
-					case targets[t.ID] != "":
-						ps.add(tp, "%q is also at %s", t.ID, targets[t.ID])
-					default:
-						targets[t.ID] = tp
+					if t.ID == "" {
+						ps.add(tp(), "empty")
+					} else if at, dup := targets[t.ID]; dup {
+						ps.add(tp(), "%q is also at %s.Targets[%d].ID", t.ID, at.batch, at.i)
+					} else {
+						targets[t.ID] = targetAt{bp, ti}
 					}
 				}
 			}

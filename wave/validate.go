@@ -71,12 +71,12 @@ func (p *Plan) Validate() error {
 			}
 		}
 	}
-	seen := make(map[string]string, n) // target ID -> where
+	seen := make(map[string]where, n) // target ID -> where
 	for i, id := range p.Excluded {
 		if _, dup := seen[id]; dup {
 			ps.add(ErrPlan, fmt.Sprintf("Excluded[%d]", i), "%q is listed twice", id)
 		}
-		seen[id] = fmt.Sprintf("Excluded[%d]", i)
+		seen[id] = where{path: "Excluded", i: i}
 	}
 	waveOf := map[string]int{} // region -> wave
 	names := map[string]string{}
@@ -114,7 +114,7 @@ func (p *Plan) Validate() error {
 	return ps.err()
 }
 
-func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave map[string]bool, names, seen map[string]string) {
+func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave map[string]bool, names map[string]string, seen map[string]where) {
 	L := len(p.Levels)
 	if st.Name == "" {
 		ps.add(ErrPlan, sf+".Name", "is empty")
@@ -183,36 +183,38 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 		var cellOf map[[2]string]string // region, zone -> the batch's cell
 		for ti := range b.Targets {
 			t := &b.Targets[ti]
-			tf := fmt.Sprintf("%s.Targets[%d]", bf, ti)
+			// The path is made only for a problem: a plan of 100,000
+			// targets must not format 100,000 paths to find none.
+			tf := func() string { return fmt.Sprintf("%s.Targets[%d]", bf, ti) }
 			if t.ID == "" {
-				ps.add(ErrPlan, tf+".ID", "is empty")
-			} else if where, dup := seen[t.ID]; dup {
-				ps.add(ErrPlan, tf+".ID", "target %q is also at %s", t.ID, where)
+				ps.add(ErrPlan, tf()+".ID", "is empty")
+			} else if at, dup := seen[t.ID]; dup {
+				ps.add(ErrPlan, tf()+".ID", "target %q is also at %s", t.ID, at)
 			} else {
-				seen[t.ID] = tf
+				seen[t.ID] = where{path: bf, targets: true, i: ti}
 			}
 			if w := t.Weight; math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
-				ps.add(ErrPlan, tf+".Weight", "%v is not a finite weight of 0 or more", w)
+				ps.add(ErrPlan, tf()+".Weight", "%v is not a finite weight of 0 or more", w)
 			}
 			// A location names at least its region, even in a plan whose
 			// Levels are missing (already reported above): without this a
 			// decoded plan with no levels and an empty location would index
 			// past the end.
 			if need := max(L, 1); len(t.Location) < need || slices.Contains(t.Location[:need], "") {
-				ps.add(ErrPlan, tf+".Location", "%q does not name every level of %s", t.Location, levelList(p.Levels))
+				ps.add(ErrPlan, tf()+".Location", "%q does not name every level of %s", t.Location, levelList(p.Levels))
 				misplaced = true
 				continue
 			}
 			r := t.Location[0]
 			want, ok := zoneOf[r]
 			if !ok {
-				ps.add(ErrPlan, tf+".Location", "region %q is not one of the stage's regions %v", r, st.Regions)
+				ps.add(ErrPlan, tf()+".Location", "region %q is not one of the stage's regions %v", r, st.Regions)
 				misplaced = true
 				continue
 			}
 			if st.Kind == OneBox {
 				if perRegion[r]++; perRegion[r] == 2 {
-					ps.add(ErrPlan, tf, "a one-box stage holds a second target of region %q", r)
+					ps.add(ErrPlan, tf(), "a one-box stage holds a second target of region %q", r)
 				}
 			}
 			if L < 2 {
@@ -223,7 +225,7 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 			case want == "":
 				zoneOf[r] = z
 			case want != z:
-				ps.add(ErrPlan, tf+".Location", "zone %q of region %q, but the stage already holds zone %q of it", z, r, want)
+				ps.add(ErrPlan, tf()+".Location", "zone %q of region %q, but the stage already holds zone %q of it", z, r, want)
 				misplaced = true
 				continue
 			}
@@ -237,7 +239,7 @@ func (p *Plan) validateStage(ps *problems, sf string, wi int, st *Stage, inWave 
 			if have, ok := cellOf[[2]string{r, z}]; !ok {
 				cellOf[[2]string{r, z}] = c
 			} else if have != c {
-				ps.add(ErrPlan, tf+".Location", "cell %q of %s/%s, but the batch already holds cell %q of it", c, r, z, have)
+				ps.add(ErrPlan, tf()+".Location", "cell %q of %s/%s, but the batch already holds cell %q of it", c, r, z, have)
 			}
 		}
 	}
@@ -324,4 +326,19 @@ func bakeOK(ps *problems, path string, d duration.Duration) {
 	case d < 0:
 		ps.add(ErrPlan, path, "%v is negative", d)
 	}
+}
+
+// where is a place in a plan, kept for every target while validating and
+// formatted only when a duplicate is found.
+type where struct {
+	path    string // "Excluded", or a batch
+	targets bool   // the batch's Targets
+	i       int
+}
+
+func (w where) String() string {
+	if w.targets {
+		return fmt.Sprintf("%s.Targets[%d]", w.path, w.i)
+	}
+	return fmt.Sprintf("%s[%d]", w.path, w.i)
 }
