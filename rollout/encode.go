@@ -156,7 +156,15 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 		if e.dirty[i] {
 			lo, hi := i*chunkSize, min((i+1)*chunkSize, len(s.Targets))
 			b := e.chunks[i][:0]
-			if c := cap(b); c > 0 && c < len(e.chunks[i])+len(e.chunks[i])/8 {
+			if cap(b) == 0 {
+				// Room for the records as they will be once the targets
+				// have versions: grown once, not by doubling.
+				n := 0
+				for p := lo; p < hi; p++ {
+					n += 2*len(s.Targets[p].ID) + 96
+				}
+				b = make([]byte, 0, n)
+			} else if c := cap(b); c < len(e.chunks[i])+len(e.chunks[i])/8 {
 				// Records grow as targets progress (a version, an
 				// attempt count): room for that, once.
 				b = make([]byte, 0, c+c/4)
