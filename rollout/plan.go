@@ -35,11 +35,6 @@ func validatePlan(ps *problems, plan wave.Plan) {
 		ps.add("plan.Waves", "empty: nothing to deploy")
 	}
 	stages := map[string]string{}
-	type targetAt struct {
-		batch string
-		i     int
-	}
-	targets := make(map[string]targetAt, planSize(&plan))
 	total := 0
 	for wi, w := range plan.Waves {
 		wp := fmt.Sprintf("plan.Waves[%d]", wi)
@@ -85,18 +80,9 @@ func validatePlan(ps *problems, plan wave.Plan) {
 					ps.add(bp+".Targets", "%d targets at once would leave %d of %d healthy, below MinHealthy %d",
 						len(b.Targets), size-len(b.Targets), size, st.MinHealthy)
 				}
-				for ti, t := range b.Targets {
-					// Paths are made for problems only.
-					tp := func() string { return fmt.Sprintf("%s.Targets[%d].ID", bp, ti) }
-					total++
-					if t.ID == "" {
-						ps.add(tp(), "empty")
-					} else if at, dup := targets[t.ID]; dup {
-						ps.add(tp(), "%q is also at %s.Targets[%d].ID", t.ID, at.batch, at.i)
-					} else {
-						targets[t.ID] = targetAt{bp, ti}
-					}
-				}
+				// Empty and duplicate target IDs are the plan's own
+				// problems, reported by its Validate above.
+				total += len(b.Targets)
 			}
 		}
 	}
