@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/shepherd-go/shepherd/traffic"
+	"github.com/shepherd-go/shepherd/wave"
 )
 
 // StepExposure moves the stage's traffic to the new version by share,
@@ -393,3 +396,29 @@ func (s *State) bakeTime(si int) time.Duration {
 }
 
 func fmtPct(p float64) string { return fmt.Sprintf("%g%%", p) }
+
+// Explain prints plan as [wave.Plan.Explain] does, with each stage's
+// pipeline under it and, for a stage that ramps its traffic, the shares it
+// goes through and when: the whole rollout, placement and exposure, as a
+// reviewer reads it.
+func (p Policy) Explain(plan *wave.Plan) string {
+	steps := p.Steps
+	if len(steps) == 0 {
+		steps = DefaultSteps
+	}
+	return plan.ExplainWith(func(st *wave.Stage) string {
+		var b strings.Builder
+		names := make([]string, len(steps))
+		for i, k := range steps {
+			names[i] = string(k)
+		}
+		fmt.Fprintf(&b, "steps: %s\n", strings.Join(names, " > "))
+		if slices.Contains(steps, StepExposure) && p.Exposure.applies(st.Name) {
+			fmt.Fprintf(&b, "traffic: %s\n", p.Exposure.Schedule)
+			for _, line := range strings.Split(strings.TrimRight(p.Exposure.Schedule.Explain(), "\n"), "\n") {
+				fmt.Fprintf(&b, "  %s\n", line)
+			}
+		}
+		return b.String()
+	})
+}

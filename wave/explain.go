@@ -16,7 +16,13 @@ import (
 // then the final bake, the exclusions and the notes. It works from the
 // plan alone, so a stored plan explains itself too. The text is stable:
 // the same plan gives the same text.
-func (p *Plan) Explain() string {
+func (p *Plan) Explain() string { return p.ExplainWith(nil) }
+
+// ExplainWith is [Plan.Explain] with a line of notes under each stage from
+// note, when it returns any: what a driver adds to a stage that the plan
+// does not know (the shares of traffic it ramps through, the gates it
+// passes). A nil note is Explain.
+func (p *Plan) ExplainWith(note func(st *Stage) string) string {
 	var b strings.Builder
 	total, fleetW, bakes, stages := 0, 0.0, time.Duration(0), 0
 	regions := 0
@@ -82,6 +88,13 @@ func (p *Plan) Explain() string {
 			fmt.Fprintf(&b, "     weight %g (%s of the fleet, %s done after it); bake %s (%s)\n",
 				st.Weight, pct(safeDiv(st.Weight, fleetW)), pct(safeDiv(doneW, fleetW)), human(st.Bake.Std()), p.bakeRole(wi, si))
 			fmt.Fprintf(&b, "     why: %s\n", st.Reason)
+			if note != nil {
+				if n := note(&wv.Stages[si]); n != "" {
+					for _, line := range strings.Split(strings.TrimRight(n, "\n"), "\n") {
+						fmt.Fprintf(&b, "     %s\n", line)
+					}
+				}
+			}
 		}
 	}
 	fmt.Fprintf(&b, "\nThen a final bake of %s with the whole fleet on the change, still rolled back on alarm.\n", human(p.FinalBake.Std()))

@@ -91,3 +91,23 @@ func TestExplainExclusionsWarningsAndNotes(t *testing.T) {
 		}
 	}
 }
+
+func TestExplainWithNotes(t *testing.T) {
+	ts := []Target{
+		{ID: "a", Location: []string{"r1", "r1a", "h1"}},
+		{ID: "b", Location: []string{"r1", "r1a", "h2"}},
+	}
+	p, err := Policy{OneBox: OneBoxRule{Off: true}}.Plan(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.ExplainWith(nil), p.Explain(); got != want {
+		t.Errorf("ExplainWith(nil) differs from Explain:\n%s\n%s", got, want)
+	}
+	got := p.ExplainWith(func(st *Stage) string { return "note on " + st.Name + "\nsecond line\n" })
+	for _, want := range []string{"     note on " + p.Waves[0].Stages[0].Name + "\n     second line\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ExplainWith lacks %q:\n%s", want, got)
+		}
+	}
+}
