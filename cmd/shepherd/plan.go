@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/shepherd-go/shepherd/policyfile"
+	"github.com/shepherd-go/shepherd/rollout"
 )
 
 // planCmd plans a fleet with a policy and prints the plan's explanation,
@@ -56,8 +58,13 @@ func planCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	fmt.Fprint(stdout, plan.Explain())
-	if s := plan.Explain(); len(s) > 0 && s[len(s)-1] != '\n' {
+	text := plan.Explain()
+	if slices.Contains(pol.Rollout.Steps, rollout.StepExposure) {
+		// The stages ramp their traffic too: show the shares.
+		text = pol.Rollout.Explain(plan)
+	}
+	fmt.Fprint(stdout, text)
+	if len(text) > 0 && text[len(text)-1] != '\n' {
 		fmt.Fprintln(stdout)
 	}
 	return exitOK
