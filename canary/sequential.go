@@ -180,6 +180,14 @@ type CountState struct {
 	// variance of the series at a rate ratio of 1 if events were
 	// independent.
 	Binomial float64 `json:"binomial"`
+	// CanarySide and BaselineSide hold, per interval, each side's events
+	// and requests (1 when requests are not observed), from which the
+	// persistence of the error rates' variation is estimated (see
+	// persistence). A state saved before they existed has none, and the
+	// test then reads the persistence from Series alone.
+	CanarySide SeriesSums `json:"canarySide,omitzero"`
+	// BaselineSide: see CanarySide.
+	BaselineSide SeriesSums `json:"baselineSide,omitzero"`
 }
 
 // addCount adds one interval of a Count metric.
@@ -199,6 +207,11 @@ func (pl *plan) addCount(c *CountState, o *Observation) {
 	}
 	c.Series.add([3]float64{x * (1 - rho), y * rho, cc})
 	c.Binomial += (x + y) * rho * (1 - rho)
+	if a+b == 0 {
+		a, b = 1, 1
+	}
+	c.CanarySide.add([3]float64{x, a})
+	c.BaselineSide.add([3]float64{y, b})
 }
 
 // countT returns the t statistic of the series at rate ratio r, with its
@@ -206,9 +219,62 @@ func (pl *plan) addCount(c *CountState, o *Observation) {
 // data (overdispersed, serially correlated) and the binomial variance.
 func (pl *plan) countT(c *CountState, r float64) (t float64, rm robust) {
 	n := float64(c.Series.N)
-	rm = c.Series.robustMoments([3]float64{1, -r, 0}, r*c.Binomial/n, countPhiSE)
+	w := [3]float64{1, -r, 0}
+	if phiUp, ok := c.persistence(); ok {
+		rm = c.Series.excessMoments(w, r*c.Binomial/n, phiUp)
+	} else {
+		rm = c.Series.robustMoments(w, r*c.Binomial/n, countPhiSE)
+	}
 	return tOf(rm), rm
 }
+
+// persistence estimates the AR(1) coefficient of the variation of the
+// error rates beyond Poisson noise, from both sides' own series of events
+// (see the package documentation: the canary's variation is assumed to
+// persist like the baseline's). For each side, the residuals z_t = e_t -
+// lambda n_t of its events e_t about its mean rate lambda over its requests
+// n_t have a Poisson part (white, variance lambda n_t) and an excess;
+// their lag-1 autocorrelation is phi times the excess's share f of their
+// variance, since white noise adds nothing at lag 1. phi is the
+// least-squares fit of the two sides' autocorrelations against their
+// excess shares, which weights each side by how much its excess stands
+// out of its Poisson noise: the baseline, with many times the canary's
+// events, mostly decides. It is corrected for its small-sample bias
+// (Kendall: + (1 + 3 phi)/n) and taken countSidesPhiSE standard errors
+// high,
+// in [0, maxPhi]. ok is false when neither side shows
+// an excess clear enough to measure its persistence.
+func (c *CountState) persistence() (phiUp float64, ok bool) {
+	n := float64(c.BaselineSide.N)
+	if c.CanarySide.N != c.BaselineSide.N || n < minSeries {
+		return 0, false
+	}
+	var num, den float64
+	for _, s := range []*SeriesSums{&c.CanarySide, &c.BaselineSide} {
+		if !(s.Sum[0] > 0 && s.Sum[1] > 0) {
+			continue
+		}
+		lambda := s.Sum[0] / s.Sum[1]
+		_, _, g0, g1 := s.moments([3]float64{1, -lambda, 0})
+		if !(g0 > 0) {
+			continue
+		}
+		f := math.Max(0, 1-s.Sum[0]/n/g0) // the excess's share
+		num += g1 / g0 * f
+		den += f * f
+	}
+	if den < minExcessInfo {
+		return 0, false
+	}
+	r1 := math.Max(-1, math.Min(1, num/den))
+	se := math.Sqrt(math.Max(1-r1*r1, 0) / (n * den))
+	return math.Max(0, math.Min(maxPhi, r1+(1+3*r1)/n+countSidesPhiSE*se)), true
+}
+
+// minExcessInfo is the sum of the squared excess shares (see persistence)
+// below which the sides say too little about the persistence of their
+// variation: 0.1 is one side whose variance is a third beyond Poisson.
+const minExcessInfo = 0.1
 
 // tOf returns the t statistic of a mean against 0.
 func tOf(rm robust) float64 {
@@ -268,7 +334,10 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 			// Before the spread can be estimated, the exact test with the
 			// counts deflated by a generous dispersion still catches a
 			// gross regression.
-			r.logEvidence = math.Max(r.logEvidence, shareLogEvidence(x/earlyDispersion, y/earlyDispersion, shareAt(rho, pl.r0)))
+			// When the sides' own series show a persistent excess, the
+			// deflation is at least its upper bound.
+			d := math.Max(earlyDispersion, rm.dispHi)
+			r.logEvidence = math.Max(r.logEvidence, shareLogEvidence(x/d, y/d, shareAt(rho, pl.r0)))
 		}
 		// Half of the metric's alpha goes to the mixtures (which stop
 		// early on large regressions), half to the group-sequential

@@ -110,3 +110,98 @@ func TestFlatCross(t *testing.T) {
 		t.Errorf("crossed in %.3f%% of runs, want at most %g%% and not far below", 100*p, 100*level)
 	}
 }
+
+// sidesState fills a CountState with n intervals whose two sides' error
+// rates vary by a log-normal AR(1) factor (coefficient phi, log-sd sd,
+// independent on the two sides) around 1% of 1,000 and 9,000 requests.
+func sidesState(r *rand.Rand, n int, phi, sd float64) *CountState {
+	pl := &plan{rho: 0.1}
+	c := &CountState{}
+	var f [2]float64
+	for k := range f {
+		f[k] = sd * r.NormFloat64()
+	}
+	st := math.Sqrt(1 - phi*phi)
+	for range n {
+		for k := range f {
+			f[k] = phi*f[k] + st*sd*r.NormFloat64()
+		}
+		o := Observation{CanaryRequests: 1000, BaselineRequests: 9000,
+			CanaryEvents:   poissonDraw(r, 10*math.Exp(f[0])),
+			BaselineEvents: poissonDraw(r, 90*math.Exp(f[1]))}
+		pl.addCount(c, &o)
+	}
+	return c
+}
+
+// TestPersistence checks the AR(1) coefficient read from the two sides'
+// own series: near the truth for an hour of a persistent variation, low
+// for an independent one, and no answer when the counts vary no more than
+// Poisson counts do.
+func TestPersistence(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		phi, sd, lo, hi float64
+	}{
+		{0, 0.5, -0.01, 0.2},
+		{0.5, 0.5, 0.35, 0.65},
+		{0.9, 0.5, 0.75, 0.95},
+	} {
+		sum, runs := 0.0, 300
+		for range runs {
+			phi, ok := sidesState(r, 60, tc.phi, tc.sd).persistence()
+			if !ok {
+				t.Fatalf("phi %v: no estimate from an overdispersed series", tc.phi)
+			}
+			sum += phi
+		}
+		if m := sum / float64(runs); m < tc.lo || m > tc.hi {
+			t.Errorf("phi %v: mean estimate %.3f, want in [%v, %v]", tc.phi, m, tc.lo, tc.hi)
+		}
+	}
+	none := 0
+	for range 300 {
+		if _, ok := sidesState(r, 60, 0, 0).persistence(); !ok {
+			none++
+		}
+	}
+	if none < 270 {
+		t.Errorf("Poisson counts: an estimate in %d of 300 runs, want at most 30", 300-none)
+	}
+}
+
+// TestExcessMoments checks the count test's variance when the sides show
+// a persistent excess: with an hour of Poisson-like data the variance is
+// about the binomial one and nearly known; with a few minutes of a
+// persistent excess the degrees of freedom stay few however small the
+// spread looks; and the long-run variance covers the variance of the mean
+// over many runs of an overdispersed, persistent series.
+func TestExcessMoments(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w := [3]float64{1, -1, 0}
+	c := sidesState(r, 60, 0.5, 0)
+	n := float64(c.Series.N)
+	rm := c.Series.excessMoments(w, c.Binomial/n, 0.5)
+	if b := c.Binomial / n; rm.lrv > 2*b || rm.nu < 20 {
+		t.Errorf("binomial data: lrv %.2f (binomial %.2f), nu %.1f; want at most twice the binomial and nu >= 20", rm.lrv, b, rm.nu)
+	}
+	c = sidesState(r, 8, 0.9, 0.5)
+	n = float64(c.Series.N)
+	if rm := c.Series.excessMoments(w, c.Binomial/n, 0.9); rm.nu > 3 {
+		t.Errorf("8 intervals at phi 0.9: nu %.1f, want at most 3", rm.nu)
+	}
+	// Coverage: |mean| / se above the Student t's 97.5% point in about 5%
+	// of runs, not many more.
+	out, runs := 0, 2000
+	for range runs {
+		c := sidesState(r, 60, 0.8, 0.5)
+		n := float64(c.Series.N)
+		rm := c.Series.excessMoments(w, c.Binomial/n, 0.8)
+		if tt := math.Abs(tOf(rm)); tt > 0 && studentSF(tt, math.Max(rm.nu, 1)) < 0.025 {
+			out++
+		}
+	}
+	if f := float64(out) / float64(runs); f > 0.08 {
+		t.Errorf("phi 0.8, 50%% overdispersion: |t| beyond the 97.5%% point in %.1f%% of runs, want about 5%%", 100*f)
+	}
+}
