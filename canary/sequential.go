@@ -596,6 +596,15 @@ type MeanState struct {
 	// Series holds the sums of e_t (in its first slot) for the plug-in
 	// long-run variance the pass uses.
 	Series SeriesSums `json:"series"`
+	// Baseline holds the sums of the baseline's own per-interval value
+	// (its log for a relative metric), less its first one, in its first
+	// slot: its persistence is pooled with the differences' for the fail's
+	// plug-in route (see failPhiUp). A state saved before it existed has
+	// none, and the route then reads the differences alone.
+	Baseline SeriesSums `json:"baseline,omitzero"`
+	// BaselineFirst is the baseline's first value (its log for a
+	// relative metric).
+	BaselineFirst float64 `json:"baselineFirst,omitempty"`
 	// LogAR and LogIID are the log predictive likelihoods of the scored
 	// values under the autoregressive and the independent predictor.
 	LogAR float64 `json:"logAR"`
@@ -666,6 +675,42 @@ func (s *MeanState) add(d float64) {
 	s.SumSq += e * e
 	s.Last = e
 	s.N++
+}
+
+// addBaseline adds the baseline's own value of an interval (its log for a
+// relative metric) to the series whose persistence failPhiUp pools with
+// the differences'.
+func (s *MeanState) addBaseline(b float64) {
+	if s.Baseline.N == 0 {
+		s.BaselineFirst = b
+	}
+	s.Baseline.add([3]float64{b - s.BaselineFirst})
+}
+
+// failPhiUp is the AR(1) coefficient the fail's plug-in route assumes: the
+// lag-1 autocorrelations of the per-interval differences and of the
+// baseline's own values, averaged, bias-corrected (Kendall: + (1 + 3
+// r)/n) and taken meanFailPhiSE standard errors high, in [0, meanMaxPhi].
+// The baseline's series is as long as the differences' and independent of
+// the canary's noise, so pooling the two halves the variance of the
+// estimate; the design assumes that the canary's noise persists like the
+// baseline's (see the package documentation). Without the baseline's
+// series (a state saved before it existed, or a baseline whose value
+// never varies) the differences alone decide, as diffMoments does.
+func (s *MeanState) failPhiUp() float64 {
+	n, _, g0, g1 := s.Series.moments([3]float64{1})
+	if n < minSeries || !(g0 > 0) {
+		return meanMaxPhi
+	}
+	r, k := g1/g0, 1.0
+	if nb, _, b0, b1 := s.Baseline.moments([3]float64{1}); nb >= minSeries && b0 > 0 {
+		// Each autocorrelation is estimated with about 1/n variance; the
+		// two series are about as long.
+		r, k = (r+b1/b0)/2, 2
+	}
+	r = math.Max(-1, math.Min(1, r))
+	se := math.Sqrt(math.Max(1-r*r, 0) / (k * n))
+	return math.Max(0, math.Min(meanMaxPhi, r+(1+3*r)/n+meanFailPhiSE*se))
 }
 
 // predictAR is the log predictive density of e under the regression of
@@ -757,7 +802,7 @@ func (pl *plan) evalMean(st *MetricState, full bool) result {
 	// diffMoments) against a constant boundary over the canary's looks.
 	r.fail = r.logEvidence >= pl.logFail+math.Ln2
 	if !r.fail && mean > c0 && s.N >= minSeries {
-		rd := s.Series.diffMoments([3]float64{1}, meanFailPhiSE)
+		rd := s.Series.diffMomentsAt([3]float64{1}, s.failPhiUp())
 		if se := rd.se(); se > 0 {
 			r.fail = flatCross((mean-c0)/se, rd.nu, pl.alphaFail/2, rd.n, pl.frac)
 		}

@@ -325,15 +325,21 @@ func (s *SeriesSums) diffMS(c [3]float64) float64 {
 // lag-1 autocorrelation, bias-corrected and taken phiSE standard errors
 // high, capped at meanMaxPhi.
 func (s *SeriesSums) diffMoments(c [3]float64, phiSE float64) robust {
-	n, mean, g0, g1 := s.moments(c)
+	n, _, g0, g1 := s.moments(c)
+	phi := meanMaxPhi
+	if g0 > 0 && n >= minSeries {
+		r1 := g1 / g0
+		phi = math.Max(0, math.Min(meanMaxPhi, r1+(1+3*r1)/n+phiSE*math.Sqrt(math.Max(1-r1*r1, 0)/n)))
+	}
+	return s.diffMomentsAt(c, phi)
+}
+
+// diffMomentsAt is diffMoments with phiUp given.
+func (s *SeriesSums) diffMomentsAt(c [3]float64, phi float64) robust {
+	n, mean, _, _ := s.moments(c)
 	r := robust{n: n, mean: mean}
 	if n < minSeries {
 		return r
-	}
-	phi := meanMaxPhi
-	if g0 > 0 {
-		r1 := g1 / g0
-		phi = math.Max(0, math.Min(meanMaxPhi, r1+(1+3*r1)/n+phiSE*math.Sqrt(math.Max(1-r1*r1, 0)/n)))
 	}
 	r.lrv = s.diffMS(c) / (2 * (1 - phi)) * arG(phi, n)
 	r.nEff = n / arG(phi, n)
