@@ -361,12 +361,15 @@ func (s *SeriesSums) diffMomentsAt(c [3]float64, phi float64) robust {
 // phiUp^2) degrees of freedom: many for a short memory, about one for an
 // hour of a process with phi 0.9, whose level wanders on the scale of the
 // hour. The degrees of freedom of the whole variance follow from
-// Satterthwaite's rule, taken at the excess's upper 90% confidence bound
-// rather than at its estimate: an excess estimated near zero from few
-// degrees of freedom (a persistent offset that a few intervals do not show
-// in their spread) must not make the variance look known. The effective
-// count nEff is taken at the same bound.
-func (s *SeriesSums) excessMoments(c [3]float64, floor, phiUp float64) robust {
+// Satterthwaite's rule, taken not at the excess's estimate but at the
+// excess the sample variance would have were it z standard deviations
+// below its expectation (z = 1.28: the excess's upper 90% confidence
+// bound): for the fail, an excess estimated near zero from few degrees of
+// freedom (a persistent offset that a few intervals do not show in their
+// spread) must not make the variance look known. The effective count
+// nEff is taken at the same excess, and dispHi is the ratio of the long-run
+// variance there to the floor.
+func (s *SeriesSums) excessMoments(c [3]float64, floor, phiUp, z float64) robust {
 	n, mean, g0, _ := s.moments(c)
 	r := robust{n: n, mean: mean}
 	if n < minSeries {
@@ -377,7 +380,7 @@ func (s *SeriesSums) excessMoments(c [3]float64, floor, phiUp float64) robust {
 	scale := (n - 1) / math.Max(n-g, 1)
 	nuE := math.Max((n-g)*(1-phiUp*phiUp)/(1+phiUp*phiUp), 1)
 	excess := math.Max(g0-floor, 0) * scale
-	excessHi := math.Max(g0*nuE/chi2Lower(nuE, 1.2816)-floor, 0) * scale
+	excessHi := math.Max(g0*nuE/chi2Lower(nuE, z)-floor, 0) * scale
 	r.lrv = floor + excess*g
 	hi := floor + excessHi*g
 	r.nEff = n * (floor + excessHi) / hi
@@ -391,11 +394,11 @@ func (s *SeriesSums) excessMoments(c [3]float64, floor, phiUp float64) robust {
 	return r
 }
 
-// chi2Lower approximates the lower quantile of the chi-square distribution
-// with nu degrees of freedom that is z standard deviations below the
-// median (Wilson-Hilferty), floored at 1e-3 nu; for one degree of freedom
-// at z = 1.28 it is about a third of the exact 10% quantile, which errs on
-// the wide side.
+// chi2Lower approximates the quantile of the chi-square distribution with
+// nu degrees of freedom that is z standard deviations below the median
+// (above it for a negative z) by Wilson and Hilferty's cube, floored at
+// 1e-3 nu; for one degree of freedom at z = 1.28 it is about a third of
+// the exact 10% quantile, which errs on the wide side.
 func chi2Lower(nu, z float64) float64 {
 	a := 2 / (9 * nu)
 	x := 1 - a - z*math.Sqrt(a)

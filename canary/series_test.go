@@ -181,13 +181,13 @@ func TestExcessMoments(t *testing.T) {
 	w := [3]float64{1, -1, 0}
 	c := sidesState(r, 60, 0.5, 0)
 	n := float64(c.Series.N)
-	rm := c.Series.excessMoments(w, c.Binomial/n, 0.5)
+	rm := c.Series.excessMoments(w, c.Binomial/n, 0.5, countFailZ)
 	if b := c.Binomial / n; rm.lrv > 2*b || rm.nu < 20 {
 		t.Errorf("binomial data: lrv %.2f (binomial %.2f), nu %.1f; want at most twice the binomial and nu >= 20", rm.lrv, b, rm.nu)
 	}
 	c = sidesState(r, 8, 0.9, 0.5)
 	n = float64(c.Series.N)
-	if rm := c.Series.excessMoments(w, c.Binomial/n, 0.9); rm.nu > 3 {
+	if rm := c.Series.excessMoments(w, c.Binomial/n, 0.9, countFailZ); rm.nu > 3 {
 		t.Errorf("8 intervals at phi 0.9: nu %.1f, want at most 3", rm.nu)
 	}
 	// Coverage: |mean| / se above the Student t's 97.5% point in about 5%
@@ -196,7 +196,7 @@ func TestExcessMoments(t *testing.T) {
 	for range runs {
 		c := sidesState(r, 60, 0.8, 0.5)
 		n := float64(c.Series.N)
-		rm := c.Series.excessMoments(w, c.Binomial/n, 0.8)
+		rm := c.Series.excessMoments(w, c.Binomial/n, 0.8, countFailZ)
 		if tt := math.Abs(tOf(rm)); tt > 0 && studentSF(tt, math.Max(rm.nu, 1)) < 0.025 {
 			out++
 		}
