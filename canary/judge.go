@@ -213,7 +213,8 @@ func checkMetricState(m Metric, ms MetricState) error {
 		if c.CanaryEvents < 0 || c.BaselineEvents < 0 || c.CanaryRequests < 0 || c.BaselineRequests < 0 || c.Series.N < 0 {
 			return bad("negative count")
 		}
-		if !c.Series.finite() || !(c.Binomial >= 0) || math.IsInf(c.Binomial, 0) || !c.CanarySide.finite() || !c.BaselineSide.finite() {
+		if !c.Series.finite() || !(c.Binomial >= 0) || math.IsInf(c.Binomial, 0) || !c.CanarySide.finite() || !c.BaselineSide.finite() ||
+			!(c.PoissonX >= 0) || !(c.PoissonY >= 0) || math.IsInf(c.PoissonX+c.PoissonY, 0) {
 			return bad("non-finite sum")
 		}
 	case Mean:

@@ -54,15 +54,6 @@ const (
 	meanPassPhiSE = 2.0
 )
 
-// countSidesPhiSE is how many standard errors are added to the
-// persistence the count test reads from the two sides' own series (see
-// CountState.persistence). Measured on the evaluation harness (400-1,000
-// canaries a cell): 1 held healthy canaries at phi 0.9 with 50%
-// overdispersion to 2.2% false fails but detected errors x2 at a 0.1%
-// base rate in 47%, and passed 40% of healthy canaries at phi 0.9 with 25%
-// overdispersion; 0 gives 3.2%, 64% and 62%.
-const countSidesPhiSE = 0.0
-
 // meanFailPhiSE is the same for the plug-in route of a mean metric's
 // fail (see diffMoments). Measured on the evaluation harness (Student t
 // boundary): 2 failed 1.3% of healthy canaries judged on the mean alone at
@@ -354,8 +345,12 @@ func (s *SeriesSums) diffMomentsAt(c [3]float64, phi float64) robust {
 // sample variance has beyond the floor, scaled up for the part of a
 // persistent excess that n intervals do not yet show: the sample variance
 // of n values of an AR(1) process about their mean is, in expectation,
-// (n - g)/(n - 1) of its variance, g = arG(phiUp, n). The long-run
-// variance is floor + excess g.
+// (n - g)/(n - 1) of its variance, g = arG(phiUp, n). Only the part of
+// the sample variance beyond the floor by more than one standard
+// deviation of the floor's own estimate (floor sqrt(2/n)) counts as
+// excess: less is what a series without any looks like, and stretched by
+// g it would cost a series without excess much of its power. The
+// long-run variance is floor + excess g.
 //
 // The excess is estimated with about nuE = (n - g) (1 - phiUp^2)/(1 +
 // phiUp^2) degrees of freedom: many for a short memory, about one for an
@@ -379,7 +374,7 @@ func (s *SeriesSums) excessMoments(c [3]float64, floor, phiUp, z float64) robust
 	g := arG(phiUp, n)
 	scale := (n - 1) / math.Max(n-g, 1)
 	nuE := math.Max((n-g)*(1-phiUp*phiUp)/(1+phiUp*phiUp), 1)
-	excess := math.Max(g0-floor, 0) * scale
+	excess := math.Max(g0-floor*(1+math.Sqrt(2/n)), 0) * scale
 	excessHi := math.Max(g0*nuE/chi2Lower(nuE, z)-floor, 0) * scale
 	r.lrv = floor + excess*g
 	hi := floor + excessHi*g

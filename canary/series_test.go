@@ -149,7 +149,7 @@ func TestPersistence(t *testing.T) {
 	} {
 		sum, runs := 0.0, 300
 		for range runs {
-			phi, ok := sidesState(r, 60, tc.phi, tc.sd).persistence()
+			phi, ok := sidesState(r, 60, tc.phi, tc.sd).persistence(0)
 			if !ok {
 				t.Fatalf("phi %v: no estimate from an overdispersed series", tc.phi)
 			}
@@ -161,7 +161,7 @@ func TestPersistence(t *testing.T) {
 	}
 	none := 0
 	for range 300 {
-		if _, ok := sidesState(r, 60, 0, 0).persistence(); !ok {
+		if _, ok := sidesState(r, 60, 0, 0).persistence(0); !ok {
 			none++
 		}
 	}
