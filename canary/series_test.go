@@ -205,3 +205,72 @@ func TestExcessMoments(t *testing.T) {
 		t.Errorf("phi 0.8, 50%% overdispersion: |t| beyond the 97.5%% point in %.1f%% of runs, want about 5%%", 100*f)
 	}
 }
+
+// TestUnbiasAR1 checks that the bias correction inverts its own model and
+// that, on simulated Gaussian AR(1) series, the corrected estimate
+// averages close to the coefficient where Kendall's first-order
+// correction falls short.
+func TestUnbiasAR1(t *testing.T) {
+	for _, phi := range []float64{0, 0.3, 0.5, 0.8, 0.9} {
+		for _, n := range []float64{10, 20, 60} {
+			r1 := phi - (1+phi)*(1+2*phi)/n
+			if got := unbiasAR1(r1, n); math.Abs(got-phi) > 1e-9 {
+				t.Errorf("unbiasAR1(%v, %v) = %v, want %v", r1, n, got, phi)
+			}
+		}
+	}
+	if got := unbiasAR1(0.99, 10); got != 1 {
+		t.Errorf("unbiasAR1(0.99, 10) = %v, want 1 (no root)", got)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct{ phi, n float64 }{{0.5, 20}, {0.9, 20}, {0.9, 60}} {
+		var sum, kendall float64
+		runs := 3000
+		st := math.Sqrt(1 - tc.phi*tc.phi)
+		for range runs {
+			x := r.NormFloat64()
+			var s SeriesSums
+			for range int(tc.n) {
+				x = tc.phi*x + st*r.NormFloat64()
+				s.add([3]float64{x})
+			}
+			_, _, g0, g1 := s.moments([3]float64{1})
+			r1 := g1 / g0
+			sum += unbiasAR1(r1, tc.n)
+			kendall += r1 + (1+3*r1)/tc.n
+		}
+		m, k := sum/float64(runs), kendall/float64(runs)
+		if math.Abs(m-tc.phi) > 0.04 {
+			t.Errorf("phi %v, n %v: corrected estimate averages %.3f (Kendall %.3f)", tc.phi, tc.n, m, k)
+		}
+		if tc.phi == 0.9 && tc.n == 20 && !(tc.phi-k > 0.1) {
+			t.Errorf("phi 0.9, n 20: Kendall's correction averages %.3f, expected it to fall short by more than 0.1", k)
+		}
+	}
+}
+
+// TestObfCrossT checks the fail's group-sequential boundary with Student
+// tails: at known variance it is the normal one, and with few degrees of
+// freedom it asks for the Student quantile, well beyond the first-order
+// widening obfCross uses.
+func TestObfCrossT(t *testing.T) {
+	const level = 0.0033
+	c := normQuantileUpper(level / 2)
+	if !obfCrossT(c*1.001, math.Inf(1), level, 1) || obfCrossT(c*0.999, math.Inf(1), level, 1) {
+		t.Errorf("known variance: boundary is not at %v", c)
+	}
+	if !obfCrossT(2*c*1.001, math.Inf(1), level, 0.25) || obfCrossT(2*c*0.999, math.Inf(1), level, 0.25) {
+		t.Errorf("a quarter of the way: boundary is not at %v", 2*c)
+	}
+	// With 4 degrees of freedom the Student quantile at 0.165% is about
+	// 6.3; the first-order widening stops at about 4.7.
+	if !obfCross(5.0, 4, level, 1) {
+		t.Errorf("obfCross(5.0, 4 df) does not cross; the test's premise changed")
+	}
+	if obfCrossT(5.0, 4, level, 1) || obfCrossT(6.2, 4, level, 1) || !obfCrossT(6.4, 4, level, 1) {
+		t.Errorf("4 df: boundary not between 6.2 and 6.4")
+	}
+	if obfCrossT(-10, 4, level, 1) || obfCrossT(10, 0.5, level, 1) || obfCrossT(10, 4, level, 0) {
+		t.Errorf("crossed without a positive t, degrees of freedom or information")
+	}
+}
