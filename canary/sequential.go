@@ -251,8 +251,9 @@ func (pl *plan) countT(c *CountState, r, dofZ float64) (t float64, rm robust) {
 // Alpha bounds, so that an excess estimated near zero from a few
 // intervals does not make the variance look known; low for the pass,
 // which is approximate anyway and whose cost is passes at the margin.
-// Measured on the evaluation harness (1,000 healthy canaries a cell, 500
-// at the margin): the pass at -1 instead of 1.28 passes 95.0% instead of
+// Measured on the evaluation harness at commit 9454bf3 (1,000 healthy
+// canaries a cell, 500 at the margin): the pass at -1 instead of 1.28
+// passes 95.0% instead of
 // 87.6% of healthy canaries at phi 0.8 (sigma 0.5, share 10%) and 79.6%
 // instead of 74.1% with 25% overdispersion at phi 0.8, while canaries
 // whose error rate is at the margin (1.5x) pass in 0.4-8.4% of runs
@@ -265,7 +266,8 @@ const (
 // countFailPhiSE and countPassPhiSE are how many standard errors are
 // added to the persistence the count test reads from the two sides' own
 // series (see CountState.persistence), for the fail and for the pass.
-// Measured on the evaluation harness (1,000 healthy canaries, 300 with
+// Measured on the evaluation harness at commit 05f2c0b (Kendall's bias
+// correction, first-order boundary; 1,000 healthy canaries, 300 with
 // errors x2 or x5 at a 10% share): with 1, healthy canaries at phi 0.9
 // and 50% overdispersion failed in 3.2% of runs, errors x2 at a 0.1% base
 // rate were found in 70% (median 44 minutes), errors x5 there in 96%;

@@ -55,11 +55,14 @@ const (
 )
 
 // meanFailPhiSE is the same for the plug-in route of a mean metric's
-// fail (see diffMoments). Measured on the evaluation harness (Student t
-// boundary): 2 failed 1.3% of healthy canaries judged on the mean alone at
-// phi 0.9 and detected +10% at phi 0.5 in 96%; 2.5 failed 0.65% there but
-// 1.6% with the whole policy (which keeps looking for the hour) and
-// detected 87%; 3.5 fails 0.15% and 0.45% and detects 45%.
+// fail (see MeanState.failPhiUp). Measured on the evaluation harness
+// (Student t boundary) when the coefficient was read from the differences
+// alone (commit ade9774): 2 failed 1.3% of healthy canaries judged on the
+// mean alone at phi 0.9 and detected +10% at phi 0.5 in 96%; 2.5 failed
+// 0.65% there but 1.6% with the whole policy (which keeps looking for the
+// hour) and detected 87%; 3.5 failed 0.15% and 0.45% and detected 45%.
+// Pooled with the baseline's series (half the variance; commit 05f2c0b),
+// 3.5 fails 0.40% and 0.45% and detects 89.6% (docs/benchmarks.md).
 const meanFailPhiSE = 3.5
 
 // minSeries is the number of intervals before the serial correlation is
