@@ -16,13 +16,34 @@
 //     not observed): w_t = x_t (1 - rho_t) - r y_t rho_t has mean zero
 //     when the canary's rate is r times the baseline's, whatever the total
 //     rate does over the day (noise common to both sides cancels). Its
-//     long-run variance is estimated from the data (lag-1
-//     autocorrelation, bias-corrected and taken one standard error high,
-//     read as an AR(1) coefficient capped at 0.95) and never taken below
-//     the binomial variance, so that error rates that vary from minute to
-//     minute on each side (overdispersion) and stay high for a while
-//     (serial correlation) do not pass for regressions. A Fail needs, at
-//     half the metric's alpha each, either the smaller of two e-values
+//     variance is the Poisson variance of the observed counts plus an
+//     excess: error rates that vary from minute to minute on each side
+//     (overdispersion) and stay high for a while (serial correlation).
+//     The excess is what the series' spread shows beyond the Poisson
+//     variance (and beyond that variance's own noise), scaled up for
+//     the part of a persistent variation a few intervals do not yet
+//     show, and multiplied by the finite-sample long-run factor of an
+//     AR(1) process. Its coefficient, the persistence, is read not from
+//     the series but from each side's own events against its own
+//     requests (beyond their Poisson noise), pooled by how clearly each
+//     side's variation stands out, so mostly from the baseline, which has
+//     many times the canary's events: a design choice that assumes the
+//     canary's error rate varies with the same persistence as the
+//     baseline's (in the evaluation's model both sides' noise has one
+//     coefficient). It is corrected for its small-sample bias (to second
+//     order: at phi 0.9 over 20 intervals Kendall's first-order correction
+//     leaves half the bias). The fail takes it one standard error high,
+//     the pass as estimated. The excess's estimate has few degrees of freedom
+//     when the persistence is high (about one for an hour at phi 0.9),
+//     and the fail takes its degrees of freedom at the excess's upper
+//     90% bound, so that a persistent offset between the sides that a
+//     few intervals do not show in their spread does not make the
+//     variance look known. When neither side varies beyond Poisson
+//     noise clearly enough to read a persistence, the series' own lag-1
+//     autocorrelation (bias-corrected, one standard error high, read as
+//     an AR(1) coefficient capped at 0.95) gives the long-run variance,
+//     never below the binomial variance. A Fail needs, at half the
+//     metric's alpha each, either the smaller of two e-values
 //     (a mixture t test with the effective number of intervals and
 //     degrees of freedom of that variance, and the exact binomial
 //     mixture on the pooled counts) or the t statistic crossing a
@@ -31,11 +52,10 @@
 //     motion ever crosses it is exactly the level, so discrete looks
 //     cross less often; it spends almost nothing early and is close to a
 //     fixed-horizon test at the deadline, where moderate regressions are
-//     found). The binomial variance is trusted only from 10 intervals on
-//     (before, a healthy canary whose error rate drifts looks just like
-//     one without overdispersion); until then the exact test is also run
-//     on the counts deflated by a generous dispersion of 8, which still
-//     stops gross regressions early. A Pass needs the t statistic at the
+//     found; Student t tails for the variance's degrees of freedom). Until 10 intervals are in, the exact test is also run on
+//     the counts deflated by a generous dispersion (8, or the upper bound
+//     of the long-run variance over the Poisson one when that is
+//     larger), which still stops gross regressions early. A Pass needs the t statistic at the
 //     margin to cross the same kind of boundary, at level PassAlpha; or,
 //     with request counts, a rate above the baseline's plus an absolute
 //     slack ([Metric.Slack]) to be ruled out, so that a canary with no
@@ -45,10 +65,13 @@
 //     accrues about evenly over the canary's time, and the requests are
 //     counted on the same intervals as the events. The variance is
 //     estimated, so the guarantees are approximate, not exact: the
-//     evaluation measures them. Where they cannot hold: error rates that
-//     drift by 50% and stay off for many minutes (AR(1) phi 0.8-0.9)
-//     cannot be told from a regression by an hour of data at low counts;
-//     docs/benchmarks.md has the false-fail rates there.
+//     evaluation measures them. Where they cannot hold: when each side's
+//     error rate drifts by 50% and stays off for many minutes (AR(1) phi
+//     0.8-0.9), the two sides' rates differ by a factor that persists
+//     for tens of minutes, which in the first minutes of a canary looks
+//     exactly like a regression, and an hour holds only a few
+//     independent looks at it; docs/benchmarks.md has the false-fail
+//     rates there and the trade-off with the power on small regressions.
 //   - Mean metrics (one value per interval and side) compare the two sides
 //     in the same interval (so that load and other noise common to both
 //     cancel). A Fail needs, at half the metric's alpha each, one of two
@@ -58,9 +81,13 @@
 //     (universal inference); exact, but a level that persists is what a
 //     null process with phi 0.9 does for a while, so alone it is slow on
 //     small shifts. The second is a t statistic whose variance bounds the
-//     variance of the mean for every AR(1) coefficient up to phiUp (the
-//     lag-1 autocorrelation, bias-corrected, 3.5 standard errors high,
-//     capped at 0.9), plus white noise: the scale comes from the mean
+//     variance of the mean for every AR(1) coefficient up to phiUp, plus
+//     white noise. phiUp is the lag-1 autocorrelation of the differences
+//     averaged with that of the baseline's own values (a design choice:
+//     the canary's noise is assumed to persist like the baseline's; the
+//     baseline's series is as long and independent of the canary's
+//     noise, which halves the variance of the estimate), bias-corrected,
+//     3.5 standard errors high, capped at 0.9. The scale comes from the mean
 //     square of the differences of consecutive intervals, which are
 //     nearly independent even when the levels are not (the sample
 //     variance of a short series that wanders slowly misses most of the

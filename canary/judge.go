@@ -213,7 +213,8 @@ func checkMetricState(m Metric, ms MetricState) error {
 		if c.CanaryEvents < 0 || c.BaselineEvents < 0 || c.CanaryRequests < 0 || c.BaselineRequests < 0 || c.Series.N < 0 {
 			return bad("negative count")
 		}
-		if !c.Series.finite() || !(c.Binomial >= 0) || math.IsInf(c.Binomial, 0) {
+		if !c.Series.finite() || !(c.Binomial >= 0) || math.IsInf(c.Binomial, 0) || !c.CanarySide.finite() || !c.BaselineSide.finite() ||
+			!(c.PoissonX >= 0) || !(c.PoissonY >= 0) || math.IsInf(c.PoissonX+c.PoissonY, 0) {
 			return bad("non-finite sum")
 		}
 	case Mean:
@@ -221,7 +222,7 @@ func checkMetricState(m Metric, ms MetricState) error {
 		if s == nil {
 			return bad("no mean state")
 		}
-		if !s.Series.finite() || s.Series.N < 0 {
+		if !s.Series.finite() || s.Series.N < 0 || !s.Baseline.finite() || s.Baseline.N < 0 || math.IsNaN(s.BaselineFirst) || math.IsInf(s.BaselineFirst, 0) {
 			return bad("non-finite sum")
 		}
 		if s.N < 0 || s.Missing < 0 || s.Pairs.N < 0 || s.Scored.N < 0 || s.Scored.N > s.Pairs.N || s.Pairs.N > float64(max(s.N-1, 0)) {
@@ -425,6 +426,11 @@ func (j *Judge) apply(o *Observation) {
 			d = -d
 		}
 		s.Mean.add(d)
+		if m.Absolute {
+			s.Mean.addBaseline(b)
+		} else {
+			s.Mean.addBaseline(math.Log(b))
+		}
 	case Quantile:
 		q := s.Quantile
 		for _, v := range o.CanarySamples {

@@ -180,6 +180,20 @@ type CountState struct {
 	// variance of the series at a rate ratio of 1 if events were
 	// independent.
 	Binomial float64 `json:"binomial"`
+	// PoissonX and PoissonY are the sums over intervals of x (1 - rho)^2
+	// and y rho^2: the variance of the series' two terms if events were
+	// Poisson, whatever the rate ratio (see countFloor).
+	PoissonX float64 `json:"poissonX,omitempty"`
+	// PoissonY: see PoissonX.
+	PoissonY float64 `json:"poissonY,omitempty"`
+	// CanarySide and BaselineSide hold, per interval, each side's events
+	// and requests (1 when requests are not observed), from which the
+	// persistence of the error rates' variation is estimated (see
+	// persistence). A state saved before they existed has none, and the
+	// test then reads the persistence from Series alone.
+	CanarySide SeriesSums `json:"canarySide,omitzero"`
+	// BaselineSide: see CanarySide.
+	BaselineSide SeriesSums `json:"baselineSide,omitzero"`
 }
 
 // addCount adds one interval of a Count metric.
@@ -199,16 +213,149 @@ func (pl *plan) addCount(c *CountState, o *Observation) {
 	}
 	c.Series.add([3]float64{x * (1 - rho), y * rho, cc})
 	c.Binomial += (x + y) * rho * (1 - rho)
+	c.PoissonX += x * (1 - rho) * (1 - rho)
+	c.PoissonY += y * rho * rho
+	if a+b == 0 {
+		a, b = 1, 1
+	}
+	c.CanarySide.add([3]float64{x, a})
+	c.BaselineSide.add([3]float64{y, b})
 }
 
 // countT returns the t statistic of the series at rate ratio r, with its
-// effective counts. The variance is the larger of the estimate from the
-// data (overdispersed, serially correlated) and the binomial variance.
-func (pl *plan) countT(c *CountState, r float64) (t float64, rm robust) {
+// effective counts. The variance is the binomial one plus the excess the
+// data show (see excessMoments), at the persistence the two sides' own
+// series show (see persistence); when they show too little to tell, the
+// larger of the estimate from the series itself and the binomial
+// variance. dofZ says where, in the excess's uncertainty, the degrees of
+// freedom are taken (see excessMoments): countFailZ for the fail,
+// countPassZ for the pass and the interval.
+func (pl *plan) countT(c *CountState, r, dofZ float64) (t float64, rm robust) {
 	n := float64(c.Series.N)
-	rm = c.Series.robustMoments([3]float64{1, -r, 0}, r*c.Binomial/n, countPhiSE)
+	w := [3]float64{1, -r, 0}
+	phiSE := countPassPhiSE
+	if dofZ == countFailZ {
+		phiSE = countFailPhiSE
+	}
+	if phiUp, ok := c.persistence(phiSE); ok {
+		rm = c.Series.excessMoments(w, c.countFloor(r), phiUp, dofZ)
+	} else {
+		rm = c.Series.robustMoments(w, r*c.Binomial/n, countPhiSE)
+	}
 	return tOf(rm), rm
 }
+
+// countFailZ and countPassZ place the excess variance at which the count
+// test takes its degrees of freedom, in standard deviations of its
+// estimate above it: high for the fail, whose false alarms the policy's
+// Alpha bounds, so that an excess estimated near zero from a few
+// intervals does not make the variance look known; low for the pass,
+// which is approximate anyway and whose cost is passes at the margin.
+// Measured on the evaluation harness at commit 9454bf3 (1,000 healthy
+// canaries a cell, 500 at the margin): the pass at -1 instead of 1.28
+// passes 95.0% instead of
+// 87.6% of healthy canaries at phi 0.8 (sigma 0.5, share 10%) and 79.6%
+// instead of 74.1% with 25% overdispersion at phi 0.8, while canaries
+// whose error rate is at the margin (1.5x) pass in 0.4-8.4% of runs
+// (PassAlpha 5%).
+const (
+	countFailZ = 1.2816
+	countPassZ = -1.0
+)
+
+// countFailPhiSE and countPassPhiSE are how many standard errors are
+// added to the persistence the count test reads from the two sides' own
+// series (see CountState.persistence), for the fail and for the pass.
+// Measured on the evaluation harness at commit 05f2c0b (Kendall's bias
+// correction, first-order boundary; 1,000 healthy canaries, 300 with
+// errors x2 or x5 at a 10% share): with 1, healthy canaries at phi 0.9
+// and 50% overdispersion failed in 3.2% of runs, errors x2 at a 0.1% base
+// rate were found in 70% (median 44 minutes), errors x5 there in 96%;
+// with 2: 1.8%, 50% (48 minutes), 82%. The pass takes the estimate as it
+// is: its errors cost passes at the margin, which the harness measures.
+const (
+	countFailPhiSE = 1.0
+	countPassPhiSE = 0.0
+)
+
+// countFloor is the variance per interval of the series at rate ratio r
+// if events were Poisson on each side with the rates observed: x (1 -
+// rho)^2 + r^2 y rho^2 on average. At the null's ratio it is about the
+// binomial variance r (x + y) rho (1 - rho); under a regression the
+// canary's extra events add their own Poisson variance, which is not an
+// excess to be stretched by the persistence. A state saved before the
+// sums existed falls back to the binomial variance.
+func (c *CountState) countFloor(r float64) float64 {
+	n := float64(c.Series.N)
+	if c.PoissonX+c.PoissonY > 0 {
+		return (c.PoissonX + r*r*c.PoissonY) / n
+	}
+	return r * c.Binomial / n
+}
+
+// persistence estimates the AR(1) coefficient of the variation of the
+// error rates beyond Poisson noise, from both sides' own series of events
+// (see the package documentation: the canary's variation is assumed to
+// persist like the baseline's). For each side, the residuals z_t = e_t -
+// lambda n_t of its events e_t about its mean rate lambda over its requests
+// n_t have a Poisson part (white, variance lambda n_t) and an excess;
+// their lag-1 autocorrelation is phi times the excess's share f of their
+// variance, since white noise adds nothing at lag 1. phi is the
+// least-squares fit of the two sides' autocorrelations against their
+// excess shares, which weights each side by how much its excess stands
+// out of its Poisson noise: the baseline, with many times the canary's
+// events, mostly decides. It is corrected for its small-sample bias
+// (unbiasAR1) and taken phiSE standard errors high, in [0, maxPhi]. ok is
+// false when neither side shows an excess clear enough to measure its
+// persistence.
+func (c *CountState) persistence(phiSE float64) (phiUp float64, ok bool) {
+	n := float64(c.BaselineSide.N)
+	if c.CanarySide.N != c.BaselineSide.N || n < minSeries {
+		return 0, false
+	}
+	var num, den float64
+	for _, s := range []*SeriesSums{&c.CanarySide, &c.BaselineSide} {
+		if !(s.Sum[0] > 0 && s.Sum[1] > 0) {
+			continue
+		}
+		lambda := s.Sum[0] / s.Sum[1]
+		_, _, g0, g1 := s.moments([3]float64{1, -lambda, 0})
+		if !(g0 > 0) {
+			continue
+		}
+		f := math.Max(0, 1-s.Sum[0]/n/g0) // the excess's share
+		num += g1 / g0 * f
+		den += f * f
+	}
+	if den < minExcessInfo {
+		return 0, false
+	}
+	r1 := math.Max(-1, math.Min(1, num/den))
+	se := math.Sqrt(math.Max(1-r1*r1, 0) / (n * den))
+	return math.Max(0, math.Min(maxPhi, unbiasAR1(r1, n)+phiSE*se)), true
+}
+
+// unbiasAR1 returns the AR(1) coefficient phi whose lag-1 sample
+// autocorrelation about the sample mean, over n values, is r1 on average:
+// the root of phi - (1 + phi)(1 + 2 phi)/n = r1. Kendall's first-order
+// bias, (1 + 3 phi)/n, is about half the bias at phi 0.9 and n = 20 (the
+// raw estimate averages 0.63 there, Kendall's correction gives 0.72, this
+// one 0.89); the second-order term 2 phi^2/n was fitted to simulated
+// Gaussian AR(1) series of 10 to 60 values with phi from 0 to 0.9, where
+// it predicts the average to within 0.035. Without a root (r1 too high
+// for n) it returns 1.
+func unbiasAR1(r1, n float64) float64 {
+	disc := (n-3)*(n-3) - 8*(1+n*r1)
+	if disc < 0 {
+		return 1
+	}
+	return ((n - 3) - math.Sqrt(disc)) / 4
+}
+
+// minExcessInfo is the sum of the squared excess shares (see persistence)
+// below which the sides say too little about the persistence of their
+// variation: 0.1 is one side whose variance is a third beyond Poisson.
+const minExcessInfo = 0.1
 
 // tOf returns the t statistic of a mean against 0.
 func tOf(rm robust) float64 {
@@ -260,7 +407,7 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 	// are independent, and guards the normal approximation when they are
 	// few) must both find a regression beyond the tolerance.
 	if est > pl.r0 {
-		t, rm := pl.countT(c, pl.r0)
+		t, rm := pl.countT(c, pl.r0, countFailZ)
 		lb := logBF(t, rm.nEff, rm.nu)
 		exact := shareLogEvidence(x, y, shareAt(rho, pl.r0))
 		r.logEvidence = math.Min(lb, exact)
@@ -268,7 +415,10 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 			// Before the spread can be estimated, the exact test with the
 			// counts deflated by a generous dispersion still catches a
 			// gross regression.
-			r.logEvidence = math.Max(r.logEvidence, shareLogEvidence(x/earlyDispersion, y/earlyDispersion, shareAt(rho, pl.r0)))
+			// When the sides' own series show a persistent excess, the
+			// deflation is at least its upper bound.
+			d := math.Max(earlyDispersion, rm.dispHi)
+			r.logEvidence = math.Max(r.logEvidence, shareLogEvidence(x/d, y/d, shareAt(rho, pl.r0)))
 		}
 		// Half of the metric's alpha goes to the mixtures (which stop
 		// early on large regressions), half to the group-sequential
@@ -276,7 +426,7 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 		// in the canary, on smaller ones).
 		r.fail = r.logEvidence >= pl.logFail+math.Ln2
 		if !r.fail && c.Series.N >= minSeries {
-			r.fail = obfCross(t, rm.nu, pl.alphaFail/2, pl.frac)
+			r.fail = obfCrossT(t, rm.nu, pl.alphaFail/2, pl.frac)
 		}
 	} else if !math.IsNaN(est) {
 		r.logEvidence = math.Inf(-1)
@@ -303,7 +453,7 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 	if useRel && est < pl.rM && c.Series.N >= minSeries {
 		// The group-sequential boundary alone (see obfPass): a union with
 		// the mixture would spend PassAlpha twice.
-		t, rm := pl.countT(c, pl.rM)
+		t, rm := pl.countT(c, pl.rM, countPassZ)
 		r.pass = obfCross(-t, rm.nu, math.Exp(-logRel), pl.frac)
 	}
 	if !r.pass && useSlack {
@@ -321,7 +471,7 @@ func (pl *plan) evalCount(s *MetricState, full bool) result {
 	// The interval: every ratio the evidence has not ruled out at level
 	// PassAlpha, found in log space from the estimate outwards.
 	f := func(u float64) float64 {
-		t, rm := pl.countT(c, math.Exp(u))
+		t, rm := pl.countT(c, math.Exp(u), countPassZ)
 		return pl.logPass - logBF(t, rm.nEff, rm.nu)
 	}
 	uHat := math.Log(r.estimate)
@@ -358,6 +508,24 @@ func obfCross(t, nu, level, frac float64) bool {
 		c *= 1 + (c*c+1)/(4*nu)
 	}
 	return t >= c/math.Sqrt(frac)
+}
+
+// obfCrossT is obfCross with Student t tails for the degrees of freedom
+// of the variance instead of the first-order widening: t sqrt(frac) must
+// reach the Student quantile with the tail probability level/2. At the
+// fail's small levels and a variance with few degrees of freedom (a
+// persistent excess), the first-order widening is far too narrow: at a
+// tail of 0.165% and 4 degrees of freedom it asks for 4.7 where the
+// Student quantile is 6.3.
+func obfCrossT(t, nu, level, frac float64) bool {
+	if !(t > 0) || !(frac > 0) || !(nu >= 1) {
+		return false
+	}
+	z := t * math.Sqrt(frac)
+	if math.IsInf(nu, 1) {
+		return normSF(z) <= level/2
+	}
+	return studentSF(z, nu) <= level/2
 }
 
 // flatCross reports whether a t statistic crosses a constant boundary
@@ -527,6 +695,15 @@ type MeanState struct {
 	// Series holds the sums of e_t (in its first slot) for the plug-in
 	// long-run variance the pass uses.
 	Series SeriesSums `json:"series"`
+	// Baseline holds the sums of the baseline's own per-interval value
+	// (its log for a relative metric), less its first one, in its first
+	// slot: its persistence is pooled with the differences' for the fail's
+	// plug-in route (see failPhiUp). A state saved before it existed has
+	// none, and the route then reads the differences alone.
+	Baseline SeriesSums `json:"baseline,omitzero"`
+	// BaselineFirst is the baseline's first value (its log for a
+	// relative metric).
+	BaselineFirst float64 `json:"baselineFirst,omitempty"`
 	// LogAR and LogIID are the log predictive likelihoods of the scored
 	// values under the autoregressive and the independent predictor.
 	LogAR float64 `json:"logAR"`
@@ -597,6 +774,42 @@ func (s *MeanState) add(d float64) {
 	s.SumSq += e * e
 	s.Last = e
 	s.N++
+}
+
+// addBaseline adds the baseline's own value of an interval (its log for a
+// relative metric) to the series whose persistence failPhiUp pools with
+// the differences'.
+func (s *MeanState) addBaseline(b float64) {
+	if s.Baseline.N == 0 {
+		s.BaselineFirst = b
+	}
+	s.Baseline.add([3]float64{b - s.BaselineFirst})
+}
+
+// failPhiUp is the AR(1) coefficient the fail's plug-in route assumes: the
+// lag-1 autocorrelations of the per-interval differences and of the
+// baseline's own values, averaged, bias-corrected (Kendall: + (1 + 3
+// r)/n) and taken meanFailPhiSE standard errors high, in [0, meanMaxPhi].
+// The baseline's series is as long as the differences' and independent of
+// the canary's noise, so pooling the two halves the variance of the
+// estimate; the design assumes that the canary's noise persists like the
+// baseline's (see the package documentation). Without the baseline's
+// series (a state saved before it existed, or a baseline whose value
+// never varies) the differences alone decide, as diffMoments does.
+func (s *MeanState) failPhiUp() float64 {
+	n, _, g0, g1 := s.Series.moments([3]float64{1})
+	if n < minSeries || !(g0 > 0) {
+		return meanMaxPhi
+	}
+	r, k := g1/g0, 1.0
+	if nb, _, b0, b1 := s.Baseline.moments([3]float64{1}); nb >= minSeries && b0 > 0 {
+		// Each autocorrelation is estimated with about 1/n variance; the
+		// two series are about as long.
+		r, k = (r+b1/b0)/2, 2
+	}
+	r = math.Max(-1, math.Min(1, r))
+	se := math.Sqrt(math.Max(1-r*r, 0) / (k * n))
+	return math.Max(0, math.Min(meanMaxPhi, r+(1+3*r)/n+meanFailPhiSE*se))
 }
 
 // predictAR is the log predictive density of e under the regression of
@@ -688,7 +901,7 @@ func (pl *plan) evalMean(st *MetricState, full bool) result {
 	// diffMoments) against a constant boundary over the canary's looks.
 	r.fail = r.logEvidence >= pl.logFail+math.Ln2
 	if !r.fail && mean > c0 && s.N >= minSeries {
-		rd := s.Series.diffMoments([3]float64{1}, meanFailPhiSE)
+		rd := s.Series.diffMomentsAt([3]float64{1}, s.failPhiUp())
 		if se := rd.se(); se > 0 {
 			r.fail = flatCross((mean-c0)/se, rd.nu, pl.alphaFail/2, rd.n, pl.frac)
 		}

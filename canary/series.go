@@ -55,11 +55,14 @@ const (
 )
 
 // meanFailPhiSE is the same for the plug-in route of a mean metric's
-// fail (see diffMoments). Measured on the evaluation harness (Student t
-// boundary): 2 failed 1.3% of healthy canaries judged on the mean alone at
-// phi 0.9 and detected +10% at phi 0.5 in 96%; 2.5 failed 0.65% there but
-// 1.6% with the whole policy (which keeps looking for the hour) and
-// detected 87%; 3.5 fails 0.15% and 0.45% and detects 45%.
+// fail (see MeanState.failPhiUp). Measured on the evaluation harness
+// (Student t boundary) when the coefficient was read from the differences
+// alone (commit ade9774): 2 failed 1.3% of healthy canaries judged on the
+// mean alone at phi 0.9 and detected +10% at phi 0.5 in 96%; 2.5 failed
+// 0.65% there but 1.6% with the whole policy (which keeps looking for the
+// hour) and detected 87%; 3.5 failed 0.15% and 0.45% and detected 45%.
+// Pooled with the baseline's series (half the variance; commit 05f2c0b),
+// 3.5 fails 0.40% and 0.45% and detects 89.6% (docs/benchmarks.md).
 const meanFailPhiSE = 3.5
 
 // minSeries is the number of intervals before the serial correlation is
@@ -160,6 +163,9 @@ type robust struct {
 	// nEff is the effective number of independent intervals; nu the
 	// degrees of freedom of the variance (+Inf when it is known).
 	nEff, nu float64
+	// dispHi, when positive, is an upper bound on the long-run variance
+	// over the model's (see excessMoments).
+	dispHi float64
 }
 
 // se returns the standard error of the mean.
@@ -313,18 +319,86 @@ func (s *SeriesSums) diffMS(c [3]float64) float64 {
 // lag-1 autocorrelation, bias-corrected and taken phiSE standard errors
 // high, capped at meanMaxPhi.
 func (s *SeriesSums) diffMoments(c [3]float64, phiSE float64) robust {
-	n, mean, g0, g1 := s.moments(c)
+	n, _, g0, g1 := s.moments(c)
+	phi := meanMaxPhi
+	if g0 > 0 && n >= minSeries {
+		r1 := g1 / g0
+		phi = math.Max(0, math.Min(meanMaxPhi, r1+(1+3*r1)/n+phiSE*math.Sqrt(math.Max(1-r1*r1, 0)/n)))
+	}
+	return s.diffMomentsAt(c, phi)
+}
+
+// diffMomentsAt is diffMoments with phiUp given.
+func (s *SeriesSums) diffMomentsAt(c [3]float64, phi float64) robust {
+	n, mean, _, _ := s.moments(c)
 	r := robust{n: n, mean: mean}
 	if n < minSeries {
 		return r
-	}
-	phi := meanMaxPhi
-	if g0 > 0 {
-		r1 := g1 / g0
-		phi = math.Max(0, math.Min(meanMaxPhi, r1+(1+3*r1)/n+phiSE*math.Sqrt(math.Max(1-r1*r1, 0)/n)))
 	}
 	r.lrv = s.diffMS(c) / (2 * (1 - phi)) * arG(phi, n)
 	r.nEff = n / arG(phi, n)
 	r.nu = n - 2
 	return r
+}
+
+// excessMoments is the count test's long-run variance of w = c . v when w
+// is white noise of known variance floor per interval (binomial) plus an
+// AR(1) excess whose coefficient is known: phi as estimated, phiUp as
+// assumed (see CountState.persistence). The excess's variance is what the
+// sample variance has beyond the floor, scaled up for the part of a
+// persistent excess that n intervals do not yet show: the sample variance
+// of n values of an AR(1) process about their mean is, in expectation,
+// (n - g)/(n - 1) of its variance, g = arG(phiUp, n). Only the part of
+// the sample variance beyond the floor by more than one standard
+// deviation of the floor's own estimate (floor sqrt(2/n)) counts as
+// excess: less is what a series without any looks like, and stretched by
+// g it would cost a series without excess much of its power. The
+// long-run variance is floor + excess g.
+//
+// The excess is estimated with about nuE = (n - g) (1 - phiUp^2)/(1 +
+// phiUp^2) degrees of freedom: many for a short memory, about one for an
+// hour of a process with phi 0.9, whose level wanders on the scale of the
+// hour. The degrees of freedom of the whole variance follow from
+// Satterthwaite's rule, taken not at the excess's estimate but at the
+// excess the sample variance would have were it z standard deviations
+// below its expectation (z = 1.28: the excess's upper 90% confidence
+// bound): for the fail, an excess estimated near zero from few degrees of
+// freedom (a persistent offset that a few intervals do not show in their
+// spread) must not make the variance look known. The effective count
+// nEff is taken at the same excess, and dispHi is the ratio of the long-run
+// variance there to the floor.
+func (s *SeriesSums) excessMoments(c [3]float64, floor, phiUp, z float64) robust {
+	n, mean, g0, _ := s.moments(c)
+	r := robust{n: n, mean: mean}
+	if n < minSeries {
+		r.lrv = math.Max(g0, floor)
+		return r
+	}
+	g := arG(phiUp, n)
+	scale := (n - 1) / math.Max(n-g, 1)
+	nuE := math.Max((n-g)*(1-phiUp*phiUp)/(1+phiUp*phiUp), 1)
+	excess := math.Max(g0-floor*(1+math.Sqrt(2/n)), 0) * scale
+	excessHi := math.Max(g0*nuE/chi2Lower(nuE, z)-floor, 0) * scale
+	r.lrv = floor + excess*g
+	hi := floor + excessHi*g
+	r.nEff = n * (floor + excessHi) / hi
+	if floor > 0 {
+		r.dispHi = hi / floor
+	}
+	r.nu = math.Inf(1)
+	if excessHi > 0 {
+		r.nu = nuE * (hi / (excessHi * g)) * (hi / (excessHi * g))
+	}
+	return r
+}
+
+// chi2Lower approximates the quantile of the chi-square distribution with
+// nu degrees of freedom that is z standard deviations below the median
+// (above it for a negative z) by Wilson and Hilferty's cube, floored at
+// 1e-3 nu; for one degree of freedom at z = 1.28 it is about a third of
+// the exact 10% quantile, which errs on the wide side.
+func chi2Lower(nu, z float64) float64 {
+	a := 2 / (9 * nu)
+	x := 1 - a - z*math.Sqrt(a)
+	return nu * math.Max(x*x*x, 1e-3)
 }

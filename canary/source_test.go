@@ -60,7 +60,7 @@ func TestObserveSource(t *testing.T) {
 	}
 	s := j.State()
 	c := *s.Metrics[0].Count
-	c.Series, c.Binomial = SeriesSums{}, 0
+	c.Series, c.Binomial, c.CanarySide, c.BaselineSide, c.PoissonX, c.PoissonY = SeriesSums{}, 0, SeriesSums{}, SeriesSums{}, 0, 0
 	if diff := cmp.Diff(CountState{CanaryEvents: 80, BaselineEvents: 90, CanaryRequests: 1000, BaselineRequests: 9000}, c); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}

@@ -7,6 +7,11 @@
 //
 //	go run ./canary/internal/cmd/canaryeval -null 10000 -effect 1000
 //
+// -cells takes a regular expression over the cells' names, to iterate on a
+// few of them:
+//
+//	go run ./canary/internal/cmd/canaryeval -null 400 -effect 200 -workers 1 -cells 'overdispersion 50%|errors x2; .*share 10%'
+//
 // The same seed gives the same table whatever the number of workers.
 package main
 
@@ -14,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -26,16 +32,22 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed")
 	workers := flag.Int("workers", 0, "goroutines (0: GOMAXPROCS)")
 	filter := flag.String("filter", "", "only cells whose name contains this")
+	pattern := flag.String("cells", "", "only cells whose name matches this regular expression")
 	flag.Parse()
 
+	re, err := regexp.Compile(*pattern)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "canaryeval: -cells:", err)
+		os.Exit(2)
+	}
 	var cells []eval.Cell
 	for _, c := range eval.Cells(*null, *effect) {
-		if strings.Contains(c.Name(), *filter) {
+		if strings.Contains(c.Name(), *filter) && re.MatchString(c.Name()) {
 			cells = append(cells, c)
 		}
 	}
 	if len(cells) == 0 {
-		fmt.Fprintln(os.Stderr, "canaryeval: no cell matches", *filter)
+		fmt.Fprintf(os.Stderr, "canaryeval: no cell matches -filter %q and -cells %q\n", *filter, *pattern)
 		os.Exit(2)
 	}
 	t0 := time.Now()
