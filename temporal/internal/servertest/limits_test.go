@@ -1,4 +1,4 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -70,7 +71,7 @@ func runs(t *testing.T, c client.Client, wfID string) ([]int, enumspb.WorkflowEx
 // oneStage is a plan of a one-box and one zone stage whose targets are a
 // single batch: a round of targets-1 deploys with no concurrency limit.
 func oneStage(targets int) wave.Plan {
-	return zonePlan(targets, targets, time.Second, 0)
+	return testfleet.ZonePlan(targets, targets, time.Second, 0)
 }
 
 // TestContinueAsNewMidStage: under a server history limit of 400 events
@@ -87,9 +88,9 @@ func TestContinueAsNewMidStage(t *testing.T) {
 	})
 	const queue = "midstage"
 	plan := oneStage(n)
-	f := newFleet(plan, "v1")
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
@@ -112,12 +113,12 @@ func TestContinueAsNewMidStage(t *testing.T) {
 	if res.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s", res.Phase)
 	}
-	for id, calls := range f.history() {
+	for id, calls := range f.History() {
 		if len(calls) != 1 || calls[0] != "v2" {
 			t.Errorf("%s: calls %v, want one deploy of v2", id, calls)
 		}
 	}
-	if got := len(f.history()); got != n {
+	if got := len(f.History()); got != n {
 		t.Errorf("%d targets deployed, want %d", got, n)
 	}
 	lens, status := runs(t, ts.GetDefaultClient(), temporal.WorkflowID("midstage"))
@@ -144,10 +145,10 @@ func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
 	})
 	const queue = "inflight"
 	plan := oneStage(151)
-	f := newFleet(plan, "v1")
+	f := testfleet.New(plan, "v1")
 	var mu sync.Mutex
 	inflight, most := 0, 0
-	d := deployHook{Deployer: f.on("w"), before: func() func() {
+	d := deployHook{Deployer: f.On("w"), before: func() func() {
 		mu.Lock()
 		inflight++
 		most = max(most, inflight)
@@ -179,7 +180,7 @@ func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
 	if res.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s", res.Phase)
 	}
-	if got := len(f.history()); got != 151 {
+	if got := len(f.History()); got != 151 {
 		t.Errorf("%d targets deployed, want 151", got)
 	}
 	if most > 40 {
@@ -211,10 +212,10 @@ func (d deployHook) Deploy(ctx context.Context, t wave.Target, v string) error {
 func TestCancelRollsBack(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "cancel"
-	plan := zonePlan(7, 2, time.Hour, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(7, 2, time.Hour, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -233,10 +234,10 @@ func TestCancelRollsBack(t *testing.T) {
 	if !res.Cancelled || res.Phase != rollout.RolledBack {
 		t.Errorf("result phase %s cancelled %t, want rolled-back and cancelled", res.Phase, res.Cancelled)
 	}
-	if diff := cmp.Diff(map[string][]string{"ob": {"v2", "v1"}}, f.history()); diff != "" {
+	if diff := cmp.Diff(map[string][]string{"ob": {"v2", "v1"}}, f.History()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if v := f.snapshot()["ob"]; v != "v1" {
+	if v := f.Snapshot()["ob"]; v != "v1" {
 		t.Errorf("one-box on %s, want v1", v)
 	}
 	_, status := runs(t, ts.GetDefaultClient(), temporal.WorkflowID("cancel"))
@@ -278,10 +279,10 @@ func waitFor(t *testing.T, ctx context.Context, c *temporal.Client, id string, o
 func TestInitialOverMaxRetry(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "retry"
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -328,9 +329,9 @@ func (d *stuckDeploy) Deploy(ctx context.Context, t wave.Target, v string) error
 func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "loss"
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
-	stuck := &stuckDeploy{Deployer: f.on("a"), deployed: make(chan struct{}), release: make(chan struct{})}
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
+	stuck := &stuckDeploy{Deployer: f.On("a"), deployed: make(chan struct{}), release: make(chan struct{})}
 	defer close(stuck.release)
 	a := ts.NewWorkerWithOptions(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{Deployer: stuck})
@@ -350,7 +351,7 @@ func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 	// Worker a is lost: it polls no more, and its deploy never reports.
 	a.Stop()
 	ts.NewWorkerWithOptions(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("b")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("b")})
 	}, worker.Options{Identity: "worker-b"})
 	res, err := c.Wait(ctx, "loss")
 	if err != nil {
@@ -360,7 +361,7 @@ func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 		t.Fatalf("phase %s", res.Phase)
 	}
 	var ob []string
-	for _, cl := range f.callLog() {
+	for _, cl := range f.Calls() {
 		if cl.Target == "ob" {
 			ob = append(ob, cl.Worker+":"+cl.Version)
 		}
@@ -377,11 +378,11 @@ func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 func TestRequestAnswersSynchronously(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "requests"
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{
-			Deployer: f.on("w"),
+			Deployer: f.On("w"),
 			Authorize: func(_ context.Context, c rollout.Control) error {
 				if c.Actor == "mallory" {
 					return errors.New("mallory is not on the release team")
@@ -441,10 +442,10 @@ func TestSearchAttributesListWhatNeedsAHuman(t *testing.T) {
 	if err := temporal.RegisterSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		t.Fatalf("a second registration: %v", err)
 	}
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(tc, queue)
 	pol := rollout.Policy{Approvals: []string{"zone"}}
@@ -491,13 +492,13 @@ func TestSearchAttributesListWhatNeedsAHuman(t *testing.T) {
 // a queue full of long deploys cannot delay an alarm check.
 func TestGatesOnTheirOwnQueue(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	var mu sync.Mutex
 	alarmsOn := map[string]int{}
 	acts := func(name string) *temporal.Activities {
 		return &temporal.Activities{
-			Deployer: f.on(name),
+			Deployer: f.On(name),
 			Alarms: rollout.AlarmsFunc(func(context.Context, rollout.Subject, time.Time) ([]alarm.Result, error) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -520,7 +521,7 @@ func TestGatesOnTheirOwnQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	deploysOn := map[string]int{}
-	for _, cl := range f.callLog() {
+	for _, cl := range f.Calls() {
 		deploysOn[cl.Worker]++
 	}
 	if diff := cmp.Diff(map[string]int{"deploys": 3}, deploysOn); diff != "" {

@@ -1,4 +1,4 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 )
 
 var recordHistories = flag.Bool("record-histories", false, "record the golden histories in testdata/histories from the in-process server")
@@ -64,12 +65,12 @@ func TestGoldenHistories(t *testing.T) {
 func recordGolden(t *testing.T, dir string) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "golden"
-	plan := zonePlan(12, 11, time.Second, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(12, 11, time.Second, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{
-			Deployer: f.on("w"),
-			Alarms:   regressionAlarm(f, []string{"h11"}, "v3"),
+			Deployer: f.On("w"),
+			Alarms:   testfleet.RegressionAlarm(f, []string{"h11"}, "v3"),
 			Authorize: func(_ context.Context, c rollout.Control) error {
 				if c.Actor == "mallory" {
 					return errors.New("mallory is not on the release team")
@@ -116,7 +117,7 @@ func recordGolden(t *testing.T, dir string) {
 	}
 
 	// 3. A cancellation while the one-box bakes rolls back.
-	long := zonePlan(3, 2, time.Hour, 0)
+	long := testfleet.ZonePlan(3, 2, time.Hour, 0)
 	for _, id := range rollouttest.AllTargets(long) {
 		f.mu.Lock()
 		f.versions[id] = "v1"

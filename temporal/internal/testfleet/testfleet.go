@@ -1,8 +1,15 @@
-package temporal_test
+// Package testfleet holds the fixtures that the temporal adapter's tests
+// and its server tests (a module of their own, so that the adapter's users
+// do not inherit the Temporal server) share: an in-memory fleet that
+// records who deployed what, a small hand-made plan and alarms scripted
+// on the fleet.
+package testfleet
 
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,33 +20,36 @@ import (
 	"github.com/shepherd-go/shepherd/wave"
 )
 
-// fleet is an in-memory rollout.Deployer. Deploys are instant: the SDK's
+// Fleet is an in-memory [rollout.Deployer]. Deploys are instant: the SDK's
 // time-skipping environment skips timers, not the time activities take.
-type fleet struct {
+type Fleet struct {
 	mu       sync.Mutex
 	versions map[string]string
-	calls    []call
+	calls    []Call
 }
 
-type call struct {
+// Call is one deploy or rollback call: which worker made it, to which
+// target, with which version.
+type Call struct {
 	Worker  string
 	Target  string
 	Version string
 }
 
-func newFleet(plan wave.Plan, version string) *fleet {
-	f := &fleet{versions: map[string]string{}}
+// New returns a fleet of the plan's targets, each running version.
+func New(plan wave.Plan, version string) *Fleet {
+	f := &Fleet{versions: map[string]string{}}
 	for _, id := range rollouttest.AllTargets(plan) {
 		f.versions[id] = version
 	}
 	return f
 }
 
-// on returns a Deployer that records its calls as made by worker.
-func (f *fleet) on(worker string) rollout.Deployer { return fleetOn{f, worker} }
+// On returns a Deployer that records its calls as made by worker.
+func (f *Fleet) On(worker string) rollout.Deployer { return fleetOn{f, worker} }
 
 type fleetOn struct {
-	f      *fleet
+	f      *Fleet
 	worker string
 }
 
@@ -49,7 +59,7 @@ func (d fleetOn) Deploy(ctx context.Context, t wave.Target, v string) error {
 	}
 	d.f.mu.Lock()
 	defer d.f.mu.Unlock()
-	d.f.calls = append(d.f.calls, call{Worker: d.worker, Target: t.ID, Version: v})
+	d.f.calls = append(d.f.calls, Call{Worker: d.worker, Target: t.ID, Version: v})
 	d.f.versions[t.ID] = v
 	return nil
 }
@@ -67,18 +77,15 @@ func (d fleetOn) Version(ctx context.Context, t wave.Target) (string, error) {
 	return v, nil
 }
 
-func (f *fleet) snapshot() map[string]string {
+// Snapshot returns the version every target runs.
+func (f *Fleet) Snapshot() map[string]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[string]string, len(f.versions))
-	for k, v := range f.versions {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.versions)
 }
 
-// history returns each target's deploy and rollback calls, in order.
-func (f *fleet) history() map[string][]string {
+// History returns each target's deploy and rollback calls, in order.
+func (f *Fleet) History() map[string][]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string][]string{}
@@ -88,13 +95,15 @@ func (f *fleet) history() map[string][]string {
 	return out
 }
 
-func (f *fleet) callLog() []call {
+// Calls returns every deploy and rollback call, in order.
+func (f *Fleet) Calls() []Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]call(nil), f.calls...)
+	return slices.Clone(f.calls)
 }
 
-func (f *fleet) onAny(ids []string, v string) bool {
+// OnAny reports whether any of ids runs v.
+func (f *Fleet) OnAny(ids []string, v string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, id := range ids {
@@ -105,10 +114,10 @@ func (f *fleet) onAny(ids []string, v string) bool {
 	return false
 }
 
-// zonePlan is a hand-made plan of one region and one zone: a one-box stage
-// (ob) that bakes for bake, then the zone's other targets in batches of
-// batch that bake for zoneBake. It is valid (wave.Plan.Validate).
-func zonePlan(targets, batch int, bake, zoneBake time.Duration) wave.Plan {
+// ZonePlan is a hand-made plan of one region and one zone: a one-box stage
+// (ob) that bakes for bake, then the zone's other targets (h1, h2...) in
+// batches of batch that bake for zoneBake. It is valid (wave.Plan.Validate).
+func ZonePlan(targets, batch int, bake, zoneBake time.Duration) wave.Plan {
 	t := func(id string) wave.Target { return wave.Target{ID: id, Location: []string{"r0", "r0-z0"}} }
 	var batches []wave.Batch
 	for i := 1; i < targets; i += batch {
@@ -127,19 +136,19 @@ func zonePlan(targets, batch int, bake, zoneBake time.Duration) wave.Plan {
 	}}}}
 }
 
-// regressionAlarm fires while any of ids runs bad (any target when ids is
-// nil and bad is never deployed, it stays OK).
-func regressionAlarm(f *fleet, ids []string, bad string) rollout.Alarms {
+// RegressionAlarm fires while any of ids runs bad (with ids nil it stays
+// OK).
+func RegressionAlarm(f *Fleet, ids []string, bad string) rollout.Alarms {
 	return rollout.AlarmsFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]alarm.Result, error) {
-		if f.onAny(ids, bad) {
+		if f.OnAny(ids, bad) {
 			return []alarm.Result{{Name: "fault-rate", State: alarm.Alarm, Reason: "5xx rate 12% > 1%", Time: now}}, nil
 		}
 		return []alarm.Result{{Name: "fault-rate", State: alarm.OK, Reason: "5xx rate 0.1% <= 1%", Time: now}}, nil
 	})
 }
 
-// unreadable fails its first n reads.
-func unreadable(n int) rollout.Alarms {
+// Unreadable fails its first n reads, then reads OK.
+func Unreadable(n int) rollout.Alarms {
 	var mu sync.Mutex
 	failed := 0
 	return rollout.AlarmsFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]alarm.Result, error) {
@@ -153,5 +162,5 @@ func unreadable(n int) rollout.Alarms {
 	})
 }
 
-// monday9 is a Monday 09:00 UTC.
-var monday9 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+// Monday9 is a Monday 09:00 UTC.
+var Monday9 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
