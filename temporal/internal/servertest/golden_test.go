@@ -119,9 +119,7 @@ func recordGolden(t *testing.T, dir string) {
 	// 3. A cancellation while the one-box bakes rolls back.
 	long := testfleet.ZonePlan(3, 2, time.Hour, 0)
 	for _, id := range rollouttest.AllTargets(long) {
-		f.mu.Lock()
-		f.versions[id] = "v1"
-		f.mu.Unlock()
+		f.Set(id, "v1")
 	}
 	if err := c.Start(ctx, "cancel", long, "v4", rollout.Policy{}, temporal.Settings{}); err != nil {
 		t.Fatal(err)
