@@ -26,7 +26,12 @@ import (
 	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 )
 
-var recordHistories = flag.Bool("record-histories", false, "record the golden histories in testdata/histories from the in-process server")
+var recordHistories = flag.Bool("record-histories", false, "record the golden histories of this build in testdata/histories from the in-process server")
+
+// goldenBuild names the histories this build records: v1 before rounds
+// were watched, v2 since (see temporal.Workflow). Change it with the
+// workflow, so that the histories of earlier builds stay beside.
+const goldenBuild = "v2"
 
 // TestGoldenHistories replays the workflow histories committed in
 // testdata/histories, recorded by earlier builds: a change to the
@@ -141,7 +146,7 @@ func recordGolden(t *testing.T, dir string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			name := filepath.Join(dir, fmt.Sprintf("v1-%s-run%d.json", id, i+1))
+			name := filepath.Join(dir, fmt.Sprintf("%s-%s-run%d.json", goldenBuild, id, i+1))
 			if err := os.WriteFile(name, data, 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,35 +137,38 @@ func TestContinueAsNewMidStage(t *testing.T) {
 }
 
 // TestInFlightCapUnderPendingActivityLimit: with the server's limit of
-// pending activities lowered to 50, a batch of 150 deploys with no
-// concurrency limit completes in waves of MaxInFlight (40). Without the
-// cap the schedule of 150 activities at once fails every workflow task.
+// pending activities lowered to 25, a batch of 60 deploys with no
+// concurrency limit completes with at most MaxInFlight (15) at once, and
+// no workflow task was refused for the limit. Without the cap the
+// schedule of 60 activities at once fails every workflow task.
+//
+// The zone's deploys are held until MaxInFlight of them are running (or
+// the batch's last has begun), so that the cap is reached whatever the
+// machine's speed: the test shows it binds and holds. The batch is kept
+// small and the worker has more pollers than its default two, so that the
+// test takes seconds under -race on a loaded machine (with 150 deploys
+// and two pollers it took 80 s at a load of 8, and ran out of its 5
+// minutes under heavier load).
 func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
+	const limit, maxInFlight, targets = 25, 15, 61
 	ts := limitedServer(t, map[dynamicconfig.Key]any{
-		dynamicconfig.NumPendingActivitiesLimitError.Key(): 50,
+		dynamicconfig.NumPendingActivitiesLimitError.Key(): limit,
 	})
 	const queue = "inflight"
-	plan := oneStage(151)
+	plan := oneStage(targets)
 	f := testfleet.New(plan, "v1")
-	var mu sync.Mutex
-	inflight, most := 0, 0
-	d := deployHook{Deployer: f.On("w"), before: func() func() {
-		mu.Lock()
-		inflight++
-		most = max(most, inflight)
-		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		return func() { mu.Lock(); inflight--; mu.Unlock() }
-	}}
+	w := &waves{size: maxInFlight, total: targets - 1, open: make(chan struct{})}
+	d := heldDeploy{Deployer: f.On("w"), waves: w}
 	ts.NewWorkerWithOptions(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{Deployer: d})
-	}, worker.Options{MaxConcurrentActivityExecutionSize: 200})
+	}, worker.Options{MaxConcurrentActivityExecutionSize: 100, MaxConcurrentActivityTaskPollers: 8})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	// Short timeouts: on a loaded machine the in-process server may lose
 	// an activity task in transit, which only a timeout recovers.
-	set := temporal.Settings{MaxInFlight: 40, GateTimeout: duration.Duration(15 * time.Second), HeartbeatTimeout: duration.Duration(5 * time.Second)}
+	set := temporal.Settings{MaxInFlight: maxInFlight, GateTimeout: duration.Duration(15 * time.Second), HeartbeatTimeout: duration.Duration(5 * time.Second)}
+	start := time.Now()
 	if err := c.Start(ctx, "inflight", plan, "v2", rollout.Policy{}, set); err != nil {
 		t.Fatal(err)
 	}
@@ -177,31 +181,98 @@ func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
 		}
 		t.Fatalf("Wait: %v", err)
 	}
+	took := time.Since(start)
 	if res.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s", res.Phase)
 	}
-	if got := len(f.History()); got != 151 {
-		t.Errorf("%d targets deployed, want 151", got)
+	if got := len(f.History()); got != targets {
+		t.Errorf("%d targets deployed, want %d", got, targets)
 	}
-	if most > 40 {
-		t.Errorf("%d deploys at once, want at most MaxInFlight (40)", most)
+	most := w.peak()
+	if most != maxInFlight {
+		t.Errorf("at most %d deploys at once, want MaxInFlight (%d): the cap held and was reached", most, maxInFlight)
+	}
+	// The cap kept the workflow under the server's limit: no workflow
+	// task was refused for it.
+	refused := 0
+	it := ts.GetDefaultClient().GetWorkflowHistory(ctx, temporal.WorkflowID("inflight"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := e.GetWorkflowTaskFailedEventAttributes(); a != nil && a.GetCause() == enumspb.WORKFLOW_TASK_FAILED_CAUSE_PENDING_ACTIVITIES_LIMIT_EXCEEDED {
+			refused++
+		}
+	}
+	if refused > 0 {
+		t.Errorf("%d workflow tasks refused for the pending-activity limit", refused)
 	}
 	lens, _ := runs(t, ts.GetDefaultClient(), temporal.WorkflowID("inflight"))
 	total := 0
 	for _, l := range lens {
 		total += l
 	}
-	t.Logf("at most %d deploys at once; %d events in %d runs, %.1f per target", most, total, len(lens), float64(total)/151)
+	t.Logf("at most %d deploys at once; %d events in %d runs, %.1f per target; %s", most, total, len(lens), float64(total)/targets, took)
 }
 
-// deployHook calls before around every deploy.
-type deployHook struct {
+// waves holds the deploys that enter it until size of them are in flight,
+// or until the last of total has entered, and then lets that wave go.
+type waves struct {
+	size, total int
+
+	mu                      sync.Mutex
+	entered, inflight, most int
+	open                    chan struct{} // closed when the wave goes
+}
+
+func (w *waves) enter(ctx context.Context) error {
+	w.mu.Lock()
+	w.entered++
+	w.inflight++
+	w.most = max(w.most, w.inflight)
+	wave := w.open
+	if w.inflight >= w.size || w.entered >= w.total {
+		close(w.open)
+		w.open = make(chan struct{})
+	}
+	w.mu.Unlock()
+	select {
+	case <-wave:
+		return nil
+	case <-ctx.Done():
+		w.leave()
+		return ctx.Err()
+	}
+}
+
+func (w *waves) leave() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inflight--
+}
+
+func (w *waves) peak() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.most
+}
+
+// heldDeploy deploys the zone's targets (h1, h2...) in waves; the one-box
+// at once.
+type heldDeploy struct {
 	rollout.Deployer
-	before func() (after func())
+	waves *waves
 }
 
-func (d deployHook) Deploy(ctx context.Context, t wave.Target, v string) error {
-	defer d.before()()
+func (d heldDeploy) Deploy(ctx context.Context, t wave.Target, v string) error {
+	if !strings.HasPrefix(t.ID, "h") {
+		return d.Deployer.Deploy(ctx, t, v)
+	}
+	if err := d.waves.enter(ctx); err != nil {
+		return err
+	}
+	defer d.waves.leave()
 	return d.Deployer.Deploy(ctx, t, v)
 }
 
