@@ -1,9 +1,7 @@
 package temporal_test
 
 import (
-	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,22 +9,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
-	"github.com/shepherd-go/shepherd/wave"
 )
-
-// hangingDeploy deploys at once, except to the targets of hang: those
-// deploys run until their context is cancelled (answering the
-// cancellation), or, if nothing cancels them, for long and then deploy.
-type hangingDeploy struct {
-	rollout.Deployer
-	hang    map[string]bool
-	release chan struct{} // closed at the end of the test
-
-	mu        sync.Mutex
-	started   []string // hanging deploys that began
-	cancelled []string // hanging deploys whose context was cancelled
-	completed []string // hanging deploys that ran to the end
-}
 
 // hangFor is how long a hanging deploy runs if nothing cancels it: far
 // longer than the alarm interval of the test, far shorter than its
@@ -34,42 +17,19 @@ type hangingDeploy struct {
 // instead of hanging it.
 const hangFor = 20 * time.Second
 
-func (d *hangingDeploy) Deploy(ctx context.Context, t wave.Target, v string) error {
-	if !d.hang[t.ID] {
-		return d.Deployer.Deploy(ctx, t, v)
-	}
-	d.note(&d.started, t.ID)
-	select {
-	case <-ctx.Done():
-		d.note(&d.cancelled, t.ID)
-		return ctx.Err()
-	case <-d.release:
-		return context.Canceled
-	case <-time.After(hangFor):
-		d.note(&d.completed, t.ID)
-		return d.Deployer.Deploy(ctx, t, v)
-	}
-}
-
-func (d *hangingDeploy) note(list *[]string, id string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	*list = append(*list, id)
-}
-
 // TestAlarmDuringLongBatchStopsIt: the workflow watches the alarms while a
 // batch deploys, as the Runner does. The zone's batch (h1, h2, h3, one at a
 // time) deploys h1, which the alarm watches, and then hangs in h2's
 // deploy: at the next alarm interval the workflow checks the alarms in
 // the middle of the round, the alarm fires, the rollback starts at once,
 // h2's deploy is cancelled and h3's never starts; every target ends on v1.
-// A workflow that waited for the batch would let h2's deploy run its 20
-// seconds and deploy it.
+// A workflow that waited for the batch would let h2's deploy run its
+// hangFor and deploy it.
 func TestAlarmDuringLongBatchStopsIt(t *testing.T) {
 	plan := testfleet.ZonePlan(4, 3, 0, 0)
 	f := testfleet.New(plan, "v1")
-	d := &hangingDeploy{Deployer: f.On("w"), hang: map[string]bool{"h2": true}, release: make(chan struct{})}
-	t.Cleanup(func() { close(d.release) })
+	d := testfleet.NewHanging(f.On("w"), hangFor, "h2")
+	t.Cleanup(d.Release)
 	env := newEnv()
 	// The environment fails a test whose workflow waits on activities
 	// for 3 s of wall time: a workflow that waited for h2's deploy should
@@ -93,9 +53,7 @@ func TestAlarmDuringLongBatchStopsIt(t *testing.T) {
 	if res.Phase != rollout.RolledBack || res.Signal != rollout.SignalAlarm {
 		t.Fatalf("result %s (%s: %s), want rolled back on the alarm", res.Phase, res.Signal, res.Reason)
 	}
-	d.mu.Lock()
-	started, completed := slices.Clone(d.started), slices.Clone(d.completed)
-	d.mu.Unlock()
+	started, _, completed := d.Calls()
 	if !slices.Equal(started, []string{"h2"}) || len(completed) > 0 {
 		t.Errorf("h2's deploy: started %v, ran to the end %v; want started and stopped by the rollback", started, completed)
 	}

@@ -122,6 +122,70 @@ func (f *Fleet) OnAny(ids []string, v string) bool {
 	return false
 }
 
+// Hanging is a [rollout.Deployer] whose deploys to some targets hang:
+// they run until their context is cancelled (and answer the
+// cancellation), or, if nothing cancels them, for a while and then
+// deploy. Deploys to the other targets, and every version read, go to the
+// Deployer it wraps at once.
+type Hanging struct {
+	rollout.Deployer
+	hang    map[string]bool
+	hangFor time.Duration
+	release chan struct{}
+	once    sync.Once
+
+	mu                            sync.Mutex
+	started, cancelled, completed []string
+}
+
+// NewHanging returns a Hanging over d whose deploys to ids run for
+// hangFor unless cancelled.
+func NewHanging(d rollout.Deployer, hangFor time.Duration, ids ...string) *Hanging {
+	h := &Hanging{Deployer: d, hang: map[string]bool{}, hangFor: hangFor, release: make(chan struct{})}
+	for _, id := range ids {
+		h.hang[id] = true
+	}
+	return h
+}
+
+// Deploy deploys v to t, hanging if t is one of the hanging targets.
+func (h *Hanging) Deploy(ctx context.Context, t wave.Target, v string) error {
+	if !h.hang[t.ID] {
+		return h.Deployer.Deploy(ctx, t, v)
+	}
+	h.note(&h.started, t.ID)
+	timer := time.NewTimer(h.hangFor)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		h.note(&h.cancelled, t.ID)
+		return ctx.Err()
+	case <-h.release:
+		return context.Canceled
+	case <-timer.C:
+		h.note(&h.completed, t.ID)
+		return h.Deployer.Deploy(ctx, t, v)
+	}
+}
+
+// Release ends the deploys still hanging, with an error and no change:
+// call it when the test ends, so that no deploy outlives it.
+func (h *Hanging) Release() { h.once.Do(func() { close(h.release) }) }
+
+// Calls returns the hanging deploys that began, those whose context was
+// cancelled, and those that ran to the end and deployed.
+func (h *Hanging) Calls() (started, cancelled, completed []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.started), slices.Clone(h.cancelled), slices.Clone(h.completed)
+}
+
+func (h *Hanging) note(list *[]string, id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*list = append(*list, id)
+}
+
 // ZonePlan is a hand-made plan of one region and one zone: a one-box stage
 // (ob) that bakes for bake, then the zone's other targets (h1, h2...) in
 // batches of batch that bake for zoneBake. It is valid (wave.Plan.Validate).
