@@ -94,7 +94,9 @@ func TestContinueAsNewMidStage(t *testing.T) {
 		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	// 10 minutes, or 0.2 s per target for the 5,000 (which took
+	// 7m34s without -race on a loaded machine).
+	ctx, cancel := context.WithTimeout(t.Context(), max(10*time.Minute, time.Duration(n)*200*time.Millisecond))
 	defer cancel()
 	// MaxHistory under the server's limit, with room for the activities
 	// in flight when it is reached. Short timeouts: on a loaded machine
