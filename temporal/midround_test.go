@@ -1,9 +1,12 @@
 package temporal_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	sdktemporal "go.temporal.io/sdk/temporal"
 
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
@@ -95,5 +98,53 @@ func TestAlarmDuringLongBatchStopsIt(t *testing.T) {
 	}
 	if took := rollbackAt.Sub(batchStart); took >= hangFor {
 		t.Errorf("the rollback started %s into the batch, want before h2's deploy (%s) could end", took, hangFor)
+	}
+}
+
+// TestCancelDuringLongBatch: cancelling the workflow while a deploy hangs
+// in the middle of a batch is an abort taken at once: the hung deploy is
+// cancelled, the target queued behind it never starts, the rollout rolls
+// back (h1 restored) and the workflow ends cancelled with the result.
+func TestCancelDuringLongBatch(t *testing.T) {
+	plan := testfleet.ZonePlan(4, 3, 0, 0)
+	f := testfleet.New(plan, "v1")
+	d := testfleet.NewHanging(f.On("w"), hangFor, "h2")
+	t.Cleanup(d.Release)
+	env := newEnv()
+	env.SetTestTimeout(3 * hangFor) // see TestAlarmDuringLongBatchStopsIt
+	env.SetStartTime(testfleet.Monday9)
+	temporal.Register(env, &temporal.Activities{Deployer: d})
+	go func() {
+		<-d.Hung()
+		env.CancelWorkflow()
+	}()
+	pol := rollout.Policy{Deploy: rollout.DeployPolicy{Concurrency: 1}}
+	set := temporal.Settings{HeartbeatTimeout: duration.Duration(3 * time.Second)}
+	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{ID: "cancel-batch", Plan: plan, Version: "v2", Policy: pol, Settings: set})
+	var ce *sdktemporal.CanceledError
+	if err := env.GetWorkflowError(); !errors.As(err, &ce) {
+		t.Fatalf("workflow error %v, want cancelled", err)
+	}
+	var res temporal.Result
+	if err := ce.Details(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Phase != rollout.RolledBack || res.Signal != rollout.SignalAbort || !res.Cancelled {
+		t.Errorf("result %s (%s: %s, cancelled %t), want rolled back on the abort", res.Phase, res.Signal, res.Reason, res.Cancelled)
+	}
+	if _, _, completed := d.Calls(); len(completed) > 0 {
+		t.Errorf("h2's deploy ran to the end: the cancellation waited for the batch")
+	}
+	hist := f.History()
+	if calls := hist["h3"]; len(calls) > 0 {
+		t.Errorf("h3 (queued behind h2) was called %v, want never", calls)
+	}
+	if !slices.Equal(hist["h1"], []string{"v2", "v1"}) {
+		t.Errorf("h1's calls %v, want deployed then rolled back", hist["h1"])
+	}
+	for id, v := range f.Snapshot() {
+		if v != "v1" {
+			t.Errorf("%s runs %s after the rollback", id, v)
+		}
 	}
 }

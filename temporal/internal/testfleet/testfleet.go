@@ -133,6 +133,7 @@ type Hanging struct {
 	hangFor time.Duration
 	release chan struct{}
 	once    sync.Once
+	hung    chan string
 
 	mu                            sync.Mutex
 	started, cancelled, completed []string
@@ -141,7 +142,7 @@ type Hanging struct {
 // NewHanging returns a Hanging over d whose deploys to ids run for
 // hangFor unless cancelled.
 func NewHanging(d rollout.Deployer, hangFor time.Duration, ids ...string) *Hanging {
-	h := &Hanging{Deployer: d, hang: map[string]bool{}, hangFor: hangFor, release: make(chan struct{})}
+	h := &Hanging{Deployer: d, hang: map[string]bool{}, hangFor: hangFor, release: make(chan struct{}), hung: make(chan string, 16)}
 	for _, id := range ids {
 		h.hang[id] = true
 	}
@@ -154,6 +155,10 @@ func (h *Hanging) Deploy(ctx context.Context, t wave.Target, v string) error {
 		return h.Deployer.Deploy(ctx, t, v)
 	}
 	h.note(&h.started, t.ID)
+	select {
+	case h.hung <- t.ID:
+	default: // nobody listens
+	}
 	timer := time.NewTimer(h.hangFor)
 	defer timer.Stop()
 	select {
@@ -167,6 +172,10 @@ func (h *Hanging) Deploy(ctx context.Context, t wave.Target, v string) error {
 		return h.Deployer.Deploy(ctx, t, v)
 	}
 }
+
+// Hung receives the target of every hanging deploy as it begins (the
+// first 16 that nobody took).
+func (h *Hanging) Hung() <-chan string { return h.hung }
 
 // Release ends the deploys still hanging, with an error and no change:
 // call it when the test ends, so that no deploy outlives it.
