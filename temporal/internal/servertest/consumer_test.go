@@ -20,9 +20,10 @@ import (
 // builds and runs; the Temporal server is not in its module graph.
 //
 // Third-party modules come from the module cache of the machine (itself
-// a file-system proxy) and then from the GOPROXY of the environment, so
-// that the test needs the network only for what the machine never
-// downloaded. The consumer gets a module cache of its own, so that no
+// a file-system proxy) and then from the GOPROXY of the environment: the
+// consumer selects the versions the adapter requires, lower than the
+// workspace's (which the server raises), and those the machine never
+// downloaded come from there. The consumer gets a module cache of its own, so that no
 // snapshot of the working tree stays in the machine's cache as a release.
 func TestConsumerBuildsFromAModuleProxy(t *testing.T) {
 	if testing.Short() {
