@@ -332,8 +332,6 @@ type run struct {
 	// tooLarge is set when the state no longer fits in a payload: the run
 	// stops trying to continue as new.
 	tooLarge bool
-	// cancelReq is ready once the workflow is cancelled.
-	cancelReq workflow.Future
 	// watchRounds is set when perform watches while a round runs (see
 	// changeWatchRounds).
 	watchRounds bool
@@ -379,7 +377,6 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 	}
 	// Histories recorded before rounds were watched replay without it.
 	r.watchRounds = workflow.GetVersion(ctx, changeWatchRounds, workflow.DefaultVersion, 1) >= 1
-	r.watchCancel(ctx)
 	var obs []rollout.Observation
 	for {
 		if r.round == nil {
@@ -433,19 +430,19 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 	}
 }
 
-// watchCancel makes r.cancelReq ready when the workflow is cancelled, so
-// that a round in progress can take the cancellation as an abort at once
-// (a selector cannot wait on a closed channel more than once).
-func (r *run) watchCancel(ctx workflow.Context) {
+// cancellation returns a future that is ready if the workflow is
+// cancelled before the round ends (ctx is the workflow's context, ended by
+// the round's end), so that a round can take the cancellation at once: a
+// selector cannot wait on a closed channel more than once. The coroutine
+// that waits for it lives as long as the round: a rollout parked between
+// rounds costs none.
+func (r *run) cancellation(ctx workflow.Context) workflow.Future {
 	f, set := workflow.NewFuture(ctx)
-	r.cancelReq = f
-	if r.cancelled {
-		return
-	}
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		ctx.Done().Receive(ctx, nil)
+	workflow.Go(ctx, func(c workflow.Context) {
+		c.Done().Receive(c, nil)
 		set.Set(nil, nil)
 	})
+	return f
 }
 
 // cancelAbort records that the workflow was cancelled and returns the
@@ -877,8 +874,10 @@ func (r *run) perform(ctx workflow.Context, signals workflow.ReceiveChannel, rou
 			watch(r.controls(live, signals))
 		})
 		if !r.cancelled {
-			sel.AddFuture(r.cancelReq, func(workflow.Future) {
-				if !r.cancelled {
+			rctx, endRound := workflow.WithCancel(ctx)
+			defer endRound()
+			sel.AddFuture(r.cancellation(rctx), func(workflow.Future) {
+				if ctx.Err() != nil && !r.cancelled {
 					watch([]rollout.Observation{r.cancelAbort()})
 				}
 			})
