@@ -16,6 +16,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -51,22 +52,22 @@ func (f *flaky) Deploy(ctx context.Context, t wave.Target, v string) error {
 // that keeps failing fails after MaxAttempts calls, which the failure
 // budget then judges.
 func TestDeployRetriesMappedFromPolicy(t *testing.T) {
-	plan := zonePlan(1, 1, 0, 0)
+	plan := testfleet.ZonePlan(1, 1, 0, 0)
 	plan.Waves[0].Stages = plan.Waves[0].Stages[1:]
 	var b wave.Batch
 	for _, id := range []string{"ok", "twice", "perm", "always"} {
 		b.Targets = append(b.Targets, wave.Target{ID: id, Location: []string{"r0", "r0-z0"}})
 	}
 	plan.Waves[0].Stages[0].Batches = []wave.Batch{b}
-	fl := newFleet(plan, "v1")
+	fl := testfleet.New(plan, "v1")
 	d := &flaky{
-		Deployer:  fl.on("w"),
+		Deployer:  fl.On("w"),
 		transient: map[string]int{"twice": 2, "always": 1 << 30},
 		permanent: map[string]bool{"perm": true},
 		calls:     map[string]int{},
 	}
 	env := newEnv()
-	env.SetStartTime(monday9)
+	env.SetStartTime(testfleet.Monday9)
 	temporal.Register(env, &temporal.Activities{Deployer: d})
 	pol := rollout.Policy{Deploy: rollout.DeployPolicy{Retry: rollout.Retry{
 		MaxAttempts: 4, Initial: duration.Duration(time.Second), Max: duration.Duration(4 * time.Second),
@@ -118,13 +119,13 @@ func TestDeployRetriesMappedFromPolicy(t *testing.T) {
 // same events, in the same order, as the events query.
 func TestNotifyDeliversEveryEvent(t *testing.T) {
 	plan := rollouttest.AWSPlan(1, 2, 3)
-	f := newFleet(plan, "v1")
+	f := testfleet.New(plan, "v1")
 	env := newEnv()
-	env.SetStartTime(monday9)
+	env.SetStartTime(testfleet.Monday9)
 	var mu sync.Mutex
 	var got []rollout.Event
 	temporal.Register(env, &temporal.Activities{
-		Deployer: f.on("w"),
+		Deployer: f.On("w"),
 		OnEvent: func(_ context.Context, evs []rollout.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -208,12 +209,12 @@ func TestNotifyNeverDelaysTheRollout(t *testing.T) {
 	plan := rollouttest.AWSPlan(1, 2, 3)
 	var calls atomic.Int64
 	run := func(notify bool) []rollout.Event {
-		f := newFleet(plan, "v1")
+		f := testfleet.New(plan, "v1")
 		env := newEnv()
-		env.SetStartTime(monday9)
+		env.SetStartTime(testfleet.Monday9)
 		temporal.Register(env, &temporal.Activities{
-			Deployer: f.on("w"),
-			Alarms:   regressionAlarm(f, rollouttest.AllTargets(plan), "v2"),
+			Deployer: f.On("w"),
+			Alarms:   testfleet.RegressionAlarm(f, rollouttest.AllTargets(plan), "v2"),
 			OnEvent: func(context.Context, []rollout.Event) error {
 				calls.Add(1)
 				return errors.New("listener down")
@@ -274,11 +275,11 @@ func (k *keyed) Deploy(ctx context.Context, t wave.Target, v string) error {
 // TestIdempotencyKey: a deploy finds in its context a key naming the
 // workflow, the action, its round and its target.
 func TestIdempotencyKey(t *testing.T) {
-	plan := zonePlan(2, 1, 0, 0)
-	f := newFleet(plan, "v1")
-	k := &keyed{Deployer: f.on("w")}
+	plan := testfleet.ZonePlan(2, 1, 0, 0)
+	f := testfleet.New(plan, "v1")
+	k := &keyed{Deployer: f.On("w")}
 	env := newEnv()
-	env.SetStartTime(monday9)
+	env.SetStartTime(testfleet.Monday9)
 	temporal.Register(env, &temporal.Activities{Deployer: k})
 	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{ID: "keys", Plan: plan, Version: "v2"})
 	if err := env.GetWorkflowError(); err != nil {

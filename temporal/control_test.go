@@ -11,6 +11,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 )
 
 // TestUnauthorisedSignalsRefusedAndRecorded sends control signals from an
@@ -21,12 +22,12 @@ func TestUnauthorisedSignalsRefusedAndRecorded(t *testing.T) {
 	plan := rollouttest.AWSPlan(1, 2, 3)
 	stages := plan.Waves[0].Stages
 	gated := stages[len(stages)-1].Name // the last stage waits for approval
-	f := newFleet(plan, "v1")
+	f := testfleet.New(plan, "v1")
 	env := newEnv()
-	env.SetStartTime(monday9)
+	env.SetStartTime(testfleet.Monday9)
 	var asked []string
 	temporal.Register(env, &temporal.Activities{
-		Deployer: f.on("w"),
+		Deployer: f.On("w"),
 		Authorize: func(ctx context.Context, c rollout.Control) error {
 			asked = append(asked, c.Actor+":"+string(c.Kind))
 			if c.Actor == "mallory" {
@@ -58,7 +59,7 @@ func TestUnauthorisedSignalsRefusedAndRecorded(t *testing.T) {
 	}
 	var got []string
 	for _, e := range res.Status.Audit {
-		got = append(got, fmt.Sprintf("%s %s %s ignored=%q", e.Time.Sub(monday9), e.Actor, e.Kind, e.Ignored))
+		got = append(got, fmt.Sprintf("%s %s %s ignored=%q", e.Time.Sub(testfleet.Monday9), e.Actor, e.Kind, e.Ignored))
 	}
 	refusal := `not authorised: mallory is not on the release team`
 	want := []string{
@@ -95,7 +96,7 @@ func TestUnauthorisedSignalsRefusedAndRecorded(t *testing.T) {
 	if refused != 3 {
 		t.Errorf("%d refusal events, want 3", refused)
 	}
-	if want := monday9.Add(30 * time.Hour); !approved.Equal(want) {
+	if want := testfleet.Monday9.Add(30 * time.Hour); !approved.Equal(want) {
 		t.Errorf("approved at %s, want %s", approved, want)
 	}
 }
@@ -103,11 +104,11 @@ func TestUnauthorisedSignalsRefusedAndRecorded(t *testing.T) {
 // TestAuthoriserDownFailsClosed: an authoriser that errs refuses.
 func TestAuthoriserDownFailsClosed(t *testing.T) {
 	plan := rollouttest.AWSPlan(1, 1, 2)
-	f := newFleet(plan, "v1")
+	f := testfleet.New(plan, "v1")
 	env := newEnv()
-	env.SetStartTime(monday9)
+	env.SetStartTime(testfleet.Monday9)
 	temporal.Register(env, &temporal.Activities{
-		Deployer:  f.on("w"),
+		Deployer:  f.On("w"),
 		Authorize: func(context.Context, rollout.Control) error { return errors.New("directory unreachable") },
 	})
 	env.RegisterDelayedCallback(func() {

@@ -13,8 +13,13 @@
 // the same plain-data [rollout.State], steps it with the workflow's time
 // (workflow.Now), performs the actions it returns as activities, and sleeps
 // on durable timers (workflow.NewTimer in a selector with the control
-// signal channel) until the state's next wake-up or a request. No decision
-// is made here: a rollout behaves the same under the Runner and under
+// signal channel) until the state's next wake-up or a request. While a
+// round's actions run it watches as the Runner does: at the alarm interval
+// it steps the state and runs the alarm checks it asks for, requests are
+// applied at once, and when the state stops the rollout (an alarm, an
+// abort) the deploys in flight are cancelled and those queued never start,
+// so that an alarm in the middle of a long batch starts the rollback
+// within one alarm interval. No decision is made here: a rollout behaves the same under the Runner and under
 // Temporal, which the tests check by running the rollout package's
 // scenarios both ways and comparing states, events and calls.
 //
@@ -54,9 +59,10 @@
 //
 // # Cancellation
 //
-// Cancelling a rollout workflow is an abort by [CancelActor]: the rollback
-// runs on a disconnected context (deploys in flight are cancelled and
-// waited for first), and then the workflow ends cancelled with the
+// Cancelling a rollout workflow is an abort by [CancelActor], taken at
+// once, in the middle of a round too: the rollback runs on a disconnected
+// context (deploys in flight are cancelled and waited for first; a
+// rollback in flight goes on), and then the workflow ends cancelled with the
 // [Result] as its details, which [Client.Wait] returns (Result.Cancelled
 // set). Terminating a workflow leaves its targets as they are: never
 // terminate a rollout.
@@ -170,24 +176,33 @@
 //     Activity names and input types are the contract; add fields, do not
 //     rename them.
 //
-// Histories recorded by earlier builds are committed in testdata/histories
-// and replayed by this package's tests (worker.NewWorkflowReplayer): add
-// those of each release before changing the workflow.
+// Histories recorded by earlier builds are committed in
+// internal/servertest/testdata/histories and replayed by the server tests
+// (worker.NewWorkflowReplayer): add those of each release before changing
+// the workflow. Watching while a round runs (see [Workflow]) is such a
+// change, guarded by workflow.GetVersion: runs recorded before it replay
+// as they ran.
 //
-// # Versions and build cost
+// # Modules, versions and build cost
 //
-// This module uses go.temporal.io/sdk v1.40.0 and, in its tests only,
-// go.temporal.io/server v1.30.8 (go.temporal.io/server/temporaltest, a real
-// server in the test process). These are the newest that build together
-// with Go 1.26.8: server v1.30.9 and later need a newer Go, and SDKs from
-// v1.41 raise go.temporal.io/api and github.com/nexus-rpc/sdk-go past what
-// server v1.30.8 compiles with. The module's go directive (1.25.14) is the
-// server's minimum; in this module's graph the server raises some shared
-// dependencies (OpenTelemetry v1.44.0, golang.org/x/sync v0.22.0), which
-// leaves the core module untouched. A program that imports only this
-// package and not the server can use a newer SDK.
+// This module requires the core (github.com/shepherd-go/shepherd) at the
+// release it is tagged with (temporal/vX.Y.Z beside vX.Y.Z), with no
+// replace directive: go get resolves both from the module proxy. In the
+// repository a go.work puts the working tree's core in its place. The tests
+// that need a real server (go.temporal.io/server/temporaltest, a server in
+// the test process) are a module of their own, internal/servertest, so
+// that this module's users do not inherit the server: a program that
+// imports this package needs about 90 modules (go list -m all), against
+// about 375 with the server.
 //
-// Building the server makes this module's tests expensive to compile; see
+// It uses go.temporal.io/sdk v1.40.0, and the server tests
+// go.temporal.io/server v1.30.8, the newest that build together with Go
+// 1.26.8: server v1.30.9 and later need a newer Go, and SDKs from v1.41
+// raise go.temporal.io/api and github.com/nexus-rpc/sdk-go past what server
+// v1.30.8 compiles with. A program that imports only this package can use
+// a newer SDK.
+//
+// Building the server makes the server tests expensive to compile; see
 // docs/benchmarks.md, section "temporal", for the measured cost and the
 // number of rollouts one worker carries.
 package temporal

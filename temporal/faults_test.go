@@ -18,6 +18,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -100,7 +101,7 @@ func verifyStep(p *rollout.Policy) {
 // observations (NaN, infinite or negative evidence, a NaN score, an
 // unknown verdict) fail closed in every one of them.
 func TestFaultsAgreeAcrossExecutors(t *testing.T) {
-	plan := zonePlan(4, 3, time.Hour, time.Hour)
+	plan := testfleet.ZonePlan(4, 3, time.Hour, time.Hour)
 	onebox := "ob"
 	for _, fc := range []fault{
 		{name: "no fault", want: rollout.Succeeded},

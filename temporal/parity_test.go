@@ -11,11 +11,13 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -27,7 +29,7 @@ type scenario struct {
 	plan  wave.Plan
 	start time.Time
 	// gates returns fresh gates for a fleet (some count their calls).
-	gates func(f *fleet, plan wave.Plan) (rollout.Blockers, rollout.Alarms)
+	gates func(f *testfleet.Fleet, plan wave.Plan) (rollout.Blockers, rollout.Alarms)
 	// phase and signal are the expected outcome (also checked to be the
 	// same both ways).
 	phase  rollout.Phase
@@ -50,10 +52,19 @@ type outcome struct {
 var policy = rollout.Policy{Alarms: rollout.AlarmPolicy{Interval: duration.Duration(10 * time.Minute)}}
 
 // newEnv returns a time-skipping test environment that logs nothing.
+//
+// Its deadlock detector gets 30 s instead of 1 s. The detector fails a
+// workflow task whose code runs that long in wall time without yielding
+// (TMPRL1101), which in the test environment fails the test; under -race,
+// on a shared two-core machine at a load of 10 or more, a step of a state
+// has taken over a second while nothing was stuck. Only the wall clock of
+// the detector changes: what the workflow does is the same.
 func newEnv() *testsuite.TestWorkflowEnvironment {
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	return suite.NewTestWorkflowEnvironment()
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 30 * time.Second})
+	return env
 }
 
 func errString(err error) string {
@@ -68,10 +79,10 @@ func runRunner(t *testing.T, sc scenario) outcome {
 	var o outcome
 	synctest.Test(t, func(t *testing.T) {
 		time.Sleep(time.Until(sc.start))
-		f := newFleet(sc.plan, "v1")
+		f := testfleet.New(sc.plan, "v1")
 		b, a := sc.gates(f, sc.plan)
 		store := new(rollout.MemoryStore)
-		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "parity", Plan: sc.plan, Version: "v2", Policy: policy}, f.on("runner"), rollout.Config{
+		r, err := rollout.Create(t.Context(), rollout.Spec{ID: "parity", Plan: sc.plan, Version: "v2", Policy: policy}, f.On("runner"), rollout.Config{
 			Store: store, Blockers: b, Alarms: a,
 			OnEvent: func(e rollout.Event) { o.Events = append(o.Events, e) },
 		})
@@ -82,7 +93,7 @@ func runRunner(t *testing.T, sc scenario) outcome {
 		if o.State, err = rollout.DecodeState(store.Get("parity")); err != nil {
 			t.Fatal(err)
 		}
-		o.Calls, o.Versions = f.history(), f.snapshot()
+		o.Calls, o.Versions = f.History(), f.Snapshot()
 	})
 	return o
 }
@@ -93,9 +104,9 @@ func runWorkflow(t *testing.T, sc scenario) outcome {
 	env := newEnv()
 	env.SetStartTime(sc.start)
 	env.SetTestTimeout(5 * time.Minute)
-	f := newFleet(sc.plan, "v1")
+	f := testfleet.New(sc.plan, "v1")
 	b, a := sc.gates(f, sc.plan)
-	temporal.Register(env, &temporal.Activities{Deployer: f.on("worker"), Blockers: b, Alarms: a})
+	temporal.Register(env, &temporal.Activities{Deployer: f.On("worker"), Blockers: b, Alarms: a})
 	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{
 		ID: "parity", Plan: sc.plan, Version: "v2", Policy: policy,
 		Settings: temporal.Settings{KeepEvents: 1 << 20},
@@ -133,7 +144,7 @@ func runWorkflow(t *testing.T, sc scenario) outcome {
 		}
 		o.Events = append(o.Events, r.Event)
 	}
-	o.Calls, o.Versions = f.history(), f.snapshot()
+	o.Calls, o.Versions = f.History(), f.Snapshot()
 	return o
 }
 
@@ -146,43 +157,43 @@ func runWorkflow(t *testing.T, sc scenario) outcome {
 func TestSameOutcomeAsRunner(t *testing.T) {
 	plan := rollouttest.AWSPlan(6, 3, 6)
 	small := rollouttest.AWSPlan(1, 3, 4)
-	alarmOnly := func(mk func(f *fleet, plan wave.Plan) rollout.Alarms) func(*fleet, wave.Plan) (rollout.Blockers, rollout.Alarms) {
-		return func(f *fleet, p wave.Plan) (rollout.Blockers, rollout.Alarms) { return nil, mk(f, p) }
+	alarmOnly := func(mk func(f *testfleet.Fleet, plan wave.Plan) rollout.Alarms) func(*testfleet.Fleet, wave.Plan) (rollout.Blockers, rollout.Alarms) {
+		return func(f *testfleet.Fleet, p wave.Plan) (rollout.Blockers, rollout.Alarms) { return nil, mk(f, p) }
 	}
 	for _, sc := range []scenario{
 		{
-			name: "one-box catch", plan: plan, start: monday9,
-			gates: alarmOnly(func(f *fleet, p wave.Plan) rollout.Alarms {
-				return regressionAlarm(f, rollouttest.StageTargets(p, p.Waves[0].Stages[0].Name), "v2")
+			name: "one-box catch", plan: plan, start: testfleet.Monday9,
+			gates: alarmOnly(func(f *testfleet.Fleet, p wave.Plan) rollout.Alarms {
+				return testfleet.RegressionAlarm(f, rollouttest.StageTargets(p, p.Waves[0].Stages[0].Name), "v2")
 			}),
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, reason: "fault-rate",
 		},
 		{
-			name: "wave-3 catch", plan: plan, start: monday9,
-			gates: alarmOnly(func(f *fleet, p wave.Plan) rollout.Alarms {
-				return regressionAlarm(f, rollouttest.WaveTargets(p, 2), "v2")
+			name: "wave-3 catch", plan: plan, start: testfleet.Monday9,
+			gates: alarmOnly(func(f *testfleet.Fleet, p wave.Plan) rollout.Alarms {
+				return testfleet.RegressionAlarm(f, rollouttest.WaveTargets(p, 2), "v2")
 			}),
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, reason: "fault-rate",
 		},
 		{
-			name: "alarm stays unreadable", plan: small, start: monday9,
-			gates: alarmOnly(func(*fleet, wave.Plan) rollout.Alarms { return unreadable(1 << 30) }),
+			name: "alarm stays unreadable", plan: small, start: testfleet.Monday9,
+			gates: alarmOnly(func(*testfleet.Fleet, wave.Plan) rollout.Alarms { return testfleet.Unreadable(1 << 30) }),
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, reason: "fail closed",
 		},
 		{
-			name: "alarm unreadable twice", plan: small, start: monday9,
-			gates: alarmOnly(func(*fleet, wave.Plan) rollout.Alarms { return unreadable(2) }),
+			name: "alarm unreadable twice", plan: small, start: testfleet.Monday9,
+			gates: alarmOnly(func(*testfleet.Fleet, wave.Plan) rollout.Alarms { return testfleet.Unreadable(2) }),
 			phase: rollout.Succeeded,
 		},
 		{
-			name: "alarm unreadable three times", plan: small, start: monday9,
-			gates: alarmOnly(func(*fleet, wave.Plan) rollout.Alarms { return unreadable(3) }),
+			name: "alarm unreadable three times", plan: small, start: testfleet.Monday9,
+			gates: alarmOnly(func(*testfleet.Fleet, wave.Plan) rollout.Alarms { return testfleet.Unreadable(3) }),
 			phase: rollout.RolledBack, signal: rollout.SignalAlarm, reason: "fail closed",
 		},
 		{
-			name: "business hours", plan: plan, start: monday9.Add(-2 * time.Hour),
-			gates: func(f *fleet, p wave.Plan) (rollout.Blockers, rollout.Alarms) {
-				return rollouttest.BusinessHours, regressionAlarm(f, nil, "v2")
+			name: "business hours", plan: plan, start: testfleet.Monday9.Add(-2 * time.Hour),
+			gates: func(f *testfleet.Fleet, p wave.Plan) (rollout.Blockers, rollout.Alarms) {
+				return rollouttest.BusinessHours, testfleet.RegressionAlarm(f, nil, "v2")
 			},
 			phase: rollout.Succeeded,
 		},

@@ -9,6 +9,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 )
 
 // TestPayloadSizes measures what the workflow carries across
@@ -24,13 +25,13 @@ func TestPayloadSizes(t *testing.T) {
 	for _, n := range []int{10000, 20000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			plan := rollouttest.AWSPlan(10, 10, n/100)
-			f := newFleet(plan, "v1")
-			now := monday9
+			f := testfleet.New(plan, "v1")
+			now := testfleet.Monday9
 			st, err := rollout.NewState("big", plan, "v2", rollout.Policy{}, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := rollout.Hands{Deployer: f.on("w"), Policy: st.Policy, Rollout: st.ID}
+			h := rollout.Hands{Deployer: f.On("w"), Policy: st.Policy, Rollout: st.ID}
 			var events []temporal.Record
 			var seq uint64
 			var obs []rollout.Observation

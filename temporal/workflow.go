@@ -237,6 +237,10 @@ type Round struct {
 	Actions     []rollout.Action      `json:"actions"`
 	Concurrency int                   `json:"concurrency,omitempty"`
 	Observed    []rollout.Observation `json:"observed,omitempty"`
+	// Wake is when the state wants to be stepped in the middle of the
+	// round (the alarms are due), zero for never: the round's last
+	// [rollout.Output.WakeAt].
+	Wake time.Time `json:"wake,omitzero"`
 }
 
 func (c *Continued) state() (*rollout.State, error) {
@@ -328,7 +332,18 @@ type run struct {
 	// tooLarge is set when the state no longer fits in a payload: the run
 	// stops trying to continue as new.
 	tooLarge bool
+	// watchRounds is set when perform watches while a round runs (see
+	// changeWatchRounds).
+	watchRounds bool
 }
+
+// changeWatchRounds is the workflow.GetVersion change ID of watching
+// while a round's actions run (version 1): stepping the state at its
+// alarm interval, at requests and at a cancellation, and cancelling the
+// deploys in flight when it stops the rollout. Runs recorded by earlier
+// releases (DefaultVersion) replay as they ran: nothing watched, and a
+// cancellation cancels the round's activities.
+const changeWatchRounds = "shepherd.watch-rounds"
 
 // Workflow runs a rollout: it drives the same step function as
 // [rollout.Runner] ([rollout.State.Step]) with the workflow's time, runs the
@@ -360,19 +375,20 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 	if r.cancelled {
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
+	// Histories recorded before rounds were watched replay without it.
+	r.watchRounds = workflow.GetVersion(ctx, changeWatchRounds, workflow.DefaultVersion, 1) >= 1
 	var obs []rollout.Observation
 	for {
 		if r.round == nil {
-			if ctx.Err() != nil && !r.cancelled {
-				// Cancellation is an abort: the rollback runs on a
-				// context the cancellation does not reach. The
-				// namespace's access control authorised whoever
-				// cancelled.
-				r.cancelled = true
+			if ctx.Err() != nil {
+				// Cancellation is an abort (unless a round took it
+				// already): the rollback runs on a context the
+				// cancellation does not reach. The namespace's access
+				// control authorised whoever cancelled.
+				if !r.cancelled {
+					obs = append(obs, r.cancelAbort())
+				}
 				ctx, _ = workflow.NewDisconnectedContext(ctx)
-				obs = append(obs, rollout.ObserveControl(rollout.Control{
-					Kind: rollout.ControlAbort, Actor: CancelActor, Reason: "the workflow was cancelled",
-				}))
 			}
 			obs = append(obs, r.controls(ctx, signals)...)
 			out, err := r.step(ctx, obs)
@@ -393,9 +409,12 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 				r.wait(ctx, signals, out.WakeAt)
 				continue
 			}
-			r.round = &Round{Actions: out.Actions, Concurrency: out.Concurrency}
+			r.round = &Round{Actions: out.Actions, Concurrency: out.Concurrency, Wake: out.WakeAt}
 		}
-		got, rest := r.perform(ctx, r.round.Actions, r.round.Concurrency)
+		got, rest, err := r.perform(ctx, signals, r.round)
+		if err != nil {
+			return Result{}, err
+		}
 		obs = append(r.round.Observed, got...)
 		if len(rest) == 0 {
 			r.round = nil
@@ -403,12 +422,36 @@ func Workflow(ctx workflow.Context, in Input) (Result, error) {
 		}
 		// The history is long: carry the rest of the round into a new
 		// run, which performs it and then steps.
-		r.round = &Round{Actions: rest, Concurrency: r.round.Concurrency, Observed: obs}
+		r.round.Actions, r.round.Observed = rest, obs
 		obs = nil
 		if can, err := r.continueAsNew(ctx, signals, true); can || err != nil {
 			return Result{}, err
 		}
 	}
+}
+
+// cancellation returns a future that is ready if the workflow is
+// cancelled before the round ends (ctx is the workflow's context, ended by
+// the round's end), so that a round can take the cancellation at once: a
+// selector cannot wait on a closed channel more than once. The coroutine
+// that waits for it lives as long as the round: a rollout parked between
+// rounds costs none.
+func (r *run) cancellation(ctx workflow.Context) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(c workflow.Context) {
+		c.Done().Receive(c, nil)
+		set.Set(nil, nil)
+	})
+	return f
+}
+
+// cancelAbort records that the workflow was cancelled and returns the
+// abort that the cancellation is.
+func (r *run) cancelAbort() rollout.Observation {
+	r.cancelled = true
+	return rollout.ObserveControl(rollout.Control{
+		Kind: rollout.ControlAbort, Actor: CancelActor, Reason: "the workflow was cancelled",
+	})
 }
 
 // step steps the state and keeps its events.
@@ -676,40 +719,132 @@ func (r *run) notifier(ctx workflow.Context) {
 	})
 }
 
-// perform runs the actions of one round as activities and returns their
-// observations in the actions' order, as the Runner does. At most
-// concurrency target actions run at once (zero: all), and never more than
-// MaxInFlight; gates run alongside. Before it starts each target action it
-// looks at the history: when the workflow must continue as new, it starts
-// no more, waits for those running and returns their observations and the
-// actions it did not start. On cancellation the actions not started are
-// answered as failed, and those running are cancelled and answer as they
-// end.
-func (r *run) perform(ctx workflow.Context, acts []rollout.Action, concurrency int) (obs []rollout.Observation, rest []rollout.Action) {
+// perform runs the actions of a round as activities and returns their
+// observations in the actions' order, as the Runner does. At most the
+// round's concurrency target actions run at once (zero: all), and never
+// more than MaxInFlight; gates run alongside.
+//
+// It watches while they run, as the Runner does: at the state's wake-up
+// time (when the alarms are due), at every control request and at the
+// workflow's cancellation (an abort) it steps the state with what it has,
+// runs the alarm checks the state asks for and steps with their answers
+// as they come; when the state stops the rollout ([rollout.Output.Cancel])
+// it cancels the target actions in flight, which answer once they have
+// stopped, and answers those not started as such. An alarm in the middle
+// of a long batch so starts the rollback within one alarm interval, not
+// after the batch. Every activity runs on a context the workflow's
+// cancellation does not reach: the state decides what a cancellation
+// stops (a rollback in flight goes on).
+//
+// Before it starts each target action it looks at the history: when the
+// workflow must continue as new, it starts no more, waits for the
+// activities running and returns the observations and the actions it did
+// not start.
+func (r *run) perform(ctx workflow.Context, signals workflow.ReceiveChannel, round *Round) (obs []rollout.Observation, rest []rollout.Action, err error) {
+	acts := round.Actions
 	res := make([]rollout.Observation, len(acts))
 	answered := make([]bool, len(acts))
-	limit := concurrency
+	limit := round.Concurrency
 	if limit <= 0 {
 		limit = len(acts)
 	}
 	limit = min(limit, or(r.set.MaxInFlight, DefaultMaxInFlight))
-	sel := workflow.NewSelector(ctx)
+	live := ctx
+	if r.watchRounds {
+		live, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	tctx, cancelTargets := workflow.WithCancel(live)
+	defer cancelTargets()
+	sel := workflow.NewSelector(live)
 	pending, running := 0, 0
+	stopped := false // the state stopped the rollout: start no more targets
 	var queue []int
+	var stepErr error
+
+	// The timer of the next mid-round step; gen tells a stale timer
+	// (re-armed or cancelled) from the current one.
+	var (
+		armed       time.Time
+		cancelTimer workflow.CancelFunc = func() {}
+		gen         int
+	)
+	var watch func(in []rollout.Observation)
+	arm := func() {
+		if round.Wake.Equal(armed) {
+			return
+		}
+		cancelTimer()
+		gen++
+		armed = round.Wake
+		if armed.IsZero() {
+			return
+		}
+		tc, cancel := workflow.WithCancel(live)
+		cancelTimer = cancel
+		mine := gen
+		sel.AddFuture(workflow.NewTimer(tc, max(armed.Sub(workflow.Now(live)), time.Millisecond)), func(workflow.Future) {
+			if mine != gen {
+				return
+			}
+			armed = time.Time{}
+			watch(nil)
+		})
+	}
+	defer func() { cancelTimer() }()
+	watchCheck := func(a rollout.Action) {
+		name, opts, req := r.activityFor(a, workflow.Now(live))
+		f := workflow.ExecuteActivity(workflow.WithActivityOptions(live, opts), name, req)
+		pending++
+		sel.AddFuture(f, func(f workflow.Future) {
+			pending--
+			var o rollout.Observation
+			if err := f.Get(live, &o); err != nil {
+				o = r.failed(a, err)
+			}
+			o, _ = rollout.CheckObservation(a, o)
+			watch([]rollout.Observation{o})
+		})
+	}
+	watch = func(in []rollout.Observation) {
+		if stepErr != nil {
+			return
+		}
+		mid, err := r.step(live, in)
+		if err != nil {
+			stepErr = err
+			return
+		}
+		if mid.Cancel && !stopped {
+			stopped = true
+			cancelTargets()
+		}
+		for _, a := range mid.Actions {
+			// A state asks for no target action in the middle of a
+			// round, only for alarm checks.
+			if !a.Kind.Target() {
+				watchCheck(a)
+			}
+		}
+		round.Wake = mid.WakeAt
+		arm()
+	}
+
 	start := func(i int) {
 		a := acts[i]
 		// Each action's deadline counts from when it starts, not from
 		// when its round did.
-		name, opts, req := r.activityFor(a, workflow.Now(ctx))
-		f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, req)
-		pending++
+		name, opts, req := r.activityFor(a, workflow.Now(live))
+		actx := live
 		if a.Kind.Target() {
+			actx = tctx
 			running++
 			r.started++
 		}
+		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), name, req)
+		pending++
 		sel.AddFuture(f, func(f workflow.Future) {
 			var o rollout.Observation
-			if err := f.Get(ctx, &o); err != nil {
+			if err := f.Get(live, &o); err != nil {
 				o = r.failed(a, err)
 			}
 			// The worker's hands checked it; a worker of another release
@@ -730,17 +865,48 @@ func (r *run) perform(ctx workflow.Context, acts []rollout.Action, concurrency i
 		// Gates are few and quick: they run outside the limit.
 		start(i)
 	}
+	if len(queue) > 0 && r.watchRounds {
+		// Requests wake the watch; the request stays on the channel
+		// for controls to take.
+		sel.AddReceive(signals, func(workflow.ReceiveChannel, bool) { watch(r.controls(live, signals)) })
+		sel.AddReceive(r.wake, func(c workflow.ReceiveChannel, _ bool) {
+			c.ReceiveAsync(nil)
+			watch(r.controls(live, signals))
+		})
+		if !r.cancelled {
+			rctx, endRound := workflow.WithCancel(ctx)
+			defer endRound()
+			sel.AddFuture(r.cancellation(rctx), func(workflow.Future) {
+				if ctx.Err() != nil && !r.cancelled {
+					watch([]rollout.Observation{r.cancelAbort()})
+				}
+			})
+		}
+		arm()
+	}
 	cut := false
 	for len(queue) > 0 || pending > 0 {
+		if stepErr != nil {
+			break
+		}
+		if stopped {
+			// Not started: the rollout stopped before their turn.
+			for _, i := range queue {
+				res[i], answered[i] = notStarted(acts[i]), true
+			}
+			queue = nil
+		}
 		for len(queue) > 0 && running < limit && !cut {
-			if err := ctx.Err(); err != nil {
+			if err := live.Err(); err != nil {
+				// Unwatched rounds (see changeWatchRounds) end at a
+				// cancellation.
 				for _, i := range queue {
 					res[i], answered[i] = r.failed(acts[i], err), true
 				}
 				queue = nil
 				break
 			}
-			if r.started > 0 && r.mustContinue(ctx, pending+1) {
+			if r.started > 0 && r.mustContinue(live, pending+1) {
 				cut = true
 				break
 			}
@@ -750,7 +916,10 @@ func (r *run) perform(ctx workflow.Context, acts []rollout.Action, concurrency i
 		if pending == 0 {
 			break
 		}
-		sel.Select(ctx)
+		sel.Select(live)
+	}
+	if stepErr != nil {
+		return nil, nil, stepErr
 	}
 	for i := range acts {
 		if answered[i] {
@@ -759,7 +928,20 @@ func (r *run) perform(ctx workflow.Context, acts []rollout.Action, concurrency i
 			rest = append(rest, acts[i])
 		}
 	}
-	return obs, rest
+	return obs, rest, nil
+}
+
+// notStarted answers a target action the rollout stopped before its turn,
+// as the Runner does: permanently, so that the state knows it never ran.
+func notStarted(a rollout.Action) rollout.Observation {
+	err := rollout.Permanent(errors.New("not started: the rollout stopped before its turn"))
+	switch a.Kind {
+	case rollout.ActionReadVersion:
+		return rollout.ObserveVersion(a, "", err)
+	case rollout.ActionRollback:
+		return rollout.ObserveRollback(a, a.Version, 0, err)
+	}
+	return rollout.ObserveDeploy(a, a.Version, 0, err)
 }
 
 // activityFor returns the activity that performs a, its options and its

@@ -1,4 +1,4 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
@@ -23,9 +23,15 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 )
 
-var recordHistories = flag.Bool("record-histories", false, "record the golden histories in testdata/histories from the in-process server")
+var recordHistories = flag.Bool("record-histories", false, "record the golden histories of this build in testdata/histories from the in-process server")
+
+// goldenBuild names the histories this build records: v1 before rounds
+// were watched, v2 since (see temporal.Workflow). Change it with the
+// workflow, so that the histories of earlier builds stay beside.
+const goldenBuild = "v2"
 
 // TestGoldenHistories replays the workflow histories committed in
 // testdata/histories, recorded by earlier builds: a change to the
@@ -64,12 +70,12 @@ func TestGoldenHistories(t *testing.T) {
 func recordGolden(t *testing.T, dir string) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "golden"
-	plan := zonePlan(12, 11, time.Second, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(12, 11, time.Second, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{
-			Deployer: f.on("w"),
-			Alarms:   regressionAlarm(f, []string{"h11"}, "v3"),
+			Deployer: f.On("w"),
+			Alarms:   testfleet.RegressionAlarm(f, []string{"h11"}, "v3"),
 			Authorize: func(_ context.Context, c rollout.Control) error {
 				if c.Actor == "mallory" {
 					return errors.New("mallory is not on the release team")
@@ -116,11 +122,9 @@ func recordGolden(t *testing.T, dir string) {
 	}
 
 	// 3. A cancellation while the one-box bakes rolls back.
-	long := zonePlan(3, 2, time.Hour, 0)
+	long := testfleet.ZonePlan(3, 2, time.Hour, 0)
 	for _, id := range rollouttest.AllTargets(long) {
-		f.mu.Lock()
-		f.versions[id] = "v1"
-		f.mu.Unlock()
+		f.Set(id, "v1")
 	}
 	if err := c.Start(ctx, "cancel", long, "v4", rollout.Policy{}, temporal.Settings{}); err != nil {
 		t.Fatal(err)
@@ -142,7 +146,7 @@ func recordGolden(t *testing.T, dir string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			name := filepath.Join(dir, fmt.Sprintf("v1-%s-run%d.json", id, i+1))
+			name := filepath.Join(dir, fmt.Sprintf("%s-%s-run%d.json", goldenBuild, id, i+1))
 			if err := os.WriteFile(name, data, 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -83,7 +84,7 @@ func benchRollouts(b *testing.B, n, targets int) {
 	ctx := context.Background()
 	// A one-box that bakes for an hour (every rollout parks there, so that
 	// all are in flight at once), then the rest in batches of seven.
-	plan := zonePlan(targets, 7, time.Hour, 0)
+	plan := testfleet.ZonePlan(targets, 7, time.Hour, 0)
 	h0 := heapInuse()
 	g0 := runtime.NumGoroutine()
 	start := time.Now()

@@ -1,4 +1,4 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -68,7 +69,7 @@ func TestDeployNotRepeatedAfterSIGKILL(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "sigkill"
 	dir := t.TempDir()
-	plan := zonePlan(3, 2, 0, 0)
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
 	for _, id := range rollouttest.AllTargets(plan) {
 		if err := os.WriteFile(filepath.Join(dir, id), []byte("v1"), 0o644); err != nil {
 			t.Fatal(err)

@@ -1,9 +1,10 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -70,7 +72,7 @@ func runs(t *testing.T, c client.Client, wfID string) ([]int, enumspb.WorkflowEx
 // oneStage is a plan of a one-box and one zone stage whose targets are a
 // single batch: a round of targets-1 deploys with no concurrency limit.
 func oneStage(targets int) wave.Plan {
-	return zonePlan(targets, targets, time.Second, 0)
+	return testfleet.ZonePlan(targets, targets, time.Second, 0)
 }
 
 // TestContinueAsNewMidStage: under a server history limit of 400 events
@@ -87,12 +89,14 @@ func TestContinueAsNewMidStage(t *testing.T) {
 	})
 	const queue = "midstage"
 	plan := oneStage(n)
-	f := newFleet(plan, "v1")
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	// 10 minutes, or 0.2 s per target for the 5,000 (which took
+	// 7m34s without -race on a loaded machine).
+	ctx, cancel := context.WithTimeout(t.Context(), max(10*time.Minute, time.Duration(n)*200*time.Millisecond))
 	defer cancel()
 	// MaxHistory under the server's limit, with room for the activities
 	// in flight when it is reached. Short timeouts: on a loaded machine
@@ -112,12 +116,12 @@ func TestContinueAsNewMidStage(t *testing.T) {
 	if res.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s", res.Phase)
 	}
-	for id, calls := range f.history() {
+	for id, calls := range f.History() {
 		if len(calls) != 1 || calls[0] != "v2" {
 			t.Errorf("%s: calls %v, want one deploy of v2", id, calls)
 		}
 	}
-	if got := len(f.history()); got != n {
+	if got := len(f.History()); got != n {
 		t.Errorf("%d targets deployed, want %d", got, n)
 	}
 	lens, status := runs(t, ts.GetDefaultClient(), temporal.WorkflowID("midstage"))
@@ -135,35 +139,38 @@ func TestContinueAsNewMidStage(t *testing.T) {
 }
 
 // TestInFlightCapUnderPendingActivityLimit: with the server's limit of
-// pending activities lowered to 50, a batch of 150 deploys with no
-// concurrency limit completes in waves of MaxInFlight (40). Without the
-// cap the schedule of 150 activities at once fails every workflow task.
+// pending activities lowered to 25, a batch of 60 deploys with no
+// concurrency limit completes with at most MaxInFlight (15) at once, and
+// no workflow task was refused for the limit. Without the cap the
+// schedule of 60 activities at once fails every workflow task.
+//
+// The zone's deploys are held until MaxInFlight of them are running (or
+// the batch's last has begun), so that the cap is reached whatever the
+// machine's speed: the test shows it binds and holds. The batch is kept
+// small and the worker has more pollers than its default two, so that the
+// test takes seconds under -race on a loaded machine (with 150 deploys
+// and two pollers it took 80 s at a load of 8, and ran out of its 5
+// minutes under heavier load).
 func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
+	const limit, maxInFlight, targets = 25, 15, 61
 	ts := limitedServer(t, map[dynamicconfig.Key]any{
-		dynamicconfig.NumPendingActivitiesLimitError.Key(): 50,
+		dynamicconfig.NumPendingActivitiesLimitError.Key(): limit,
 	})
 	const queue = "inflight"
-	plan := oneStage(151)
-	f := newFleet(plan, "v1")
-	var mu sync.Mutex
-	inflight, most := 0, 0
-	d := deployHook{Deployer: f.on("w"), before: func() func() {
-		mu.Lock()
-		inflight++
-		most = max(most, inflight)
-		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		return func() { mu.Lock(); inflight--; mu.Unlock() }
-	}}
+	plan := oneStage(targets)
+	f := testfleet.New(plan, "v1")
+	w := &waves{size: maxInFlight, total: targets - 1, open: make(chan struct{})}
+	d := heldDeploy{Deployer: f.On("w"), waves: w}
 	ts.NewWorkerWithOptions(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{Deployer: d})
-	}, worker.Options{MaxConcurrentActivityExecutionSize: 200})
+	}, worker.Options{MaxConcurrentActivityExecutionSize: 100, MaxConcurrentActivityTaskPollers: 8})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	// Short timeouts: on a loaded machine the in-process server may lose
 	// an activity task in transit, which only a timeout recovers.
-	set := temporal.Settings{MaxInFlight: 40, GateTimeout: duration.Duration(15 * time.Second), HeartbeatTimeout: duration.Duration(5 * time.Second)}
+	set := temporal.Settings{MaxInFlight: maxInFlight, GateTimeout: duration.Duration(15 * time.Second), HeartbeatTimeout: duration.Duration(5 * time.Second)}
+	start := time.Now()
 	if err := c.Start(ctx, "inflight", plan, "v2", rollout.Policy{}, set); err != nil {
 		t.Fatal(err)
 	}
@@ -176,31 +183,98 @@ func TestInFlightCapUnderPendingActivityLimit(t *testing.T) {
 		}
 		t.Fatalf("Wait: %v", err)
 	}
+	took := time.Since(start)
 	if res.Phase != rollout.Succeeded {
 		t.Fatalf("phase %s", res.Phase)
 	}
-	if got := len(f.history()); got != 151 {
-		t.Errorf("%d targets deployed, want 151", got)
+	if got := len(f.History()); got != targets {
+		t.Errorf("%d targets deployed, want %d", got, targets)
 	}
-	if most > 40 {
-		t.Errorf("%d deploys at once, want at most MaxInFlight (40)", most)
+	most := w.peak()
+	if most != maxInFlight {
+		t.Errorf("at most %d deploys at once, want MaxInFlight (%d): the cap held and was reached", most, maxInFlight)
+	}
+	// The cap kept the workflow under the server's limit: no workflow
+	// task was refused for it.
+	refused := 0
+	it := ts.GetDefaultClient().GetWorkflowHistory(ctx, temporal.WorkflowID("inflight"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := e.GetWorkflowTaskFailedEventAttributes(); a != nil && a.GetCause() == enumspb.WORKFLOW_TASK_FAILED_CAUSE_PENDING_ACTIVITIES_LIMIT_EXCEEDED {
+			refused++
+		}
+	}
+	if refused > 0 {
+		t.Errorf("%d workflow tasks refused for the pending-activity limit", refused)
 	}
 	lens, _ := runs(t, ts.GetDefaultClient(), temporal.WorkflowID("inflight"))
 	total := 0
 	for _, l := range lens {
 		total += l
 	}
-	t.Logf("at most %d deploys at once; %d events in %d runs, %.1f per target", most, total, len(lens), float64(total)/151)
+	t.Logf("at most %d deploys at once; %d events in %d runs, %.1f per target; %s", most, total, len(lens), float64(total)/targets, took)
 }
 
-// deployHook calls before around every deploy.
-type deployHook struct {
+// waves holds the deploys that enter it until size of them are in flight,
+// or until the last of total has entered, and then lets that wave go.
+type waves struct {
+	size, total int
+
+	mu                      sync.Mutex
+	entered, inflight, most int
+	open                    chan struct{} // closed when the wave goes
+}
+
+func (w *waves) enter(ctx context.Context) error {
+	w.mu.Lock()
+	w.entered++
+	w.inflight++
+	w.most = max(w.most, w.inflight)
+	wave := w.open
+	if w.inflight >= w.size || w.entered >= w.total {
+		close(w.open)
+		w.open = make(chan struct{})
+	}
+	w.mu.Unlock()
+	select {
+	case <-wave:
+		return nil
+	case <-ctx.Done():
+		w.leave()
+		return ctx.Err()
+	}
+}
+
+func (w *waves) leave() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inflight--
+}
+
+func (w *waves) peak() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.most
+}
+
+// heldDeploy deploys the zone's targets (h1, h2...) in waves; the one-box
+// at once.
+type heldDeploy struct {
 	rollout.Deployer
-	before func() (after func())
+	waves *waves
 }
 
-func (d deployHook) Deploy(ctx context.Context, t wave.Target, v string) error {
-	defer d.before()()
+func (d heldDeploy) Deploy(ctx context.Context, t wave.Target, v string) error {
+	if !strings.HasPrefix(t.ID, "h") {
+		return d.Deployer.Deploy(ctx, t, v)
+	}
+	if err := d.waves.enter(ctx); err != nil {
+		return err
+	}
+	defer d.waves.leave()
 	return d.Deployer.Deploy(ctx, t, v)
 }
 
@@ -211,10 +285,10 @@ func (d deployHook) Deploy(ctx context.Context, t wave.Target, v string) error {
 func TestCancelRollsBack(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "cancel"
-	plan := zonePlan(7, 2, time.Hour, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(7, 2, time.Hour, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -233,10 +307,10 @@ func TestCancelRollsBack(t *testing.T) {
 	if !res.Cancelled || res.Phase != rollout.RolledBack {
 		t.Errorf("result phase %s cancelled %t, want rolled-back and cancelled", res.Phase, res.Cancelled)
 	}
-	if diff := cmp.Diff(map[string][]string{"ob": {"v2", "v1"}}, f.history()); diff != "" {
+	if diff := cmp.Diff(map[string][]string{"ob": {"v2", "v1"}}, f.History()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if v := f.snapshot()["ob"]; v != "v1" {
+	if v := f.Snapshot()["ob"]; v != "v1" {
 		t.Errorf("one-box on %s, want v1", v)
 	}
 	_, status := runs(t, ts.GetDefaultClient(), temporal.WorkflowID("cancel"))
@@ -278,10 +352,10 @@ func waitFor(t *testing.T, ctx context.Context, c *temporal.Client, id string, o
 func TestInitialOverMaxRetry(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "retry"
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(ts.GetDefaultClient(), queue)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -328,9 +402,9 @@ func (d *stuckDeploy) Deploy(ctx context.Context, t wave.Target, v string) error
 func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "loss"
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
-	stuck := &stuckDeploy{Deployer: f.on("a"), deployed: make(chan struct{}), release: make(chan struct{})}
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
+	stuck := &stuckDeploy{Deployer: f.On("a"), deployed: make(chan struct{}), release: make(chan struct{})}
 	defer close(stuck.release)
 	a := ts.NewWorkerWithOptions(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{Deployer: stuck})
@@ -350,7 +424,7 @@ func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 	// Worker a is lost: it polls no more, and its deploy never reports.
 	a.Stop()
 	ts.NewWorkerWithOptions(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("b")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("b")})
 	}, worker.Options{Identity: "worker-b"})
 	res, err := c.Wait(ctx, "loss")
 	if err != nil {
@@ -360,7 +434,7 @@ func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 		t.Fatalf("phase %s", res.Phase)
 	}
 	var ob []string
-	for _, cl := range f.callLog() {
+	for _, cl := range f.Calls() {
 		if cl.Target == "ob" {
 			ob = append(ob, cl.Worker+":"+cl.Version)
 		}
@@ -377,11 +451,11 @@ func TestDeployNotRepeatedAfterWorkerLoss(t *testing.T) {
 func TestRequestAnswersSynchronously(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "requests"
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
 		temporal.Register(r, &temporal.Activities{
-			Deployer: f.on("w"),
+			Deployer: f.On("w"),
 			Authorize: func(_ context.Context, c rollout.Control) error {
 				if c.Actor == "mallory" {
 					return errors.New("mallory is not on the release team")
@@ -441,10 +515,10 @@ func TestSearchAttributesListWhatNeedsAHuman(t *testing.T) {
 	if err := temporal.RegisterSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		t.Fatalf("a second registration: %v", err)
 	}
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	ts.NewWorker(queue, func(r worker.Registry) {
-		temporal.Register(r, &temporal.Activities{Deployer: f.on("w")})
+		temporal.Register(r, &temporal.Activities{Deployer: f.On("w")})
 	})
 	c := temporal.NewClient(tc, queue)
 	pol := rollout.Policy{Approvals: []string{"zone"}}
@@ -491,13 +565,13 @@ func TestSearchAttributesListWhatNeedsAHuman(t *testing.T) {
 // a queue full of long deploys cannot delay an alarm check.
 func TestGatesOnTheirOwnQueue(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	var mu sync.Mutex
 	alarmsOn := map[string]int{}
 	acts := func(name string) *temporal.Activities {
 		return &temporal.Activities{
-			Deployer: f.on(name),
+			Deployer: f.On(name),
 			Alarms: rollout.AlarmsFunc(func(context.Context, rollout.Subject, time.Time) ([]alarm.Result, error) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -520,7 +594,7 @@ func TestGatesOnTheirOwnQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	deploysOn := map[string]int{}
-	for _, cl := range f.callLog() {
+	for _, cl := range f.Calls() {
 		deploysOn[cl.Worker]++
 	}
 	if diff := cmp.Diff(map[string]int{"deploys": 3}, deploysOn); diff != "" {

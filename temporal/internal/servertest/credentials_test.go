@@ -1,4 +1,4 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 )
 
 // tokenKey holds a caller's credential in a context.
@@ -76,12 +77,12 @@ func TestCredentialsThroughAPropagator(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "credentials"
 	tc := ts.NewClientWithOptions(client.Options{ContextPropagators: []workflow.ContextPropagator{tokenPropagator{}}})
-	plan := zonePlan(3, 2, 0, 0)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(3, 2, 0, 0)
+	f := testfleet.New(plan, "v1")
 	tokens := map[string]string{"alice-secret": "alice"}
 	w := worker.New(tc, queue, worker.Options{})
 	temporal.Register(w, &temporal.Activities{
-		Deployer: f.on("w"),
+		Deployer: f.On("w"),
 		Authorize: func(ctx context.Context, c rollout.Control) error {
 			tok, _ := ctx.Value(tokenKey{}).(string)
 			if who, ok := tokens[tok]; !ok || who != c.Actor {

@@ -1,4 +1,4 @@
-package temporal_test
+package servertest_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/temporal"
+	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
 )
 
 // TestWorkerLostMidBake runs a rollout on a real Temporal server in this
@@ -29,13 +30,13 @@ import (
 func TestWorkerLostMidBake(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	const queue = "rollouts"
-	plan := zonePlan(7, 2, 6*time.Second, 2*time.Second)
-	f := newFleet(plan, "v1")
+	plan := testfleet.ZonePlan(7, 2, 6*time.Second, 2*time.Second)
+	f := testfleet.New(plan, "v1")
 	acts := func(name string) func(worker.Registry) {
 		return func(r worker.Registry) {
 			temporal.Register(r, &temporal.Activities{
-				Deployer: f.on(name),
-				Alarms:   regressionAlarm(f, nil, "v2"),
+				Deployer: f.On(name),
+				Alarms:   testfleet.RegressionAlarm(f, nil, "v2"),
 			})
 		}
 	}
@@ -79,13 +80,13 @@ func TestWorkerLostMidBake(t *testing.T) {
 
 	// Each target deployed once: the one-box by a, the zone by b.
 	byWorker := map[string][]string{}
-	for _, cl := range f.callLog() {
+	for _, cl := range f.Calls() {
 		byWorker[cl.Worker] = append(byWorker[cl.Worker], cl.Target+"@"+cl.Version)
 	}
 	if diff := cmp.Diff([]string{"ob@v2"}, byWorker["a"]); diff != "" {
 		t.Errorf("worker a's deploys (-want +got):\n%s", diff)
 	}
-	for id, calls := range f.history() {
+	for id, calls := range f.History() {
 		if len(calls) != 1 || calls[0] != "v2" {
 			t.Errorf("%s: calls %v, want one deploy of v2", id, calls)
 		}
