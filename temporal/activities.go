@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/traffic"
 )
 
 // Activity names. The workflow calls its activities by these names, so a
@@ -26,6 +27,7 @@ const (
 	ActivityVerify       = "shepherd.Verify"
 	ActivityAuthorize    = "shepherd.Authorize"
 	ActivityNotify       = "shepherd.Notify"
+	ActivityRoute        = "shepherd.Route"
 )
 
 // Activities are the user's implementations the rollout workflow calls: the
@@ -51,6 +53,10 @@ type Activities struct {
 	Evidence rollout.Evidence
 	Judge    rollout.Judge
 	Verifier rollout.Verifier
+	// Router sets and reads the scopes' shares of traffic for the
+	// exposure steps ([rollout.StepExposure]), as [rollout.Config.Router]
+	// does for a Runner. Nil fails every route action (closed).
+	Router traffic.Router
 	// Authorize decides whether a control request may be applied, as
 	// [rollout.Config.Authorize] does for a Runner. A refused request is
 	// recorded with its actor and the refusal, and has no other effect.
@@ -119,6 +125,7 @@ func (a *Activities) hands() *rollout.Hands {
 		Evidence: a.Evidence,
 		Judge:    a.Judge,
 		Verifier: a.Verifier,
+		Router:   a.Router,
 	}
 }
 
@@ -265,6 +272,16 @@ func (a *Activities) gate(ctx context.Context, r GateRequest) (rollout.Observati
 		return rollout.Observation{}, err
 	}
 	return o, nil
+}
+
+// Route is the activity for [rollout.ActionRoute]: one attempt at a route
+// change (set and read back, read, match, mirror or retire). A change that
+// failed before the last attempt fails the activity, which Temporal
+// retries with the policy mapped from the rollback's retries (a route back
+// to 0% is the fastest way back); the last attempt's error is the
+// observation.
+func (a *Activities) Route(ctx context.Context, r GateRequest) (rollout.Observation, error) {
+	return a.gate(ctx, r)
 }
 
 // AuthorizeControl is the authorise activity: it runs [Activities.Authorize]

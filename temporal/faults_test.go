@@ -3,6 +3,7 @@ package temporal_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -19,6 +20,7 @@ import (
 	"github.com/shepherd-go/shepherd/rollouttest"
 	"github.com/shepherd-go/shepherd/temporal"
 	"github.com/shepherd-go/shepherd/temporal/internal/testfleet"
+	"github.com/shepherd-go/shepherd/traffic"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -30,6 +32,10 @@ type fault struct {
 	policy func(p *rollout.Policy)              // on top of faultPolicy
 	gates  func(o *rollout.Config)              // on top of quiet alarms
 	verify bool                                 // needs the verify step in the pipeline
+	// exposure ramps each stage's traffic (10%, hold, 100%) through a
+	// fresh simulated router per executor; badShare alarms as soon as the
+	// new version gets any traffic.
+	exposure, badShare bool
 	want   rollout.Phase                        // the common outcome
 	signal rollout.Signal                       // and why
 	check  func(t *testing.T, got faultOutcome) // anything else
@@ -41,6 +47,7 @@ type faultOutcome struct {
 	Signal   rollout.Signal
 	Stage    string // the stage in progress at the end
 	Versions map[string]string
+	Shares   map[string]float64 // each routed scope's share of the new version at the end
 }
 
 // faultPolicy watches alarms every 10 minutes (fewer workflow timers, the
@@ -87,6 +94,51 @@ func verifier(r rollout.VerifyResult, err error) func(*rollout.Config) {
 			return r, err
 		})
 	}
+}
+
+// rampStep ramps each stage's traffic after its deploy: 10%, a hold of
+// 10 minutes, 100%.
+func rampStep(p *rollout.Policy) {
+	p.Steps = rollout.ExposureSteps
+	p.Exposure.Schedule = traffic.Schedule{Steps: []traffic.Step{traffic.Weight(10), traffic.Hold(10 * time.Minute), traffic.Weight(100)}}
+}
+
+// routed gives an executor's run of fc a router of its own, and with
+// badShare alarms that fire whenever the new version serves any traffic.
+func routed(fc fault, sc rollouttest.Scenario) (rollouttest.Scenario, *rollouttest.Router) {
+	if !fc.exposure {
+		return sc, nil
+	}
+	r := new(rollouttest.Router)
+	sc.Options.Router = r
+	if fc.badShare {
+		sc.Options.Alarms = rollout.AlarmsFunc(func(ctx context.Context, _ rollout.Subject, now time.Time) ([]alarm.Result, error) {
+			res := []alarm.Result{{Name: "errors", State: alarm.OK, Time: now}}
+			for _, scope := range r.Scopes() {
+				if rt, err := r.Route(ctx, scope); err == nil && rt.Canary == "v2" && rt.Percent > 0 {
+					res[0].State, res[0].Reason = alarm.Alarm, fmt.Sprintf("v2 serves %g%% of %s and fails", rt.Percent, scope)
+				}
+			}
+			return res, nil
+		})
+	}
+	return sc, r
+}
+
+// shares is each scope's share of the new version at the end.
+func shares(t *testing.T, r *rollouttest.Router) map[string]float64 {
+	if r == nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, scope := range r.Scopes() {
+		rt, err := r.Route(context.Background(), scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[scope] = rt.Percent
+	}
+	return out
 }
 
 func verifyStep(p *rollout.Policy) {
@@ -142,6 +194,8 @@ func TestFaultsAgreeAcrossExecutors(t *testing.T) {
 			gates: verifier(rollout.VerifyResult{}, errors.New("test runner unreachable")),
 			want:  rollout.RolledBack, signal: rollout.SignalVerify,
 		},
+		{name: "exposure ramp", exposure: true, policy: rampStep, want: rollout.Succeeded},
+		{name: "bad version at 10%", exposure: true, badShare: true, policy: rampStep, want: rollout.RolledBack, signal: rollout.SignalAlarm},
 	} {
 		t.Run(fc.name, func(t *testing.T) {
 			sc := fc.scenario(plan)
@@ -164,6 +218,22 @@ func TestFaultsAgreeAcrossExecutors(t *testing.T) {
 			for id, v := range runner.Versions {
 				if v != want {
 					t.Errorf("%s runs %s, want %s", id, v, want)
+				}
+			}
+			if fc.exposure {
+				// A ramp ends at 100% in every stage; a rollback sends the
+				// share back to 0 first.
+				wantShare := 0.0
+				if fc.want == rollout.Succeeded {
+					wantShare = 100
+				}
+				if len(runner.Shares) == 0 {
+					t.Errorf("no scope was routed")
+				}
+				for scope, sh := range runner.Shares {
+					if sh != wantShare {
+						t.Errorf("scope %s ends at %g%%, want %g%%", scope, sh, wantShare)
+					}
 				}
 			}
 		})
@@ -212,23 +282,28 @@ func runnerFaults(t *testing.T, fc fault, sc rollouttest.Scenario) faultOutcome 
 	t.Helper()
 	var got faultOutcome
 	synctest.Test(t, func(t *testing.T) {
+		sc, r := routed(fc, sc)
 		f := faultFleet(t, sc.Plan, fc.faults)
 		out, err := rollouttest.Run(t.Context(), f, sc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = fromOutcome(out)
+		got.Shares = shares(t, r)
 	})
 	return got
 }
 
 func simulateFaults(t *testing.T, fc fault, sc rollouttest.Scenario) faultOutcome {
 	t.Helper()
+	sc, r := routed(fc, sc)
 	out, err := rollouttest.Simulate(t.Context(), faultFleet(t, sc.Plan, fc.faults), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fromOutcome(out)
+	got := fromOutcome(out)
+	got.Shares = shares(t, r)
+	return got
 }
 
 func workflowFaults(t *testing.T, fc fault, sc rollouttest.Scenario) faultOutcome {
@@ -236,11 +311,16 @@ func workflowFaults(t *testing.T, fc fault, sc rollouttest.Scenario) faultOutcom
 	env := newEnv()
 	env.SetStartTime(rollouttest.SimStart)
 	env.SetTestTimeout(2 * time.Minute)
+	sc, r := routed(fc, sc)
 	f := faultFleet(t, sc.Plan, fc.faults)
 	o := sc.Options
-	temporal.Register(env, &temporal.Activities{
+	acts := &temporal.Activities{
 		Deployer: f, Blockers: o.Blockers, Alarms: o.Alarms, Evidence: o.Evidence, Judge: o.Judge, Verifier: o.Verifier,
-	})
+	}
+	if r != nil {
+		acts.Router = r
+	}
+	temporal.Register(env, acts)
 	env.ExecuteWorkflow(temporal.WorkflowName, temporal.Input{ID: sc.ID, Plan: sc.Plan, Version: sc.Version, Policy: sc.Policy})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow: %v", err)
@@ -250,7 +330,7 @@ func workflowFaults(t *testing.T, fc fault, sc rollouttest.Scenario) faultOutcom
 		t.Fatal(err)
 	}
 	p := res.Status.Progress
-	return faultOutcome{Phase: res.Phase, Signal: res.Signal, Stage: p.Stage, Versions: f.Versions()}
+	return faultOutcome{Phase: res.Phase, Signal: res.Signal, Stage: p.Stage, Versions: f.Versions(), Shares: shares(t, r)}
 }
 
 // TestVerifyActivity: the verify activity is one attempt; a check that

@@ -31,6 +31,7 @@ func Register(r Registry, acts *Activities) {
 		ActivityVerify:       acts.Verify,
 		ActivityAuthorize:    acts.AuthorizeControl,
 		ActivityNotify:       acts.Notify,
+		ActivityRoute:        acts.Route,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/rollout"
+	"github.com/shepherd-go/shepherd/traffic"
 	"github.com/shepherd-go/shepherd/wave"
 )
 
@@ -978,6 +979,10 @@ func (r *run) activityFor(a rollout.Action, now time.Time) (string, workflow.Act
 		o.RetryPolicy = retryPolicy(rp)
 		deadline(&o, a, now)
 		return ActivityVerify, o, GateRequest{Action: a, Now: now, MaxAttempts: rp.MaxAttempts}
+	case rollout.ActionRoute:
+		o := r.gateOptions()
+		o.RetryPolicy = retryPolicy(rp)
+		return ActivityRoute, o, GateRequest{Action: a, Now: now, MaxAttempts: rp.MaxAttempts}
 	}
 	o := r.gateOptions()
 	names := map[rollout.ActionKind]string{
@@ -1054,6 +1059,8 @@ func (r *run) failed(a rollout.Action, err error) rollout.Observation {
 		return rollout.ObserveRollback(a, a.Version, n, err)
 	case rollout.ActionVerify:
 		return rollout.ObserveVerify(a, rollout.VerifyResult{Outcome: rollout.VerifyError, Reason: err.Error()}, err)
+	case rollout.ActionRoute:
+		return rollout.ObserveRoute(a, traffic.Route{}, err)
 	case rollout.ActionCheckBlockers:
 		return rollout.ObserveBlockers(a, nil, time.Time{}, err)
 	case rollout.ActionCheckAlarms:
