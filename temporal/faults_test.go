@@ -28,17 +28,17 @@ import (
 // policy that let it show. Every executor must meet it the same way.
 type fault struct {
 	name   string
-	faults []rollouttest.Fault                  // the fleet's
-	policy func(p *rollout.Policy)              // on top of faultPolicy
-	gates  func(o *rollout.Config)              // on top of quiet alarms
-	verify bool                                 // needs the verify step in the pipeline
+	faults []rollouttest.Fault     // the fleet's
+	policy func(p *rollout.Policy) // on top of faultPolicy
+	gates  func(o *rollout.Config) // on top of quiet alarms
+	verify bool                    // needs the verify step in the pipeline
 	// exposure ramps each stage's traffic (10%, hold, 100%) through a
 	// fresh simulated router per executor; badShare alarms as soon as the
 	// new version gets any traffic.
 	exposure, badShare bool
-	want   rollout.Phase                        // the common outcome
-	signal rollout.Signal                       // and why
-	check  func(t *testing.T, got faultOutcome) // anything else
+	want               rollout.Phase                        // the common outcome
+	signal             rollout.Signal                       // and why
+	check              func(t *testing.T, got faultOutcome) // anything else
 }
 
 // faultOutcome is what the three executors must agree on.
