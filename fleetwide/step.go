@@ -660,7 +660,17 @@ func (s *State) health(now time.Time, o Observation, out *Output) {
 		switch {
 		case r.State == alarm.Alarm && !sc.Firing:
 			sc.Firing, sc.Since = true, now
-			s.Incidents = append(s.Incidents, Incident{Scope: sc.Scope, Onset: now, Alarm: r.Reason})
+			inc := Incident{Scope: sc.Scope, Onset: now, Alarm: r.Reason}
+			if prev := s.last(sc.Scope); prev != nil {
+				// What a drain test showed in this scope still holds: a
+				// member's version does not change within the group, so
+				// a suspect whose drain changed nothing here, or whose
+				// test was inconclusive, is not drained here again (an
+				// alarm that flaps would have it tested without end).
+				inc.Drained = slices.Clone(prev.Drained)
+				inc.Untestable = slices.Clone(prev.Untestable)
+			}
+			s.Incidents = append(s.Incidents, inc)
 			s.event(out, now, Event{Kind: EventAlarm, Scope: sc.Scope.String(), Reason: fmt.Sprintf("%s fired: %s", sc.Scope.Alarm, r.Reason)})
 			out.Persist = true
 		case r.State == alarm.OK && sc.Firing:
@@ -668,7 +678,7 @@ func (s *State) health(now time.Time, o Observation, out *Output) {
 			for j := range s.Incidents {
 				inc := &s.Incidents[j]
 				if inc.Scope == sc.Scope && inc.Cleared.IsZero() {
-					inc.Cleared = now
+					inc.Cleared, inc.Waiting = now, false
 					for k := range s.Members {
 						s.Members[k].hold(holdAlarm(sc.Scope), false)
 					}
@@ -794,6 +804,11 @@ func (s *State) stopCulprit(now time.Time, inc *Incident, m *MemberState, why st
 // suspect of the incident (it reached the scope within the window before
 // the onset) until the alarm clears.
 func (s *State) pauseIn(now time.Time, inc *Incident, culprit string, out *Output) {
+	if !inc.Cleared.IsZero() {
+		// A drain test convicts its culprit as the alarm clears: nobody
+		// else is to be held for it.
+		return
+	}
 	for _, x := range inc.Suspects {
 		m := s.member(x.Member)
 		if x.Weight > 0 && m.Status == MemberRunning && x.Member != culprit && m.Stopped == "" {
@@ -858,8 +873,10 @@ func (s *State) finish(now time.Time, out *Output) {
 		early(s.Health.Next)
 	}
 	for _, inc := range s.Incidents {
-		if inc.Waiting {
-			early(inc.Onset.Add(s.Policy.Health.patience()))
+		// Patience ends once per incident: a time already past would
+		// wake the executor at once, again and again.
+		if end := inc.Onset.Add(s.Policy.Health.patience()); inc.Waiting && inc.Cleared.IsZero() && end.After(now) {
+			early(end)
 		}
 	}
 	out.WakeAt = wake
