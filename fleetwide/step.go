@@ -87,6 +87,11 @@ func (s *State) event(out *Output, now time.Time, e Event) {
 func (s *State) observe(now time.Time, o Observation, out *Output) {
 	switch o.Kind {
 	case ObsRestarted:
+		if s.Health.Pending {
+			// The check in flight was lost: check again now rather than
+			// an interval later, so that a crash does not delay an onset.
+			s.Health.Next = now
+		}
 		s.Health.Pending = false
 		for i := range s.Health.Scopes {
 			s.Health.Scopes[i].sent = false
