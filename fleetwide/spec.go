@@ -158,8 +158,9 @@ type HealthPolicy struct {
 	Detection duration.Duration `json:"detection,omitzero"`
 	// Patience is how long the group waits for the evidence to single out
 	// a culprit (meanwhile every suspect is paused) before it stops the
-	// most likely one, if it is likelier than noise. Zero means 20
-	// minutes.
+	// most likely one, if it is Margin times likelier than noise and
+	// twice as likely as the runner-up; a closer call waits twice as long
+	// (see [Judge]). Zero means 20 minutes.
 	Patience duration.Duration `json:"patience,omitzero"`
 	// Margin is how many times likelier than both the runner-up and
 	// noise the top suspect must be to be stopped at once. Zero means 3.

@@ -880,8 +880,14 @@ func (s *State) finish(now time.Time, out *Output) {
 	for _, inc := range s.Incidents {
 		// Patience ends once per incident: a time already past would
 		// wake the executor at once, again and again.
-		if end := inc.Onset.Add(s.Policy.Health.patience()); inc.Waiting && inc.Cleared.IsZero() && end.After(now) {
-			early(end)
+		if !inc.Waiting || !inc.Cleared.IsZero() {
+			continue
+		}
+		for _, end := range []time.Time{inc.Onset.Add(s.Policy.Health.patience()), inc.Onset.Add(closeWait * s.Policy.Health.patience())} {
+			if end.After(now) {
+				early(end)
+				break
+			}
 		}
 	}
 	out.WakeAt = wake
