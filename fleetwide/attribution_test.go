@@ -501,7 +501,13 @@ func simulateIncident(rng, jit *rand.Rand, p fleetwide.HealthPolicy, res *attrRe
 				inc.decided = true
 				hold("")
 			case fleetwide.VerdictWait:
-				hold("")
+				// As holdTop: the likeliest alone is held.
+				for _, m := range ms {
+					delete(m.holds, k)
+				}
+				if m := byName[ranked[0].Member]; m.stopped.IsZero() {
+					m.holds[k] = true
+				}
 			case fleetwide.VerdictStop:
 				stop(byName[ranked[0].Member], fmt.Sprintf("%.0f%%: %s", 100*ranked[0].Score, ranked[0].Reason))
 			}

@@ -731,6 +731,10 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 			ev.Watched = append(ev.Watched, sc.Scope)
 		}
 		ranked, noise := Rank(ev, cands, p)
+		prevTop := ""
+		if len(inc.Suspects) > 0 {
+			prevTop = inc.Suspects[0].Member
+		}
 		inc.Suspects = ranked
 		where := inc.Scope.String()
 		out.Persist = true
@@ -761,10 +765,12 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 			s.pauseIn(now, inc, "", out)
 			s.event(out, now, Event{Kind: EventNoSuspect, Scope: where, Reason: inc.Reason, Suspects: ranked})
 		case VerdictWait:
-			if !inc.Waiting {
+			top := ranked[0].Member
+			s.holdTop(inc, top)
+			if !inc.Waiting || top != prevTop {
 				inc.Waiting = true
-				inc.Reason = fmt.Sprintf("%s fired in %s; no suspect stands out (%s; noise %.0f%%); every one is paused there while the evidence grows", inc.Scope.Alarm, where, explain(ranked), 100*noise/total(ranked, noise))
-				s.pauseIn(now, inc, "", out)
+				inc.Reason = fmt.Sprintf("%s fired in %s; no suspect stands out (%s; noise %.0f%%); %s, the likeliest, is paused, and the others go on outside %s (whose new stages wait) while the evidence grows",
+					inc.Scope.Alarm, where, explain(ranked), 100*noise/total(ranked, noise), top, where)
 				s.event(out, now, Event{Kind: EventSuspects, Scope: where, Reason: inc.Reason, Suspects: ranked})
 			}
 		case VerdictStop:
@@ -819,6 +825,19 @@ func (s *State) pauseIn(now time.Time, inc *Incident, culprit string, out *Outpu
 		if x.Weight > 0 && m.Status == MemberRunning && x.Member != culprit && m.Stopped == "" {
 			m.hold(holdAlarm(inc.Scope), true)
 		}
+	}
+}
+
+// holdTop holds the likeliest suspect of an incident too close to call,
+// and lets the others go on. Suspects held make no new evidence; those
+// that go on do, away from the firing scope (its new stages wait): a
+// culprit's next landings raise alarms after its fault's delay, an
+// innocent's stay quiet, and [Rank] weighs both.
+func (s *State) holdTop(inc *Incident, top string) {
+	for _, x := range inc.Suspects {
+		m := s.member(x.Member)
+		on := x.Member == top && x.Weight > 0 && m.Status == MemberRunning && m.Stopped == ""
+		m.hold(holdAlarm(inc.Scope), on)
 	}
 }
 
@@ -883,11 +902,8 @@ func (s *State) finish(now time.Time, out *Output) {
 		if !inc.Waiting || !inc.Cleared.IsZero() {
 			continue
 		}
-		for _, end := range []time.Time{inc.Onset.Add(s.Policy.Health.patience()), inc.Onset.Add(closeWait * s.Policy.Health.patience())} {
-			if end.After(now) {
-				early(end)
-				break
-			}
+		if end := inc.Onset.Add(s.Policy.Health.patience()); end.After(now) {
+			early(end)
 		}
 	}
 	out.WakeAt = wake
