@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shepherd-go/shepherd/duration"
 	"github.com/shepherd-go/shepherd/fleetwide"
 	"github.com/shepherd-go/shepherd/rollout"
 	"github.com/shepherd-go/shepherd/rollouttest"
@@ -163,6 +164,30 @@ var crashCases = []crashCase{
 			}
 			spec := fleetwide.Spec{ID: "g", Members: ms, Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: zoneScopes(regions)}}}
 			return spec, fleetwide.Config{Members: handsOf(ss...), Health: zoneHealth(ss...)}, ss, nil
+		},
+	},
+	{
+		// TestCloseCallHoldsTheTopSuspectAlone's group: too close to call
+		// at first, the likeliest suspect held alone while the other goes
+		// on, then told apart by the next zone's alarm.
+		name: "close call held, then attributed",
+		build: func(t *testing.T) (fleetwide.Spec, fleetwide.Config, []service, *drains) {
+			slow := map[string]rollouttest.Behavior{"v5": {Regressions: []rollouttest.Regression{{After: 20 * time.Minute, ErrorRate: 0.3}}}}
+			culprit := newService(t, "billing", regions3, slow)
+			twin := newService(t, "search", regions3, nil)
+			for _, s := range []*service{&culprit, &twin} {
+				s.plan.FinalBake = 0
+				for i := range s.plan.Waves {
+					for j := range s.plan.Waves[i].Stages {
+						s.plan.Waves[i].Stages[j].Bake = duration.Duration(30 * time.Minute)
+					}
+				}
+			}
+			mc, mt := culprit.member("v5"), twin.member("v7")
+			mt.Start = time.Now().Add(time.Minute)
+			spec := fleetwide.Spec{ID: "g", Members: []fleetwide.Member{mc, mt},
+				Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: zoneScopes(regions3)}}}
+			return spec, fleetwide.Config{Members: handsOf(culprit, twin), Health: zoneHealth(culprit, twin)}, []service{culprit, twin}, nil
 		},
 	},
 	{
