@@ -56,9 +56,12 @@
 // group drains it where the alarm fires, restores it if the alarm clears,
 // drains it again if the alarm comes back, and stops it only if the alarm
 // followed each move ([Trial]). Members that cannot be drained are judged
-// by timing alone ([Rank], [Judge]). docs/benchmarks.md records the
-// figures on a seeded workload of 1,000 incidents with confounders: every
-// culprit is stopped; with every member drainable 93% of stops hit the
-// culprit (100% without the workload's faults that outlive a drain and its
-// flapping noise), by timing alone 72%.
+// by timing alone ([Rank], [Judge]); while the call is close, the group
+// holds the likeliest suspect alone and lets the others go on outside the
+// scope, so that their next landings add evidence. docs/benchmarks.md
+// records the figures on a seeded workload of 1,000 incidents with the
+// issue's confounders: every culprit is stopped, and 99.7% of stops hit
+// the culprit with every member drainable, 93% with half of them, 84% by
+// timing alone ([HealthPolicy.Margin] trades time for precision: 5 gives
+// 96% and 87%).
 package fleetwide

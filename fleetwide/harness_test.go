@@ -2,6 +2,7 @@ package fleetwide_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -191,7 +192,14 @@ func run(t *testing.T, spec fleetwide.Spec, cfg fleetwide.Config) (*fleetwide.St
 	if err != nil {
 		t.Fatal(err)
 	}
-	runErr := r.Run(t.Context())
+	// A group that never ends fails the test rather than hang it: in a
+	// bubble, this deadline is simulated time.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*24*time.Hour)
+	defer cancel()
+	runErr := r.Run(ctx)
+	if errors.Is(runErr, context.DeadlineExceeded) {
+		t.Fatalf("the group was still running after 30 days")
+	}
 	st, err := r.State()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shepherd-go/shepherd/alarm"
+	"github.com/shepherd-go/shepherd/duration"
 
 	"github.com/shepherd-go/shepherd/fleetwide"
 	"github.com/shepherd-go/shepherd/rollouttest"
@@ -197,6 +198,58 @@ func TestWrongCulpritJudgedAgain(t *testing.T) {
 		}
 		if inc == nil || inc.Culprit != "billing" || !slices.Equal(inc.Exonerated, []string{"search"}) {
 			t.Errorf("incident %+v, want billing the culprit, search exonerated\n%s", inc, &rec)
+		}
+	})
+}
+
+// Two services reach every zone within a minute of each other, one fails
+// 20 minutes after it lands, and neither can be drained: the timing cannot
+// tell them apart at the first alarm. The group holds the likelier one
+// alone and lets the other go on outside the zone; the alarms that follow
+// tell them apart, and the culprit alone is rolled back.
+func TestCloseCallHoldsTheTopSuspectAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := map[string]rollouttest.Behavior{"v5": {Regressions: []rollouttest.Regression{{After: 20 * time.Minute, ErrorRate: 0.3}}}}
+		culprit := newService(t, "billing", regions3, slow)
+		twin := newService(t, "search", regions3, nil)
+		// Bakes of 30 minutes, longer than the fault's delay: the first
+		// alarm fires while both bake in the first zone.
+		for _, s := range []*service{&culprit, &twin} {
+			s.plan.FinalBake = 0
+			for i := range s.plan.Waves {
+				for j := range s.plan.Waves[i].Stages {
+					s.plan.Waves[i].Stages[j].Bake = duration.Duration(30 * time.Minute)
+				}
+			}
+		}
+		mc, mt := culprit.member("v5"), twin.member("v7")
+		mt.Start = time.Now().Add(time.Minute)
+		spec := fleetwide.Spec{ID: "g", Members: []fleetwide.Member{mc, mt},
+			Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: zoneScopes(regions3)}}}
+		var rec recorder
+		st, _ := run(t, spec, fleetwide.Config{Members: handsOf(culprit, twin), Health: zoneHealth(culprit, twin), OnEvent: rec.on})
+		want := map[string]fleetwide.MemberStatus{"billing": fleetwide.MemberRolledBack, "search": fleetwide.MemberSucceeded}
+		if diff := cmp.Diff(want, statuses(st)); diff != "" {
+			t.Fatalf("statuses (-want +got):\n%s\n%s", diff, &rec)
+		}
+		sus := rec.of(fleetwide.EventSuspects)
+		if len(sus) == 0 {
+			t.Fatalf("no suspects event: the call was not close, the scenario tests nothing\n%s", &rec)
+		}
+		if why := sus[0].Reason; !strings.Contains(why, "is paused, and the others go on outside") {
+			t.Errorf("the suspects event does not say who is held:\n%s", why)
+		}
+		culprits := rec.of(fleetwide.EventCulprit)
+		if len(culprits) == 0 || culprits[0].Member != "billing" {
+			t.Fatalf("culprit events %v, want the first naming billing\n%s", culprits, &rec)
+		}
+		// billing went on into the next zone while search was held there,
+		// and the next zone's alarm told them apart.
+		if why := culprits[0].Reason; !strings.Contains(why, "search v7 reached ap-south-1a") || !strings.Contains(why, "it never reached ap-south-1b, which fired as well") {
+			t.Errorf("the culprit's reason does not tell the evidence that going on made:\n%s", why)
+		}
+		if n := len(rec.of(fleetwide.EventAborted)); n != 1 {
+			t.Errorf("the group stopped %d members, want billing alone:\n%s", n, &rec)
 		}
 	})
 }

@@ -23,7 +23,7 @@ const (
 	DefaultHealthInterval = time.Minute
 	DefaultWindow         = 3 * time.Hour
 	DefaultRecency        = 10 * time.Minute
-	DefaultPatience       = 20 * time.Minute
+	DefaultPatience       = 2 * time.Hour
 	DefaultMargin         = 3.0
 	DefaultMaxUnreadable  = 3
 	DefaultDetection      = 3 * time.Minute
@@ -157,9 +157,9 @@ type HealthPolicy struct {
 	// before an onset can hardly have caused it. Zero means 3 minutes.
 	Detection duration.Duration `json:"detection,omitzero"`
 	// Patience is how long the group waits for the evidence to single out
-	// a culprit (meanwhile every suspect is paused) before it stops the
-	// most likely one, if it is likelier than noise. Zero means 20
-	// minutes.
+	// a culprit (meanwhile the likeliest suspect is paused and the others
+	// go on outside the scope, see [Judge]) before it stops the likeliest
+	// one, if it is Margin times likelier than noise. Zero means 2 hours.
 	Patience duration.Duration `json:"patience,omitzero"`
 	// Margin is how many times likelier than both the runner-up and
 	// noise the top suspect must be to be stopped at once. Zero means 3.

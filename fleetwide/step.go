@@ -87,6 +87,11 @@ func (s *State) event(out *Output, now time.Time, e Event) {
 func (s *State) observe(now time.Time, o Observation, out *Output) {
 	switch o.Kind {
 	case ObsRestarted:
+		if s.Health.Pending {
+			// The check in flight was lost: check again now rather than
+			// an interval later, so that a crash does not delay an onset.
+			s.Health.Next = now
+		}
 		s.Health.Pending = false
 		for i := range s.Health.Scopes {
 			s.Health.Scopes[i].sent = false
@@ -660,7 +665,17 @@ func (s *State) health(now time.Time, o Observation, out *Output) {
 		switch {
 		case r.State == alarm.Alarm && !sc.Firing:
 			sc.Firing, sc.Since = true, now
-			s.Incidents = append(s.Incidents, Incident{Scope: sc.Scope, Onset: now, Alarm: r.Reason})
+			inc := Incident{Scope: sc.Scope, Onset: now, Alarm: r.Reason}
+			if prev := s.last(sc.Scope); prev != nil {
+				// What a drain test showed in this scope still holds: a
+				// member's version does not change within the group, so
+				// a suspect whose drain changed nothing here, or whose
+				// test was inconclusive, is not drained here again (an
+				// alarm that flaps would have it tested without end).
+				inc.Drained = slices.Clone(prev.Drained)
+				inc.Untestable = slices.Clone(prev.Untestable)
+			}
+			s.Incidents = append(s.Incidents, inc)
 			s.event(out, now, Event{Kind: EventAlarm, Scope: sc.Scope.String(), Reason: fmt.Sprintf("%s fired: %s", sc.Scope.Alarm, r.Reason)})
 			out.Persist = true
 		case r.State == alarm.OK && sc.Firing:
@@ -668,7 +683,7 @@ func (s *State) health(now time.Time, o Observation, out *Output) {
 			for j := range s.Incidents {
 				inc := &s.Incidents[j]
 				if inc.Scope == sc.Scope && inc.Cleared.IsZero() {
-					inc.Cleared = now
+					inc.Cleared, inc.Waiting = now, false
 					for k := range s.Members {
 						s.Members[k].hold(holdAlarm(sc.Scope), false)
 					}
@@ -716,6 +731,10 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 			ev.Watched = append(ev.Watched, sc.Scope)
 		}
 		ranked, noise := Rank(ev, cands, p)
+		prevTop := ""
+		if len(inc.Suspects) > 0 {
+			prevTop = inc.Suspects[0].Member
+		}
 		inc.Suspects = ranked
 		where := inc.Scope.String()
 		out.Persist = true
@@ -746,10 +765,12 @@ func (s *State) judgeIncidents(now time.Time, out *Output) {
 			s.pauseIn(now, inc, "", out)
 			s.event(out, now, Event{Kind: EventNoSuspect, Scope: where, Reason: inc.Reason, Suspects: ranked})
 		case VerdictWait:
-			if !inc.Waiting {
+			top := ranked[0].Member
+			s.holdTop(inc, top)
+			if !inc.Waiting || top != prevTop {
 				inc.Waiting = true
-				inc.Reason = fmt.Sprintf("%s fired in %s; no suspect stands out (%s; noise %.0f%%); every one is paused there while the evidence grows", inc.Scope.Alarm, where, explain(ranked), 100*noise/total(ranked, noise))
-				s.pauseIn(now, inc, "", out)
+				inc.Reason = fmt.Sprintf("%s fired in %s; no suspect stands out (%s; noise %.0f%%); %s, the likeliest, is paused, and the others go on outside %s (whose new stages wait) while the evidence grows",
+					inc.Scope.Alarm, where, explain(ranked), 100*noise/total(ranked, noise), top, where)
 				s.event(out, now, Event{Kind: EventSuspects, Scope: where, Reason: inc.Reason, Suspects: ranked})
 			}
 		case VerdictStop:
@@ -794,11 +815,29 @@ func (s *State) stopCulprit(now time.Time, inc *Incident, m *MemberState, why st
 // suspect of the incident (it reached the scope within the window before
 // the onset) until the alarm clears.
 func (s *State) pauseIn(now time.Time, inc *Incident, culprit string, out *Output) {
+	if !inc.Cleared.IsZero() {
+		// A drain test convicts its culprit as the alarm clears: nobody
+		// else is to be held for it.
+		return
+	}
 	for _, x := range inc.Suspects {
 		m := s.member(x.Member)
 		if x.Weight > 0 && m.Status == MemberRunning && x.Member != culprit && m.Stopped == "" {
 			m.hold(holdAlarm(inc.Scope), true)
 		}
+	}
+}
+
+// holdTop holds the likeliest suspect of an incident too close to call,
+// and lets the others go on. Suspects held make no new evidence; those
+// that go on do, away from the firing scope (its new stages wait): a
+// culprit's next landings raise alarms after its fault's delay, an
+// innocent's stay quiet, and [Rank] weighs both.
+func (s *State) holdTop(inc *Incident, top string) {
+	for _, x := range inc.Suspects {
+		m := s.member(x.Member)
+		on := x.Member == top && x.Weight > 0 && m.Status == MemberRunning && m.Stopped == ""
+		m.hold(holdAlarm(inc.Scope), on)
 	}
 }
 
@@ -858,8 +897,13 @@ func (s *State) finish(now time.Time, out *Output) {
 		early(s.Health.Next)
 	}
 	for _, inc := range s.Incidents {
-		if inc.Waiting {
-			early(inc.Onset.Add(s.Policy.Health.patience()))
+		// Patience ends once per incident: a time already past would
+		// wake the executor at once, again and again.
+		if !inc.Waiting || !inc.Cleared.IsZero() {
+			continue
+		}
+		if end := inc.Onset.Add(s.Policy.Health.patience()); end.After(now) {
+			early(end)
 		}
 	}
 	out.WakeAt = wake

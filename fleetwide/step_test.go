@@ -352,3 +352,32 @@ func noBakes(p *wave.Plan) {
 		}
 	}
 }
+
+// Past the patience, the top suspect is stopped if it is likelier than
+// noise, however close the runner-up.
+func TestJudgePatience(t *testing.T) {
+	p := fleetwide.HealthPolicy{} // patience 2h, margin 3
+	two := func(a, b float64) []fleetwide.Suspect {
+		return []fleetwide.Suspect{{Member: "a", Weight: a}, {Member: "b", Weight: b}}
+	}
+	tests := []struct {
+		name    string
+		ranked  []fleetwide.Suspect
+		noise   float64
+		waited  time.Duration
+		verdict fleetwide.Verdict
+	}{
+		{"clear at once", two(4, 1), 0.1, 0, fleetwide.VerdictStop},
+		{"close, before the patience", two(1.5, 1), 0.1, 119 * time.Minute, fleetwide.VerdictWait},
+		{"close, at the patience", two(1.5, 1), 0.1, 2 * time.Hour, fleetwide.VerdictStop},
+		{"no likelier than noise, ever", two(1.5, 1), 1, 10 * time.Hour, fleetwide.VerdictWait},
+		{"nobody", two(0, 0), 1, 0, fleetwide.VerdictNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if v := fleetwide.Judge(tt.ranked, tt.noise, tt.waited, p); v != tt.verdict {
+				t.Errorf("Judge(%v, waited %v) = %v, want %v", tt.ranked, tt.waited, v, tt.verdict)
+			}
+		})
+	}
+}

@@ -52,6 +52,16 @@ func (s *State) startTrial(now time.Time, inc *Incident, sc *ScopeState, x *Susp
 	s.event(out, now, Event{Kind: EventTrial, Member: x.Member, Scope: inc.Scope.String(), Reason: inc.Reason, Suspects: ranked})
 }
 
+// last returns the latest incident of scope sc, or nil.
+func (s *State) last(sc Scope) *Incident {
+	for i := len(s.Incidents) - 1; i >= 0; i-- {
+		if inc := &s.Incidents[i]; inc.Scope == sc {
+			return inc
+		}
+	}
+	return nil
+}
+
 // open returns the incident of scope sc that has not cleared, or nil.
 func (s *State) open(sc Scope) *Incident {
 	for i := len(s.Incidents) - 1; i >= 0; i-- {
@@ -112,12 +122,12 @@ func (s *State) watchTrial(now time.Time, sc *ScopeState, out *Output) {
 		// The incident cleared with this check; say why.
 		for i := len(s.Incidents) - 1; i >= 0; i-- {
 			if inc := &s.Incidents[i]; inc.Scope == sc.Scope {
-				inc.Reason = fmt.Sprintf("%s cleared %v after %s's traffic in %s was drained; restoring it to see whether the alarm comes back", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where)
+				inc.Reason = fmt.Sprintf("%s cleared %v after %s's traffic in %s was drained; restoring it to see whether the alarm comes back", sc.Scope.Alarm, now.Sub(t.Drained), t.Member, where)
 				break
 			}
 		}
 		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where,
-			Reason: fmt.Sprintf("%s cleared %v after %s's traffic in %s was drained; restoring it", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where)})
+			Reason: fmt.Sprintf("%s cleared %v after %s's traffic in %s was drained; restoring it", sc.Scope.Alarm, now.Sub(t.Drained), t.Member, where)})
 		t.Cleared = now
 	case t.Outcome == TrialInnocent:
 		if inc := s.open(sc.Scope); inc != nil {
@@ -125,11 +135,11 @@ func (s *State) watchTrial(now time.Time, sc *ScopeState, out *Output) {
 			s.member(t.Member).hold(holdTrial(sc.Scope), false)
 		}
 		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where,
-			Reason: fmt.Sprintf("%s kept firing %v after %s's traffic in %s was drained: %s is not the culprit; restoring its traffic", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where, t.Member)})
+			Reason: fmt.Sprintf("%s kept firing %v after %s's traffic in %s was drained: %s is not the culprit; restoring its traffic", sc.Scope.Alarm, now.Sub(t.Drained), t.Member, where, t.Member)})
 	case was == TrialRestored && t.Phase == TrialRedraining:
 		t.Refired = now
 		s.event(out, now, Event{Kind: EventTrial, Member: t.Member, Scope: where,
-			Reason: fmt.Sprintf("%s fired again %v after %s's traffic in %s was restored; draining it again", sc.Scope.Alarm, now.Sub(t.Since), t.Member, where)})
+			Reason: fmt.Sprintf("%s fired again %v after %s's traffic in %s was restored; draining it again", sc.Scope.Alarm, now.Sub(t.Restored), t.Member, where)})
 	case t.Outcome == TrialCulprit:
 		// The latest incident of the scope, which the restore brought
 		// back and the second drain cleared, is the culprit's.

@@ -4,8 +4,9 @@
 // own. The api's new version is bad; no service's own alarms see it, but
 // the shared zone alarms do. The group ranks the changes in flight by how
 // they line up with the alarm in space and time, rolls the api back, pauses
-// the web front end (whose change was in the zone too) and holds new stages
-// there until the alarm clears, then resumes it.
+// the schema change and the web front end (whose changes were in the zone
+// too) and holds new stages there until the alarm clears, then resumes
+// them.
 //
 //	go run ./examples/coordinated
 package main
@@ -138,7 +139,12 @@ func run(ctx context.Context, out io.Writer) error {
 			member("api", "v7", fleetwide.Dependency{Member: "schema", Kind: fleetwide.AfterWave}),
 			web,
 		},
-		Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: scopes}},
+		// A change is suspected for a day after it reaches a zone (the
+		// default is 3 hours): the schema change, which reached the
+		// zone half a day before the alarm, is a suspect too, though a
+		// faint one, and is paused with the web front end while the
+		// alarm fires.
+		Policy: fleetwide.Policy{Health: fleetwide.HealthPolicy{Scopes: scopes, Window: duration.Duration(24 * time.Hour)}},
 	}
 	at := func(t time.Time) string { return "+" + t.Sub(start).Round(time.Minute).String() }
 	st, err := fleetwide.Simulate(ctx, fleetwide.Simulation{

@@ -14,7 +14,10 @@ func TestRun(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"culprit          api     ap-south-1a-5xx rose in ap-south-1a 4m0s after api v7 reached it",
-		"member-paused    web",
+		"member-paused    schema  held by the group: alarm ap-south-1a-5xx",
+		"member-paused    web     held by the group: alarm ap-south-1a-5xx",
+		"+13h6m0s cleared",
+		"member-resumed   schema",
 		"member-resumed   web",
 		"schema  succeeded  targets: 18 on v2",
 		"api     rolled-back targets: 18 on v1",

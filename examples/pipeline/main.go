@@ -5,8 +5,8 @@
 // the production waves. Each environment is a member of one group that
 // starts only after the previous one succeeded; one stop-the-line holds
 // all of them (here, for two hours while beta's test environment is
-// broken); and the timeline of the whole pipeline shows where the lead
-// time went.
+// broken); and the timeline of the whole pipeline, with its sum by
+// activity, shows where the lead time went.
 //
 //	go run ./examples/pipeline
 package main
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +68,14 @@ func run(ctx context.Context, out io.Writer) error {
 	tests := rollout.VerifierFunc(func(ctx context.Context, s rollout.Subject, now time.Time) (rollout.VerifyResult, error) {
 		return rollout.VerifyResult{Outcome: rollout.VerifyPass, Reason: "412 integration tests passed against " + s.Stage}, nil
 	})
+	var (
+		mu     sync.Mutex
+		probes = map[string]int{} // continuous canary checks, by rollout
+	)
 	canaries := rollout.AlarmsFunc(func(ctx context.Context, s rollout.Subject, now time.Time) ([]alarm.Result, error) {
+		mu.Lock()
+		probes[s.Rollout]++
+		mu.Unlock()
 		return []alarm.Result{{Name: "continuous-canary", State: alarm.OK, Time: now, Reason: "synthetic Create/Get/Delete every minute all pass"}}, nil
 	})
 	judge := rollout.JudgeFunc(func(ctx context.Context, s rollout.Subject, since, now time.Time) (rollout.Verdict, error) {
@@ -76,10 +84,10 @@ func run(ctx context.Context, out io.Writer) error {
 	hands := rollout.Hands{Deployer: h, Verifier: tests, Alarms: canaries, Judge: judge}
 
 	recheck := rollout.BlockerPolicy{Recheck: duration.Duration(time.Minute)}
-	plan := func(regions []string, zones, perZone int, bake time.Duration) wave.Plan {
+	plan := func(regions []string, zones, perZone int, bake time.Duration) (wave.Plan, error) {
 		p, err := wave.Policy{}.Plan(rollouttest.Hosts(regions, zones, perZone))
 		if err != nil {
-			panic(err)
+			return wave.Plan{}, fmt.Errorf("plan of %v: %w", regions, err)
 		}
 		if bake > 0 { // pre-production bakes briefly; production keeps the published bakes
 			p.FinalBake = 0
@@ -89,12 +97,13 @@ func run(ctx context.Context, out io.Writer) error {
 				}
 			}
 		}
-		return *p
+		return *p, nil
 	}
-	testEnv := func(name string, after ...string) fleetwide.Member {
+	testEnv := func(name string, after ...string) (fleetwide.Member, error) {
+		p, err := plan([]string{name}, 1, 2, 30*time.Minute)
 		m := fleetwide.Member{Name: name, Rollout: rollout.Spec{
 			ID: "api-" + name + "-" + version, Version: version,
-			Plan: plan([]string{name}, 1, 2, 30*time.Minute),
+			Plan: p,
 			Policy: rollout.Policy{
 				Steps:    []rollout.StepKind{rollout.StepBlockers, rollout.StepDeploy, rollout.StepVerify, rollout.StepBake},
 				Blockers: recheck,
@@ -103,13 +112,28 @@ func run(ctx context.Context, out io.Writer) error {
 		for _, a := range after {
 			m.After = append(m.After, fleetwide.Dependency{Member: a})
 		}
-		return m
+		return m, err
 	}
-	gammaPlan := plan([]string{"gamma-us-east-1", "gamma-eu-west-1"}, 2, 6, time.Hour)
+	alpha, err := testEnv("alpha")
+	if err != nil {
+		return err
+	}
+	beta, err := testEnv("beta", "alpha")
+	if err != nil {
+		return err
+	}
+	gammaPlan, err := plan([]string{"gamma-us-east-1", "gamma-eu-west-1"}, 2, 6, time.Hour)
+	if err != nil {
+		return err
+	}
+	prodPlan, err := plan([]string{"us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"}, 3, 12, 0)
+	if err != nil {
+		return err
+	}
 	firstGamma := gammaPlan.Waves[0].Stages[0].Name
 	spec := fleetwide.Spec{ID: "api-" + version, Members: []fleetwide.Member{
-		testEnv("alpha"),
-		testEnv("beta", "alpha"),
+		alpha,
+		beta,
 		{Name: "gamma", After: []fleetwide.Dependency{{Member: "beta"}}, Rollout: rollout.Spec{
 			ID: "api-gamma-" + version, Version: version, Plan: gammaPlan,
 			Policy: rollout.Policy{
@@ -120,7 +144,7 @@ func run(ctx context.Context, out io.Writer) error {
 		}},
 		{Name: "prod", After: []fleetwide.Dependency{{Member: "gamma"}}, Rollout: rollout.Spec{
 			ID: "api-prod-" + version, Version: version,
-			Plan:   plan([]string{"us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"}, 3, 12, 0),
+			Plan:   prodPlan,
 			Policy: rollout.Policy{Blockers: recheck},
 		}},
 	}}
@@ -129,6 +153,7 @@ func run(ctx context.Context, out io.Writer) error {
 		members[m.Name] = hands
 	}
 	at := func(t time.Time) string { return t.Format("Mon 15:04") }
+	verdicts := map[string][]string{} // canary verdicts' outcomes, by member
 	st, err := fleetwide.Simulate(ctx, fleetwide.Simulation{
 		Spec:  spec,
 		Start: start,
@@ -144,7 +169,7 @@ func run(ctx context.Context, out io.Writer) error {
 			case e.Kind == fleetwide.EventMember && (e.Rollout.Kind == rollout.EventAwaitingApproval || e.Rollout.Kind == rollout.EventApproved):
 				fmt.Fprintf(out, "%s  %-6s %s %s\n", at(e.Time), e.Member, e.Rollout.Kind, e.Rollout.Stage)
 			case e.Kind == fleetwide.EventMember && e.Rollout.Kind == rollout.EventCanaryVerdict && e.Rollout.Verdict != nil:
-				return
+				verdicts[e.Member] = append(verdicts[e.Member], string(e.Rollout.Verdict.Outcome))
 			case e.Kind == fleetwide.EventMember, e.Kind == fleetwide.EventControl:
 				return
 			default:
@@ -155,7 +180,63 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nLead time %v, from %s to %s.\n\n", st.Ended.Sub(start), at(start), at(st.Ended))
+	fmt.Fprintln(out)
+	for _, m := range st.Members {
+		mu.Lock()
+		n := probes[m.Member.Rollout.ID]
+		mu.Unlock()
+		v := verdicts[m.Member.Name]
+		fmt.Fprintf(out, "%-6s continuous canaries checked %d times, all OK", m.Member.Name, n)
+		if len(v) > 0 {
+			fmt.Fprintf(out, "; %d canary verdicts: %s", len(v), summary(v))
+		}
+		fmt.Fprintln(out)
+	}
+	lead := st.Ended.Sub(start)
+	fmt.Fprintf(out, "\nLead time %v, from %s to %s.\n\n", lead, at(start), at(st.Ended))
 	fmt.Fprint(out, st.Timeline())
+
+	// Where the lead time went: the environments run one after the
+	// other, so their activities add up to the whole.
+	fmt.Fprintf(out, "\nWhere the lead time went:\n")
+	for _, a := range []struct {
+		act  rollout.Activity
+		what string
+	}{
+		{rollout.ActivityBaking, "baking (continuous canaries and alarms watched)"},
+		{rollout.ActivityApproval, "waiting for the manual approval of gamma's one-box"},
+		{rollout.ActivityPaused, "held by the stopped line"},
+		{rollout.ActivityBlocked, "blocked (time windows, the group's holds)"},
+		{rollout.ActivityDeploying, "deploying"},
+		{rollout.ActivityVerifying, "integration tests"},
+		{rollout.ActivityJudging, "canary judgement"},
+	} {
+		var d time.Duration
+		for _, m := range st.Members {
+			if m.Rollout != nil {
+				d += m.Rollout.Timings.Get(a.act)
+			}
+		}
+		if d > 0 {
+			fmt.Fprintf(out, "  %-52s %8v  %3.0f%%\n", a.what, d, 100*d.Seconds()/lead.Seconds())
+		}
+	}
 	return nil
+}
+
+// summary counts the outcomes: "6 pass".
+func summary(outcomes []string) string {
+	n := map[string]int{}
+	var order []string
+	for _, o := range outcomes {
+		if n[o] == 0 {
+			order = append(order, o)
+		}
+		n[o]++
+	}
+	var parts []string
+	for _, o := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", n[o], o))
+	}
+	return strings.Join(parts, ", ")
 }
