@@ -94,6 +94,10 @@ func TestPauseReactionWaitsForAHuman(t *testing.T) {
 		mu.Lock()
 		firing = false // the human found a false alarm
 		mu.Unlock()
+		// and resumes once the alarm reads OK. (Resuming at once could
+		// meet a check taken at the same instant, before the fix, which
+		// pauses the rollout again, rightly: it read ALARM.)
+		time.Sleep(2 * time.Minute)
 		if err := r.Resume(t.Context(), "erin"); err != nil {
 			t.Fatal(err)
 		}

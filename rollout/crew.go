@@ -19,17 +19,16 @@ import (
 type crew struct {
 	run  func(*roundCall, *Observation) bool // performs a call into the worker's scratch; false: the worker must go (its call was abandoned)
 	work chan *roundCall
-	quit chan struct{}
 	wg   *sync.WaitGroup // one count per worker that is not abandoned
 
 	queued atomic.Int64 // calls submitted and not yet taken
-	free   atomic.Int64 // workers started or idle, not running a call
+	free   atomic.Int64 // workers started or between calls, not running one
 }
 
 // newCrew returns a crew whose queue holds size calls without blocking;
-// wg counts its workers, and quit sends the idle ones home.
-func newCrew(size int, wg *sync.WaitGroup, quit chan struct{}, run func(*roundCall, *Observation) bool) *crew {
-	return &crew{run: run, work: make(chan *roundCall, max(size, 1)), quit: quit, wg: wg}
+// wg counts its workers.
+func newCrew(size int, wg *sync.WaitGroup, run func(*roundCall, *Observation) bool) *crew {
+	return &crew{run: run, work: make(chan *roundCall, max(size, 1)), wg: wg}
 }
 
 // submit queues c, starting a worker when none is free to take it.
@@ -56,9 +55,11 @@ func (k *crew) start(first *roundCall) {
 	go k.worker(first)
 }
 
-// worker takes calls until the round ends. Taking a call, it starts
-// another worker if calls are still queued and no other worker is free,
-// so that no queued call waits for this one to finish.
+// worker takes calls while calls are queued, and goes when none is.
+// Taking a call, it starts another worker if calls are still queued and
+// no other worker is free, so that no queued call waits for this one to
+// finish. It never waits for work: an idle worker would be one more
+// goroutine to end, and to wait for, at the end of every round.
 func (k *crew) worker(c *roundCall) {
 	// The answer is written here first, not into the round's slot: a
 	// call abandoned by the round must not write where the round has
@@ -69,7 +70,15 @@ func (k *crew) worker(c *roundCall) {
 			select {
 			case c = <-k.work:
 				k.queued.Add(-1)
-			case <-k.quit:
+			default:
+				// Nothing queued. A call submitted meanwhile saw this
+				// worker free, and started none: look once more after
+				// saying so (submit looks at free after queueing).
+				k.free.Add(-1)
+				if k.queued.Load() > 0 {
+					k.free.Add(1)
+					continue
+				}
 				k.wg.Done()
 				return
 			}

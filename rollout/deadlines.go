@@ -34,6 +34,9 @@ type sharedDeadline struct {
 // reset starts a round whose calls derive from base (nil: none), and
 // releases the contexts of the last one.
 func (d *deadlines) reset(base context.Context) {
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range d.cancels {
@@ -45,6 +48,9 @@ func (d *deadlines) reset(base context.Context) {
 // get returns the context of an attempt of timeout made with ctx, and its
 // deadline, or nil when ctx cannot share one.
 func (d *deadlines) get(ctx context.Context, timeout time.Duration) (context.Context, time.Time) {
+	if d == nil {
+		return nil, time.Time{}
+	}
 	c, ok := ctx.Value(roundCallKey{}).(*roundCall)
 	q := min(timeout/1000, time.Second)
 	if !ok || !c.plain || q <= 0 {

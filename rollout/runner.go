@@ -412,11 +412,9 @@ func (r *Runner) Progress() Progress {
 func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error) {
 	rctx, cancelRound := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	quit := make(chan struct{})
 	r.hands.shared.reset(rctx)
 	defer func() {
 		cancelRound()
-		close(quit)
 		wg.Wait()
 		r.hands.shared.reset(nil)
 	}()
@@ -435,7 +433,7 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	}
 	calls := make([]roundCall, len(out.Actions), len(out.Actions)+1)
 	var watches []*roundCall // alarm checks asked for mid-round
-	crew := newCrew(len(out.Actions), &wg, quit, func(c *roundCall, o *Observation) bool {
+	crew := newCrew(len(out.Actions), &wg, func(c *roundCall, o *Observation) bool {
 		*o = Observation{}
 		r.call(rctx, c, slots, o)
 		if !c.state.CompareAndSwap(callRunning, callReturned) {
