@@ -228,27 +228,36 @@ func TestCrashAtEveryTransition(t *testing.T) {
 			if testing.Short() {
 				step = 7
 			}
+			// Each crash run builds its own world: they run in parallel,
+			// the race detector's cost spread over the machine's cores.
+			var mu sync.Mutex
 			crashed, runs := 0, 0
-			for at := 2; at <= saves; at += step { // save 1 is Create's: a crash there is a failed Create
-				t.Run(fmt.Sprint(at), func(t *testing.T) {
-					synctest.Test(t, func(t *testing.T) {
-						got, n := crashRun(t, c, at)
-						runs++
-						if n != -1 {
-							crashed++
-						} else {
-							// Results that arrive at the same instant are
-							// stepped together or apart as the goroutines
-							// happen to run, so the count of saves varies
-							// by a few: this run ended sooner, uncrashed.
-							t.Logf("the run ended before save %d of %d", at, saves)
-						}
-						if diff := cmp.Diff(want, got); diff != "" {
-							t.Errorf("outcome after a crash at save %d of %d (-want +got):\n%s", at, saves, diff)
-						}
+			t.Run("at", func(t *testing.T) {
+				for at := 2; at <= saves; at += step { // save 1 is Create's: a crash there is a failed Create
+					t.Run(fmt.Sprint(at), func(t *testing.T) {
+						t.Parallel()
+						synctest.Test(t, func(t *testing.T) {
+							got, n := crashRun(t, c, at)
+							mu.Lock()
+							runs++
+							if n != -1 {
+								crashed++
+							}
+							mu.Unlock()
+							if n == -1 {
+								// Results that arrive at the same instant are
+								// stepped together or apart as the goroutines
+								// happen to run, so the count of saves varies
+								// by a few: this run ended sooner, uncrashed.
+								t.Logf("the run ended before save %d of %d", at, saves)
+							}
+							if diff := cmp.Diff(want, got); diff != "" {
+								t.Errorf("outcome after a crash at save %d of %d (-want +got):\n%s", at, saves, diff)
+							}
+						})
 					})
-				})
-			}
+				}
+			})
 			// The runs that ended uncrashed are those whose save number at
 			// came after their last; a handful at the end.
 			if crashed < runs*9/10 {
