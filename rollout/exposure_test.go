@@ -438,3 +438,52 @@ func TestGoldenStateWithExposure(t *testing.T) {
 		t.Errorf("%d route changes, want 4 (25, 50, 75, 100, each once)", n)
 	}
 }
+
+// badRouter hangs (ignoring its context) or panics on every SetRoute.
+type badRouter struct {
+	rollouttest.Router
+	hang    bool
+	release chan struct{} // closed at the test's end, so the bubble can
+}
+
+func (b *badRouter) SetRoute(ctx context.Context, scope string, r traffic.Route) error {
+	if b.hang {
+		<-b.release // ignores ctx: abandoned after the gate call's deadline and grace
+		return nil
+	}
+	panic("router bug")
+}
+
+// TestExposureRouterHangsOrPanics: a router that never answers is
+// abandoned at the call's deadline plus grace, and one that panics fails
+// its action closed; either way the rollout ends in bounded time, the
+// route unconfirmed, and never reports success.
+func TestExposureRouterHangsOrPanics(t *testing.T) {
+	for _, hang := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hang=%v", hang), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				plan := regionPlan("us-east-1")
+				fleet := rollouttest.NewMemFleet(plan, "v1")
+				router := &badRouter{hang: hang, release: make(chan struct{})}
+				defer close(router.release)
+				r, err := rollout.Create(t.Context(), rollout.Spec{ID: "badrouter", Plan: plan, Version: "v2", Policy: exposurePolicy(traffic.CodeDeployAllAtOnce())}, fleet, rollout.Config{Router: router})
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				err = r.Run(t.Context())
+				took := time.Since(start)
+				var he *rollout.HaltError
+				if !errors.As(err, &he) || he.Signal != rollout.SignalExposure {
+					t.Fatalf("Run = %v, want a halt on the exposure", err)
+				}
+				// Twenty calls at most (ten forward, ten back), each bounded
+				// by the gate call's minute and the grace, plus the waits.
+				if bound := 20*(rollout.DefaultGateCall+rollout.DefaultGrace) + time.Hour; took > bound {
+					t.Errorf("took %s, more than %s", took, bound)
+				}
+				t.Logf("ended %s on %s after %s", he.Phase, he.Signal, took)
+			})
+		})
+	}
+}

@@ -101,7 +101,7 @@ func TestCommand(t *testing.T) {
 		}},
 		{name: "plan with traffic ramps", args: []string{"plan", "--fleet", "testdata/fleet.yaml", "testdata/ramp-policy.yaml"}, code: 0, stdout: []string{
 			"steps: blockers > approval > deploy > exposure > bake > judge", "traffic: weight 10% > hold 5m0s > weight 100%", "+5m     100%"}},
-				{name: "plan flags after files", args: []string{"plan", "testdata/policy.yaml", "--fleet", "testdata/fleet.yaml"}, code: 0, stdout: []string{"w1/one-box/ap-south-1"}},
+		{name: "plan flags after files", args: []string{"plan", "testdata/policy.yaml", "--fleet", "testdata/fleet.yaml"}, code: 0, stdout: []string{"w1/one-box/ap-south-1"}},
 		{name: "plan --json", args: []string{"plan", "--json", "--fleet", "testdata/fleet-no-onebox.yaml"}, code: 0, checkJSON: func(t *testing.T, out []byte) {
 			var p wave.Plan
 			if err := json.Unmarshal(out, &p); err != nil {
