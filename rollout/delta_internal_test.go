@@ -45,6 +45,7 @@ func (s *journalStore) SaveDelta(ctx context.Context, id string, token uint64, d
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	checkHead(s.t, st)
 	if !bytes.Equal(fresh, whole) {
 		s.t.Fatalf("save %d: the cached encoding differs from a fresh one", d.Seq)
 	}

@@ -3,7 +3,6 @@ package rollout
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"hash/crc32"
 	"slices"
 	"strconv"
@@ -25,12 +24,17 @@ type encCache struct {
 	// last are where its first and last ones start.
 	planIDs, firstID, lastID int
 	chunks                   [][]byte
-	chunkCRC                 []uint32
-	// chunkShift is x^(8*len(chunk)) modulo the polynomial: what
-	// combining a chunk's CRC after a running one multiplies by, kept so
-	// that a save combines each chunk with one multiplication.
-	chunkShift []uint32
-	dirty      []bool
+	// crcTree is a segment tree of the chunks' CRC-32Cs, each chunk after
+	// the first with the comma before it: leaf i at leaves+i, node k
+	// combining nodes 2k and 2k+1, the root at 1; shiftTree holds each
+	// node's x^(8*len) modulo the polynomial, what combining a CRC before
+	// the node's bytes multiplies by. A save that changes a few chunks
+	// recombines their paths to the root, not every chunk: with batches of
+	// a fixed size, combining every chunk at every save made a rollout's
+	// checksumming grow with the square of the fleet.
+	crcTree, shiftTree []uint32
+	leaves             int
+	dirty              []bool
 
 	// The targets changed since the last save a store took: what a
 	// [Delta] sends.
@@ -42,6 +46,9 @@ type encCache struct {
 	decJSON  []byte
 	decN     int
 	decFirst *Decision
+
+	// head is the buffer the head is encoded into, reused.
+	head []byte
 
 	// headIDs is how many segments started in the head of the last save
 	// a store took; -1: none yet.
@@ -72,16 +79,6 @@ func (e *encCache) saved(headIDs int) {
 }
 
 type stateAlias State
-
-// head is the state without its plan and targets: the shallower Plan and
-// Targets fields hide the embedded ones and, nil, are omitted.
-type head struct {
-	*stateAlias
-	Plan      *struct{} `json:"plan,omitempty"`
-	Targets   *struct{} `json:"targets,omitempty"`
-	Decisions *struct{} `json:"decisions,omitempty"`
-	Audit     *struct{} `json:"audit,omitempty"`
-}
 
 // appendDecisions appends the state's decisions, then its audit log, to
 // the head h as encoding/json would (they are its last fields). The
@@ -131,8 +128,16 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		leaves := 1
+		for leaves < n {
+			leaves *= 2
+		}
 		e := &encCache{plan: plan, planCRC: crc32.Checksum(plan, castagnoli), chunks: make([][]byte, n),
-			chunkCRC: make([]uint32, n), chunkShift: make([]uint32, n), dirty: make([]bool, n), marked: make([]bool, len(s.Targets)), headIDs: -1}
+			crcTree: make([]uint32, 2*leaves), shiftTree: make([]uint32, 2*leaves), leaves: leaves,
+			dirty: make([]bool, n), marked: make([]bool, len(s.Targets)), headIDs: -1}
+		for k := range e.shiftTree {
+			e.shiftTree[k] = x0 // empty: no bytes
+		}
 		e.firstID, e.lastID = -1, -1
 		for off := 0; ; off++ {
 			i := bytes.Index(e.plan[off:], segSep)
@@ -152,6 +157,8 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 		s.enc = e
 	}
 	e := s.enc
+	var buf [64]int
+	changed := buf[:0] // parents of the leaves that changed, in order
 	for i := range e.chunks {
 		if e.dirty[i] {
 			lo, hi := i*chunkSize, min((i+1)*chunkSize, len(s.Targets))
@@ -176,32 +183,55 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 				b = appendTarget(b, &s.Targets[p])
 			}
 			e.chunks[i] = b
-			e.chunkCRC[i] = crc32.Checksum(b, castagnoli)
-			e.chunkShift[i] = crc32Shift(crc32.Castagnoli, len(b))
+			k := e.leaves + i
+			sum, n := uint32(0), len(b)
+			if i > 0 {
+				sum, n = crc32.Checksum(comma, castagnoli), n+1
+			}
+			e.crcTree[k] = crc32.Update(sum, castagnoli, b)
+			e.shiftTree[k] = crc32Shift(crc32.Castagnoli, n)
 			e.dirty[i] = false
+			if p := k / 2; len(changed) == 0 || changed[len(changed)-1] != p {
+				changed = append(changed, p)
+			}
 		}
 	}
-	h, err = json.Marshal(head{stateAlias: (*stateAlias)(s)})
-	if err != nil {
+	e.recombine(changed)
+	if h, err = s.appendHead(e.head[:0]); err != nil {
 		return nil, 0, err
 	}
-	if len(h) < 2 || h[len(h)-1] != '}' {
-		return nil, 0, fmt.Errorf("rollout: encode state: unexpected head %.20q", h)
-	}
-	if h, err = s.appendDecisions(h[:len(h)-1]); err != nil {
+	e.head = h
+	if h, err = s.appendDecisions(h); err != nil {
 		return nil, 0, err
 	}
 	sum = crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, []byte(planKey))
 	sum = crc32Combine(crc32.Castagnoli, sum, e.planCRC, len(e.plan))
 	sum = crc32.Update(sum, castagnoli, []byte(targetsKey))
-	for i := range e.chunks {
-		if i > 0 {
-			sum = crc32.Update(sum, castagnoli, comma)
-		}
-		sum = multModP(crc32.Castagnoli, e.chunkShift[i], sum) ^ e.chunkCRC[i]
-	}
+	sum = multModP(crc32.Castagnoli, e.shiftTree[1], sum) ^ e.crcTree[1]
 	sum = crc32.Update(sum, castagnoli, []byte(bodyEnd))
 	return h, sum, nil
+}
+
+// x0 is x^0 modulo the polynomial, bit-reflected: the shift of no bytes.
+const x0 = uint32(1) << 31
+
+// recombine brings up to date the inner nodes of the CRC tree on the
+// paths from the given nodes (in increasing order, without repeats) to
+// the root, level by level: two multiplications per node, so a save
+// costs in proportion to the chunks it changed times the tree's height.
+func (e *encCache) recombine(level []int) {
+	for len(level) > 0 && level[0] > 0 {
+		next := level[:0]
+		for _, k := range level {
+			l, r := 2*k, 2*k+1
+			e.crcTree[k] = multModP(crc32.Castagnoli, e.shiftTree[r], e.crcTree[l]) ^ e.crcTree[r]
+			e.shiftTree[k] = multModP(crc32.Castagnoli, e.shiftTree[l], e.shiftTree[r])
+			if p := k / 2; len(next) == 0 || next[len(next)-1] != p {
+				next = append(next, p)
+			}
+		}
+		level = next
+	}
 }
 
 const (

@@ -139,6 +139,9 @@ type index struct {
 	targets []*wave.Target
 	pos     map[string]int
 	byName  map[string]int
+	// next is the position after the target last observed: where the
+	// next answer of a round most likely is.
+	next int
 	// counts by status, overall and per stage for the budget
 	count    map[TargetStatus]int
 	failed   []int
