@@ -26,18 +26,30 @@ import (
 // ignored. A time before the last step's is taken as the last step's: a
 // state's clock never runs backwards.
 func (s *State) Step(now time.Time, obs ...Observation) (Output, error) {
+	var out Output
+	err := s.stepInto(now, &out, obs)
+	return out, err
+}
+
+// stepInto is Step writing its output into out, whose Actions and Events
+// it reuses: the Runner steps a rollout of 100,000 targets through two
+// buffers instead of a fresh slice of actions and of events per round.
+// On an error out is the zero Output.
+func (s *State) stepInto(now time.Time, out *Output, obs []Observation) error {
+	*out = Output{Actions: out.Actions[:0], Events: out.Events[:0]}
 	if err := s.check(); err != nil {
-		return Output{}, err
+		*out = Output{}
+		return err
 	}
 	for i, o := range obs {
 		if err := validObservation(o); err != nil {
-			return Output{}, fmt.Errorf("rollout: observation %d: %w", i, err)
+			*out = Output{}
+			return fmt.Errorf("rollout: observation %d: %w", i, err)
 		}
 	}
-	var out Output
 	if s.Phase.Terminal() {
 		out.Done = true
-		return out, nil
+		return nil
 	}
 	if now.Before(s.Updated) {
 		now = s.Updated
@@ -45,18 +57,18 @@ func (s *State) Step(now time.Time, obs ...Observation) (Output, error) {
 	s.accrue(now)
 	s.inbox = s.inbox[:0]
 	s.sig = nil
-	if n := targetResults(obs); n > 8 {
+	if n := targetResults(obs); n > 8 && cap(out.Events) < n+4 {
 		// A deploy or rollback answered brings an event: room for them
 		// at once, not by doubling, on a batch of thousands.
 		out.Events = make([]Event, 0, n+4)
 	}
 	for i := range obs {
-		s.observe(now, &obs[i], &out)
+		s.observe(now, &obs[i], out)
 	}
-	s.advance(now, &out)
+	s.advance(now, out)
 	s.inbox = s.inbox[:0]
 	s.sig = nil
-	return out, nil
+	return nil
 }
 
 // targetResults counts the answers to deploys and rollbacks in obs.

@@ -411,6 +411,13 @@ func (s *State) subject(si int) *Subject {
 		Regions: st.Regions,
 		Zones:   st.Zones,
 	}
+	n := 0
+	for _, b := range st.Batches {
+		n += len(b.Targets)
+	}
+	if n > 0 {
+		sub.Targets = make([]string, 0, n)
+	}
 	for _, b := range st.Batches {
 		for _, t := range b.Targets {
 			sub.Targets = append(sub.Targets, t.ID)

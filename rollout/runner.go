@@ -95,6 +95,13 @@ type Runner struct {
 	buf     []byte // the encoding buffer, reused from save to save
 	saves   saves  // numbering for a [DeltaSaver]
 	answers []Observation
+	// round, callBuf and answered are the buffers of a round (its
+	// output, its calls and their answers' channel), reused by the next
+	// one unless a call of the round was abandoned and may still read
+	// its action.
+	round    Output
+	callBuf  []roundCall
+	answered chan *roundCall
 
 	mu      sync.Mutex
 	st      *State
@@ -243,7 +250,7 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 	}
 	for {
 		obs = append(obs, r.takeControls()...)
-		out, err := r.step(ctx, obs)
+		out, err := r.stepInto(ctx, obs, &r.round)
 		obs = nil
 		if err != nil {
 			return err
@@ -425,13 +432,31 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	}
 	obs := r.answers[:len(out.Actions)]
 	clear(obs)
-	answered := make(chan *roundCall, len(out.Actions))
+	answered := r.answered
+	if cap(answered) < len(out.Actions) {
+		answered = make(chan *roundCall, len(out.Actions))
+	}
 	grace := r.hands.Policy.Calls.grace()
 	var slots chan struct{} // nil: no limit
 	if out.Concurrency > 0 && out.Concurrency < len(out.Actions) {
 		slots = make(chan struct{}, out.Concurrency)
 	}
-	calls := make([]roundCall, len(out.Actions), len(out.Actions)+1)
+	calls := r.callBuf
+	if cap(calls) < len(out.Actions) {
+		calls = make([]roundCall, len(out.Actions))
+	}
+	calls = calls[:len(out.Actions)]
+	abandoned := false
+	defer func() {
+		if abandoned || len(answered) > 0 {
+			// An abandoned call may still read its action and its
+			// roundCall, and a round cut short leaves answers behind:
+			// the next round gets buffers of its own.
+			r.round, r.callBuf, r.answered = Output{}, nil, nil
+			return
+		}
+		r.callBuf, r.answered = calls, answered
+	}()
 	var watches []*roundCall // alarm checks asked for mid-round
 	crew := newCrew(len(out.Actions), &wg, func(c *roundCall, o *Observation) bool {
 		*o = Observation{}
@@ -490,6 +515,7 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 		if !c.overdue(now, grace) || !r.calls.take(c) {
 			return nil
 		}
+		abandoned = true
 		wg.Done() // the round no longer waits for its worker
 		e := abandonedError(*c.a, time.Duration(c.timeout.Load()), grace)
 		r.obs.abandoned(*c.a, e)
@@ -541,7 +567,10 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 // target action in its turn among at most cap(slots) (nil: no limit),
 // and in its span.
 func (r *Runner) call(ctx context.Context, c *roundCall, slots chan struct{}, o *Observation) {
-	ctx = context.WithValue(ctx, roundCallKey{}, c)
+	// The call's context is its roundCall, which carries itself as a
+	// value (see roundCall.Value): no context allocated per call.
+	c.ctx = ctx
+	ctx = c
 	a := c.a
 	if !a.Kind.Target() {
 		c.plain = true
@@ -583,6 +612,20 @@ type roundCall struct {
 	// plain: the call's context is the round's and this roundCall, no
 	// more, so it may share a deadline ([deadlines]).
 	plain bool
+	// ctx is the round's context: a roundCall is its call's context,
+	// the round's with the roundCall as the value of roundCallKey.
+	ctx context.Context
+}
+
+func (c *roundCall) Deadline() (time.Time, bool) { return c.ctx.Deadline() }
+func (c *roundCall) Done() <-chan struct{}       { return c.ctx.Done() }
+func (c *roundCall) Err() error                  { return c.ctx.Err() }
+
+func (c *roundCall) Value(key any) any {
+	if _, ok := key.(roundCallKey); ok {
+		return c
+	}
+	return c.ctx.Value(key)
 }
 
 const (
@@ -640,8 +683,15 @@ func (cs *Calls) take(c *roundCall) bool {
 // step steps the state with obs at the clock's time, saves it when it
 // asks, and reports its events.
 func (r *Runner) step(ctx context.Context, obs []Observation) (Output, error) {
+	return r.stepInto(ctx, obs, new(Output))
+}
+
+// stepInto is step with the output written into buf, whose storage it
+// reuses.
+func (r *Runner) stepInto(ctx context.Context, obs []Observation, buf *Output) (Output, error) {
 	r.mu.Lock()
-	out, err := r.st.Step(time.Now(), obs...)
+	err := r.st.stepInto(time.Now(), buf, obs)
+	out := *buf
 	if out.Done {
 		r.ended = true
 	}

@@ -149,6 +149,8 @@ type State struct {
 	inbox inbox     // observations of the step in progress
 	sig   *pending  // signal raised during the step in progress
 	enc   *encCache // parts of the last encoding
+	// pendingPos and readyPos are the deploy step's scratch.
+	pendingPos, readyPos []int
 }
 
 // TargetState is one target's record.

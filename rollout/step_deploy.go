@@ -61,7 +61,9 @@ func (deployStep) run(s *State, now time.Time, si int, out *Output) bool {
 		out.Persist = true
 		return true
 	}
-	var pendingPos, readyPos []int
+	// The positions are scratch, kept by the state for the next batch.
+	pendingPos, readyPos := s.pendingPos[:0], s.readyPos[:0]
+	defer func() { s.pendingPos, s.readyPos = pendingPos[:0], readyPos[:0] }()
 	for p := lo; p < hi; p++ {
 		switch s.Targets[p].Status {
 		case TargetPending:
