@@ -101,6 +101,9 @@ type observer struct {
 	stages  map[string]spanCtx
 	batches map[string]spanCtx // by stage name
 	rbCtx   *spanCtx
+	// silent: the run's span neither records nor has an identity to
+	// propagate (no tracing configured), and nor will any span under it.
+	silent bool
 }
 
 type spanCtx struct {
@@ -130,6 +133,7 @@ func (o *observer) startRun(ctx context.Context) (context.Context, func(error)) 
 		attribute.String("rollout.version", o.r.st.Version),
 		attribute.Bool("rollout.resumed", o.r.resumed)))
 	o.runCtx = ctx
+	o.silent = !span.IsRecording() && !span.SpanContext().IsValid()
 	return ctx, func(err error) {
 		for _, b := range o.batches {
 			b.span.End()
@@ -149,6 +153,9 @@ func (o *observer) startRun(ctx context.Context) (context.Context, func(error)) 
 }
 
 func (o *observer) startTarget(ctx context.Context, a *Action) (context.Context, func(*Observation)) {
+	if o.silent {
+		return ctx, nil // nothing to find the parent span for
+	}
 	parent := ctx
 	if a.Kind == ActionRollback && o.rbCtx != nil {
 		parent = o.rbCtx.ctx

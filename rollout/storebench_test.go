@@ -112,7 +112,7 @@ func BenchmarkStoreBytes(b *testing.B) {
 			var m *journalMeter
 			for b.Loop() {
 				m = &journalMeter{FileStore: &rollout.FileStore{Dir: b.TempDir()}}
-				d := newNoop(n)
+				d := newNoop(tc.plan)
 				r, err := rollout.Create(context.Background(), rollout.Spec{ID: "bench", Plan: tc.plan, Version: "v2", Policy: rollout.Policy{}}, d, rollout.Config{Store: m})
 				if err != nil {
 					b.Fatal(err)
