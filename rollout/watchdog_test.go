@@ -8,6 +8,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -351,4 +352,88 @@ func TestHungStoreEndsRun(t *testing.T) {
 			t.Errorf("Run held %s by a hung store, want at most %s", took, DefaultStoreCall)
 		}
 	})
+}
+
+// TestAbandonedCallKeepsItsAction: a round reuses the buffers of the one
+// before (its actions, its calls), except after a round that abandoned a
+// call, whose goroutine may still read them when the call returns at
+// last. Here a deploy hangs, ignoring its context, is abandoned, and is
+// let go while a later batch deploys; what it then reads back must be its
+// own target's version.
+func TestAbandonedCallKeepsItsAction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ts []wave.Target
+		for h := range 9 {
+			ts = append(ts, wave.Target{ID: fmt.Sprintf("h%d", h), Location: []string{"r0", "r0-z0", fmt.Sprintf("h%d", h)}})
+		}
+		// Batches of three, and a failed deploy does not stop the stage.
+		pp, err := wave.Policy{OneBox: wave.OneBoxRule{Off: true},
+			Batch: wave.Batching{MaxFraction: 0.34, MinHealthy: &wave.MinHealthy{Count: 1}}}.Plan(ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := *pp
+		zone := plan.Waves[0].Stages[0]
+		if len(zone.Batches) < 2 {
+			t.Fatalf("stage %s has %d batches, want several", zone.Name, len(zone.Batches))
+		}
+		hung := zone.Batches[0].Targets[0].ID
+		later := zone.Batches[1].Targets[0].ID
+		d := &rereader{stubborn: newStubborn(plan), hung: hung, later: later}
+		d.hangOn = func(op, id, v string) bool { return op == "deploy" && id == hung }
+		r, err := Create(t.Context(), Spec{ID: "reuse", Plan: plan, Version: "v2"}, d, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Run(t.Context()); err != nil {
+			t.Fatalf("Run = %v, want success with one target failed", err)
+		}
+		synctest.Wait()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.released {
+			t.Fatal("the hung deploy was never let go")
+		}
+		if len(d.readBack) == 0 {
+			t.Fatal("the abandoned call read nothing back after it returned")
+		}
+		for _, id := range d.readBack {
+			if id != hung {
+				t.Errorf("the abandoned call of %s read back the version of %s: its action was overwritten by a later round", hung, id)
+			}
+		}
+	})
+}
+
+// rereader is a stubborn deployer that lets the hung deploy go when a
+// later batch deploys, and records which targets the hung call reads
+// back afterwards.
+type rereader struct {
+	*stubborn
+	hung, later string
+	call        any // the hung call's roundCall
+	released    bool
+	readBack    []string
+}
+
+func (d *rereader) Deploy(ctx context.Context, t wave.Target, v string) error {
+	d.mu.Lock()
+	switch {
+	case t.ID == d.hung:
+		d.call = ctx.Value(roundCallKey{})
+	case t.ID == d.later && !d.released:
+		d.released = true
+		close(d.release)
+	}
+	d.mu.Unlock()
+	return d.stubborn.Deploy(ctx, t, v)
+}
+
+func (d *rereader) Version(ctx context.Context, t wave.Target) (string, error) {
+	d.mu.Lock()
+	if d.released && d.call != nil && ctx.Value(roundCallKey{}) == d.call {
+		d.readBack = append(d.readBack, t.ID)
+	}
+	d.mu.Unlock()
+	return d.stubborn.Version(ctx, t)
 }
