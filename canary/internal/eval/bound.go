@@ -283,6 +283,9 @@ type Pair struct {
 	// Only restricts what the test sees: "" both sides, "canary" or
 	// "baseline" one side's counts alone.
 	Only string
+	// Sqrt puts the surrogate on the square roots sqrt(count + 3/8) rather
+	// than on the counts (see SqrtMoments).
+	Sqrt bool
 }
 
 // surrogate holds a pair's two Gaussians at every phase of the grid.
@@ -332,6 +335,9 @@ func (p Pair) build() (*surrogate, error) {
 			mean, cov, err := h.m.Moments(tr)
 			if err != nil {
 				return nil, err
+			}
+			if p.Sqrt {
+				mean, cov = SqrtMoments(mean, cov)
 			}
 			g, err := gaussian{mean: mean}.sub(s.idx, cov)
 			if err != nil {
@@ -545,21 +551,31 @@ type Check struct {
 	// SE is its standard error, from ten batches that each set their own
 	// threshold.
 	SE float64
+	// Others is the share of the runs of each other null model that the
+	// same test (same threshold) fails: whether the test, built for one
+	// null cell, holds its level in the others.
+	Others []float64
 }
 
 // TrueCheck calibrates the surrogate's log-likelihood ratio (with the
-// means scaled to each run's observed requests, and the covariances of
-// the nearest phase of the grid) on nullRuns runs of the null's true
-// model, at each level of alphas, and returns its power on altRuns runs of
-// the regression's.
-func (p Pair) TrueCheck(alphas []float64, nullRuns, altRuns int, seed uint64) ([]Check, error) {
+// covariances of the nearest phase of the grid, and for counts the means
+// scaled to each run's observed requests) on nullRuns runs of the null's
+// true model, at each level of alphas, and returns its power on altRuns
+// runs of the regression's and its false-fail rate on otherRuns runs of
+// each of others.
+func (p Pair) TrueCheck(alphas []float64, nullRuns, altRuns int, others []CountModel, otherRuns int, seed uint64) ([]Check, error) {
 	s, err := p.build()
 	if err != nil {
 		return nil, err
 	}
 	const batches = 10
-	if nullRuns < batches*100 || altRuns < batches*10 {
-		return nil, fmt.Errorf("eval: runs %d and %d: want at least %d and %d", nullRuns, altRuns, batches*100, batches*10)
+	if nullRuns < batches*100 || altRuns < batches*10 || (len(others) > 0 && otherRuns < 1) {
+		return nil, fmt.Errorf("eval: runs %d, %d and %d: want at least %d, %d and 1", nullRuns, altRuns, otherRuns, batches*100, batches*10)
+	}
+	for _, m := range others {
+		if err := m.validate(); err != nil {
+			return nil, err
+		}
 	}
 	r := rand.New(rand.NewPCG(seed, 0xc4ec))
 	T := p.T
@@ -575,38 +591,57 @@ func (p Pair) TrueCheck(alphas []float64, nullRuns, altRuns int, seed uint64) ([
 			y[a] = counts[i]
 			mN[a] = req[i] * s.rateN[side]
 			mA[a] = req[i] * s.rateA[side]
+			if p.Sqrt {
+				y[a] = math.Sqrt(counts[i] + 3.0/8)
+			}
+		}
+		if p.Sqrt {
+			// The roots' means are not linear in the requests: the
+			// grid's expected requests stand for the observed ones.
+			return s.llr(j, y, nil, nil, z)
 		}
 		return s.llr(j, y, mN, mA, z)
 	}
-	nullL := make([]float64, nullRuns)
-	for i := range nullL {
-		nullL[i] = stat(p.Null)
+	runs := func(m CountModel, k int) []float64 {
+		out := make([]float64, k)
+		for i := range out {
+			out[i] = stat(m)
+		}
+		return out
 	}
-	altL := make([]float64, altRuns)
-	for i := range altL {
-		altL[i] = stat(p.Alt)
+	nullL := runs(p.Null, nullRuns)
+	altL := runs(p.Alt, altRuns)
+	otherL := make([][]float64, len(others))
+	for o, m := range others {
+		otherL[o] = runs(m, otherRuns)
 	}
-	power := func(nl, al []float64, alpha float64) float64 {
+	threshold := func(nl []float64, alpha float64) float64 {
 		nl = slices.Clone(nl)
 		slices.Sort(nl)
 		// Fail above the (1-alpha) quantile: at most alpha of the null.
 		k := int(math.Ceil((1 - alpha) * float64(len(nl))))
-		thr := nl[min(k, len(nl)-1)]
+		return nl[min(k, len(nl)-1)]
+	}
+	above := func(l []float64, thr float64) float64 {
 		f := 0
-		for _, l := range al {
-			if l > thr {
+		for _, v := range l {
+			if v > thr {
 				f++
 			}
 		}
-		return float64(f) / float64(len(al))
+		return float64(f) / float64(len(l))
 	}
 	out := make([]Check, len(alphas))
 	for a, alpha := range alphas {
-		out[a].Power = power(nullL, altL, alpha)
+		thr := threshold(nullL, alpha)
+		out[a].Power = above(altL, thr)
+		for _, ol := range otherL {
+			out[a].Others = append(out[a].Others, above(ol, thr))
+		}
 		var sum, sum2 float64
 		nb, ab := nullRuns/batches, altRuns/batches
 		for b := range batches {
-			v := power(nullL[b*nb:(b+1)*nb], altL[b*ab:(b+1)*ab], alpha)
+			v := above(altL[b*ab:(b+1)*ab], threshold(nullL[b*nb:(b+1)*nb], alpha))
 			sum += v
 			sum2 += v * v
 		}
@@ -614,4 +649,101 @@ func (p Pair) TrueCheck(alphas []float64, nullRuns, altRuns int, seed uint64) ([
 		out[a].SE = math.Sqrt(math.Max(sum2/batches-m*m, 0) / (batches - 1))
 	}
 	return out, nil
+}
+
+// SqrtMoments turns the moments of counts (from Moments) into those of
+// u = sqrt(count + 3/8), whose variance given the Poisson mean is about
+// 1/4 whatever the mean (Anscombe), so that a Gaussian surrogate of u does
+// not pretend that a count's Poisson variance stays put when its rate
+// wanders, as one of the counts does.
+//
+// Each count's Poisson mean L is taken as log-normal with the mean and
+// covariance of the counts' latent part (the covariance less the Poisson
+// variance on the diagonal): log-covariance K_ij = log(1 + C_ij/(m_i m_j)).
+// A component's mean and variance are then integrals over L of the exact
+// conditional moments of sqrt(Y + 3/8), Y Poisson with mean L; two
+// components' correlation is that of sqrt(L_i) and sqrt(L_j), which is
+// exact for log-normals: (e^(K_ij/4) - 1) / sqrt((e^(K_ii/4) - 1)(e^(K_jj/4) - 1)).
+func SqrtMoments(mean, cov []float64) (meanU, covU []float64) {
+	n := len(mean)
+	k := make([]float64, n*n)
+	for i := range n {
+		for j := range n {
+			c := cov[i*n+j]
+			if i == j {
+				c -= mean[i]
+			}
+			k[i*n+j] = math.Log1p(c / (mean[i] * mean[j]))
+		}
+	}
+	meanU = make([]float64, n)
+	sd := make([]float64, n)    // sd of E[u | L]
+	noise := make([]float64, n) // E[Var(u | L)]
+	for i := range n {
+		s := math.Sqrt(k[i*n+i])
+		var m1, m2, v float64
+		for q := range quadZ {
+			l := mean[i] * math.Exp(s*quadZ[q]-s*s/2)
+			cm, cv := sqrtPoissonMoments(l)
+			m1 += quadW[q] * cm
+			m2 += quadW[q] * cm * cm
+			v += quadW[q] * cv
+		}
+		meanU[i] = m1
+		sd[i] = math.Sqrt(math.Max(m2-m1*m1, 0))
+		noise[i] = v
+	}
+	covU = make([]float64, n*n)
+	for i := range n {
+		for j := range n {
+			if i == j {
+				covU[i*n+j] = sd[i]*sd[i] + noise[i]
+				continue
+			}
+			d := math.Sqrt(math.Expm1(k[i*n+i]/4) * math.Expm1(k[j*n+j]/4))
+			if d > 0 {
+				covU[i*n+j] = sd[i] * sd[j] * math.Expm1(k[i*n+j]/4) / d
+			}
+		}
+	}
+	return meanU, covU
+}
+
+// quadZ and quadW integrate over a standard normal: the trapezoid rule on
+// [-8, 8] in steps of 1/20, far finer than the integrands vary.
+var quadZ, quadW = func() ([]float64, []float64) {
+	var z, w []float64
+	var sum float64
+	for i := -160; i <= 160; i++ {
+		x := float64(i) / 20
+		z = append(z, x)
+		w = append(w, math.Exp(-x*x/2))
+		sum += w[len(w)-1]
+	}
+	for i := range w {
+		w[i] /= sum
+	}
+	return z, w
+}()
+
+// sqrtPoissonMoments returns the mean and variance of sqrt(Y + 3/8) for Y
+// Poisson with mean l: summed over the distribution up to a mean of 40,
+// Anscombe's expansions (sqrt(l + 1/8) and 1/4) above, where they are
+// within 0.1%.
+func sqrtPoissonMoments(l float64) (mean, variance float64) {
+	if l > 40 {
+		return math.Sqrt(l + 1.0/8), 0.25
+	}
+	p := math.Exp(-l)
+	var m1, m2, tot float64
+	for y := 0; tot < 1-1e-12 && y < 200; y++ {
+		if y > 0 {
+			p *= l / float64(y)
+		}
+		u := math.Sqrt(float64(y) + 3.0/8)
+		m1 += p * u
+		m2 += p * u * u
+		tot += p
+	}
+	return m1, math.Max(m2-m1*m1, 0)
 }

@@ -5,7 +5,7 @@
 // of failing an "errors x2" canary by minute T. It prints a Markdown table.
 // The method is described in canary/internal/eval/bound.go.
 //
-//	GOMAXPROCS=1 go run ./canary/internal/cmd/canarybound -draws 50000 -null 100000 -alt 20000 -seed 1
+//	GOMAXPROCS=1 go run ./canary/internal/cmd/canarybound -draws 50000 -null 40000 -alt 10000 -others 2000 -seed 1
 //
 // The bound is the power of the Neyman-Pearson test between Gaussian
 // surrogates of the two cells (exact means and covariances of the counts);
@@ -17,7 +17,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"regexp"
 	"strings"
@@ -42,6 +41,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed")
 	pattern := flag.String("rows", "", "only rows whose description matches this regular expression")
 	extra := flag.Bool("extra", true, "add the diagnostic rows (one side alone, unknown base rate)")
+	otherRuns := flag.Int("others", 5000, "true-model healthy canaries of each other null cell, for the test built against a row's null (0: skip)")
 	flag.Parse()
 	re, err := regexp.Compile(*pattern)
 	if err != nil {
@@ -52,7 +52,7 @@ func main() {
 	x2 := eval.Effect{Name: "errors x2", ErrorRatio: 2}
 	var rows []row
 	type nc struct{ od, phi float64 }
-	nulls := []nc{{0.5, 0.9}, {0.5, 0.8}, {0.25, 0.9}, {0.25, 0.8}, {0.5, 0.5}, {0.25, 0.5}, {0, 0.5}}
+	nulls := []nc{{0.5, 0.9}, {0.5, 0.8}, {0.25, 0.9}, {0.25, 0.8}, {0.5, 0.5}, {0.25, 0.5}, {0.5, 0}, {0, 0.5}}
 	for _, target := range []struct {
 		base   float64
 		T      int
@@ -74,8 +74,8 @@ func main() {
 		}
 	}
 	alphas := []float64{0.01, 0.01 / 3}
-	fmt.Println("| null cell | regression | T | sees | alpha | bound on P(fail by T) | MC se | true model | true se | target | alpha where the bound reaches the target |")
-	fmt.Println("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| null cell | regression | T | sees | alpha | bound, counts surrogate (se) | its statistic on the true model (se) | bound, roots surrogate (se) | its statistic on the true model (se) | worst other null cell for that test | target | alpha where the roots bound reaches the target |")
+	fmt.Println("|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
 	t0 := time.Now()
 	for i, rw := range rows {
 		nm, err := eval.ModelOf(rw.null)
@@ -92,7 +92,7 @@ func main() {
 			sees = rw.only + " alone"
 		}
 		if rw.levelSD > 0 {
-			sees += fmt.Sprintf(", base rate known within x%.2f (log-sd %.3f)", expf(rw.levelSD), rw.levelSD)
+			sees += fmt.Sprintf(", base rate unknown (log-sd %.3f)", rw.levelSD)
 		}
 		nullName := fmt.Sprintf("od %g%%, phi %g", 100*rw.null.Overdisp, rw.null.Phi)
 		altName := fmt.Sprintf("x2, phi 0.5, err %g%%", 100*rw.alt.BaseRate)
@@ -100,38 +100,74 @@ func main() {
 		if !re.MatchString(desc) {
 			continue
 		}
-		p := eval.Pair{Null: nm, Alt: am, T: rw.T, Phases: *phases, Only: rw.only}
-		seedRow := *seed + uint64(i)*1000003
-		c, err := p.Bound(*draws, seedRow)
-		if err != nil {
-			fail(err)
+		// The null cells at this base rate, to see whether a test
+		// built against one holds its level in the others.
+		var others []eval.CountModel
+		var otherNames []string
+		if rw.only == "" && rw.levelSD == 0 && *otherRuns > 0 {
+			for _, od := range []float64{0, 0.1, 0.25, 0.5} {
+				for _, phi := range []float64{0, 0.5, 0.8, 0.9} {
+					m := nm
+					m.Overdisp, m.Phi = od, phi
+					others = append(others, m)
+					otherNames = append(otherNames, fmt.Sprintf("od %g%%, phi %g", 100*od, phi))
+				}
+			}
 		}
-		var checks []eval.Check
-		if *nullRuns > 0 {
-			checks, err = p.TrueCheck(alphas, *nullRuns, *altRuns, seedRow)
+		seedRow := *seed + uint64(i)*1000003
+		type res struct {
+			c      *eval.Curve
+			checks []eval.Check
+		}
+		var rs [2]res
+		for k, sq := range []bool{false, true} {
+			p := eval.Pair{Null: nm, Alt: am, T: rw.T, Phases: *phases, Only: rw.only, Sqrt: sq}
+			rs[k].c, err = p.Bound(*draws, seedRow)
 			if err != nil {
 				fail(err)
 			}
+			if *nullRuns > 0 {
+				var o []eval.CountModel
+				if sq {
+					o = others
+				}
+				rs[k].checks, err = p.TrueCheck(alphas, *nullRuns, *altRuns, o, *otherRuns, seedRow)
+				if err != nil {
+					fail(err)
+				}
+			}
 		}
 		for a, alpha := range alphas {
-			pw, se, _ := c.Power(alpha)
-			tc, tse := "-", "-"
-			if checks != nil {
-				tc, tse = pct(checks[a].Power), pct(checks[a].SE)
+			cols := []string{nullName, altName, fmt.Sprint(rw.T), sees, pct(alpha)}
+			for k := range rs {
+				pw, se, _ := rs[k].c.Power(alpha)
+				cols = append(cols, fmt.Sprintf("%s (%s)", pct(pw), pct(se)))
+				if rs[k].checks != nil {
+					ch := rs[k].checks[a]
+					cols = append(cols, fmt.Sprintf("%s (%s)", pct(ch.Power), pct(ch.SE)))
+				} else {
+					cols = append(cols, "-")
+				}
 			}
-			fmt.Printf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", nullName, altName, rw.T, sees, pct(alpha),
-				pct(pw), pct(se), tc, tse, pct(rw.target), pct(c.AlphaFor(rw.target)))
+			worst := "-"
+			if rs[1].checks != nil && len(others) > 0 {
+				w := 0
+				for o, f := range rs[1].checks[a].Others {
+					if f > rs[1].checks[a].Others[w] {
+						w = o
+					}
+				}
+				f := rs[1].checks[a].Others[w]
+				worst = fmt.Sprintf("%s: %s of %d", otherNames[w], pct(f), *otherRuns)
+			}
+			cols = append(cols, worst, pct(rw.target), pct(rs[1].c.AlphaFor(rw.target)))
+			fmt.Println("| " + strings.Join(cols, " | ") + " |")
 		}
 		fmt.Fprintf(os.Stderr, "canarybound: %s, T %d done at %s\n", strings.ReplaceAll(desc, " | ", "; "), rw.T, time.Since(t0).Round(time.Second))
 	}
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
-
-func expf(v float64) float64 {
-	// exp(log-sd): the typical factor of the base rate's uncertainty.
-	return float64(int(100*math.Exp(v)+0.5)) / 100
-}
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "canarybound:", err)
