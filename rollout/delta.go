@@ -38,6 +38,18 @@ type Delta struct {
 	Segments  int
 	Changed   []Segment
 
+	// Deferrable says the store may make this save durable with the
+	// next one instead of before it returns: the driver's next actions
+	// only read (versions, blockers, alarms, evidence), so a crash that
+	// loses it resumes from the save before, whose recorded intent those
+	// reads reconcile, as they would after a crash just before this save.
+	// A state that ends, waits, or is followed by a deploy, a rollback or
+	// a change of traffic is never deferrable. A store that makes every
+	// save durable may ignore it; FileStore skips the fsync, which halves
+	// the fsyncs of a rollout (the results of a batch are followed by the
+	// reads of the next one).
+	Deferrable bool
+
 	whole func() ([]byte, error)
 }
 
@@ -142,7 +154,7 @@ type saves struct {
 
 // save saves st to store: as a delta when the store takes deltas and
 // took the last save, whole otherwise.
-func (v *saves) save(ctx context.Context, store Store, id string, token uint64, st *State) error {
+func (v *saves) save(ctx context.Context, store Store, id string, token uint64, st *State, deferrable bool) error {
 	v.seq++
 	ds, deltas := store.(DeltaSaver)
 	if deltas && v.last != 0 {
@@ -152,7 +164,7 @@ func (v *saves) save(ctx context.Context, store Store, id string, token uint64, 
 			return err
 		}
 		if ok {
-			v.d.Base, v.d.Seq = v.last, v.seq
+			v.d.Base, v.d.Seq, v.d.Deferrable = v.last, v.seq, deferrable
 			v.d.whole = func() ([]byte, error) {
 				data, err := appendState(v.buf[:0], st)
 				if err == nil {

@@ -342,7 +342,7 @@ func (f *FileStore) saveDelta(id string, h *heldLock, d *Delta) error {
 		}
 	} else {
 		h.buf = journal.AppendRecord(h.buf[:0], journal.Delta, h.seq+1, p)
-		if err := h.append(h.buf); err != nil {
+		if err := h.append(h.buf, !d.Deferrable); err != nil {
 			return err
 		}
 		h.since += len(h.buf)
@@ -384,7 +384,7 @@ func (f *FileStore) save(id string, h *heldLock, data []byte) error {
 		err = f.compact(id, h, data)
 	} else {
 		h.buf = journal.AppendRecord(h.buf[:0], journal.Delta, h.seq+1, delta)
-		if err = h.append(h.buf); err == nil {
+		if err = h.append(h.buf, true); err == nil {
 			h.since += len(h.buf)
 		}
 	}
@@ -404,11 +404,12 @@ func (f *FileStore) save(id string, h *heldLock, data []byte) error {
 	return nil
 }
 
-// append appends a record to the journal and syncs it. If that fails the
-// journal may end in a torn record: the next save compacts.
-func (h *heldLock) append(rec []byte) error {
+// append appends a record to the journal and, with sync, syncs it (and
+// every record appended before it without). If that fails the journal may
+// end in a torn record: the next save compacts.
+func (h *heldLock) append(rec []byte, sync bool) error {
 	_, err := h.j.WriteAt(rec, h.size)
-	if err == nil {
+	if err == nil && sync {
 		err = h.j.Sync()
 	}
 	if err != nil {

@@ -138,7 +138,7 @@ func Create(ctx context.Context, s Spec, d Deployer, o Config) (*Runner, error) 
 		return nil, fmt.Errorf("%w: rollout %q", ErrExists, id)
 	}
 	r.st = st
-	if err := r.save(ctx); err != nil {
+	if err := r.save(ctx, false); err != nil {
 		r.store.Release(context.WithoutCancel(ctx), id, token)
 		return nil, err
 	}
@@ -287,14 +287,14 @@ func (r *Runner) result() error {
 	return he
 }
 
-func (r *Runner) save(ctx context.Context) error {
+func (r *Runner) save(ctx context.Context, deferrable bool) error {
 	// A store that does not answer must not hold the run for ever: the
 	// save fails, and Run returns its error (Open carries on later).
 	ctx, cancel := context.WithTimeout(ctx, DefaultStoreCall)
 	defer cancel()
 	// Only the goroutine that steps the state writes it, so encoding
 	// without the lock races with nothing but readers.
-	if err := r.saves.save(ctx, r.store, r.id, r.token, r.st); err != nil {
+	if err := r.saves.save(ctx, r.store, r.id, r.token, r.st, deferrable); err != nil {
 		return fmt.Errorf("rollout: save %q: %w", r.id, err)
 	}
 	return nil
@@ -700,12 +700,28 @@ func (r *Runner) stepInto(ctx context.Context, obs []Observation, buf *Output) (
 		return out, err
 	}
 	if out.Persist {
-		if err := r.save(ctx); err != nil {
+		if err := r.save(ctx, deferrable(&out)); err != nil {
 			return out, err
 		}
 	}
 	r.obs.events(ctx, out.Events)
 	return out, nil
+}
+
+// deferrable reports whether the save of out may be made durable with the
+// next one (see [Delta.Deferrable]): out goes on with reads only.
+func deferrable(out *Output) bool {
+	if out.Done || len(out.Actions) == 0 {
+		return false
+	}
+	for i := range out.Actions {
+		switch out.Actions[i].Kind {
+		case ActionReadVersion, ActionCheckBlockers, ActionCheckAlarms, ActionReadEvidence, ActionJudgeCanary:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // target performs a target action in its span.
