@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,14 +84,14 @@ const passMargin = 1.5
 
 // passRows returns the pass side's rows: in each overdispersed cell of the
 // issue's pass targets (share 10%, phi 0.5 and 0.8, overdispersion 25% and
-// 50%) at a fixed base rate of 0.1% and 1%, a canary at the margin (the
+// 50%) at each fixed base rate of bases, a canary at the margin (the
 // null) against a healthy canary of the same cell (the alternative), by
 // minute 60. The targets are the issue's: 90% at phi 0.5, 75% at phi 0.8.
 // extra adds the hardest cell with the base rate unknown to the test.
-func passRows(extra bool) []row {
+func passRows(bases []float64, extra bool) []row {
 	margin := eval.Effect{Name: "errors x1.5", ErrorRatio: passMargin}
 	var rows []row
-	for _, base := range []float64{0.001, 0.01} {
+	for _, base := range bases {
 		for _, c := range []struct{ od, phi, target float64 }{{0.5, 0.8, 0.75}, {0.5, 0.5, 0.9}, {0.25, 0.8, 0.75}, {0.25, 0.5, 0.9}} {
 			healthy := eval.Cell{Sigma: 0.5, Phi: c.phi, Share: 0.1, BaseRate: base, Overdisp: c.od}
 			null := healthy
@@ -113,6 +114,7 @@ func main() {
 	pattern := flag.String("rows", "", "only rows whose description matches this regular expression")
 	extra := flag.Bool("extra", true, "add the diagnostic rows (fail: one side alone, unknown base rate; pass: unknown base rate)")
 	otherRuns := flag.Int("others", 5000, "true-model null canaries of each other cell, for the test built against a row's null (0: skip)")
+	baseList := flag.String("bases", "0.001,0.01", "fixed base rates of the pass side's rows, comma-separated")
 	sideName := flag.String("side", "fail", `what to bound: "fail" (a regression's fails, healthy canaries failed at most alpha) or "pass" (a healthy canary's passes, canaries at the margin passed at most alpha)`)
 	flag.Parse()
 	re, err := regexp.Compile(*pattern)
@@ -130,7 +132,12 @@ func main() {
 		fmt.Println("| null cell | regression | T | sees | alpha | bound, counts surrogate (se) | its statistic on the true model (se) | bound, roots surrogate (se) | its statistic on the true model (se) | worst other null cell for that test | target | alpha where the roots bound reaches the target |")
 	case "pass":
 		// PassAlpha of the judge's count metric.
-		rows, alphas, pass = passRows(*extra), []float64{0.05}, true
+		bases, err := parseBases(*baseList)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "canarybound:", err)
+			os.Exit(2)
+		}
+		rows, alphas, pass = passRows(bases, *extra), []float64{0.05}, true
 		fmt.Println("| null: canary at the margin | alternative | T | sees | alpha | bound on P(pass), counts surrogate (se) | its statistic on the true model (se) | bound on P(pass), roots surrogate (se) | its statistic on the true model (se) | worst other margin cell for that test (canaries at the margin passed) | target | alpha where the roots bound reaches the target |")
 	default:
 		fmt.Fprintf(os.Stderr, "canarybound: -side %q: want \"fail\" or \"pass\"\n", *sideName)
@@ -231,6 +238,19 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "canarybound: %s, T %d done at %s\n", strings.ReplaceAll(desc, " | ", "; "), rw.T, time.Since(t0).Round(time.Second))
 	}
+}
+
+// parseBases reads -bases: rates in (0, 0.1), as the count model takes them.
+func parseBases(list string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(list, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(v > 0 && v < 0.1) {
+			return nil, fmt.Errorf("-bases: %q: want base rates in (0, 0.1), comma-separated", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }

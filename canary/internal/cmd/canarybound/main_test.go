@@ -10,7 +10,7 @@ import (
 // a healthy canary of the same cell, by the horizon, with the issue's
 // target for its persistence.
 func TestPassRows(t *testing.T) {
-	rows := passRows(true)
+	rows := passRows([]float64{0.001, 0.01}, true)
 	if len(rows) != 10 {
 		t.Fatalf("%d pass rows, want 8 cells and 2 with the base rate unknown", len(rows))
 	}
@@ -49,5 +49,17 @@ func TestFailRowsKept(t *testing.T) {
 	}
 	if last.levelSD != 0.665 || last.T != 60 || last.alt.BaseRate != 0.001 || last.alt.Effect.ErrorRatio != 2 {
 		t.Errorf("last row %+v", last)
+	}
+}
+
+func TestParseBases(t *testing.T) {
+	got, err := parseBases("0.001, 0.01")
+	if err != nil || len(got) != 2 || got[0] != 0.001 || got[1] != 0.01 {
+		t.Errorf("parseBases: %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "0", "0.2", "x", "0.001,"} {
+		if _, err := parseBases(bad); err == nil {
+			t.Errorf("parseBases(%q): no error", bad)
+		}
 	}
 }
