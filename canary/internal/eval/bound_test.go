@@ -184,3 +184,41 @@ func TestSqrtPoissonMoments(t *testing.T) {
 		t.Errorf("at 0: mean %v, variance %v", m, v)
 	}
 }
+
+// TestPassBoundSanity bounds the pass: a canary at the 1.5x margin is the
+// null, a healthy canary the alternative. Without overdispersion an hour
+// of counts at 1% tells them apart almost always; with 50% overdispersion
+// at phi 0.8 the bound is lower; and the surrogate's test, calibrated on
+// the margin's true model, passes no more than about alpha of the
+// margin's own canaries.
+func TestPassBoundSanity(t *testing.T) {
+	margin := CountModel{Base: 0.01, Ratio: 1.5, Phi: 0.5, Share: 0.1}
+	healthy := margin
+	healthy.Ratio = 1
+	clean := Pair{Null: margin, Alt: healthy, T: Horizon, Phases: 2, Sqrt: true}
+	c, err := clean.Bound(2000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pClean, _, _ := c.Power(0.05)
+	if pClean < 0.95 {
+		t.Errorf("no overdispersion: bound on passes %.3f at 5%%, want at least 95%%", pClean)
+	}
+	od := clean
+	od.Null.Overdisp, od.Null.Phi = 0.5, 0.8
+	od.Alt.Overdisp, od.Alt.Phi = 0.5, 0.8
+	c, err = od.Bound(2000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := c.Power(0.05); !(p > 0.05 && p < pClean-0.1) {
+		t.Errorf("50%% overdispersion, phi 0.8: bound on passes %.3f, want between 5%% and the clean cell's %.3f less 10 points", p, pClean)
+	}
+	checks, err := od.TrueCheck([]float64{0.05}, 1000, 200, []CountModel{od.Null}, 1000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := checks[0]; ch.Others[0] > 0.08 || ch.Power < 0.1 {
+		t.Errorf("true model: passes %.3f of healthy canaries and %.3f of fresh ones at the margin", ch.Power, ch.Others[0])
+	}
+}
