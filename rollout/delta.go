@@ -108,7 +108,7 @@ func (s *State) appendDelta(buf []byte, d *Delta) ([]byte, bool, error) {
 	}
 	ends := make([]int, 0, len(e.changed))
 	for _, p := range e.changed {
-		b = appendTarget(b, &s.Targets[p])
+		b = append(b, e.record(p)...)
 		if p < n-1 {
 			b = append(b, ',')
 		} else {

@@ -35,6 +35,15 @@ type encCache struct {
 	crcTree, shiftTree []uint32
 	leaves             int
 	dirty              []bool
+	// offs[i] holds where each record of chunk i starts in it; stale
+	// marks the targets changed since the last encoding. A dirty chunk is
+	// rebuilt from its old bytes and its stale records alone (a batch of
+	// 190 targets dirties two chunks of 256, and encoding all 512 again
+	// cost more than the batch's own records), into spare, which then
+	// takes the old bytes.
+	offs  [][]int32
+	stale []bool
+	spare []byte
 
 	// The targets changed since the last save a store took: what a
 	// [Delta] sends.
@@ -63,6 +72,7 @@ func (s *State) touch(p int) {
 		return
 	}
 	e.dirty[p/chunkSize] = true
+	e.stale[p] = true
 	if !e.marked[p] {
 		e.marked[p] = true
 		e.changed = append(e.changed, p)
@@ -134,7 +144,8 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 		}
 		e := &encCache{plan: plan, planCRC: crc32.Checksum(plan, castagnoli), chunks: make([][]byte, n),
 			crcTree: make([]uint32, 2*leaves), shiftTree: make([]uint32, 2*leaves), leaves: leaves,
-			dirty: make([]bool, n), marked: make([]bool, len(s.Targets)), headIDs: -1}
+			dirty: make([]bool, n), marked: make([]bool, len(s.Targets)), headIDs: -1,
+			offs: make([][]int32, n), stale: make([]bool, len(s.Targets))}
 		for k := range e.shiftTree {
 			e.shiftTree[k] = x0 // empty: no bytes
 		}
@@ -162,27 +173,44 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 	for i := range e.chunks {
 		if e.dirty[i] {
 			lo, hi := i*chunkSize, min((i+1)*chunkSize, len(s.Targets))
-			b := e.chunks[i][:0]
-			if cap(b) == 0 {
+			old, offs := e.chunks[i], e.offs[i]
+			if offs == nil {
+				offs = make([]int32, hi-lo)
+				e.offs[i] = offs
+				old = nil // nothing to copy: every record is encoded
+			}
+			b := e.spare[:0]
+			if need := len(old) + len(old)/8; cap(b) < need || old == nil {
 				// Room for the records as they will be once the targets
-				// have versions: grown once, not by doubling.
-				n := 0
-				for p := lo; p < hi; p++ {
-					n += 2*len(s.Targets[p].ID) + 96
+				// have versions (a version, an attempt count): grown
+				// once, not by doubling.
+				n := need + len(old)/8
+				if old == nil {
+					for p := lo; p < hi; p++ {
+						n += 2*len(s.Targets[p].ID) + 96
+					}
 				}
 				b = make([]byte, 0, n)
-			} else if c := cap(b); c < len(e.chunks[i])+len(e.chunks[i])/8 {
-				// Records grow as targets progress (a version, an
-				// attempt count): room for that, once.
-				b = make([]byte, 0, c+c/4)
 			}
 			for p := lo; p < hi; p++ {
+				k := p - lo
 				if p > lo {
 					b = append(b, ',')
 				}
-				b = appendTarget(b, &s.Targets[p])
+				start := int32(len(b))
+				if old == nil || e.stale[p] {
+					b = appendTarget(b, &s.Targets[p])
+				} else {
+					end := len(old)
+					if k+1 < len(offs) {
+						end = int(offs[k+1]) - 1 // before the comma
+					}
+					b = append(b, old[offs[k]:end]...)
+				}
+				offs[k] = start
+				e.stale[p] = false
 			}
-			e.chunks[i] = b
+			e.chunks[i], e.spare = b, old[:0]
 			k := e.leaves + i
 			sum, n := uint32(0), len(b)
 			if i > 0 {
@@ -311,4 +339,16 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// record returns the encoding of the target at plan position p, from its
+// chunk, which parts has brought up to date.
+func (e *encCache) record(p int) []byte {
+	i, k := p/chunkSize, p%chunkSize
+	c, offs := e.chunks[i], e.offs[i]
+	end := len(c)
+	if k+1 < len(offs) {
+		end = int(offs[k+1]) - 1
+	}
+	return c[offs[k]:end]
 }
