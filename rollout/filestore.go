@@ -17,7 +17,8 @@ import (
 
 // FileStore is the default durable [Store]: one journal per rollout in
 // Dir (id.journal), to which each save appends a record of what changed
-// since the last one, synced before Save returns, so that the bytes
+// since the last one, synced before Save returns (a save the Runner marks
+// [Delta.Deferrable] is synced with the next one), so that the bytes
 // written grow with the targets that changed rather than with the size of
 // the state. A save whose changes since the last snapshot would outgrow
 // the snapshot writes a new snapshot instead, to a temporary file that is
