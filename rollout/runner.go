@@ -95,12 +95,14 @@ type Runner struct {
 	buf     []byte // the encoding buffer, reused from save to save
 	saves   saves  // numbering for a [DeltaSaver]
 	answers []Observation
-	// round, callBuf and answered are the buffers of a round (its
-	// output, its calls and their answers' channel), reused by the next
-	// one unless a call of the round was abandoned and may still read
-	// its action.
+	// round and answered are the buffers of a round (its output and
+	// its answers' channel), reused by the next one unless a call of the
+	// round was abandoned and may still read its action. The calls
+	// themselves are not reused: a roundCall is its call's context, and
+	// a goroutine a deployer left behind may still hold it, which must
+	// go on seeing its own round's context, cancelled when the round
+	// ended.
 	round    Output
-	callBuf  []roundCall
 	answered chan *roundCall
 
 	mu      sync.Mutex
@@ -441,21 +443,17 @@ func (r *Runner) perform(ctx context.Context, out Output) ([]Observation, error)
 	if out.Concurrency > 0 && out.Concurrency < len(out.Actions) {
 		slots = make(chan struct{}, out.Concurrency)
 	}
-	calls := r.callBuf
-	if cap(calls) < len(out.Actions) {
-		calls = make([]roundCall, len(out.Actions))
-	}
-	calls = calls[:len(out.Actions)]
+	calls := make([]roundCall, len(out.Actions))
 	abandoned := false
 	defer func() {
 		if abandoned || len(answered) > 0 {
-			// An abandoned call may still read its action and its
-			// roundCall, and a round cut short leaves answers behind:
-			// the next round gets buffers of its own.
-			r.round, r.callBuf, r.answered = Output{}, nil, nil
+			// An abandoned call may still read its action, and a
+			// round cut short leaves answers behind: the next round
+			// gets buffers of its own.
+			r.round, r.answered = Output{}, nil
 			return
 		}
-		r.callBuf, r.answered = calls, answered
+		r.answered = answered
 	}()
 	var watches []*roundCall // alarm checks asked for mid-round
 	crew := newCrew(len(out.Actions), &wg, func(c *roundCall, o *Observation) bool {

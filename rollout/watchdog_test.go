@@ -437,3 +437,53 @@ func (d *rereader) Version(ctx context.Context, t wave.Target) (string, error) {
 	d.mu.Unlock()
 	return d.stubborn.Version(ctx, t)
 }
+
+// TestCallContextEndsWithItsRound: a deployer that keeps a call's context
+// past the call (a goroutine left behind) sees it cancelled once its
+// round ended, while later rounds run.
+func TestCallContextEndsWithItsRound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := awsPlan(1, 2, 3)
+		d := &keeper{stubborn: newStubborn(plan)}
+		r, err := Create(t.Context(), Spec{ID: "ctx", Plan: plan, Version: "v2"}, d, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.checked == 0 {
+			t.Fatal("no deploy after the first round")
+		}
+		if d.live > 0 {
+			t.Errorf("%d deploys of later rounds saw the first round's call context still live", d.live)
+		}
+	})
+}
+
+// keeper is a deployer that keeps the context of its first deploy and
+// checks it at every deploy of a later round.
+type keeper struct {
+	*stubborn
+	first   context.Context
+	firstID string
+	checked int
+	live    int
+}
+
+func (k *keeper) Deploy(ctx context.Context, t wave.Target, v string) error {
+	k.mu.Lock()
+	switch {
+	case k.first == nil:
+		k.first, k.firstID = ctx, t.ID
+	case t.ID != k.firstID && k.first.Value(roundCallKey{}) != ctx.Value(roundCallKey{}):
+		k.checked++
+		if k.first.Err() == nil {
+			k.live++
+		}
+	}
+	k.mu.Unlock()
+	return k.stubborn.Deploy(ctx, t, v)
+}
