@@ -65,8 +65,10 @@
 // [traffic.Matcher] capability). The rule lives in haproxy.cfg once; the
 // router replaces the map's entries at run time, atomically.
 //
-// Mirroring ([traffic.Mirrorer]) is not implemented: HAProxy 2.6 mirrors
-// only through an external SPOE agent, not through the runtime API.
+// The router does not offer the optional [traffic.Mirrorer] capability:
+// HAProxy 2.6 mirrors only through an external SPOE agent, not through the
+// runtime API. A mirror step routed through it fails at once, permanently,
+// with "the router cannot mirror", before any traffic moves.
 package haproxy
 
 import (
