@@ -20,10 +20,10 @@ const chunkSize = 256
 type encCache struct {
 	plan    []byte
 	planCRC uint32 // CRC-32C of plan
-	// planIDs counts the segments the plan holds (see [Delta]); first and
-	// last are where its first and last ones start.
-	planIDs, firstID, lastID int
-	chunks                   [][]byte
+	// planIDs counts the segments the plan holds (see [Delta]); firstID
+	// is where its first one starts.
+	planIDs, firstID int
+	chunks           [][]byte
 	// crcTree is a segment tree of the chunks' CRC-32Cs, each chunk after
 	// the first with the comma before it: leaf i at leaves+i, node k
 	// combining nodes 2k and 2k+1, the root at 1; shiftTree holds each
@@ -149,7 +149,7 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 		for k := range e.shiftTree {
 			e.shiftTree[k] = x0 // empty: no bytes
 		}
-		e.firstID, e.lastID = -1, -1
+		e.firstID = -1
 		for off := 0; ; off++ {
 			i := bytes.Index(e.plan[off:], segSep)
 			if i < 0 {
@@ -159,7 +159,6 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 			if e.firstID < 0 {
 				e.firstID = off
 			}
-			e.lastID = off
 			e.planIDs++
 		}
 		for i := range e.dirty {
@@ -201,11 +200,7 @@ func (s *State) parts() (h []byte, sum uint32, err error) {
 				if old == nil || e.stale[p] {
 					b = appendTarget(b, &s.Targets[p])
 				} else {
-					end := len(old)
-					if k+1 < len(offs) {
-						end = int(offs[k+1]) - 1 // before the comma
-					}
-					b = append(b, old[offs[k]:end]...)
+					b = append(b, recordAt(old, offs, k)...)
 				}
 				offs[k] = start
 				e.stale[p] = false
@@ -344,11 +339,16 @@ func appendString(b []byte, s string) []byte {
 // record returns the encoding of the target at plan position p, from its
 // chunk, which parts has brought up to date.
 func (e *encCache) record(p int) []byte {
-	i, k := p/chunkSize, p%chunkSize
-	c, offs := e.chunks[i], e.offs[i]
-	end := len(c)
+	i := p / chunkSize
+	return recordAt(e.chunks[i], e.offs[i], p%chunkSize)
+}
+
+// recordAt returns record k of a chunk whose records start at offs: up to
+// the comma before the next one, or to the chunk's end.
+func recordAt(chunk []byte, offs []int32, k int) []byte {
+	end := len(chunk)
 	if k+1 < len(offs) {
 		end = int(offs[k+1]) - 1
 	}
-	return c[offs[k]:end]
+	return chunk[offs[k]:end]
 }

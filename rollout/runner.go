@@ -90,10 +90,9 @@ type Runner struct {
 	token   uint64
 	resumed bool
 	obs     *observer
-	hands   Hands  // performs the actions
-	calls   Calls  // the calls abandoned past their deadline
-	buf     []byte // the encoding buffer, reused from save to save
-	saves   saves  // numbering for a [DeltaSaver]
+	hands   Hands // performs the actions
+	calls   Calls // the calls abandoned past their deadline
+	saves   saves // numbering for a [DeltaSaver]
 	answers []Observation
 	// round and answered are the buffers of a round (its output and
 	// its answers' channel), reused by the next one unless a call of the
