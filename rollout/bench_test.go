@@ -72,7 +72,7 @@ func (n *noop) check(b *testing.B, targets int) {
 }
 
 // BenchmarkDriver measures the driver's own overhead on a 100,008-target
-// AWS-shaped plan (6 regions x 3 zones x 5,556 hosts, 24 stages, 60
+// AWS-shaped plan (6 regions x 3 zones x 5,556 hosts, 16 stages, 52
 // batches) with a no-op deployer and zero bake, persistence included.
 func BenchmarkDriver(b *testing.B) {
 	plan := rollouttest.ZeroBake(rollouttest.AWSPlan(6, 3, 5556))
@@ -158,8 +158,8 @@ func (d discard) Save(ctx context.Context, id string, token uint64, data []byte)
 
 // BenchmarkDriverScale measures the driver's cost per target with the
 // journal file store as the fleet grows tenfold and more: AWS-shaped plans
-// of 10,008 to 300,006 targets (6 regions x 3 zones; the same 24 stages
-// and about 60 batches, so batches grow with the fleet). The cost per
+// of 10,008 to 300,006 targets (6 regions x 3 zones; the same 16 stages
+// and 52 batches, so batches grow with the fleet). The cost per
 // target should not grow with the fleet: a save writes what changed, not
 // the whole state.
 func BenchmarkDriverScale(b *testing.B) {
